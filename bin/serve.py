@@ -1,0 +1,111 @@
+#!/usr/bin/env python
+"""Run gunicorn and a Celery worker together for `make run`; Ctrl-C stops both.
+
+The embedded default needs no servers: SQLite and Celery's filesystem broker under var/. When
+either child exits, the other is stopped too, so a crash never leaves half a site running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2))
+    )
+    args = parser.parse_args()
+
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "mos_site.settings")
+    # Metrics from gunicorn's and Celery's processes are aggregated through this folder.
+    metrics_dir = ROOT / "var" / "prometheus"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+
+    web = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "mos_site.wsgi",
+            "--bind",
+            f"{args.host}:{args.port}",
+            "--workers",
+            str(args.web_workers),
+            "--config",
+            str(ROOT / "mos_site" / "gunicorn_conf.py"),
+            "--access-logfile",
+            "-",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    worker = subprocess.Popen(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "mos_site",
+            "worker",
+            "--queues",
+            "default,synthesis",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            "harken@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    children = {"gunicorn": web, "celery worker": worker}
+
+    def stop() -> None:
+        for proc in children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    def on_signal(signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    # A shell may start us with SIGINT ignored (background jobs); Ctrl-C and SIGTERM both stop.
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    status = 0
+    try:
+        while True:
+            for name, proc in children.items():
+                code = proc.poll()
+                if code is not None:
+                    print(f"\n{name} exited with code {code}; stopping the rest.", file=sys.stderr)
+                    status = code or 1
+                    raise KeyboardInterrupt
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nStopping Harken (gunicorn and the Celery worker)…", file=sys.stderr)
+        stop()
+    finally:
+        deadline = time.monotonic() + 20
+        for proc in children.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Django admin for every listening model: the admin's view of everything."""
+
+from django.contrib import admin
+
+from .models import Clip, Listener, Playlist, PlaylistItem, Rating, Sentence, Study, System
+
+
+class SentenceInline(admin.TabularInline):
+    model = Sentence
+    extra = 0
+    fields = ["key", "text", "position"]
+
+
+class SystemInline(admin.TabularInline):
+    model = System
+    extra = 0
+    fields = ["name", "kind", "voice", "anchor_source", "anchor_q_db", "is_low_anchor", "position"]
+    fk_name = "study"
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["slug", "title", "owner", "status", "ratings_per_clip", "created_at"]
+    list_filter = ["status", "listed_publicly"]
+    search_fields = ["slug", "title", "owner__username"]
+    prepopulated_fields = {"slug": ["title"]}
+    inlines = [SystemInline, SentenceInline]
+    readonly_fields = ["created_at", "updated_at", "opened_at", "closed_at"]
+
+
+@admin.register(Sentence)
+class SentenceAdmin(admin.ModelAdmin):
+    list_display = ["key", "study", "text"]
+    list_filter = ["study"]
+    search_fields = ["key", "text"]
+
+
+@admin.register(System)
+class SystemAdmin(admin.ModelAdmin):
+    list_display = ["name", "study", "kind", "voice", "anchor_q_db"]
+    list_filter = ["kind", "study"]
+    search_fields = ["name"]
+
+
+@admin.register(Clip)
+class ClipAdmin(admin.ModelAdmin):
+    list_display = [
+        "token",
+        "system",
+        "sentence",
+        "status",
+        "duration_s",
+        "loudness_lufs",
+        "device",
+    ]
+    list_filter = ["status", "system__study"]
+    search_fields = ["token", "sentence__key", "system__name"]
+    readonly_fields = ["token", "created_at", "updated_at", "ready_at"]
+    raw_id_fields = ["system", "sentence"]
+
+
+@admin.register(Listener)
+class ListenerAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "study", "stage", "flagged", "excluded", "created_at"]
+    list_filter = ["study", "platform", "stage", "flagged", "excluded"]
+    search_fields = ["external_id", "token"]
+    readonly_fields = ["token", "created_at", "last_seen_at", "consented_at", "completed_at"]
+
+
+class PlaylistItemInline(admin.TabularInline):
+    model = PlaylistItem
+    extra = 0
+    raw_id_fields = ["clip"]
+
+
+@admin.register(Playlist)
+class PlaylistAdmin(admin.ModelAdmin):
+    list_display = ["index", "study", "status", "listener", "claimed_at", "times_released"]
+    list_filter = ["study", "status"]
+    raw_id_fields = ["listener"]
+    inlines = [PlaylistItemInline]
+
+
+@admin.register(PlaylistItem)
+class PlaylistItemAdmin(admin.ModelAdmin):
+    list_display = ["playlist", "position", "purpose", "clip", "expected_score"]
+    list_filter = ["purpose", "playlist__study"]
+    raw_id_fields = ["playlist", "clip"]
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["listener", "clip", "purpose", "score", "play_count", "created_at"]
+    list_filter = ["purpose", "clip__system__study", "score"]
+    raw_id_fields = ["listener", "clip", "item"]

@@ -1,0 +1,418 @@
+"""Harken's domain: studies, their sentences and systems, clips, listeners, playlists, ratings.
+
+The database guards what must never happen (one rating per listener and clip, scores 1–5, one
+clip per system and sentence, one playlist per listener, one listener per external id and
+study); services in ``listening/services.py`` change state, views only call them.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+def new_token() -> str:
+    """A random, URL-safe, unguessable token (128 bits): clip URLs and listener cookies carry
+    these instead of any id that would reveal a system or sentence."""
+    return secrets.token_urlsafe(16)
+
+
+def new_seed() -> int:
+    return secrets.randbits(31)
+
+
+def default_screening() -> dict:
+    """Listener screening rules and thresholds (see ``listening.stats.ScreeningRules``)."""
+    return {
+        "enabled": True,
+        "max_gold_failures": 0,
+        "max_repeat_difference": 1,
+        "max_inconsistent_repeats": 1,
+        "flag_identical_scores": True,
+        "min_reference_score": 3,
+        "max_anchor_score": 4,
+        "min_median_response_seconds": 1.0,
+        "min_correlation": 0.25,
+    }
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SYNTHESIZING = "synthesizing", _("Synthesizing")
+        READY = "ready", _("Ready")
+        OPEN = "open", _("Open")
+        PAUSED = "paused", _("Paused")
+        CLOSED = "closed", _("Closed")
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,  # a researcher's account is not deleted under their data
+        related_name="studies",
+    )
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    instructions = models.TextField(
+        blank=True, help_text=_("Markdown, shown to listeners with the consent form.")
+    )
+    consent_text = models.TextField(blank=True, help_text=_("Markdown."))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    listed_publicly = models.BooleanField(
+        default=False, help_text=_("List the test link on the public home page (demo studies).")
+    )
+    open_when_ready = models.BooleanField(
+        default=False, help_text=_("Open the test as soon as every clip is synthesised.")
+    )
+
+    ratings_per_clip = models.PositiveSmallIntegerField(
+        default=8, validators=[MinValueValidator(1), MaxValueValidator(200)]
+    )
+    clips_per_listener = models.PositiveSmallIntegerField(
+        default=20, validators=[MinValueValidator(1), MaxValueValidator(500)]
+    )
+    clips_per_page = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    training_clips = models.PositiveSmallIntegerField(default=3, validators=[MaxValueValidator(20)])
+    attention_check_rate = models.FloatField(
+        default=0.1,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text=_("Share of extra pages that are gold or repeated clips (P.808 practice)."),
+    )
+    max_attention_failures = models.PositiveSmallIntegerField(
+        default=1, help_text=_("A listener failing more attention checks than this is flagged.")
+    )
+    questionnaire_enabled = models.BooleanField(default=True)
+    headphone_check_enabled = models.BooleanField(default=True)
+    listener_timeout_minutes = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(5)]
+    )
+    screening = models.JSONField(default=default_screening, blank=True)
+
+    completion_code = models.CharField(max_length=64, blank=True)
+    completion_url = models.URLField(
+        blank=True, help_text=_("e.g. https://app.prolific.com/submissions/complete?cc=CODE")
+    )
+
+    sample_rate = models.PositiveIntegerField(default=22050)
+    loudness_target_lufs = models.FloatField(
+        default=-26.0, validators=[MinValueValidator(-60.0), MaxValueValidator(-5.0)]
+    )
+    design_seed = models.BigIntegerField(default=new_seed)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ratings_per_clip__gte=1), name="study_ratings_per_clip_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(clips_per_listener__gte=1), name="study_clips_per_listener_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(attention_check_rate__gte=0) & Q(attention_check_rate__lte=0.5),
+                name="study_attention_rate_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.slug})"
+
+    @property
+    def design_frozen(self) -> bool:
+        """Once a test has been open, sentences, systems and clips no longer change."""
+        return self.status in {self.Status.OPEN, self.Status.PAUSED, self.Status.CLOSED}
+
+
+class Sentence(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="sentences")
+    key = models.CharField(
+        max_length=64,
+        validators=[RegexValidator(r"^[A-Za-z0-9_.\-]+$", _("Letters, digits, _ . - only."))],
+    )
+    text = models.TextField()
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["study", "position", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="sentence_key_unique_per_study")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.text[:60]}"
+
+
+class System(models.Model):
+    """One condition under test. Its name is for the researcher only: listeners never see it."""
+
+    class Kind(models.TextChoices):
+        VOICE = "voice", _("Synthesised with a voice")
+        UPLOADED = "uploaded", _("Uploaded audio")
+        REFERENCE = "reference", _("Natural reference")
+        ANCHOR = "anchor", _("Anchor (MNRU)")
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="systems")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    voice = models.ForeignKey(
+        "synthesis.Voice",
+        on_delete=models.PROTECT,  # a voice in use cannot be deleted from under a study
+        null=True,
+        blank=True,
+        related_name="systems",
+    )
+    anchor_source = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="anchors",
+        help_text=_("MNRU anchors are derived from this system's clips."),
+    )
+    anchor_q_db = models.FloatField(
+        null=True, blank=True, help_text=_("MNRU Q in dB (ITU-T P.810).")
+    )
+    is_low_anchor = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "name"], name="system_name_unique_per_study"),
+            models.CheckConstraint(
+                condition=~Q(kind="voice") | Q(voice__isnull=False),
+                name="system_voice_kind_has_voice",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="anchor")
+                | (Q(anchor_source__isnull=False) & Q(anchor_q_db__isnull=False)),
+                name="system_anchor_has_source_and_q",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.kind}]"
+
+
+def clip_upload_to(instance: Clip, filename: str) -> str:
+    # Opaque name: only the random token, never system or sentence ids.
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "flac"
+    return f"clips/{instance.token[:2]}/{instance.token}.{ext}"
+
+
+class Clip(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="clips")
+    sentence = models.ForeignKey(Sentence, on_delete=models.CASCADE, related_name="clips")
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    audio = models.FileField(upload_to=clip_upload_to, blank=True, max_length=255)
+    duration_s = models.FloatField(null=True, blank=True)
+    sample_rate = models.PositiveIntegerField(null=True, blank=True)
+    loudness_lufs = models.FloatField(null=True, blank=True)
+    peak_dbfs = models.FloatField(null=True, blank=True)
+    clipped = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    seed = models.BigIntegerField(default=new_seed)
+    synthesis_seconds = models.FloatField(null=True, blank=True)
+    real_time_factor = models.FloatField(null=True, blank=True)
+    device = models.CharField(max_length=32, blank=True)
+    peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["system", "sentence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "sentence"], name="one_clip_per_system_and_sentence"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="ready") | ~Q(audio=""), name="ready_clip_has_audio"
+            ),
+        ]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"clip {self.token} ({self.status})"
+
+
+class Listener(models.Model):
+    class Platform(models.TextChoices):
+        NONE = "none", _("Direct link")
+        PROLIFIC = "prolific", _("Prolific")
+        MTURK = "mturk", _("Amazon Mechanical Turk")
+
+    class Stage(models.TextChoices):
+        CONSENT = "consent", _("Consent")
+        QUESTIONNAIRE = "questionnaire", _("Questionnaire")
+        HEADPHONES = "headphones", _("Headphone check")
+        TRAINING = "training", _("Training")
+        RATING = "rating", _("Rating")
+        COMPLETED = "completed", _("Completed")
+        FAILED_CHECK = "failed_check", _("Failed the headphone check")
+        NO_PLAYLIST = "no_playlist", _("No playlist left")
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="listeners")
+    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
+    platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.NONE)
+    external_id = models.CharField(max_length=128, blank=True)
+    platform_params = models.JSONField(default=dict, blank=True)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.CONSENT)
+    questionnaire = models.JSONField(default=dict, blank=True)
+    headphone_check = models.JSONField(default=dict, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    attention_failures = models.PositiveSmallIntegerField(default=0)
+    flagged = models.BooleanField(default=False)
+    excluded = models.BooleanField(default=False)
+    exclusion_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(auto_now=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["study", "created_at"]
+        constraints = [
+            # The same Prolific PID / MTurk worker never gets a second playlist in one study.
+            models.UniqueConstraint(
+                fields=["study", "platform", "external_id"],
+                condition=~Q(external_id=""),
+                name="one_listener_per_external_id_and_study",
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = self.external_id or self.token[:8]
+        return f"{self.platform}:{who}"
+
+
+class Playlist(models.Model):
+    """A precomputed, balanced unit of work (a crowd "HIT"): claimed by one listener at a time."""
+
+    class Status(models.TextChoices):
+        FREE = "free", _("Free")
+        CLAIMED = "claimed", _("Claimed")
+        COMPLETED = "completed", _("Completed")
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="playlists")
+    index = models.PositiveIntegerField()
+    seed = models.BigIntegerField(help_text=_("Seed of this playlist's order; reproducible."))
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FREE)
+    listener = models.OneToOneField(
+        Listener, on_delete=models.SET_NULL, null=True, blank=True, related_name="playlist"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    times_released = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["study", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "index"], name="playlist_index_unique"),
+            models.CheckConstraint(
+                condition=Q(status="free", listener__isnull=True) | ~Q(status="free"),
+                name="free_playlist_has_no_listener",
+            ),
+        ]
+        indexes = [models.Index(fields=["study", "status"])]
+
+    def __str__(self) -> str:
+        return f"playlist {self.index} of {self.study.slug} ({self.status})"
+
+
+class PlaylistItem(models.Model):
+    class Purpose(models.TextChoices):
+        TRAINING = "training", _("Training (not counted)")
+        TEST = "test", _("Test")
+        GOLD = "gold", _("Gold attention check")
+        REPEAT = "repeat", _("Repeated clip (consistency check)")
+
+    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="playlist_items")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.TEST)
+    expected_score = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Gold items: the answer an attentive listener gives.")
+    )
+
+    class Meta:
+        ordering = ["playlist", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["playlist", "position"], name="item_position_unique"),
+            models.CheckConstraint(
+                condition=Q(expected_score__isnull=True)
+                | (Q(expected_score__gte=1) & Q(expected_score__lte=5)),
+                name="item_expected_score_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.playlist_id}#{self.position} {self.purpose}"
+
+
+class Rating(models.Model):
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="ratings")
+    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="ratings")
+    item = models.ForeignKey(
+        PlaylistItem, on_delete=models.PROTECT, null=True, blank=True, related_name="ratings"
+    )
+    purpose = models.CharField(
+        max_length=16, choices=PlaylistItem.Purpose.choices, default=PlaylistItem.Purpose.TEST
+    )
+    score = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    play_count = models.PositiveSmallIntegerField(default=1)
+    played_seconds = models.FloatField(default=0.0)
+    response_seconds = models.FloatField(
+        null=True, blank=True, help_text=_("From the end of the first full play to the answer.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            # ACR scale of ITU-T P.800: 1 Bad … 5 Excellent; nothing else is a score.
+            models.CheckConstraint(
+                condition=Q(score__gte=1) & Q(score__lte=5), name="rating_score_1_to_5"
+            ),
+            # One counted rating per listener and clip. Training and attention-check items may
+            # show a clip again (a repeat exists to be rated twice), so they are excluded here
+            # and guarded per item below.
+            models.UniqueConstraint(
+                fields=["listener", "clip"],
+                condition=Q(purpose="test"),
+                name="one_rating_per_listener_and_clip",
+            ),
+            models.UniqueConstraint(fields=["listener", "item"], name="one_rating_per_item"),
+            models.CheckConstraint(condition=Q(play_count__gte=0), name="rating_play_count"),
+            models.CheckConstraint(
+                condition=Q(played_seconds__gte=0),
+                name="rating_played_seconds",
+            ),
+        ]
+        indexes = [models.Index(fields=["clip", "purpose"])]
+
+    def __str__(self) -> str:
+        return f"{self.listener_id} rated {self.clip_id}: {self.score}"

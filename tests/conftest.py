@@ -1,0 +1,196 @@
+"""Shared fixtures: the real services (PostgreSQL, Redis, a Celery worker, Chromium).
+
+Locally, with nothing set, tests run on SQLite and the filesystem broker, and tests that need
+PostgreSQL, Redis or Chromium skip with the reason. With CI=true (``.ci/run``) every one of those
+services is required: a missing one fails the run, it never turns into a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CI = os.environ.get("CI", "").lower() == "true"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally, fail in CI: CI must never pass by skipping a real service."""
+    if condition:
+        return
+    if CI:
+        pytest.fail(f"CI=true requires this service: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def db_vendor() -> str:
+    from django.db import connection
+
+    return connection.vendor
+
+
+def broker_url() -> str:
+    return settings.CELERY_BROKER_URL
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres"):
+        require(
+            db_vendor() == "postgresql",
+            "PostgreSQL is not configured "
+            "(set DATABASE_URL=postgres://postgres@127.0.0.1:5432/harken)",
+        )
+    if item.get_closest_marker("redis"):
+        require(
+            broker_url().startswith("redis://"),
+            "Redis is not configured (set CELERY_BROKER_URL=redis://127.0.0.1:6379/15)",
+        )
+    if item.get_closest_marker("browser"):
+        require(
+            Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_media():
+    """Tests write media under var/test/media; start each session from an empty folder."""
+    media = Path(settings.MEDIA_ROOT)
+    if settings.VAR_DIR in media.parents and media.exists():
+        shutil.rmtree(media)
+    media.mkdir(parents=True, exist_ok=True)
+    Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
+    yield
+
+
+def _worker_database_url() -> str:
+    """The URL of the *test* database, for a worker process to open the same rows."""
+    from django.db import connection
+
+    params = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{params['NAME']}"
+    user = params.get("USER") or ""
+    password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    port = f":{params['PORT']}" if params.get("PORT") else ""
+    return f"postgres://{auth}{params.get('HOST') or '127.0.0.1'}{port}/{params['NAME']}"
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess sharing the test database and broker."""
+
+    def __init__(self, log_path: Path, queues: str = "default,synthesis"):
+        self.log_path = log_path
+        self.queues = queues
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env["DATABASE_URL"] = _worker_database_url()
+        env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+        env["HARKEN_VAR_DIR"] = str(settings.VAR_DIR)
+        env.setdefault("SYNTHESIS_THREADS", "1")
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the worker
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "mos_site",
+                "worker",
+                "--queues",
+                self.queues,
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"test-{uuid.uuid4().hex[:6]}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """Kill the worker and its pool children at once, as a crash or OOM would."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.25, message: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message or predicate}")
+
+
+def purge_broker() -> None:
+    from mos_site.celery import app
+
+    for queue in ("default", "synthesis"):
+        # A queue not declared yet has nothing to purge.
+        with app.connection_for_write() as conn, contextlib.suppress(Exception):
+            conn.default_channel.queue_purge(queue)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    """A real Celery worker for one test. Needs committed rows, hence transactional_db."""
+    purge_broker()
+    worker = WorkerProcess(tmp_path / "worker.log")
+    worker.start()
+    ping = settings.VAR_DIR / f"ping-{uuid.uuid4().hex}.json"
+    from mos_site.celery import ping as ping_task
+
+    ping_task.delay(str(ping))
+    try:
+        wait_for(ping.exists, timeout=90, message="the worker to answer a ping")
+    except AssertionError:
+        worker.stop()
+        raise AssertionError("Celery worker did not start:\n" + worker.log_text()[-4000:]) from None
+    ping.unlink()
+    yield worker
+    worker.stop()
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
