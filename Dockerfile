@@ -2,7 +2,7 @@
 # device request; torch's PyPI wheels carry their CUDA libraries.
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN apt-get update && apt-get install -y --no-install-recommends libsndfile1 curl \
+RUN apt-get update && apt-get install -y --no-install-recommends libsndfile1 curl build-essential \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements.txt .

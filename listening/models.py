@@ -143,12 +143,29 @@ class Sentence(models.Model):
     )
     text = models.TextField()
     position = models.PositiveIntegerField(default=0)
+    expected_score = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "Set only for attention-check sentences: a spoken instruction such as "
+            "'Please select Poor' whose correct answer is this score. They are never test items."
+        ),
+    )
 
     class Meta:
         ordering = ["study", "position", "key"]
         constraints = [
-            models.UniqueConstraint(fields=["study", "key"], name="sentence_key_unique_per_study")
+            models.UniqueConstraint(fields=["study", "key"], name="sentence_key_unique_per_study"),
+            models.CheckConstraint(
+                condition=Q(expected_score__isnull=True)
+                | (Q(expected_score__gte=1) & Q(expected_score__lte=5)),
+                name="sentence_expected_score_range",
+            ),
         ]
+
+    @property
+    def is_attention_check(self) -> bool:
+        return self.expected_score is not None
 
     def __str__(self) -> str:
         return f"{self.key}: {self.text[:60]}"

@@ -65,12 +65,12 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 
 # --- Paths ---------------------------------------------------------------------------------
-# pytest (8.2+) sets PYTEST_VERSION for the whole session, worker subprocesses included: tests
-# get their own var/test so they never share a broker folder or media with a running `make run`.
+# pytest (8.2+) sets PYTEST_VERSION for the whole session. Each test session gets its own
+# var/test/run-PID, so it shares no broker folder, media or SQLite file with `make run` or with
+# another test session; the workers it starts are handed the same folder explicitly.
 TESTING = "PYTEST_VERSION" in os.environ
-VAR_DIR = Path(
-    env_str("HARKEN_VAR_DIR", str(BASE_DIR / "var" / "test" if TESTING else BASE_DIR / "var"))
-).resolve()
+_default_var = BASE_DIR / "var" / "test" / f"run-{os.getpid()}" if TESTING else BASE_DIR / "var"
+VAR_DIR = Path(env_str("HARKEN_VAR_DIR", str(_default_var))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- Core ----------------------------------------------------------------------------------
@@ -165,6 +165,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_harken.sqlite3")}
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if TESTING:
+        # One test database per test session, so sessions run side by side.
+        DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 

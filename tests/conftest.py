@@ -63,15 +63,32 @@ def pytest_runtest_setup(item):
         )
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _fresh_media():
-    """Tests write media under var/test/media; start each session from an empty folder."""
-    media = Path(settings.MEDIA_ROOT)
-    if settings.VAR_DIR in media.parents and media.exists():
-        shutil.rmtree(media)
-    media.mkdir(parents=True, exist_ok=True)
+def _session_var_dir():
+    """Each session writes under its own var/test/run-PID (see settings); remove it afterwards,
+    and the folders of earlier sessions that died without cleaning up."""
+    run_dir = Path(settings.VAR_DIR)
+    parent = ROOT / "var" / "test"
+    if parent.exists():
+        for stale in parent.glob("run-*"):
+            pid = stale.name.removeprefix("run-")
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                shutil.rmtree(stale, ignore_errors=True)
+    Path(settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
     Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
     yield
+    if parent in run_dir.parents:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _worker_database_url() -> str:
@@ -91,9 +108,12 @@ def _worker_database_url() -> str:
 class WorkerProcess:
     """A real `celery worker` subprocess sharing the test database and broker."""
 
-    def __init__(self, log_path: Path, queues: str = "default,synthesis"):
+    def __init__(
+        self, log_path: Path, queues: str = "default,synthesis", env: dict | None = None
+    ):
         self.log_path = log_path
         self.queues = queues
+        self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -102,6 +122,7 @@ class WorkerProcess:
         env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
         env["HARKEN_VAR_DIR"] = str(settings.VAR_DIR)
         env.setdefault("SYNTHESIS_THREADS", "1")
+        env.update(self.extra_env)
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the worker
         self.proc = subprocess.Popen(
             [
@@ -172,11 +193,9 @@ def purge_broker() -> None:
             conn.default_channel.queue_purge(queue)
 
 
-@pytest.fixture
-def celery_worker(transactional_db, tmp_path):
-    """A real Celery worker for one test. Needs committed rows, hence transactional_db."""
-    purge_broker()
-    worker = WorkerProcess(tmp_path / "worker.log")
+def start_worker(log_path: Path, **kwargs) -> WorkerProcess:
+    """Start a worker and wait until it has answered a ping through the broker."""
+    worker = WorkerProcess(log_path, **kwargs)
     worker.start()
     ping = settings.VAR_DIR / f"ping-{uuid.uuid4().hex}.json"
     from mos_site.celery import ping as ping_task
@@ -188,6 +207,14 @@ def celery_worker(transactional_db, tmp_path):
         worker.stop()
         raise AssertionError("Celery worker did not start:\n" + worker.log_text()[-4000:]) from None
     ping.unlink()
+    return worker
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path):
+    """A real Celery worker for one test. Needs committed rows, hence transactional_db."""
+    purge_broker()
+    worker = start_worker(tmp_path / "worker.log")
     yield worker
     worker.stop()
 

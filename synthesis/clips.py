@@ -1,0 +1,336 @@
+"""Synthesis services: turn pending clips into ready FLAC files in storage.
+
+Called by the Celery tasks in ``synthesis/tasks.py`` (and by ``manage.py synthesize`` through
+them). Reads and writes ``listening`` models; the engine in ``synthesis/engine`` knows nothing of
+either. Every clip ends ready (audio, duration, loudness, seed, timings, device) or failed (with
+the error a researcher can act on).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import resource
+import time
+from collections.abc import Iterable
+from datetime import timedelta
+
+import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from listening.models import Clip, System, clip_upload_to
+from synthesis.voices import VoiceUnavailable, voice_load
+
+log = logging.getLogger(__name__)
+
+# Sentences handed to the engine at once: the engine batches them by frame budget; this bounds
+# how long a researcher waits to see progress.
+CHUNK = 16
+
+
+class TemporaryFailure(Exception):
+    """Worth retrying later (a checkpoint server down, storage briefly unavailable)."""
+
+
+def _claim(clip_ids: Iterable[int], system_id: int) -> list[Clip]:
+    """Mark the not-yet-ready clips running; ready ones are skipped (idempotence)."""
+    with transaction.atomic():
+        clips = list(
+            Clip.objects.select_for_update()
+            .filter(id__in=list(clip_ids), system_id=system_id)
+            .exclude(status=Clip.Status.READY)
+            .select_related("sentence")
+            .order_by("id")
+        )
+        Clip.objects.filter(id__in=[c.id for c in clips]).update(
+            status=Clip.Status.RUNNING, attempts=F("attempts") + 1, error=""
+        )
+    return clips
+
+
+def _fail(clips: Iterable[Clip], message: str) -> None:
+    ids = [c.id for c in clips]
+    Clip.objects.filter(id__in=ids).exclude(status=Clip.Status.READY).update(
+        status=Clip.Status.FAILED, error=message[:4000]
+    )
+    log.warning("clips failed", extra={"clips": len(ids), "error": message[:500]})
+
+
+def _peak_rss_bytes() -> int:
+    # ru_maxrss is in KiB on Linux: the process's high-water mark, which is what bounds a worker.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def clip_store(
+    clip: Clip,
+    samples: np.ndarray,
+    sample_rate: int,
+    *,
+    target_lufs: float,
+    target_sample_rate: int | None,
+    seconds: float | None = None,
+    device: str = "",
+    peak_memory_bytes: int | None = None,
+    trim: bool = True,
+) -> bool:
+    """Post-process (trim, clipping check, BS.1770 loudness) and store one clip as FLAC.
+
+    Returns False when another run finished the clip first (its file is then left alone)."""
+    from synthesis.engine.audio import encode_flac, postprocess
+
+    processed = postprocess(
+        samples,
+        sample_rate,
+        target_lufs=target_lufs,
+        target_sample_rate=target_sample_rate,
+        trim=trim,
+    )
+    data = encode_flac(processed.samples, processed.sample_rate)
+    name = clip_upload_to(clip, "audio.flac")
+    # The name is the clip's token: a retry replaces a half-written file rather than adding one.
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    saved = default_storage.save(name, ContentFile(data))
+    rtf = (seconds / processed.duration_s) if seconds and processed.duration_s else None
+    with transaction.atomic():
+        updated = (
+            Clip.objects.filter(pk=clip.pk)
+            .exclude(status=Clip.Status.READY)
+            .update(
+                status=Clip.Status.READY,
+                audio=saved,
+                duration_s=processed.duration_s,
+                sample_rate=processed.sample_rate,
+                loudness_lufs=processed.loudness_lufs,
+                peak_dbfs=processed.peak_dbfs,
+                clipped=processed.clipped,
+                error="",
+                synthesis_seconds=seconds,
+                real_time_factor=rtf,
+                device=device,
+                peak_memory_bytes=peak_memory_bytes,
+                ready_at=timezone.now(),
+            )
+        )
+    if not updated and saved != name:
+        default_storage.delete(saved)
+    return bool(updated)
+
+
+def _after_ready(system: System, sentence_ids: list[int]) -> None:
+    """Queue the anchors derived from clips that just became ready."""
+    from synthesis import tasks
+
+    if not sentence_ids:
+        return
+    for anchor in system.anchors.all():
+        ids = list(
+            anchor.clips.filter(
+                sentence_id__in=sentence_ids, status=Clip.Status.PENDING
+            ).values_list("id", flat=True)
+        )
+        if ids:
+            transaction.on_commit(
+                lambda a=anchor.id, i=ids: tasks.derive_anchor_clips.delay(a, i)
+            )
+
+
+def _sync(system: System) -> None:
+    from listening.services import study_sync_status
+
+    study_sync_status(study=system.study)
+
+
+def _observe(voice: str, device: str, seconds: float, duration: float) -> None:
+    from mos_site import metrics
+
+    metrics.SYNTHESIS_SECONDS.labels(voice=voice, device=device).observe(seconds)
+    if duration > 0:
+        metrics.SYNTHESIS_RTF.labels(voice=voice, device=device).observe(seconds / duration)
+
+
+def voice_clips_synthesize(*, system_id: int, clip_ids: list[int]) -> int:
+    """Synthesise the clips of a voice system; returns how many became ready."""
+    system = System.objects.select_related("voice", "study").get(pk=system_id)
+    if system.kind != System.Kind.VOICE or system.voice is None:
+        raise ValueError(f"system {system_id} is not a voice system")
+    clips = _claim(clip_ids, system_id)
+    if not clips:
+        _sync(system)
+        return 0
+    try:
+        loaded = voice_load(system.voice)
+    except VoiceUnavailable as exc:
+        if exc.temporary:
+            Clip.objects.filter(id__in=[c.id for c in clips]).update(status=Clip.Status.PENDING)
+            raise TemporaryFailure(str(exc)) from exc
+        _fail(clips, str(exc))
+        _sync(system)
+        return 0
+
+    done = 0
+    remaining = list(clips)
+    try:
+        while remaining:
+            chunk, remaining = remaining[:CHUNK], remaining[CHUNK:]
+            done += _synthesize_chunk(system, loaded, chunk)
+            _sync(system)
+    except SoftTimeLimitExceeded:
+        _fail(
+            remaining,
+            f"Synthesis ran past the task's time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)."
+            " Retry the failed clips; if it happens again, shorten the sentences.",
+        )
+    _sync(system)
+    return done
+
+
+def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
+    study = system.study
+    voice_name = system.voice.name
+    ready_sentences: list[int] = []
+    done = 0
+    batch_start = time.monotonic()
+    if loaded.engine == "espeak":
+        results = []
+        for clip in chunk:
+            start = time.monotonic()
+            try:
+                samples = loaded.impl.synthesize(clip.sentence.text)
+                results.append((clip, samples, loaded.sample_rate, time.monotonic() - start, None))
+            except ValueError as exc:
+                results.append((clip, None, 0, 0.0, str(exc)))
+    else:
+        from synthesis.engine.synthesizer import SynthesisRequest
+
+        requests = [
+            SynthesisRequest(text=clip.sentence.text, seed=clip.seed, key=str(clip.id))
+            for clip in chunk
+        ]
+        by_key = {str(clip.id): clip for clip in chunk}
+        results = [
+            (by_key[r.key], r.samples, r.sample_rate, r.seconds, r.error)
+            for r in loaded.impl.synthesize(requests)
+        ]
+    peak = _peak_rss_bytes() if loaded.device == "cpu" else getattr(loaded.impl, "peak_memory_bytes", None)
+    for clip, samples, sample_rate, seconds, error in results:
+        if error:
+            _fail([clip], error)
+            continue
+        try:
+            stored = clip_store(
+                clip,
+                samples,
+                sample_rate,
+                target_lufs=study.loudness_target_lufs,
+                target_sample_rate=study.sample_rate,
+                seconds=seconds,
+                device=loaded.device,
+                peak_memory_bytes=peak,
+            )
+        except ValueError as exc:  # SilentAudioError and friends: the output is unusable
+            _fail([clip], f"The voice produced unusable audio: {exc}")
+            continue
+        if stored:
+            done += 1
+            ready_sentences.append(clip.sentence_id)
+            duration = len(samples) / sample_rate if sample_rate else 0.0
+            _observe(voice_name, loaded.device, seconds, duration)
+    with transaction.atomic():
+        _after_ready(system, ready_sentences)
+    log.info(
+        "synthesis batch",
+        extra={
+            "study": study.slug,
+            "system": system.name,
+            "voice": voice_name,
+            "device": loaded.device,
+            "clips": len(chunk),
+            "ready": done,
+            "seconds": round(time.monotonic() - batch_start, 3),
+        },
+    )
+    return done
+
+
+def anchor_clips_derive(*, system_id: int, clip_ids: list[int]) -> int:
+    """MNRU anchors (ITU-T P.810) from the source system's ready clips of the same sentences.
+
+    Clips whose source is not ready yet stay pending: they are queued again when it is."""
+    from synthesis.engine.mnru import mnru
+
+    system = System.objects.select_related("study", "anchor_source").get(pk=system_id)
+    source = system.anchor_source
+    if system.kind != System.Kind.ANCHOR or source is None or system.anchor_q_db is None:
+        raise ValueError(f"system {system_id} is not an anchor system")
+    candidates = list(
+        Clip.objects.filter(id__in=clip_ids, system=system).exclude(status=Clip.Status.READY)
+    )
+    sources = {
+        c.sentence_id: c
+        for c in Clip.objects.filter(
+            system=source, sentence_id__in=[c.sentence_id for c in candidates]
+        )
+    }
+    done = 0
+    for clip in candidates:
+        src = sources.get(clip.sentence_id)
+        if src is None or src.status == Clip.Status.FAILED:
+            _fail([clip], f"Its source clip in system '{source.name}' failed; retry that first.")
+            continue
+        if src.status != Clip.Status.READY:
+            continue
+        claimed = (
+            Clip.objects.filter(pk=clip.pk)
+            .exclude(status=Clip.Status.READY)
+            .update(status=Clip.Status.RUNNING, attempts=F("attempts") + 1)
+        )
+        if not claimed:
+            continue
+        import soundfile as sf
+
+        start = time.monotonic()
+        with src.audio.open("rb") as fh:
+            samples, sample_rate = sf.read(io.BytesIO(fh.read()), dtype="float32")
+        degraded = mnru(samples, sample_rate, system.anchor_q_db, seed=clip.seed)
+        try:
+            if clip_store(
+                clip,
+                degraded,
+                sample_rate,
+                target_lufs=system.study.loudness_target_lufs,
+                target_sample_rate=None,
+                seconds=time.monotonic() - start,
+                device="cpu",
+                trim=False,  # keep the source's timing: the anchor is the same utterance
+            ):
+                done += 1
+        except ValueError as exc:
+            _fail([clip], f"Could not derive the anchor: {exc}")
+    _sync(system)
+    return done
+
+
+def clips_requeue_stale(*, older_than: timedelta) -> int:
+    """Queue again the clips left running by a worker that died (the filesystem broker, unlike
+    Redis, cannot redeliver an unacknowledged task). Returns the number of clips queued."""
+    from synthesis import tasks
+
+    cutoff = timezone.now() - older_than
+    stale = Clip.objects.filter(status=Clip.Status.RUNNING, updated_at__lte=cutoff)
+    by_system: dict[tuple[int, str], list[int]] = {}
+    for clip_id, system_id, kind in stale.values_list("id", "system_id", "system__kind"):
+        by_system.setdefault((system_id, kind), []).append(clip_id)
+    stale.update(status=Clip.Status.PENDING)
+    for (system_id, kind), ids in by_system.items():
+        if kind == System.Kind.ANCHOR:
+            tasks.derive_anchor_clips.delay(system_id, ids)
+        else:
+            tasks.synthesize_clips.delay(system_id, ids)
+    return sum(len(ids) for ids in by_system.values())

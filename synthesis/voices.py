@@ -1,0 +1,234 @@
+"""From a ``Voice`` row to a ready engine, once per worker process.
+
+Workers load a voice the first time a task needs it and keep it for the life of the process
+(model loading is seconds; synthesising a sentence is a fraction of that). Loading happens after
+Celery forks its pool processes, never at import time and never in the web process, so CUDA is
+initialised only where it is used.
+
+Checkpoint sources: an uploaded file (read through the storage backend), a path on the worker, a
+URL with its sha256 (fetched once into ``CHECKPOINT_CACHE_DIR`` and verified), or torchaudio's
+pipeline bundle (fetched by torchaudio into torch's hub cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from synthesis.models import Voice
+
+log = logging.getLogger(__name__)
+
+
+class VoiceUnavailable(Exception):
+    """The voice cannot be loaded; ``temporary`` says whether trying again later may help."""
+
+    def __init__(self, message: str, *, temporary: bool = False):
+        super().__init__(message)
+        self.temporary = temporary
+
+
+HOW_TO_SUPPLY = (
+    "Supply the checkpoint another way: upload the file in the admin (Voice → acoustic file), "
+    "or copy it onto the worker and set the voice's acoustic path (e.g. NVIDIA's "
+    "tacotron2_statedict.pt or a torchaudio Tacotron2 state dict)."
+)
+
+
+@dataclass
+class LoadedVoice:
+    """What a task needs to synthesise with a voice: a callable engine and its description."""
+
+    voice_id: int
+    engine: str  # "espeak" | "tacotron2"
+    impl: Any  # EspeakEngine or engine.synthesizer.Synthesizer
+    sample_rate: int
+    device: str
+
+
+_cache: dict[tuple[int, str], LoadedVoice] = {}
+_cache_lock = threading.Lock()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_url(url: str, sha256: str) -> Path:
+    """Download ``url`` once into the checkpoint cache, verified against ``sha256``."""
+    cache = Path(settings.CHECKPOINT_CACHE_DIR)
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / sha256
+    if target.exists() and _sha256(target) == sha256:
+        return target
+    fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=".download-")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                out.write(chunk)
+        found = _sha256(Path(tmp_name))
+        if found != sha256:
+            raise VoiceUnavailable(
+                f"The file at {url} has sha256 {found}, not the {sha256} the voice expects. "
+                "Check the URL or update the voice's sha256."
+            )
+        os.replace(tmp_name, target)
+        return target
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise VoiceUnavailable(
+            f"Could not fetch {url}: {exc}. " + HOW_TO_SUPPLY, temporary=False
+        ) from exc
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def _local_copy(field_file) -> Path:
+    """A local path for an uploaded checkpoint (storage may be S3)."""
+    try:
+        return Path(field_file.path)
+    except NotImplementedError:
+        pass
+    cache = Path(settings.CHECKPOINT_CACHE_DIR) / "uploads"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / Path(field_file.name).name
+    if not target.exists():
+        fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=".copy-")
+        with os.fdopen(fd, "wb") as out, field_file.open("rb") as src:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                out.write(chunk)
+        os.replace(tmp_name, target)
+    return target
+
+
+def acoustic_checkpoint(voice: Voice) -> Path | str:
+    """A local checkpoint path, or ``"bundle:NAME"`` for a torchaudio bundle."""
+    if voice.acoustic_file:
+        return _local_copy(voice.acoustic_file)
+    if voice.acoustic_path:
+        path = Path(voice.acoustic_path)
+        if not path.exists():
+            raise VoiceUnavailable(
+                f"Voice '{voice.name}': acoustic checkpoint {path} does not exist on this worker. "
+                + HOW_TO_SUPPLY
+            )
+        return path
+    if voice.acoustic_url:
+        return fetch_url(voice.acoustic_url, voice.acoustic_sha256)
+    if voice.acoustic_bundle:
+        return f"bundle:{voice.acoustic_bundle}"
+    raise VoiceUnavailable(f"Voice '{voice.name}' has no acoustic checkpoint. " + HOW_TO_SUPPLY)
+
+
+def vocoder_checkpoint(voice: Voice) -> Path | None:
+    if voice.vocoder == Voice.Vocoder.GRIFFINLIM:
+        return None
+    if voice.vocoder_file:
+        return _local_copy(voice.vocoder_file)
+    if voice.vocoder_path:
+        path = Path(voice.vocoder_path)
+        if not path.exists():
+            raise VoiceUnavailable(
+                f"Voice '{voice.name}': HiFi-GAN generator {path} does not exist on this worker."
+            )
+        return path
+    if voice.vocoder_url:
+        return fetch_url(voice.vocoder_url, voice.vocoder_sha256)
+    raise VoiceUnavailable(f"Voice '{voice.name}' uses HiFi-GAN but names no generator file.")
+
+
+def _load_bundle_tacotron2(name: str):
+    """torchaudio fetches the bundle's weights on first use; offline that fails."""
+    import torchaudio
+
+    from synthesis.engine.checkpoints import acoustic_from_bundle_model
+
+    bundle = getattr(torchaudio.pipelines, name, None)
+    if bundle is None:
+        raise VoiceUnavailable(f"torchaudio has no pipeline bundle named {name}.")
+    try:
+        model = bundle.get_tacotron2()
+    except Exception as exc:  # network errors surface as many types through torch.hub
+        raise VoiceUnavailable(
+            f"torchaudio could not fetch the weights of {name} ({type(exc).__name__}: {exc}). "
+            "This machine seems to be offline. " + HOW_TO_SUPPLY
+        ) from exc
+    return acoustic_from_bundle_model(model, name)
+
+
+def _load(voice: Voice) -> LoadedVoice:
+    if voice.engine == Voice.Engine.ESPEAK:
+        from synthesis.engine.espeak import EspeakEngine
+
+        try:
+            engine = EspeakEngine(voice=voice.espeak_voice or "en-us", rate_wpm=voice.espeak_rate_wpm)
+        except ValueError as exc:
+            raise VoiceUnavailable(f"Voice '{voice.name}': {exc}") from exc
+        return LoadedVoice(voice.id, "espeak", engine, engine.sample_rate, "cpu")
+
+    source = acoustic_checkpoint(voice)
+    vocoder_path = vocoder_checkpoint(voice)
+    from synthesis.engine import checkpoints, synthesizer
+
+    try:
+        if isinstance(source, str) and source.startswith("bundle:"):
+            acoustic = _load_bundle_tacotron2(source.split(":", 1)[1])
+        else:
+            acoustic = checkpoints.load_acoustic(source)
+        if vocoder_path is None:
+            vocoder = checkpoints.griffinlim_vocoder(acoustic.mel)
+        else:
+            vocoder = checkpoints.load_hifigan(vocoder_path, voice.vocoder_config or None)
+        engine = synthesizer.Synthesizer(
+            acoustic,
+            vocoder,
+            device=settings.SYNTHESIS_DEVICE,
+            threads=settings.SYNTHESIS_THREADS or None,
+            **{k: v for k, v in (voice.options or {}).items() if k in SYNTHESIZER_OPTIONS},
+        )
+    except ValueError as exc:  # CheckpointError, MelSettingsMismatch: permanent, named
+        raise VoiceUnavailable(f"Voice '{voice.name}': {exc}") from exc
+    return LoadedVoice(voice.id, "tacotron2", engine, engine.sample_rate, engine.device)
+
+
+# Voice.options keys passed on to the Synthesizer.
+SYNTHESIZER_OPTIONS = {"gate_threshold", "max_decoder_steps", "max_batch_frames"}
+
+
+def voice_load(voice: Voice) -> LoadedVoice:
+    """The loaded voice from this process's cache, loading it on first use.
+
+    The cache key includes ``updated_at`` so an admin's edit to a voice takes effect at once."""
+    from mos_site import metrics
+
+    key = (voice.id, voice.updated_at.isoformat())
+    with _cache_lock:
+        loaded = _cache.get(key)
+        if loaded is not None:
+            metrics.MODEL_CACHE.labels(result="hit").inc()
+            return loaded
+        metrics.MODEL_CACHE.labels(result="miss").inc()
+        # Drop older versions of the same voice: one copy of the weights per process.
+        for stale in [k for k in _cache if k[0] == voice.id]:
+            del _cache[stale]
+        loaded = _load(voice)
+        _cache[key] = loaded
+        log.info(
+            "voice loaded",
+            extra={"voice": voice.name, "engine": loaded.engine, "device": loaded.device},
+        )
+        return loaded

@@ -1,0 +1,77 @@
+"""Real headless Chromium (Debian's package) driven by Playwright against a live server.
+
+Screenshots go to var/screenshots/ (artefacts kept after the run, looked at before resolving
+an issue).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from tests.conftest import CHROMIUM, require
+
+# Playwright's sync API keeps an event loop in the test thread; Django refuses ORM calls from a
+# thread with a running loop unless told that this is deliberate (tests only).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    # Listeners must press play themselves in real browsers; tests still click play, but the
+    # headless browser has no user-activation history, so allow audio without a gesture.
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    require(Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_factory(browser):
+    """New isolated pages (own cookies) at a given viewport: page_factory(PHONE)."""
+    contexts = []
+
+    def make(viewport: dict | None = None, **kwargs):
+        context = browser.new_context(viewport=viewport or DESKTOP, **kwargs)
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(page_factory):
+    return page_factory(DESKTOP)
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under var/test/screenshots/NAME.png and return its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
