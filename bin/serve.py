@@ -60,7 +60,7 @@ def main() -> int:
             "mos_site",
             "worker",
             "--queues",
-            "default,synthesis",
+            "default,synthesis,metrics",
             "--concurrency",
             "1",
             "--loglevel",

@@ -2,7 +2,17 @@
 
 from django.contrib import admin
 
-from .models import Clip, Listener, Playlist, PlaylistItem, Rating, Sentence, Study, System
+from .models import (
+    Clip,
+    Listener,
+    Playlist,
+    PlaylistItem,
+    Rating,
+    Sentence,
+    Study,
+    StudyReport,
+    System,
+)
 
 
 class SentenceInline(admin.TabularInline):
@@ -93,3 +103,10 @@ class RatingAdmin(admin.ModelAdmin):
     list_display = ["listener", "clip", "purpose", "score", "play_count", "created_at"]
     list_filter = ["purpose", "clip__system__study", "score"]
     raw_id_fields = ["listener", "clip", "item"]
+
+
+@admin.register(StudyReport)
+class StudyReportAdmin(admin.ModelAdmin):
+    list_display = ["study", "status", "progress", "created_at", "finished_at"]
+    list_filter = ["status", "study"]
+    readonly_fields = ["key", "created_at", "finished_at"]

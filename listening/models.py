@@ -163,12 +163,12 @@ class Sentence(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.key}: {self.text[:60]}"
+
     @property
     def is_attention_check(self) -> bool:
         return self.expected_score is not None
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.text[:60]}"
 
 
 class System(models.Model):
@@ -254,6 +254,14 @@ class Clip(models.Model):
     device = models.CharField(max_length=32, blank=True)
     peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    objective = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Cached objective metrics (listening.objective): against the reference clip of the "
+            "same sentence when the study has one, plus reference-free descriptors and DNSMOS."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ready_at = models.DateTimeField(null=True, blank=True)
@@ -433,3 +441,38 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.listener_id} rated {self.clip_id}: {self.score}"
+
+
+class StudyReport(models.Model):
+    """A built report, cached until new ratings arrive (or the screening rules change).
+
+    ``key`` fingerprints what the report was built from (ratings count, newest rating, rules);
+    a request whose fingerprint matches a ready report gets it without rebuilding."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports")
+    key = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="one_report_per_fingerprint"),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=1), name="report_progress_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"report {self.key[:8]} of {self.study.slug} ({self.status})"

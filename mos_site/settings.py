@@ -249,7 +249,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # --- Celery --------------------------------------------------------------------------------
 # Embedded default: the filesystem broker under var/celery needs no server. Production and CI:
 # CELERY_BROKER_URL=redis://...
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost//")
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("out", "processed", "control"):
@@ -276,9 +276,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = False  # per task: only idempotent tasks set acks_late=True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# synthesis: GPU workers. metrics: CPU workers (objective metrics, reports). Everything else
+# (bookkeeping) goes to the default queue, also served by the CPU workers.
 CELERY_TASK_ROUTES = {
-    "synthesis.tasks.synthesize_clips": {"queue": "synthesis"},
     "synthesis.tasks.*": {"queue": "synthesis"},
+    "listening.tasks_metrics.*": {"queue": "metrics"},
+    "listening.tasks_reports.*": {"queue": "metrics"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -109,7 +109,7 @@ class WorkerProcess:
     """A real `celery worker` subprocess sharing the test database and broker."""
 
     def __init__(
-        self, log_path: Path, queues: str = "default,synthesis", env: dict | None = None
+        self, log_path: Path, queues: str = "default,synthesis,metrics", env: dict | None = None
     ):
         self.log_path = log_path
         self.queues = queues
@@ -187,7 +187,7 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.25, message: str 
 def purge_broker() -> None:
     from mos_site.celery import app
 
-    for queue in ("default", "synthesis"):
+    for queue in ("default", "synthesis", "metrics"):
         # A queue not declared yet has nothing to purge.
         with app.connection_for_write() as conn, contextlib.suppress(Exception):
             conn.default_channel.queue_purge(queue)

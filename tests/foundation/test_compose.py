@@ -69,7 +69,11 @@ def test_gpu_worker_takes_the_synthesis_queue_alone(compose):
     assert "--queues synthesis " in command and "--concurrency 1" in command
     devices = worker["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
-    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    routed = {
+        route["queue"]
+        for pattern, route in settings.CELERY_TASK_ROUTES.items()
+        if pattern.startswith("synthesis.")
+    }
     assert routed == {"synthesis"}
 
 
@@ -77,6 +81,12 @@ def test_cpu_worker_takes_the_default_queue(compose):
     command = " ".join(compose["services"]["worker-cpu"]["command"].split())
     queues = command.split("--queues ")[1].split()[0].split(",")
     assert settings.CELERY_TASK_DEFAULT_QUEUE in queues
+    cpu_routed = {
+        route["queue"]
+        for pattern, route in settings.CELERY_TASK_ROUTES.items()
+        if not pattern.startswith("synthesis.")
+    }
+    assert cpu_routed <= set(queues)
     assert "deploy" not in compose["services"]["worker-cpu"]
 
 

@@ -12,6 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from listening.demo import demo_study_ensure
+from listening.models import Clip
+from listening.services import study_start_synthesis
 
 
 class Command(BaseCommand):
@@ -36,27 +38,29 @@ class Command(BaseCommand):
         else:
             password_note = f"(unchanged; reset with: python manage.py changepassword {username})"
 
-        study, created = demo_study_ensure(owner=user)
-        try:
-            from listening.services import study_start_synthesis
-        except ImportError:  # synthesis lands in a later change
-            study_start_synthesis = None
-        if study_start_synthesis and study.status == study.Status.DRAFT:
+        study, _created = demo_study_ensure(owner=user)
+        if study.status == study.Status.DRAFT:
             study_start_synthesis(study=study, user=user)
+            study.refresh_from_db()
+        study.clips_count = Clip.objects.filter(system__study=study).count()
 
         base = f"http://127.0.0.1:{port}"
-        self.stdout.write(
-            "\n".join(
-                [
-                    "",
-                    self.style.SUCCESS("Harken is starting."),
-                    f"  Researcher pages: {base}/            (log in as below)",
-                    f"  Listener link:    {base}/t/{study.slug}/   (demo study{'' if not created else ', just created'}; status: {study.status})",
-                    f"  Admin:            {base}/admin/",
-                    f"  Log in as:        {username} / {password_note}",
-                    f"  (password kept in {password_file})",
-                    "  Stop with Ctrl-C.",
-                    "",
-                ]
+        if study.status == study.Status.SYNTHESIZING:
+            demo_note = (
+                f"the worker is synthesising its {study.clips_count} clips; "
+                "the test opens by itself in about a minute"
             )
-        )
+        else:
+            demo_note = f"status: {study.get_status_display().lower()}"
+        lines = [
+            "",
+            self.style.SUCCESS("Harken is starting."),
+            f"  Researcher pages: {base}/            (log in as below)",
+            f"  Listener link:    {base}/t/{study.slug}/   (demo study: {demo_note})",
+            f"  Admin:            {base}/admin/",
+            f"  Log in as:        {username} / {password_note}",
+            f"  (password kept in {password_file})",
+            "  Stop with Ctrl-C.",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,468 @@
+"""Render a MOS report (the dict of ``listening.stats.build_report``) as JSON, CSV or HTML.
+
+Where this sits: ``stats.build_report`` makes the numbers; the ``mos_report`` command and the
+researcher's download views call one of the functions here to turn them into a file. JSON and
+CSV need nothing but the standard library. The HTML report is one standalone page (inline CSS,
+charts drawn on the server as inline SVG, no JavaScript, no external assets) rendered from
+``templates/listening/report_standalone.html``; only that function needs Django configured.
+The SVG builders are pure functions and escape every name they draw.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from html import escape
+from typing import Any
+
+SCORE_LABELS = {1: "Bad", 2: "Poor", 3: "Fair", 4: "Good", 5: "Excellent"}  # ITU-T P.800 ACR
+# ColorBrewer RdYlBu (5 classes): readable for the common colour-vision deficiencies.
+SCORE_COLOURS = {1: "#d7191c", 2: "#fdae61", 3: "#ffffbf", 4: "#abd9e9", 5: "#2c7bb6"}
+T_COLOUR = "#222222"
+CLUSTERED_COLOUR = "#c2410c"
+BAR_COLOUR = "#cbd5e1"
+
+
+def report_json(report: dict) -> str:
+    """The report as pretty-printed JSON (UTF-8 text, no NaN: the report already uses null)."""
+    return json.dumps(report, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+SUMMARY_COLUMNS = [
+    "system",
+    "kind",
+    "n",
+    "n_listeners",
+    "n_sentences",
+    "mos",
+    "sd",
+    "median",
+    "ci95_low",
+    "ci95_high",
+    "ci95_clustered_low",
+    "ci95_clustered_high",
+    "design_effect",
+    "n_after_exclusion",
+    "n_listeners_after_exclusion",
+    "mos_after_exclusion",
+    "sd_after_exclusion",
+    "ci95_low_after_exclusion",
+    "ci95_high_after_exclusion",
+    "ci95_clustered_low_after_exclusion",
+    "ci95_clustered_high_after_exclusion",
+]
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def report_summary_csv(report: dict) -> str:
+    """One row per system: n, MOS, SD, median, the t-interval and the clustered interval, for
+    all listeners and after the screening's exclusions (columns ``*_after_exclusion``)."""
+    after = {s["system"]: s for s in report.get("systems_after_exclusion", [])}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SUMMARY_COLUMNS)
+    for s in report["systems"]:
+        a = after.get(s["system"], {})
+        a_ci = a.get("ci95", [None, None])
+        a_cc = a.get("ci95_clustered", [None, None])
+        row = [
+            s["system"],
+            s.get("kind"),
+            s["n"],
+            s["n_listeners"],
+            s["n_sentences"],
+            s["mos"],
+            s["sd"],
+            s["median"],
+            s["ci95"][0],
+            s["ci95"][1],
+            s["ci95_clustered"][0],
+            s["ci95_clustered"][1],
+            s.get("design_effect"),
+            a.get("n"),
+            a.get("n_listeners"),
+            a.get("mos"),
+            a.get("sd"),
+            a_ci[0],
+            a_ci[1],
+            a_cc[0],
+            a_cc[1],
+        ]
+        writer.writerow([_cell(v) for v in row])
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# SVG charts
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _interval_text(ci: list[float | None]) -> str:
+    if ci is None or ci[0] is None or ci[1] is None:
+        return "n/a"
+    return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def svg_mos_chart(systems: list[dict]) -> str:
+    """Horizontal bar chart of MOS per system on the 1–5 scale with both 95 % intervals.
+
+    The t-interval over ratings is a thin dark line just above the bar's centre, the clustered
+    interval a thick orange line just below it: told apart by position, width and colour, and
+    named in the legend. ``systems`` is the report's ``systems`` list.
+    """
+    label_w, plot_w, right = 170, 460, 70
+    top, row_h, bottom = 58, 30, 36
+    width = label_w + plot_w + right
+    height = top + row_h * max(len(systems), 1) + bottom
+
+    def x(value: float) -> float:
+        return label_w + (min(max(value, 1.0), 5.0) - 1.0) / 4.0 * plot_w
+
+    desc = "; ".join(
+        f"{s['system']}: MOS {_fmt(s['mos'])}, t-interval {_interval_text(s['ci95'])}, "
+        f"clustered interval {_interval_text(s['ci95_clustered'])}, n = {s['n']}"
+        for s in systems
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" aria-labelledby="mos-title mos-desc" '
+        'font-family="system-ui, sans-serif" font-size="12">',
+        '<title id="mos-title">Mean opinion score per system with 95 % confidence intervals'
+        "</title>",
+        f'<desc id="mos-desc">{escape(desc or "No systems.")}</desc>',
+    ]
+    # Legend.
+    parts += [
+        f'<rect x="{label_w}" y="8" width="18" height="10" fill="{BAR_COLOUR}"/>',
+        f'<text x="{label_w + 24}" y="17">MOS</text>',
+        f'<line x1="{label_w + 70}" y1="13" x2="{label_w + 100}" y2="13" stroke="{T_COLOUR}" '
+        'stroke-width="1.5"/>',
+        f'<text x="{label_w + 106}" y="17">95 % t-interval over ratings (ignores clustering)'
+        "</text>",
+        f'<line x1="{label_w + 70}" y1="33" x2="{label_w + 100}" y2="33" '
+        f'stroke="{CLUSTERED_COLOUR}" stroke-width="4"/>',
+        f'<text x="{label_w + 106}" y="37">95 % clustered interval (listeners × sentences)</text>',
+    ]
+    # Axis and grid.
+    axis_y = top + row_h * max(len(systems), 1)
+    for tick in range(1, 6):
+        tx = x(tick)
+        parts.append(
+            f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{axis_y}" stroke="#e2e8f0"/>'
+        )
+        parts.append(
+            f'<text x="{tx:.1f}" y="{axis_y + 14}" text-anchor="middle">{tick}</text>'
+            f'<text x="{tx:.1f}" y="{axis_y + 27}" text-anchor="middle" fill="#555" '
+            f'font-size="10">{SCORE_LABELS[tick]}</text>'
+        )
+    for i, s in enumerate(systems):
+        cy = top + row_h * i + row_h / 2
+        name = escape(str(s["system"]))
+        tip = escape(
+            f"{s['system']}: MOS {_fmt(s['mos'], 3)} (n = {s['n']}); t-interval "
+            f"{_interval_text(s['ci95'])}; clustered {_interval_text(s['ci95_clustered'])}"
+        )
+        parts.append(f"<g><title>{tip}</title>")
+        parts.append(f'<text x="{label_w - 8}" y="{cy + 4:.1f}" text-anchor="end">{name}</text>')
+        if s["mos"] is None:
+            parts.append(f'<text x="{label_w + 4}" y="{cy + 4:.1f}" fill="#555">no ratings</text>')
+            parts.append("</g>")
+            continue
+        parts.append(
+            f'<rect x="{label_w}" y="{cy - 7:.1f}" width="{x(s["mos"]) - label_w:.1f}" '
+            f'height="14" fill="{BAR_COLOUR}"/>'
+        )
+        ends = [s["mos"]]
+        for ci, dy, colour, stroke in (
+            (s["ci95"], -4, T_COLOUR, 1.5),
+            (s["ci95_clustered"], 4, CLUSTERED_COLOUR, 4),
+        ):
+            if ci[0] is None or ci[1] is None:
+                continue
+            x1, x2, y = x(ci[0]), x(ci[1]), cy + dy
+            parts.append(
+                f'<line x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" y2="{y:.1f}" '
+                f'stroke="{colour}" stroke-width="{stroke}"/>'
+                f'<line x1="{x1:.1f}" y1="{y - 4:.1f}" x2="{x1:.1f}" y2="{y + 4:.1f}" '
+                f'stroke="{colour}" stroke-width="1.5"/>'
+                f'<line x1="{x2:.1f}" y1="{y - 4:.1f}" x2="{x2:.1f}" y2="{y + 4:.1f}" '
+                f'stroke="{colour}" stroke-width="1.5"/>'
+            )
+            ends.append(ci[1])
+        parts.append(f'<text x="{x(max(ends)) + 6:.1f}" y="{cy + 4:.1f}">{_fmt(s["mos"])}</text>')
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def svg_histograms(systems: list[dict]) -> str:
+    """Rating distribution per system: one 100 % stacked bar per system, segments for scores
+    1–5 (a diverging palette with a legend), each segment titled with its count and share."""
+    label_w, plot_w, right = 170, 460, 70
+    top, row_h, bottom = 40, 26, 10
+    width = label_w + plot_w + right
+    height = top + row_h * max(len(systems), 1) + bottom
+
+    def shares(s: dict) -> list[tuple[int, int, float]]:
+        counts = [int(s["histogram"].get(str(score), 0)) for score in SCORE_LABELS]
+        total = sum(counts)
+        return [(score, c, c / total if total else 0.0) for score, c in zip(SCORE_LABELS, counts)]
+
+    desc = "; ".join(
+        f"{s['system']}: " + ", ".join(f"{score}: {share:.0%}" for score, _, share in shares(s))
+        for s in systems
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" aria-labelledby="hist-title hist-desc" '
+        'font-family="system-ui, sans-serif" font-size="12">',
+        '<title id="hist-title">Distribution of ratings 1–5 per system</title>',
+        f'<desc id="hist-desc">{escape(desc or "No systems.")}</desc>',
+    ]
+    for j, (score, label) in enumerate(SCORE_LABELS.items()):
+        lx = label_w + j * 92
+        parts.append(
+            f'<rect x="{lx}" y="10" width="14" height="14" fill="{SCORE_COLOURS[score]}" '
+            'stroke="#555" stroke-width="0.5"/>'
+            f'<text x="{lx + 19}" y="21">{score} {label}</text>'
+        )
+    for i, s in enumerate(systems):
+        y = top + row_h * i
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
+            f"{escape(str(s['system']))}</text>"
+        )
+        offset = float(label_w)
+        for score, count, share in shares(s):
+            if count == 0:
+                continue
+            w = share * plot_w
+            tip = escape(f"{s['system']}, score {score}: {count} ratings ({share:.1%})")
+            parts.append(
+                f'<rect x="{offset:.1f}" y="{y + 3}" width="{w:.1f}" height="18" '
+                f'fill="{SCORE_COLOURS[score]}" stroke="#fff" stroke-width="0.5">'
+                f"<title>{tip}</title></rect>"
+            )
+            offset += w
+        parts.append(
+            f'<text x="{label_w + plot_w + 6}" y="{y + 15}" fill="#555">n = {s["n"]}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+MATRIX_TEXT = {">": "higher", "<": "lower", "=": "n.s."}
+TEST_TEXT = {"wilcoxon_signed_rank": "Wilcoxon signed-rank", "mann_whitney_u": "Mann–Whitney U"}
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def _system_rows(systems: list[dict]) -> list[dict]:
+    return [
+        {
+            "system": s["system"],
+            "kind": s.get("kind") or "",
+            "n": s["n"],
+            "n_listeners": s["n_listeners"],
+            "n_sentences": s["n_sentences"],
+            "mos": _fmt(s["mos"], 3),
+            "sd": _fmt(s["sd"]),
+            "median": _fmt(s["median"], 1),
+            "ci95": _interval_text(s["ci95"]),
+            "ci95_clustered": _interval_text(s["ci95_clustered"]),
+            "design_effect": _fmt(s.get("design_effect")),
+        }
+        for s in systems
+    ]
+
+
+def _pair_rows(pairs: list[dict]) -> list[dict]:
+    return [
+        {
+            "a": p["system_a"],
+            "b": p["system_b"],
+            "test": TEST_TEXT.get(p["test"], "not testable"),
+            "n_pairs": "" if p["n_pairs"] is None else p["n_pairs"],
+            "difference": _fmt(p["mean_difference"], 3),
+            "difference_ci": _interval_text(p["mean_difference_ci95_clustered"]),
+            "p": _p(p["p_value"]),
+            "p_holm": _p(p["p_holm"]),
+            "significant": p["significant"],
+            "better": p["better"] or "",
+            "rank_biserial": _fmt(p["rank_biserial"]),
+            "cliffs_delta": _fmt(p["cliffs_delta"]),
+        }
+        for p in pairs
+    ]
+
+
+def _matrix_rows(matrix: dict) -> list[dict]:
+    rows = []
+    for i, name in enumerate(matrix["systems"]):
+        cells = []
+        for j, symbol in enumerate(matrix["cells"][i]):
+            if i == j:
+                cells.append({"text": "—", "title": "", "css": "diag"})
+            elif symbol is None:
+                cells.append({"text": "n/a", "title": "not testable", "css": ""})
+            else:
+                css = {">": "higher", "<": "lower", "=": "ns"}[symbol]
+                cells.append(
+                    {
+                        "text": MATRIX_TEXT[symbol],
+                        "title": f"Holm-adjusted p = {_p(matrix['p_holm'][i][j])}",
+                        "css": css,
+                    }
+                )
+        rows.append({"system": name, "cells": cells})
+    return rows
+
+
+def _r(stats: dict | None) -> str:
+    if not stats or stats.get("pearson") is None:
+        return "n/a"
+    return f"{stats['pearson']:+.2f} (n = {stats['n']})"
+
+
+def objective_context(section: dict | None) -> dict[str, Any] | None:
+    """Rows for the objective-metrics table (``listening.objective_report.objective_section``):
+    one row per metric that has a value for some system, with each system's mean and 95 %
+    t-interval over its clips and the metric's Pearson correlation with MOS across systems and
+    across clips. None when the report has no such section; ``error`` when it failed."""
+    if not section:
+        return None
+    if "error" in section:
+        return {"error": section["error"], "rows": [], "systems": [], "notes": []}
+    systems = [s["system"] for s in section.get("systems", [])]
+    rows = []
+    for metric in section.get("metrics", []):
+        key = metric["key"]
+        cells = []
+        for s in section["systems"]:
+            summary = s["metrics"].get(key) or {}
+            if not summary.get("n"):
+                cells.append({"text": "–", "title": "not computed"})
+                continue
+            ci = summary.get("ci95")
+            text = _fmt(summary["mean"], 3 if abs(summary["mean"]) < 10 else 1)
+            if ci and ci[0] is not None:
+                text += f" ± {(ci[1] - ci[0]) / 2:.{3 if abs(summary['mean']) < 10 else 1}f}"
+            cells.append({"text": text, "title": f"{s['system']}: n = {summary['n']} clips"})
+        if all(c["text"] == "–" for c in cells):
+            continue
+        correlations = section.get("correlations", {})
+        rows.append(
+            {
+                "key": key,
+                "label": metric["label"],
+                "unit": metric.get("unit") or "",
+                "better": metric.get("better") or "",
+                "cells": cells,
+                "r_systems": _r(correlations.get("systems", {}).get(key)),
+                "r_clips": _r(correlations.get("clips", {}).get(key)),
+            }
+        )
+    return {
+        "error": "",
+        "systems": systems,
+        "mos": [_fmt(s.get("mos"), 3) for s in section.get("systems", [])],
+        "rows": rows,
+        "reference_system": section.get("reference_system"),
+        "n_clips": section.get("n_clips"),
+        "n_computed": section.get("n_computed"),
+        "pending": section.get("pending", 0),
+        "notes": section.get("notes", []),
+    }
+
+
+def report_html(report: dict, *, title: str) -> str:
+    """A standalone HTML page: summary tables for all listeners and after exclusion, inline SVG
+    charts, pairwise tests, the significance matrix, screening, ratings needed and the method
+    notes. Rendered with Django's template engine (settings must be configured)."""
+    from django.template.loader import render_to_string
+
+    return render_to_string("listening/report_standalone.html", report_context(report, title=title))
+
+
+def report_context(report: dict, *, title: str) -> dict[str, Any]:
+    """The template context of a report: rows of formatted numbers and the SVG charts (marked
+    safe: the builders escape every name). Shared by the standalone report and the site's
+    report page (``templates/listening/reports/report.html``)."""
+    from django.utils.safestring import mark_safe
+
+    screening = report["screening"]
+    listeners = {row["listener"]: row for row in report.get("listeners", [])}
+    excluded = []
+    for entry in report["excluded_listeners"]:
+        row = listeners.get(entry["listener"], {})
+        excluded.append(
+            {
+                "listener": entry["listener"],
+                # Listeners excluded by hand are not in the listener table (see
+                # listening.services.reports): their entry carries its own count.
+                "n": row.get("n", entry.get("n_ratings", "")),
+                "correlation": _fmt(row.get("correlation")),
+                "median_seconds": _fmt(row.get("median_response_seconds")),
+                "reasons": entry["reasons"],
+            }
+        )
+    context = {
+        "title": title,
+        "report": report,
+        "screening_enabled": screening["enabled"],
+        "systems_all": _system_rows(report["systems"]),
+        "systems_after": _system_rows(report["systems_after_exclusion"]),
+        "mos_chart_after": mark_safe(svg_mos_chart(report["systems_after_exclusion"])),
+        "mos_chart_all": mark_safe(svg_mos_chart(report["systems"])),
+        "histograms_after": mark_safe(svg_histograms(report["systems_after_exclusion"])),
+        "pairs_after": _pair_rows(report["pairs_after_exclusion"]),
+        "pairs_all": _pair_rows(report["pairs"]),
+        "matrix_systems": report["significance_matrix_after_exclusion"]["systems"],
+        "matrix_rows": _matrix_rows(report["significance_matrix_after_exclusion"]),
+        "rules": [{"name": k, "value": v} for k, v in screening["rules"].items()],
+        "rule_counts": [
+            {
+                "name": name,
+                "text": screening["rule_descriptions"].get(name, ""),
+                "fired": fired,
+                "evaluated": screening["evaluated"].get(name, 0),
+            }
+            for name, fired in screening["fired"].items()
+        ],
+        "excluded": excluded,
+        "ratings_needed": [
+            {
+                "system": r["system"],
+                "n": r["n"],
+                "half_width": _fmt(r["ci95_clustered_half_width"], 3),
+                "target": _fmt(r["target_half_width"], 3),
+                "additional": "n/a" if r["additional_ratings"] is None else r["additional_ratings"],
+            }
+            for r in report["ratings_needed"]
+        ],
+        "method": list(report["method"].items()),
+        "objective": objective_context(report.get("objective")),
+        "n_manually_excluded": screening.get("n_manually_excluded", 0),
+        "warnings": report.get("warnings", []),
+    }
+    return context

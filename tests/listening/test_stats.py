@@ -1,0 +1,439 @@
+"""listening.stats against independent computations (scipy, pandas, hand-written loops)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from listening import stats
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def crossed_ratings(seed: int = 0, *, n_listeners: int = 24, n_sentences: int = 12) -> pd.DataFrame:
+    """Three systems; every listener rates every sentence once, systems rotated (Latin square),
+    so every pair of systems shares all sentences but never a listener x sentence cell."""
+    rng = np.random.default_rng(seed)
+    bias = rng.normal(0, 0.5, n_listeners)
+    difficulty = rng.normal(0, 0.4, n_sentences)
+    quality = {"A": 2.5, "B": 3.2, "C": 3.9}
+    rows = []
+    for listener in range(n_listeners):
+        for sentence in range(n_sentences):
+            system = "ABC"[(listener + sentence) % 3]
+            latent = quality[system] + bias[listener] + difficulty[sentence] + rng.normal(0, 0.7)
+            rows.append((f"L{listener}", f"s{sentence}", system, int(np.clip(round(latent), 1, 5))))
+    return pd.DataFrame(rows, columns=["listener", "sentence", "system", "score"])
+
+
+def by_name(entries: list[dict], key: str = "system") -> dict[str, dict]:
+    return {e[key]: e for e in entries}
+
+
+# --- per-system numbers ---------------------------------------------------------------------
+
+
+def test_mos_sd_median_and_histogram_match_pandas():
+    ratings = crossed_ratings()
+    summary = by_name(stats.mos_summary(ratings))
+    for system, group in ratings.groupby("system"):
+        s = summary[system]
+        assert s["n"] == len(group)
+        assert s["mos"] == pytest.approx(group["score"].mean())
+        assert s["sd"] == pytest.approx(group["score"].std(ddof=1))
+        assert s["median"] == group["score"].median()
+        assert s["histogram"] == {str(k): int((group["score"] == k).sum()) for k in range(1, 6)}
+        assert s["n_listeners"] == group["listener"].nunique()
+        assert s["n_sentences"] == group["sentence"].nunique()
+
+
+def test_t_interval_matches_scipy():
+    ratings = crossed_ratings(seed=3)
+    for s in stats.mos_summary(ratings):
+        scores = ratings.loc[ratings["system"] == s["system"], "score"].to_numpy(dtype=float)
+        lo, hi = sps.t.interval(
+            0.95, len(scores) - 1, loc=scores.mean(), scale=sps.sem(scores, ddof=1)
+        )
+        assert s["ci95"] == pytest.approx([lo, hi], abs=1e-12)
+
+
+def cgm_interval_by_hand(group: pd.DataFrame) -> tuple[float, float]:
+    """Two-way cluster-robust interval written out plainly with pandas groupby."""
+    e = group["score"] - group["score"].mean()
+    n = len(e)
+
+    def term(keys) -> tuple[float, int]:
+        sums = e.groupby(keys).sum()
+        g = len(sums)
+        return g / (g - 1) * float((sums**2).sum()) / n**2, g
+
+    v_l, g_l = term(group["listener"])
+    v_s, g_s = term(group["sentence"])
+    v_c, _ = term([group["listener"], group["sentence"]])
+    v = v_l + v_s - v_c
+    if v <= 0:
+        v = max(v_l, v_s)
+    half = sps.t.ppf(0.975, min(g_l, g_s) - 1) * math.sqrt(v)
+    return group["score"].mean() - half, group["score"].mean() + half
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_clustered_interval_matches_two_way_formula_written_by_hand(seed):
+    ratings = crossed_ratings(seed)
+    # Make the design irregular: drop a random fifth of the ratings and add repeated cells.
+    rng = np.random.default_rng(seed)
+    ratings = ratings.sample(frac=0.8, random_state=seed).reset_index(drop=True)
+    extra = ratings.sample(n=10, random_state=seed).assign(score=rng.integers(1, 6, 10))
+    ratings = pd.concat([ratings, extra], ignore_index=True)
+    for s in stats.mos_summary(ratings):
+        group = ratings[ratings["system"] == s["system"]]
+        assert s["ci95_clustered"] == pytest.approx(cgm_interval_by_hand(group), abs=1e-12)
+
+
+def test_clustered_interval_is_wider_than_the_t_interval_when_listeners_disagree():
+    ratings = crossed_ratings(seed=5)
+    harsh = ratings["listener"].isin([f"L{i}" for i in range(0, 24, 2)])
+    ratings.loc[harsh, "score"] = (ratings.loc[harsh, "score"] - 1).clip(1, 5)
+    for s in stats.mos_summary(ratings):
+        assert s["ci95_clustered_half_width"] > s["ci95_half_width"]
+        assert s["design_effect"] > 1
+
+
+def test_clustered_interval_is_undefined_with_a_single_listener():
+    ratings = pd.DataFrame(
+        {"listener": "only", "sentence": ["a", "b", "c"], "system": "S", "score": [3, 4, 5]}
+    )
+    (s,) = stats.mos_summary(ratings)
+    assert s["ci95_clustered"] == [None, None]
+    assert s["ci95"][0] is not None
+    report = stats.build_report(ratings)
+    json.dumps(report, allow_nan=False)
+    assert any("at least two listeners" in w for w in report["warnings"])
+
+
+def test_only_test_rows_enter_the_mos():
+    ratings = crossed_ratings()
+    base = by_name(stats.mos_summary(ratings))
+    others = ratings.head(30).assign(score=1, purpose="repeat")
+    training = ratings.head(30).assign(score=5, purpose="training")
+    gold = ratings.head(5).assign(score=5, purpose="gold", expected_score=5)
+    mixed = pd.concat([ratings.assign(purpose="test"), others, training, gold], ignore_index=True)
+    assert by_name(stats.mos_summary(mixed)) == base
+
+
+# --- pairwise tests -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_sentences", [12, 30])
+def test_paired_wilcoxon_on_sentence_means_matches_scipy(n_sentences):
+    ratings = crossed_ratings(seed=11, n_sentences=n_sentences)
+    pairs = stats.pairwise_tests(ratings)
+    means = ratings.pivot_table(index="sentence", columns="system", values="score", aggfunc="mean")
+    assert len(pairs) == 3
+    for p in pairs:
+        assert p["test"] == "wilcoxon_signed_rank"
+        d = (means[p["system_a"]] - means[p["system_b"]]).to_numpy()
+        expected = sps.wilcoxon(d, zero_method="wilcox", correction=False)
+        assert p["n_pairs"] == len(d)
+        assert p["p_value"] == pytest.approx(expected.pvalue, rel=1e-12)
+        assert p["statistic"] == pytest.approx(expected.statistic)
+        nonzero = d[d != 0]
+        ranks = sps.rankdata(np.abs(nonzero))
+        r = (ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum()
+        assert p["rank_biserial"] == pytest.approx(r)
+        a = ratings.loc[ratings["system"] == p["system_a"], "score"]
+        b = ratings.loc[ratings["system"] == p["system_b"], "score"]
+        assert p["mean_difference"] == pytest.approx(a.mean() - b.mean())
+
+
+def disjoint_ratings(seed: int = 0) -> pd.DataFrame:
+    """Two systems rated on different sentences by different listeners."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for system, offset, quality in (("X", 0, 3.4), ("Y", 100, 2.9)):
+        for listener in range(15):
+            for sentence in range(8):
+                score = int(np.clip(round(quality + rng.normal(0, 1)), 1, 5))
+                rows.append((f"{system}{listener}", f"s{offset + sentence}", system, score))
+    return pd.DataFrame(rows, columns=["listener", "sentence", "system", "score"])
+
+
+def test_unpaired_mann_whitney_matches_scipy_and_cliffs_delta_matches_brute_force():
+    ratings = disjoint_ratings()
+    (p,) = stats.pairwise_tests(ratings)
+    a = ratings.loc[ratings["system"] == "X", "score"].to_numpy()
+    b = ratings.loc[ratings["system"] == "Y", "score"].to_numpy()
+    expected = sps.mannwhitneyu(a, b, method="asymptotic", use_continuity=True)
+    assert p["test"] == "mann_whitney_u"
+    assert p["p_value"] == pytest.approx(expected.pvalue, rel=1e-10)
+    assert p["statistic"] == pytest.approx(expected.statistic)
+    delta = (np.sign(a[:, None] - b[None, :])).mean()
+    assert p["cliffs_delta"] == pytest.approx(delta)
+    assert p["rank_biserial"] == pytest.approx(delta)
+
+
+def difference_interval_by_hand(ratings: pd.DataFrame, a: str, b: str) -> list[float]:
+    """Two-way clustered interval of MOS_a - MOS_b from influence values, with pandas."""
+    rows = ratings[ratings["system"].isin([a, b])].copy()
+    n = rows["system"].map(rows["system"].value_counts())
+    mean = rows["system"].map(rows.groupby("system")["score"].mean())
+    sign = np.where(rows["system"] == a, 1.0, -1.0)
+    psi = pd.Series(sign * (rows["score"] - mean) / n, index=rows.index)
+
+    def term(keys) -> tuple[float, int]:
+        sums = psi.groupby(keys).sum()
+        g = len(sums)
+        return g / (g - 1) * float((sums**2).sum()), g
+
+    v_l, g_l = term(rows["listener"])
+    v_s, g_s = term(rows["sentence"])
+    v_c, _ = term([rows["listener"], rows["sentence"]])
+    v = v_l + v_s - v_c
+    if v <= 0:
+        v = max(v_l, v_s)
+    diff = (
+        rows.loc[rows["system"] == a, "score"].mean()
+        - rows.loc[rows["system"] == b, "score"].mean()
+    )
+    half = sps.t.ppf(0.975, min(g_l, g_s) - 1) * math.sqrt(v)
+    return [diff - half, diff + half]
+
+
+@pytest.mark.parametrize("make", [disjoint_ratings, crossed_ratings])
+def test_difference_interval_matches_the_influence_formula_written_by_hand(make):
+    ratings = make(4)
+    ratings = pd.concat([ratings, ratings.sample(n=12, random_state=1)], ignore_index=True)
+    for p in stats.pairwise_tests(ratings):
+        expected = difference_interval_by_hand(ratings, p["system_a"], p["system_b"])
+        assert p["mean_difference_ci95_clustered"] == pytest.approx(expected, abs=1e-12)
+
+
+def holm_by_hand(p_values: list[float]) -> list[float]:
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def test_holm_matches_a_worked_example_and_a_hand_loop():
+    assert stats.holm_adjust([0.01, 0.04, 0.03, 0.005]).tolist() == pytest.approx(
+        [0.03, 0.06, 0.06, 0.02]
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        p = (rng.random(rng.integers(1, 30)) ** 3).tolist()
+        assert stats.holm_adjust(p).tolist() == pytest.approx(holm_by_hand(p))
+
+
+def test_pairs_are_holm_corrected_across_all_pairs_and_flag_the_better_system():
+    ratings = crossed_ratings(seed=2, n_listeners=60)
+    pairs = stats.pairwise_tests(ratings, alpha=0.05)
+    assert len(pairs) == len(list(combinations("ABC", 2)))
+    expected = holm_by_hand([p["p_value"] for p in pairs])
+    for p, p_holm in zip(pairs, expected):
+        assert p["p_holm"] == pytest.approx(p_holm)
+        assert p["significant"] == (p_holm < 0.05)
+    a_vs_c = next(p for p in pairs if {p["system_a"], p["system_b"]} == {"A", "C"})
+    assert a_vs_c["significant"] and a_vs_c["better"] == "C"
+    matrix = stats.significance_matrix(["A", "B", "C"], pairs)
+    assert matrix["cells"][0][2] == "<" and matrix["cells"][2][0] == ">"
+    assert matrix["cells"][1][1] is None
+
+
+# --- screening ------------------------------------------------------------------------------
+
+
+def screening_fixture() -> pd.DataFrame:
+    """Twelve listeners rating the same 10 clips; L1–L5 are built to break one rule each.
+
+    Clips 0–1 are low anchors, 8–9 natural references. Every listener answers one gold
+    question (expected 1) and hears clips 2 and 5 again.
+    """
+    rng = np.random.default_rng(1)
+    quality = np.array([1.2, 1.8, 2.1, 2.6, 3.0, 3.3, 3.7, 4.1, 4.5, 4.9])
+    kinds = ["anchor"] * 2 + ["voice"] * 6 + ["reference"] * 2
+    rows = []
+    for j in range(12):
+        name = f"L{j}"
+        scores = np.clip(np.rint(quality + rng.normal(0, 0.4, 10)), 1, 5).astype(int)
+        if name == "L1":  # rates against the crowd
+            scores = 6 - scores
+        if name == "L2":  # straight-lining
+            scores = np.full(10, 4)
+        test = [
+            {
+                "listener": name,
+                "sentence": f"s{c // 2}",
+                "system": f"{kinds[c]}-{c % 2}",
+                "clip": f"c{c}",
+                "score": int(scores[c]),
+                "purpose": "test",
+                "system_kind": kinds[c],
+                "response_seconds": 0.4 if name == "L3" else 5.0,
+            }
+            for c in range(10)
+        ]
+        gold = dict(test[0], clip="gold", purpose="gold", expected_score=1)
+        gold["score"] = 4 if name == "L4" else 1  # L4 misses the gold question
+        repeats = []
+        for c in (2, 5):
+            again = test[c]["score"]
+            if name == "L5":  # rates both repeated clips far from the first time
+                again = 5 if again <= 2 else 1
+            repeats.append(dict(test[c], purpose="repeat", score=again))
+        rows += test + [gold] + repeats
+    return pd.DataFrame(rows)
+
+
+def test_each_rule_fires_for_the_listener_built_to_break_it():
+    table = stats.screen_listeners(screening_fixture(), stats.ScreeningRules().as_dict())
+    fired = {name: set(rules) for name, rules in table["rules"].items()}
+    assert fired["L1"] >= {"low_correlation", "reference_low", "anchor_high"}
+    assert "identical_scores" in fired["L2"]
+    assert fired["L3"] == {"fast_answers"}
+    assert fired["L4"] == {"gold_failures"}
+    assert "inconsistent_repeats" in fired["L5"]
+    honest = [f"L{j}" for j in range(6, 12)]
+    assert all(fired[name] == set() for name in honest)
+    assert table.loc["L4", "gold_failures"] == 1
+    assert table.loc["L3", "median_response_seconds"] == pytest.approx(0.4)
+    assert table["excluded"].sum() == 5
+    assert any("gold_failures: 1 of 1" in r for r in table.loc["L4", "reasons"])
+
+
+def test_rule_thresholds_come_from_the_rules_dict():
+    ratings = screening_fixture()
+    rules = stats.ScreeningRules().as_dict()
+    rules.update(max_gold_failures=1, min_median_response_seconds=None, flag_identical_scores=False)
+    table = stats.screen_listeners(ratings, rules)
+    assert table.loc["L4", "rules"] == []
+    assert table.loc["L3", "rules"] == []
+    assert "identical_scores" not in table.loc["L2", "rules"]
+
+
+def test_disabled_screening_reports_rules_but_excludes_nobody():
+    rules = dict(stats.ScreeningRules().as_dict(), enabled=False)
+    report = stats.build_report(screening_fixture(), rules=rules)
+    assert report["excluded_listeners"] == []
+    assert report["screening"]["fired"]["gold_failures"] == 1
+    assert report["systems"] == report["systems_after_exclusion"]
+
+
+def test_bad_rule_values_are_refused_with_the_rule_name():
+    with pytest.raises(ValueError, match="min_correlation"):
+        stats.ScreeningRules.from_dict({"min_correlation": "high"})
+    with pytest.raises(ValueError, match="enabled"):
+        stats.ScreeningRules.from_dict({"enabled": "yes"})
+
+
+def test_default_rules_have_the_shape_of_the_study_model_default():
+    # listening/models.py needs Django to import; read default_screening() from its source.
+    tree = ast.parse((ROOT / "listening" / "models.py").read_text())
+    function = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name == "default_screening"
+    )
+    returned = next(node for node in ast.walk(function) if isinstance(node, ast.Return))
+    model_default = ast.literal_eval(returned.value)
+    ours = stats.ScreeningRules().as_dict()
+    assert {k: ours[k] for k in model_default} == model_default
+    assert stats.ScreeningRules.from_dict(model_default) == stats.ScreeningRules()
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def test_report_shows_results_with_and_without_exclusions():
+    ratings = screening_fixture()
+    report = stats.build_report(ratings, rules=None)
+    text = json.dumps(report, allow_nan=False)
+    assert json.loads(text) == report
+    excluded = {e["listener"] for e in report["excluded_listeners"]}
+    assert excluded == {"L1", "L2", "L3", "L4", "L5"}
+    assert all(e["reasons"] for e in report["excluded_listeners"])
+    n_all = sum(s["n"] for s in report["systems"])
+    n_after = sum(s["n"] for s in report["systems_after_exclusion"])
+    assert n_all == 120 and n_after == 70
+    kept = ratings[~ratings["listener"].isin(excluded)]
+    assert by_name(report["systems_after_exclusion"]) == by_name(stats.mos_summary(kept))
+    for key in ("pairs", "sentences", "listeners", "screening", "ratings_needed", "method"):
+        assert report[key]
+    for s in report["systems"]:
+        assert {"system", "n", "mos", "sd", "ci95", "ci95_clustered", "histogram"} <= set(s)
+
+
+def test_same_input_gives_the_same_report():
+    ratings = crossed_ratings(seed=8)
+    first = json.dumps(stats.build_report(ratings, seed=1))
+    assert json.dumps(stats.build_report(ratings.copy(), seed=1)) == first
+
+
+def test_ratings_needed_scale_with_the_squared_half_width_ratio():
+    ratings = crossed_ratings(seed=9)
+    report = stats.build_report(ratings, target_half_width=0.05)
+    for need, s in zip(report["ratings_needed"], report["systems_after_exclusion"]):
+        expected = math.ceil(s["n"] * (s["ci95_clustered_half_width"] / 0.05) ** 2)
+        assert need["total_ratings"] == expected
+        assert need["additional_ratings"] == expected - s["n"]
+    relaxed = stats.build_report(ratings, target_half_width=5.0)
+    assert all(r["additional_ratings"] == 0 for r in relaxed["ratings_needed"])
+
+
+def test_sentence_and_listener_tables_match_pandas():
+    ratings = crossed_ratings(seed=4)
+    report = stats.build_report(ratings, rules={"enabled": False})
+    sentences = by_name(report["sentences"], "sentence")
+    for sentence, group in ratings.groupby("sentence"):
+        row = sentences[sentence]
+        assert row["n"] == len(group)
+        assert row["mos"] == pytest.approx(group["score"].mean())
+        assert row["by_system"] == pytest.approx(group.groupby("system")["score"].mean().to_dict())
+    listeners = by_name(report["listeners"], "listener")
+    for listener, group in ratings.groupby("listener"):
+        assert listeners[listener]["mos"] == pytest.approx(group["score"].mean())
+        assert listeners[listener]["n_systems"] == group["system"].nunique()
+
+
+# --- input validation -----------------------------------------------------------------------
+
+
+def test_missing_columns_are_named():
+    with pytest.raises(ValueError, match="lacks column.*score"):
+        stats.mos_summary(pd.DataFrame({"listener": ["a"], "sentence": ["s"], "system": ["x"]}))
+
+
+def test_scores_outside_the_scale_name_the_rows():
+    ratings = crossed_ratings().head(6)
+    ratings.loc[4, "score"] = 7
+    with pytest.raises(ValueError, match=r"not a whole number from 1 to 5 at row 4 \(first: '7'\)"):
+        stats.build_report(ratings)
+
+
+def test_gold_rows_need_an_expected_score():
+    ratings = crossed_ratings().head(6).assign(purpose=["test"] * 5 + ["gold"])
+    with pytest.raises(ValueError, match="expected_score"):
+        stats.build_report(ratings)
+
+
+def test_csv_errors_name_the_line():
+    text = "listener,sentence,system,score\na,001,x,4\nb,002,x,five\n"
+    with pytest.raises(ValueError, match="line 3"):
+        stats.read_ratings_csv(text.encode())
+    good = stats.read_ratings_csv(b"listener,sentence,system,score,extra\na,007,x,4,kept\n")
+    assert good["sentence"].tolist() == ["007"] and good["extra"].tolist() == ["kept"]
+    latin1 = "listener,sentence,system,score\nJos\xe9,1,x,4\n".encode("latin-1")
+    with pytest.raises(ValueError, match="not UTF-8.*line 2"):
+        stats.read_ratings_csv(latin1)
