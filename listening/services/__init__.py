@@ -6,6 +6,19 @@ the result (HackSoftware's Django styleguide). Modules: ``studies`` (a study's l
 recordings).
 """
 
+from .listeners import (
+    ListenerError,
+    RatingRefusedError,
+    headphone_check_answer,
+    headphone_check_start,
+    listener_consent,
+    listener_join,
+    listener_next_item,
+    listener_questionnaire_save,
+    playlist_claim,
+    playlist_release_abandoned,
+    rating_submit,
+)
 from .studies import (
     ServiceError,
     clip_counts,
@@ -19,6 +32,7 @@ from .studies import (
     study_start_synthesis,
     study_sync_status,
 )
+
 __all__ = [
     "ServiceError",
     "clip_counts",
@@ -31,4 +45,16 @@ __all__ = [
     "study_resume",
     "study_start_synthesis",
     "study_sync_status",
+    # listeners: the listener's path (joining, checks, playlists, ratings)
+    "ListenerError",
+    "RatingRefusedError",
+    "headphone_check_answer",
+    "headphone_check_start",
+    "listener_consent",
+    "listener_join",
+    "listener_next_item",
+    "listener_questionnaire_save",
+    "playlist_claim",
+    "playlist_release_abandoned",
+    "rating_submit",
 ]

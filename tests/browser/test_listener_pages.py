@@ -1,0 +1,112 @@
+"""The listener's other pages in Chromium: several clips per page, a second tab, and the
+polite endings (preview, paused, full, failed check, timed out), each screenshotted at phone
+and desktop width."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from listening.models import Listener, Playlist, Rating, Study
+from tests.browser.conftest import DESKTOP, PHONE
+from tests.browser.test_listener_flow import current_item, play_and_rate, shoot, wait_until_rateable
+from tests.listening.test_listener_support import build_open_study
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def start(page, url: str) -> Listener:
+    page.goto(url)
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_load_state()
+    return Listener.objects.order_by("-pk").first()
+
+
+def test_several_clips_on_one_page_each_unlock_after_their_own_end(live_server, page_factory):
+    study = build_open_study(
+        slug="browser-multi",
+        clips_per_page=2,
+        training_clips=0,
+        gold=False,
+        attention_check_rate=0.0,
+        questionnaire=False,
+        headphone_check=False,
+    )
+    page = page_factory(PHONE)
+    listener = start(page, f"{live_server.url}/t/{study.slug}/")
+    page.wait_for_url(re.compile(r"/rate/$"))
+    sections = page.locator("section.clip")
+    assert sections.count() == 2
+    sections.nth(0).get_by_role("button", name="Play").click()
+    wait_until_rateable(page, 0)
+    # The second clip is still locked: it has not been heard.
+    assert sections.nth(1).locator("fieldset.acr input").first.is_disabled()
+    sections.nth(0).locator("label.acr-option:has(input[value='5'])").click()
+    assert page.get_by_role("button", name="Next").is_disabled()
+    sections.nth(1).get_by_role("button", name="Play").click()
+    wait_until_rateable(page, 1)
+    sections.nth(1).locator("label.acr-option:has(input[value='2'])").click()
+    shoot(page, "rate-two-clips")
+    page.get_by_role("button", name="Next").click()
+    page.wait_for_load_state()
+    scores = sorted(Rating.objects.filter(listener=listener).values_list("score", flat=True))
+    assert scores == [2, 5]
+
+
+def test_second_tab_is_told_the_clip_was_already_rated(live_server, page_factory):
+    study = build_open_study(
+        slug="browser-tabs", questionnaire=False, headphone_check=False, training_clips=0
+    )
+    first = page_factory(DESKTOP)
+    listener = start(first, f"{live_server.url}/t/{study.slug}/")
+    second = first.context.new_page()
+    second.goto(f"{live_server.url}/t/{study.slug}/rate/")
+    item = current_item(second)
+    assert current_item(first) == item
+    play_and_rate(first, 4)
+    play_and_rate(second, 1)
+    assert second.get_by_role("heading", name="Not saved").is_visible()
+    assert "Your first answer is kept" in second.get_by_role("alert").inner_text()
+    shoot(second, "refused")
+    assert Rating.objects.get(listener=listener, item=item).score == 4
+    second.get_by_role("link", name="Continue the test").click()
+    assert current_item(second) != item
+
+
+def test_polite_pages_for_preview_pause_full_failed_check_and_timeout(live_server, page_factory):
+    study = build_open_study(slug="browser-ends", questionnaire=False)
+    base = f"{live_server.url}/t/{study.slug}/"
+    page = page_factory(PHONE)
+
+    page.goto(base + "?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
+    assert page.get_by_text("This is a preview").is_visible()
+    shoot(page, "preview")
+
+    listener = start(page, base)
+    page.wait_for_url(re.compile(r"/headphones/$"))
+
+    Listener.objects.filter(pk=listener.pk).update(stage=Listener.Stage.FAILED_CHECK)
+    page.goto(base)
+    page.wait_for_url(re.compile(r"/ended/$"))
+    assert page.get_by_role("heading", name="Thank you").is_visible()
+    shoot(page, "failed-check")
+
+    Listener.objects.filter(pk=listener.pk).update(stage=Listener.Stage.NO_PLAYLIST)
+    page.goto(base)
+    page.wait_for_url(re.compile(r"/full/$"))
+    assert page.get_by_role("button", name="Try again").is_visible()
+    shoot(page, "full")
+
+    # Rating, but the playlist went to someone else after the timeout.
+    Listener.objects.filter(pk=listener.pk).update(stage=Listener.Stage.RATING)
+    assert not Playlist.objects.filter(listener=listener).exists()
+    page.goto(base + "rate/")
+    assert page.get_by_role("heading", name="Session timed out").is_visible()
+    shoot(page, "timed-out")
+
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.PAUSED)
+    page.goto(base)
+    assert page.get_by_text("paused for the moment").is_visible()
+    shoot(page, "paused")
