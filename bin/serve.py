@@ -36,6 +36,8 @@ def main() -> int:
     for stale in metrics_dir.glob("*.db"):
         stale.unlink()
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    # One machine: the site's /metrics already aggregates the worker's samples from that folder.
+    env.setdefault("METRICS_PORT", "0")
 
     web = subprocess.Popen(
         [

@@ -115,17 +115,32 @@ def _interval_text(ci: list[float | None]) -> str:
     return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
-def svg_mos_chart(systems: list[dict]) -> str:
+def _short(name: str, limit: int) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def svg_mos_chart(systems: list[dict], *, compact: bool = False, chart_id: str = "mos") -> str:
     """Horizontal bar chart of MOS per system on the 1–5 scale with both 95 % intervals.
 
     The t-interval over ratings is a thin dark line just above the bar's centre, the clustered
     interval a thick orange line just below it: told apart by position, width and colour, and
     named in the legend. ``systems`` is the report's ``systems`` list.
+
+    ``compact=True`` draws it 320 px wide for a phone: each system's name on its own line
+    above its bar (shortened with "…" past 44 characters; the full name is in the tooltip and
+    the description) and the legend in rows. ``chart_id`` prefixes the ids of the title and
+    description, so several charts on one page each keep their own accessible name.
     """
-    label_w, plot_w, right = 170, 460, 70
-    top, row_h, bottom = 58, 30, 36
+    if compact:
+        label_w, plot_w, right = 12, 250, 58
+        top, row_h, bottom = 62, 44, 36
+    else:
+        label_w, plot_w, right = 170, 460, 70
+        top, row_h, bottom = 58, 30, 36
     width = label_w + plot_w + right
     height = top + row_h * max(len(systems), 1) + bottom
+    # Compact rows hold the name on top and the bar below it; wide rows centre both.
+    bar_dy = 8 if compact else 0
 
     def x(value: float) -> float:
         return label_w + (min(max(value, 1.0), 5.0) - 1.0) / 4.0 * plot_w
@@ -137,24 +152,37 @@ def svg_mos_chart(systems: list[dict]) -> str:
     )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" aria-labelledby="mos-title mos-desc" '
+        f'viewBox="0 0 {width} {height}" aria-labelledby="{chart_id}-title {chart_id}-desc" '
         'font-family="system-ui, sans-serif" font-size="12">',
-        '<title id="mos-title">Mean opinion score per system with 95 % confidence intervals'
-        "</title>",
-        f'<desc id="mos-desc">{escape(desc or "No systems.")}</desc>',
+        f'<title id="{chart_id}-title">Mean opinion score per system with 95 % confidence '
+        "intervals</title>",
+        f'<desc id="{chart_id}-desc">{escape(desc or "No systems.")}</desc>',
     ]
-    # Legend.
-    parts += [
-        f'<rect x="{label_w}" y="8" width="18" height="10" fill="{BAR_COLOUR}"/>',
-        f'<text x="{label_w + 24}" y="17">MOS</text>',
-        f'<line x1="{label_w + 70}" y1="13" x2="{label_w + 100}" y2="13" stroke="{T_COLOUR}" '
-        'stroke-width="1.5"/>',
-        f'<text x="{label_w + 106}" y="17">95 % t-interval over ratings (ignores clustering)'
-        "</text>",
-        f'<line x1="{label_w + 70}" y1="33" x2="{label_w + 100}" y2="33" '
-        f'stroke="{CLUSTERED_COLOUR}" stroke-width="4"/>',
-        f'<text x="{label_w + 106}" y="37">95 % clustered interval (listeners × sentences)</text>',
-    ]
+    # Legend: in one block beside the plot's start, or in three rows on a phone.
+    if compact:
+        lx, rows = 0, (13, 31, 49)
+        t_text, c_text = "95 % t-interval (ignores clustering)", "95 % clustered interval"
+        parts.append(
+            f'<rect x="{lx}" y="{rows[0] - 5}" width="18" height="10" fill="{BAR_COLOUR}"/>'
+            f'<text x="{lx + 24}" y="{rows[0] + 4}">MOS</text>'
+        )
+        legend_lines = ((rows[1], T_COLOUR, 1.5, t_text), (rows[2], CLUSTERED_COLOUR, 4, c_text))
+        line_x = lx
+    else:
+        parts.append(
+            f'<rect x="{label_w}" y="8" width="18" height="10" fill="{BAR_COLOUR}"/>'
+            f'<text x="{label_w + 24}" y="17">MOS</text>'
+        )
+        legend_lines = (
+            (13, T_COLOUR, 1.5, "95 % t-interval over ratings (ignores clustering)"),
+            (33, CLUSTERED_COLOUR, 4, "95 % clustered interval (listeners × sentences)"),
+        )
+        line_x = label_w + 70
+    for y, colour, stroke, text in legend_lines:
+        parts.append(
+            f'<line x1="{line_x}" y1="{y}" x2="{line_x + 30}" y2="{y}" stroke="{colour}" '
+            f'stroke-width="{stroke}"/><text x="{line_x + 36}" y="{y + 4}">{text}</text>'
+        )
     # Axis and grid.
     axis_y = top + row_h * max(len(systems), 1)
     for tick in range(1, 6):
@@ -168,14 +196,22 @@ def svg_mos_chart(systems: list[dict]) -> str:
             f'font-size="10">{SCORE_LABELS[tick]}</text>'
         )
     for i, s in enumerate(systems):
-        cy = top + row_h * i + row_h / 2
-        name = escape(str(s["system"]))
+        cy = top + row_h * i + row_h / 2 + bar_dy
+        name = str(s["system"])
         tip = escape(
             f"{s['system']}: MOS {_fmt(s['mos'], 3)} (n = {s['n']}); t-interval "
             f"{_interval_text(s['ci95'])}; clustered {_interval_text(s['ci95_clustered'])}"
         )
         parts.append(f"<g><title>{tip}</title>")
-        parts.append(f'<text x="{label_w - 8}" y="{cy + 4:.1f}" text-anchor="end">{name}</text>')
+        if compact:
+            parts.append(
+                f'<text x="{label_w}" y="{cy - 13:.1f}" font-weight="600">'
+                f"{escape(_short(name, 44))}</text>"
+            )
+        else:
+            parts.append(
+                f'<text x="{label_w - 8}" y="{cy + 4:.1f}" text-anchor="end">{escape(name)}</text>'
+            )
         if s["mos"] is None:
             parts.append(f'<text x="{label_w + 4}" y="{cy + 4:.1f}" fill="#555">no ratings</text>')
             parts.append("</g>")
@@ -207,11 +243,18 @@ def svg_mos_chart(systems: list[dict]) -> str:
     return "".join(parts)
 
 
-def svg_histograms(systems: list[dict]) -> str:
+def svg_histograms(systems: list[dict], *, compact: bool = False, chart_id: str = "hist") -> str:
     """Rating distribution per system: one 100 % stacked bar per system, segments for scores
-    1–5 (a diverging palette with a legend), each segment titled with its count and share."""
-    label_w, plot_w, right = 170, 460, 70
-    top, row_h, bottom = 40, 26, 10
+    1–5 (a diverging palette with a legend), each segment titled with its count and share.
+
+    ``compact=True``: 320 px wide for a phone, the legend in two rows and each system's name
+    above its bar. ``chart_id`` prefixes the ids of the title and description."""
+    if compact:
+        label_w, plot_w, right = 0, 320, 0
+        top, row_h, bottom = 52, 42, 6
+    else:
+        label_w, plot_w, right = 170, 460, 70
+        top, row_h, bottom = 40, 26, 10
     width = label_w + plot_w + right
     height = top + row_h * max(len(systems), 1) + bottom
 
@@ -226,24 +269,35 @@ def svg_histograms(systems: list[dict]) -> str:
     )
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" aria-labelledby="hist-title hist-desc" '
+        f'viewBox="0 0 {width} {height}" aria-labelledby="{chart_id}-title {chart_id}-desc" '
         'font-family="system-ui, sans-serif" font-size="12">',
-        '<title id="hist-title">Distribution of ratings 1–5 per system</title>',
-        f'<desc id="hist-desc">{escape(desc or "No systems.")}</desc>',
+        f'<title id="{chart_id}-title">Distribution of ratings 1–5 per system</title>',
+        f'<desc id="{chart_id}-desc">{escape(desc or "No systems.")}</desc>',
     ]
     for j, (score, label) in enumerate(SCORE_LABELS.items()):
-        lx = label_w + j * 92
+        if compact:
+            lx, ly = (j % 3) * 106, 4 + (j // 3) * 20
+        else:
+            lx, ly = label_w + j * 92, 10
         parts.append(
-            f'<rect x="{lx}" y="10" width="14" height="14" fill="{SCORE_COLOURS[score]}" '
+            f'<rect x="{lx}" y="{ly}" width="14" height="14" fill="{SCORE_COLOURS[score]}" '
             'stroke="#555" stroke-width="0.5"/>'
-            f'<text x="{lx + 19}" y="21">{score} {label}</text>'
+            f'<text x="{lx + 19}" y="{ly + 11}">{score} {label}</text>'
         )
     for i, s in enumerate(systems):
         y = top + row_h * i
-        parts.append(
-            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
-            f"{escape(str(s['system']))}</text>"
-        )
+        if compact:
+            parts.append(
+                f'<text x="0" y="{y + 2}" font-weight="600">{escape(_short(str(s["system"]), 36))}'
+                f'</text><text x="{plot_w}" y="{y + 2}" text-anchor="end" fill="#555">'
+                f"n = {s['n']}</text>"
+            )
+            y += 8
+        else:
+            parts.append(
+                f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">'
+                f"{escape(str(s['system']))}</text>"
+            )
         offset = float(label_w)
         for score, count, share in shares(s):
             if count == 0:
@@ -256,9 +310,10 @@ def svg_histograms(systems: list[dict]) -> str:
                 f"<title>{tip}</title></rect>"
             )
             offset += w
-        parts.append(
-            f'<text x="{label_w + plot_w + 6}" y="{y + 15}" fill="#555">n = {s["n"]}</text>'
-        )
+        if not compact:
+            parts.append(
+                f'<text x="{label_w + plot_w + 6}" y="{y + 15}" fill="#555">n = {s["n"]}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -432,9 +487,27 @@ def report_context(report: dict, *, title: str) -> dict[str, Any]:
         "screening_enabled": screening["enabled"],
         "systems_all": _system_rows(report["systems"]),
         "systems_after": _system_rows(report["systems_after_exclusion"]),
-        "mos_chart_after": mark_safe(svg_mos_chart(report["systems_after_exclusion"])),
-        "mos_chart_all": mark_safe(svg_mos_chart(report["systems"])),
-        "histograms_after": mark_safe(svg_histograms(report["systems_after_exclusion"])),
+        "mos_chart_after": mark_safe(
+            svg_mos_chart(report["systems_after_exclusion"], chart_id="mos-after")
+        ),
+        "mos_chart_all": mark_safe(svg_mos_chart(report["systems"], chart_id="mos-all")),
+        "histograms_after": mark_safe(
+            svg_histograms(report["systems_after_exclusion"], chart_id="hist-after")
+        ),
+        # Phone-width versions of the same charts (the site's page shows one or the other).
+        "mos_chart_after_compact": mark_safe(
+            svg_mos_chart(
+                report["systems_after_exclusion"], compact=True, chart_id="mos-after-compact"
+            )
+        ),
+        "mos_chart_all_compact": mark_safe(
+            svg_mos_chart(report["systems"], compact=True, chart_id="mos-all-compact")
+        ),
+        "histograms_after_compact": mark_safe(
+            svg_histograms(
+                report["systems_after_exclusion"], compact=True, chart_id="hist-after-compact"
+            )
+        ),
         "pairs_after": _pair_rows(report["pairs_after_exclusion"]),
         "pairs_all": _pair_rows(report["pairs"]),
         "matrix_systems": report["significance_matrix_after_exclusion"]["systems"],

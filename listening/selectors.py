@@ -8,7 +8,10 @@ written with ``DataFrame.to_csv(index=False)`` it is a ratings CSV that
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
+from django.db.models import QuerySet
 
 from listening.models import PlaylistItem, Rating, Study
 
@@ -96,3 +99,12 @@ def study_ratings_frame(study: Study) -> pd.DataFrame:
     frame["score"] = frame["score"].astype("int64")
     frame["is_low_anchor"] = frame["is_low_anchor"].astype(bool)
     return frame
+
+
+def studies_for(user: Any) -> QuerySet[Study]:
+    """The studies ``user`` may see and change: their own; every study for a superuser.
+
+    The one rule behind every researcher page, report download and API endpoint."""
+    if not user.is_authenticated:
+        return Study.objects.none()
+    return Study.objects.all() if user.is_superuser else Study.objects.filter(owner=user)

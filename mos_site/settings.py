@@ -167,7 +167,9 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if TESTING:
         # One test database per test session, so sessions run side by side.
-        DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+        DATABASES["default"]["TEST"] = {
+            "NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
@@ -243,6 +245,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- Uploads -------------------------------------------------------------------------------
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 200)
 MAX_SENTENCE_FILE_KB = env_int("MAX_SENTENCE_FILE_KB", 2048)
+# ZIP uploads are checked before extraction (a "zip bomb" is refused, not unpacked).
+MAX_ZIP_MEMBERS = env_int("MAX_ZIP_MEMBERS", 5000)
+MAX_UNZIPPED_MB = env_int("MAX_UNZIPPED_MB", 2 * MAX_UPLOAD_MB)
+MAX_CLIP_SECONDS = env_int("MAX_CLIP_SECONDS", 60)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -267,6 +273,12 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
     }
+    if TESTING:
+        # Test sessions sharing one Redis must not take each other's tasks; the workers a
+        # session starts are handed the same prefix.
+        CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = env_str(
+            "HARKEN_BROKER_PREFIX", f"test-{os.getpid()}:"
+        )
 # Task state lives in the database rows the tasks update, not in a result backend.
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -288,6 +300,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1900)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Keep Django's logging (JSON lines in production) in the workers too; Celery would otherwise
+# replace the root handler and drop the structured fields passed with extra=.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Synthesis -----------------------------------------------------------------------------
 # Where workers cache checkpoints fetched by URL (verified by sha256).
@@ -296,11 +311,21 @@ SYNTHESIS_DEVICE = env_str("SYNTHESIS_DEVICE", "auto")  # auto | cpu | cuda
 SYNTHESIS_THREADS = env_int("SYNTHESIS_THREADS", 0)  # 0: torch's default
 LOUDNESS_TARGET_LUFS = env_float("LOUDNESS_TARGET_LUFS", -26.0)
 
+# --- Objective metrics and reports ---------------------------------------------------------
+# F0 tracker for the objective metrics: WORLD's harvest (accurate, ~0.5 s per clip) or dio.
+OBJECTIVE_F0_METHOD = env_str("OBJECTIVE_F0_METHOD", "harvest")
+# Reports with up to this many counted ratings are built inside the request; larger ones run
+# as a Celery task whose progress the page shows.
+REPORT_INLINE_MAX_RATINGS = env_int("REPORT_INLINE_MAX_RATINGS", 20000)
+
 # --- Metrics -------------------------------------------------------------------------------
 # /metrics is open to requests from METRICS_ALLOWED_IPS, or to any request carrying
 # "Authorization: Bearer $METRICS_TOKEN".
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+# Each Celery worker serves its own /metrics on this port (same guard); empty: 9101 when
+# PROMETHEUS_MULTIPROC_DIR is set, else off; 0: off.
+METRICS_PORT = env_str("METRICS_PORT", "")
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {

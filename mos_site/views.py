@@ -1,8 +1,10 @@
-"""Operational endpoints: /healthz for load balancers and /metrics for Prometheus."""
+"""Operational endpoints: /healthz for load balancers and /metrics for Prometheus.
+
+/metrics renders ``mos_site.metrics.exposition``; who may read it is decided by
+``mos_site.metrics.request_allowed``, shared with the workers' own metrics endpoints."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 
@@ -57,27 +59,25 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _metrics_allowed(request: HttpRequest) -> bool:
-    token = settings.METRICS_TOKEN
-    if token and request.headers.get("Authorization", "") == f"Bearer {token}":
-        return True
-    remote = request.META.get("REMOTE_ADDR", "")
-    try:
-        address = ipaddress.ip_address(remote)
-    except ValueError:
-        return False
-    for allowed in settings.METRICS_ALLOWED_IPS:
-        try:
-            if address in ipaddress.ip_network(allowed, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
+    from mos_site.metrics import request_allowed
+
+    return request_allowed(
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        authorization=request.headers.get("Authorization", ""),
+        token=settings.METRICS_TOKEN,
+        allowed_networks=settings.METRICS_ALLOWED_IPS,
+    )
 
 
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus exposition; open to METRICS_ALLOWED_IPS or a bearer METRICS_TOKEN."""
+    """Prometheus exposition; open to METRICS_ALLOWED_IPS or a bearer METRICS_TOKEN.
+
+    Samples of every gunicorn and Celery process sharing PROMETHEUS_MULTIPROC_DIR, plus clips
+    by state, active listeners and queue depths computed now (see ``mos_site.metrics``). An
+    unreachable database or broker turns ``harken_database_up`` / ``harken_broker_up`` to 0;
+    the response is still 200 so Prometheus keeps the rest."""
     if not _metrics_allowed(request):
         return HttpResponse(
             "Forbidden: metrics need METRICS_TOKEN or an allowed address.\n",

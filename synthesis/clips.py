@@ -136,9 +136,7 @@ def _after_ready(system: System, sentence_ids: list[int]) -> None:
             ).values_list("id", flat=True)
         )
         if ids:
-            transaction.on_commit(
-                lambda a=anchor.id, i=ids: tasks.derive_anchor_clips.delay(a, i)
-            )
+            transaction.on_commit(lambda a=anchor.id, i=ids: tasks.derive_anchor_clips.delay(a, i))
 
 
 def _sync(system: System) -> None:
@@ -218,7 +216,11 @@ def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
             (by_key[r.key], r.samples, r.sample_rate, r.seconds, r.error)
             for r in loaded.impl.synthesize(requests)
         ]
-    peak = _peak_rss_bytes() if loaded.device == "cpu" else getattr(loaded.impl, "peak_memory_bytes", None)
+    peak = (
+        _peak_rss_bytes()
+        if loaded.device == "cpu"
+        else getattr(loaded.impl, "peak_memory_bytes", None)
+    )
     for clip, samples, sample_rate, seconds, error in results:
         if error:
             _fail([clip], error)
@@ -244,10 +246,17 @@ def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
             _observe(voice_name, loaded.device, seconds, duration)
     with transaction.atomic():
         _after_ready(system, ready_sentences)
+    # Hook (issue 7): GPU memory after each batch, read by this pool process, which owns the
+    # CUDA context; a no-op on CPU. See mos_site.metrics.observe_gpu_memory.
+    from mos_site.metrics import observe_gpu_memory
+
+    observe_gpu_memory(loaded.device)
     log.info(
         "synthesis batch",
         extra={
             "study": study.slug,
+            "study_id": study.pk,  # hook (issue 7): ids beside the names in the batch line
+            "system_id": system.pk,
             "system": system.name,
             "voice": voice_name,
             "device": loaded.device,

@@ -175,7 +175,9 @@ def _load(voice: Voice) -> LoadedVoice:
         from synthesis.engine.espeak import EspeakEngine
 
         try:
-            engine = EspeakEngine(voice=voice.espeak_voice or "en-us", rate_wpm=voice.espeak_rate_wpm)
+            engine = EspeakEngine(
+                voice=voice.espeak_voice or "en-us", rate_wpm=voice.espeak_rate_wpm
+            )
         except ValueError as exc:
             raise VoiceUnavailable(f"Voice '{voice.name}': {exc}") from exc
         return LoadedVoice(voice.id, "espeak", engine, engine.sample_rate, "cpu")

@@ -121,6 +121,9 @@ class WorkerProcess:
         env["DATABASE_URL"] = _worker_database_url()
         env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
         env["HARKEN_VAR_DIR"] = str(settings.VAR_DIR)
+        prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix")
+        if prefix:
+            env["HARKEN_BROKER_PREFIX"] = prefix
         env.setdefault("SYNTHESIS_THREADS", "1")
         env.update(self.extra_env)
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the worker

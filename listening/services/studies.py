@@ -44,9 +44,7 @@ def study_clips_ensure(*, study: Study) -> int:
 
     Uploaded and reference systems get rows too: their audio arrives by upload, so a missing
     file shows as a pending clip the researcher can see."""
-    existing = set(
-        Clip.objects.filter(system__study=study).values_list("system_id", "sentence_id")
-    )
+    existing = set(Clip.objects.filter(system__study=study).values_list("system_id", "sentence_id"))
     sentence_ids = list(study.sentences.values_list("id", flat=True))
     new = [
         Clip(system_id=system_id, sentence_id=sentence_id)
@@ -141,6 +139,12 @@ def study_sync_status(*, study: Study) -> str:
             return study.status
         study.status = Study.Status.READY
         study.save(update_fields=["status", "updated_at"])
+        # Hook (issue 7): measure the ready clips' objective metrics on the CPU queue "metrics"
+        # once this commits; imported here so the web process loads the metric libraries only
+        # when it needs them.
+        from listening.tasks_metrics import study_objective_request
+
+        transaction.on_commit(lambda pk=study.pk: study_objective_request(pk))
     if study.open_when_ready and counts[Clip.Status.FAILED] == 0:
         try:
             study_open(study=study)
@@ -300,9 +304,9 @@ def study_progress(*, study: Study) -> dict:
         claimed=Count("id", filter=Q(status=Playlist.Status.CLAIMED)),
     )
     ratings = Rating.objects.filter(listener__study=study, purpose="test").count()
-    n_test_clips = (
-        Clip.objects.filter(system__study=study, sentence__expected_score__isnull=True).count()
-    )
+    n_test_clips = Clip.objects.filter(
+        system__study=study, sentence__expected_score__isnull=True
+    ).count()
     return {
         "status": study.status,
         "clips": counts,

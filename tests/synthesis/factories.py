@@ -31,7 +31,10 @@ def espeak_study(*, slug: str = "synth", n_sentences: int = 4, anchors=(), **stu
     source = System.objects.create(study=study, name="espeak", kind=System.Kind.VOICE, voice=voice)
     for q in anchors:
         System.objects.create(
-            study=study, name=f"mnru{q}", kind=System.Kind.ANCHOR, anchor_source=source,
+            study=study,
+            name=f"mnru{q}",
+            kind=System.Kind.ANCHOR,
+            anchor_source=source,
             anchor_q_db=float(q),
         )
     study_clips_ensure(study=study)

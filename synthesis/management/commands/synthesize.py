@@ -61,6 +61,8 @@ class Command(BaseCommand):
             sys.stderr.write("\n")
         failed = counts["failed"]
         study.refresh_from_db()
-        self.stdout.write(f"Done: {counts['ready']} ready, {failed} failed; study is {study.status}.")
+        self.stdout.write(
+            f"Done: {counts['ready']} ready, {failed} failed; study is {study.status}."
+        )
         if failed:
             raise CommandError(f"{failed} clips failed; see the study page for their errors.")

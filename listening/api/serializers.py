@@ -1,0 +1,313 @@
+"""Shapes of the API's requests and answers (and so of its OpenAPI schema).
+
+Serializers here only check types; ranges, uniqueness and the study's state are checked by the
+services, which raise the same errors for the API and the researcher pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from listening.models import Clip, Sentence, Study, System
+from synthesis.models import Voice
+
+
+class StudySerializer(serializers.ModelSerializer):
+    """A study's settings. ``screening`` takes the rule names of ``default_screening()``."""
+
+    links = serializers.SerializerMethodField()
+    screening = serializers.JSONField(required=False)
+
+    class Meta:
+        model = Study
+        fields = [
+            "slug",
+            "title",
+            "status",
+            "instructions",
+            "consent_text",
+            "ratings_per_clip",
+            "clips_per_listener",
+            "training_clips",
+            "attention_check_rate",
+            "max_attention_failures",
+            "questionnaire_enabled",
+            "headphone_check_enabled",
+            "listener_timeout_minutes",
+            "screening",
+            "completion_code",
+            "completion_url",
+            "sample_rate",
+            "loudness_target_lufs",
+            "created_at",
+            "opened_at",
+            "closed_at",
+            "links",
+        ]
+        read_only_fields = [
+            "status",
+            "sample_rate",
+            "loudness_target_lufs",
+            "created_at",
+            "opened_at",
+            "closed_at",
+        ]
+        # Slug uniqueness is the service's check (one message for pages and API).
+        extra_kwargs = {"slug": {"validators": []}}
+
+    def get_links(self, study: Study) -> dict[str, str]:
+        from listening.views.researcher import listener_links
+
+        request = self.context.get("request")
+        links = listener_links(request, study)
+        links["page"] = reverse("researcher:study", kwargs={"slug": study.slug})
+        if request is not None:
+            links["page"] = request.build_absolute_uri(links["page"])
+        return links
+
+
+class SentenceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Sentence
+        fields = ["key", "text", "expected_score", "position"]
+
+
+class SentenceItemSerializer(serializers.Serializer):
+    key = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    text = serializers.CharField(allow_blank=True, max_length=10_000)
+    expected_score = serializers.IntegerField(required=False, allow_null=True)
+
+
+class SentencesJsonSerializer(serializers.Serializer):
+    """Sentences as a JSON list; items without a key get s001, s002, ..."""
+
+    sentences = SentenceItemSerializer(many=True, allow_empty=True, max_length=20_000)
+    replace = serializers.BooleanField(default=False)
+    dry_run = serializers.BooleanField(default=False)
+
+
+class SentencesFileSerializer(serializers.Serializer):
+    """A sentence file: .txt (one per line) or .csv/.tsv (key,text[,expected_score])."""
+
+    file = serializers.FileField()
+    replace = serializers.BooleanField(default=False)
+    dry_run = serializers.BooleanField(default=False)
+
+
+class SentenceRowSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    key = serializers.CharField()
+    text = serializers.CharField()
+    expected_score = serializers.IntegerField(allow_null=True)
+    problems = serializers.ListField(child=serializers.CharField())
+
+
+class SentencePreviewSerializer(serializers.Serializer):
+    """What an upload would import; ``ok`` is false when anything blocks it."""
+
+    ok = serializers.BooleanField()
+    imported = serializers.IntegerField()
+    filename = serializers.CharField()
+    format = serializers.CharField()
+    encoding = serializers.CharField()
+    header = serializers.BooleanField()
+    replace = serializers.BooleanField()
+    n_sentences = serializers.IntegerField()
+    n_with_problems = serializers.IntegerField()
+    blank_lines = serializers.ListField(child=serializers.IntegerField())
+    problems = serializers.ListField(child=serializers.CharField())
+    rows = SentenceRowSerializer(many=True)
+
+
+class ClipCountsSerializer(serializers.Serializer):
+    pending = serializers.IntegerField()
+    running = serializers.IntegerField()
+    ready = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class SystemSerializer(serializers.ModelSerializer):
+    voice_name = serializers.CharField(source="voice.name", read_only=True, allow_null=True)
+    clips = serializers.SerializerMethodField()
+
+    class Meta:
+        model = System
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "voice",
+            "voice_name",
+            "anchor_source",
+            "anchor_q_db",
+            "is_low_anchor",
+            "position",
+            "clips",
+        ]
+
+    def get_clips(self, system: System) -> ClipCountsSerializer:
+        counts = dict.fromkeys(Clip.Status.values, 0)
+        for status in system.clips.values_list("status", flat=True):
+            counts[status] += 1
+        counts["total"] = sum(counts.values())
+        return counts
+
+
+class SystemCreateSerializer(serializers.Serializer):
+    """A system: ``kind`` voice (with ``voice``), uploaded or reference (audio uploaded later),
+    or anchor (an MNRU anchor from ``anchor_source`` at ``anchor_q_db`` dB, ITU-T P.810)."""
+
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    kind = serializers.ChoiceField(choices=System.Kind.choices)
+    voice = serializers.IntegerField(required=False, allow_null=True, help_text="A voice id.")
+    anchor_source = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Id of a system of the same study."
+    )
+    anchor_q_db = serializers.FloatField(required=False, allow_null=True)
+    is_low_anchor = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class SystemUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    kind = serializers.ChoiceField(
+        choices=System.Kind.choices,
+        required=False,
+        help_text="Switch an uploaded system between 'uploaded' and 'reference'.",
+    )
+    is_low_anchor = serializers.BooleanField(required=False)
+
+
+class AudioUploadSerializer(serializers.Serializer):
+    """A ZIP, or audio files named by sentence key (s001.wav), in the ``files`` field."""
+
+    files = serializers.ListField(child=serializers.FileField(), allow_empty=False)
+
+
+class AudioProblemSerializer(serializers.Serializer):
+    file = serializers.CharField()
+    key = serializers.CharField()
+    error = serializers.CharField()
+
+
+class AudioDuplicateSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    files = serializers.ListField(child=serializers.CharField())
+
+
+class AudioImportReportSerializer(serializers.Serializer):
+    """What became of each uploaded file."""
+
+    system = serializers.CharField()
+    stored = serializers.ListField(child=serializers.CharField())
+    unmatched = serializers.ListField(child=serializers.CharField())
+    missing = serializers.ListField(child=serializers.CharField())
+    unreadable = AudioProblemSerializer(many=True)
+    silent = AudioProblemSerializer(many=True)
+    duplicates = AudioDuplicateSerializer(many=True)
+    skipped = serializers.ListField(child=serializers.CharField())
+    n_problems = serializers.IntegerField()
+
+
+class SynthesisStartSerializer(serializers.Serializer):
+    only_failed = serializers.BooleanField(default=False)
+
+
+class QueuedSerializer(serializers.Serializer):
+    queued = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class FailureSerializer(serializers.Serializer):
+    token = serializers.CharField()
+    system__name = serializers.CharField()
+    sentence__key = serializers.CharField()
+    error = serializers.CharField()
+
+
+class PlaylistCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    claimed = serializers.IntegerField()
+
+
+class StatusSerializer(serializers.Serializer):
+    """``study_progress``: clips by state, failures with their message, ratings so far."""
+
+    status = serializers.CharField()
+    clips = ClipCountsSerializer()
+    failures = FailureSerializer(many=True)
+    playlists = PlaylistCountsSerializer()
+    ratings = serializers.IntegerField()
+    ratings_target = serializers.IntegerField()
+
+
+class ActionResultSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class ClipSerializer(serializers.ModelSerializer):
+    system = serializers.CharField(source="system.name")
+    sentence = serializers.CharField(source="sentence.key")
+    audio_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Clip
+        fields = [
+            "token",
+            "system",
+            "sentence",
+            "status",
+            "duration_s",
+            "sample_rate",
+            "loudness_lufs",
+            "peak_dbfs",
+            "clipped",
+            "error",
+            "attempts",
+            "audio_url",
+        ]
+
+    def get_audio_url(self, clip: Clip) -> str | None:
+        if not clip.audio:
+            return None
+        url = reverse(
+            "researcher:api:clip-audio",
+            kwargs={"slug": clip.system.study.slug, "token": clip.token},
+        )
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class VoiceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Voice
+        fields = ["id", "name", "description", "engine", "vocoder", "symbol_set"]
+
+
+class ReportPendingSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    progress = serializers.FloatField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """A refusal: ``detail`` says why and what to do; field errors name the field."""
+
+    detail = serializers.CharField()
+
+
+def validation_detail(exc: Any) -> dict:
+    """A Django ValidationError as DRF's {field: [messages]} (``non_field_errors`` for the rest)."""
+    if hasattr(exc, "error_dict"):
+        return {
+            ("non_field_errors" if name == "__all__" else name): [
+                m for e in errors for m in e.messages
+            ]
+            for name, errors in exc.error_dict.items()
+        }
+    return {"non_field_errors": list(exc.messages)}

@@ -1,0 +1,519 @@
+"""API endpoints: parse the request, call one service, render the answer.
+
+Permissions are the pages' (``studies_for``: own studies; all for a superuser; another
+researcher's study is a 404). Refusals: 400 for bad input (field -> messages), 401 without a
+token, 404 for a study that is not yours, 409 when the study's state forbids the action (a
+frozen design, synthesis still running), 413 for an upload over ``MAX_UPLOAD_MB``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from listening import services
+from listening.api import serializers as s
+from listening.models import Clip, Study, System
+from listening.selectors import studies_for
+from synthesis.models import Voice
+
+REFUSED = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Invalid input (field -> messages)."),
+    404: OpenApiResponse(s.ErrorSerializer, description="No such study among yours."),
+    409: OpenApiResponse(s.ErrorSerializer, description="The study's state forbids this."),
+}
+
+
+def _study(request: Request, slug: str) -> Study:
+    return get_object_or_404(studies_for(request.user), slug=slug)
+
+
+def _conflict(exc: Exception) -> Response:
+    return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+
+
+def _bad(exc: Exception) -> Response:
+    return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def _invalid(exc: DjangoValidationError) -> Response:
+    return Response(s.validation_detail(exc), status=status.HTTP_400_BAD_REQUEST)
+
+
+_FROZEN = "its sentences, systems and clips can no longer change."
+
+
+class StudyListView(APIView):
+    @extend_schema(responses=s.StudySerializer(many=True), summary="Your studies")
+    def get(self, request: Request) -> Response:
+        studies = studies_for(request.user).order_by("-created_at")
+        return Response(s.StudySerializer(studies, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        request=s.StudySerializer,
+        responses={201: s.StudySerializer, 400: REFUSED[400]},
+        summary="Create a study (draft)",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = s.StudySerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        try:
+            study = services.study_create(owner=request.user, data=serializer.validated_data)
+        except DjangoValidationError as exc:
+            return _invalid(exc)
+        return Response(
+            s.StudySerializer(study, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class StudyDetailView(APIView):
+    @extend_schema(responses={200: s.StudySerializer, 404: REFUSED[404]}, summary="A study")
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        return Response(s.StudySerializer(study, context={"request": request}).data)
+
+    @extend_schema(
+        request=s.StudySerializer,
+        responses={200: s.StudySerializer, **REFUSED},
+        summary="Change a study's settings (design fields are fixed once opened)",
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        serializer = s.StudySerializer(
+            study, data=request.data, partial=True, context={"request": request}
+        )
+        serializer.is_valid(raise_exception=True)
+        try:
+            study = services.study_update(study=study, data=serializer.validated_data)
+        except DjangoValidationError as exc:
+            return _invalid(exc)
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        return Response(s.StudySerializer(study, context={"request": request}).data)
+
+
+class SentencesView(APIView):
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    @extend_schema(
+        responses={200: s.SentenceSerializer(many=True), 404: REFUSED[404]},
+        summary="The study's sentences",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        return Response(s.SentenceSerializer(study.sentences.all(), many=True).data)
+
+    @extend_schema(
+        request={
+            "application/json": s.SentencesJsonSerializer,
+            "multipart/form-data": s.SentencesFileSerializer,
+        },
+        responses={
+            201: s.SentencePreviewSerializer,
+            200: OpenApiResponse(s.SentencePreviewSerializer, description="dry_run: a preview."),
+            400: OpenApiResponse(
+                s.SentencePreviewSerializer,
+                description="The file cannot be read, or rows have problems (listed; nothing "
+                "was imported).",
+            ),
+            404: REFUSED[404],
+            409: REFUSED[409],
+            413: OpenApiResponse(s.ErrorSerializer, description="Over MAX_SENTENCE_FILE_KB."),
+        },
+        summary="Add sentences (JSON list or a .txt/.csv/.tsv file); all or nothing",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        if study.design_frozen:
+            return _conflict(services.ServiceError("The test has been opened: " + _FROZEN))
+        try:
+            services.sentence_upload_size_check(request.META.get("CONTENT_LENGTH"))
+        except services.UploadError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        try:
+            if "multipart/" in (request.content_type or ""):
+                form = s.SentencesFileSerializer(data=request.data)
+                form.is_valid(raise_exception=True)
+                upload = form.validated_data["file"]
+                text, encoding = services.sentence_file_decode(upload.read(), upload.name)
+                preview = services.sentences_preview(
+                    study=study,
+                    text=text,
+                    filename=upload.name,
+                    encoding=encoding,
+                    replace=form.validated_data["replace"],
+                )
+            else:
+                form = s.SentencesJsonSerializer(data=request.data)
+                form.is_valid(raise_exception=True)
+                preview = services.sentences_preview_from_items(
+                    study=study,
+                    items=form.validated_data["sentences"],
+                    replace=form.validated_data["replace"],
+                )
+        except services.UploadError as exc:
+            return _bad(exc)
+        body = {**preview.as_dict(), "imported": 0}
+        if not preview.ok:
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
+        if form.validated_data["dry_run"]:
+            return Response(body)
+        try:
+            body["imported"] = services.sentences_import(study=study, preview=preview)
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={204: None, 404: REFUSED[404], 409: REFUSED[409]},
+        summary="Delete every sentence (and their clips)",
+    )
+    def delete(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        try:
+            services.sentences_delete(study=study)
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SystemsView(APIView):
+    @extend_schema(
+        responses={200: s.SystemSerializer(many=True), 404: REFUSED[404]},
+        summary="The study's systems with their clip counts",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        return Response(s.SystemSerializer(study.systems.all(), many=True).data)
+
+    @extend_schema(
+        request=s.SystemCreateSerializer,
+        responses={201: s.SystemSerializer, **REFUSED},
+        summary="Add a system: a voice, uploaded or reference audio, or an MNRU anchor",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        form = s.SystemCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        try:
+            if data["kind"] == System.Kind.ANCHOR:
+                source = study.systems.filter(pk=data.get("anchor_source") or 0).first()
+                if source is None:
+                    raise ValidationError(
+                        {"anchor_source": ["Give the id of a system of this study."]}
+                    )
+                if data.get("anchor_q_db") is None:
+                    raise ValidationError({"anchor_q_db": ["An MNRU anchor needs Q in dB."]})
+                low = data.get("is_low_anchor")
+                system = services.system_add_anchor(
+                    study=study,
+                    source=source,
+                    q_db=data["anchor_q_db"],
+                    name=data.get("name", ""),
+                    is_low_anchor=True if low is None else low,
+                )
+            else:
+                voice = None
+                if data.get("voice") is not None:
+                    voice = Voice.objects.filter(pk=data["voice"]).first()
+                    if voice is None:
+                        raise ValidationError({"voice": ["No voice has this id (GET /voices/)."]})
+                if not data.get("name"):
+                    raise ValidationError({"name": ["Give the system a name."]})
+                system = services.system_add(
+                    study=study,
+                    name=data["name"],
+                    kind=data["kind"],
+                    voice=voice,
+                    is_low_anchor=bool(data.get("is_low_anchor")),
+                )
+        except DjangoValidationError as exc:
+            return _invalid(exc)
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        return Response(s.SystemSerializer(system).data, status=status.HTTP_201_CREATED)
+
+
+class SystemDetailView(APIView):
+    @extend_schema(responses={200: s.SystemSerializer, 404: REFUSED[404]}, summary="A system")
+    def get(self, request: Request, slug: str, system_id: int) -> Response:
+        system = get_object_or_404(System, pk=system_id, study=_study(request, slug))
+        return Response(s.SystemSerializer(system).data)
+
+    @extend_schema(
+        request=s.SystemUpdateSerializer,
+        responses={200: s.SystemSerializer, **REFUSED},
+        summary="Rename, mark as reference or low anchor",
+    )
+    def patch(self, request: Request, slug: str, system_id: int) -> Response:
+        system = get_object_or_404(System, pk=system_id, study=_study(request, slug))
+        form = s.SystemUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            system = services.system_update(system=system, **form.validated_data)
+        except DjangoValidationError as exc:
+            return _invalid(exc)
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        return Response(s.SystemSerializer(system).data)
+
+    @extend_schema(
+        responses={204: None, 404: REFUSED[404], 409: REFUSED[409]},
+        summary="Remove a system, its clips and its anchors",
+    )
+    def delete(self, request: Request, slug: str, system_id: int) -> Response:
+        system = get_object_or_404(System, pk=system_id, study=_study(request, slug))
+        try:
+            services.system_delete(system=system)
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SystemAudioView(APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": s.AudioUploadSerializer},
+        responses={
+            201: s.AudioImportReportSerializer,
+            413: OpenApiResponse(s.ErrorSerializer, description="Over MAX_UPLOAD_MB."),
+            **REFUSED,
+        },
+        summary="Upload recordings for an uploaded or reference system (ZIP or files)",
+    )
+    def post(self, request: Request, slug: str, system_id: int) -> Response:
+        system = get_object_or_404(System, pk=system_id, study=_study(request, slug))
+        try:
+            # Before request.data, which would spool the whole body to disk.
+            services.upload_size_check(request.META.get("CONTENT_LENGTH"))
+        except services.UploadError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        files = request.FILES.getlist("files")
+        if not files:
+            return _bad(services.UploadError("Send the recordings in the multipart field 'files'."))
+        try:
+            report = services.system_audio_import(system=system, files=files)
+        except services.UploadError as exc:
+            return _bad(exc)
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        return Response(report.as_dict(), status=status.HTTP_201_CREATED)
+
+
+class SynthesisView(APIView):
+    @extend_schema(
+        request=s.SynthesisStartSerializer,
+        responses={202: s.QueuedSerializer, 404: REFUSED[404], 409: REFUSED[409]},
+        summary="Queue synthesis of every clip not ready (or only the failed ones)",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        form = s.SynthesisStartSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            n = services.study_start_synthesis(
+                study=study, user=request.user, only_failed=form.validated_data["only_failed"]
+            )
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        study.refresh_from_db(fields=["status"])
+        return Response({"queued": n, "status": study.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class StatusView(APIView):
+    @extend_schema(responses={200: s.StatusSerializer, 404: REFUSED[404]}, summary="Progress")
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(services.study_progress(study=_study(request, slug)))
+
+
+ACTIONS: dict[str, tuple[Any, str]] = {
+    "open": (services.study_open, "The test is open."),
+    "pause": (services.study_pause, "The test is paused."),
+    "resume": (services.study_resume, "The test is open again."),
+    "close": (services.study_close, "The test is closed."),
+}
+
+
+class _StudyActionView(APIView):
+    action_name = ""
+
+    def _act(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        service, done = ACTIONS[self.action_name]
+        try:
+            service(study=study, user=request.user)
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        study.refresh_from_db(fields=["status"])
+        return Response({"status": study.status, "detail": done})
+
+
+def _action_schema(summary: str):
+    return extend_schema(
+        request=None,
+        responses={200: s.ActionResultSerializer, 404: REFUSED[404], 409: REFUSED[409]},
+        summary=summary,
+    )
+
+
+class StudyOpenView(_StudyActionView):
+    action_name = "open"
+
+    @_action_schema("Open the test: freeze the design and build the playlists")
+    def post(self, request: Request, slug: str) -> Response:
+        return self._act(request, slug)
+
+
+class StudyPauseView(_StudyActionView):
+    action_name = "pause"
+
+    @_action_schema("Pause an open test")
+    def post(self, request: Request, slug: str) -> Response:
+        return self._act(request, slug)
+
+
+class StudyResumeView(_StudyActionView):
+    action_name = "resume"
+
+    @_action_schema("Resume a paused test")
+    def post(self, request: Request, slug: str) -> Response:
+        return self._act(request, slug)
+
+
+class StudyCloseView(_StudyActionView):
+    action_name = "close"
+
+    @_action_schema("Close the test")
+    def post(self, request: Request, slug: str) -> Response:
+        return self._act(request, slug)
+
+
+class ClipsView(APIView):
+    @extend_schema(
+        responses={200: s.ClipSerializer(many=True), 404: REFUSED[404]},
+        summary="Every clip: status, duration, loudness, error, audio URL",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        study = _study(request, slug)
+        clips = (
+            Clip.objects.filter(system__study=study)
+            .select_related("system__study", "sentence")
+            .order_by("sentence__position", "sentence__key", "system__position", "system_id")
+        )
+        return Response(s.ClipSerializer(clips, many=True, context={"request": request}).data)
+
+
+def _clip(request: Request, slug: str, token: str) -> Clip:
+    return get_object_or_404(
+        Clip.objects.select_related("system", "sentence"),
+        token=token,
+        system__study=_study(request, slug),
+    )
+
+
+class ClipRetryView(APIView):
+    @extend_schema(
+        request=None,
+        responses={202: s.ClipSerializer, 404: REFUSED[404], 409: REFUSED[409]},
+        summary="Synthesise one clip again",
+    )
+    def post(self, request: Request, slug: str, token: str) -> Response:
+        clip = _clip(request, slug, token)
+        try:
+            services.clip_retry(clip=clip)
+        except services.ServiceError as exc:
+            return _conflict(exc)
+        clip.refresh_from_db()
+        return Response(
+            s.ClipSerializer(clip, context={"request": request}).data,
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class ClipAudioView(APIView):
+    @extend_schema(
+        responses={(200, "audio/flac"): OpenApiTypes.BINARY, 404: REFUSED[404]},
+        summary="A clip's audio (FLAC)",
+    )
+    def get(self, request: Request, slug: str, token: str) -> HttpResponse:
+        clip = _clip(request, slug, token)
+        if not clip.audio:
+            raise Http404("This clip has no audio yet.")
+        content_type = "audio/flac" if clip.audio.name.endswith(".flac") else "audio/wav"
+        return FileResponse(clip.audio.open("rb"), content_type=content_type)
+
+
+class ReportView(APIView):
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="The report (stats.build_report)."
+            ),
+            202: OpenApiResponse(s.ReportPendingSerializer, description="Being built: poll again."),
+            404: REFUSED[404],
+            409: OpenApiResponse(s.ErrorSerializer, description="No report: e.g. no ratings yet."),
+        },
+        summary="The MOS report as JSON (cached until new ratings arrive)",
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        # The report page's own service: the same cache, screening and manual exclusions.
+        from listening.models import StudyReport
+        from listening.services import reports as report_service
+
+        report = report_service.report_request(study=_study(request, slug))
+        if report.status == StudyReport.Status.READY:
+            return Response(report.data)
+        if report.status == StudyReport.Status.FAILED:
+            return Response({"detail": report.error}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {"status": report.status, "progress": report.progress, "message": report.message},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+class RatingsCsvView(APIView):
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.STR, 404: REFUSED[404]},
+        summary="Every rating as CSV (listener,sentence,system,score first; the page's download)",
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        import csv
+
+        from listening.services import reports as report_service
+
+        study = _study(request, slug)
+        writer = csv.writer(_Echo(), lineterminator="\n")
+        rows = report_service.study_ratings_csv_rows(study=study)
+        response = StreamingHttpResponse(
+            (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{study.slug}-ratings.csv"'
+        return response
+
+
+class VoiceListView(APIView):
+    @extend_schema(responses=s.VoiceSerializer(many=True), summary="Voices to synthesise with")
+    def get(self, request: Request) -> Response:
+        voices = Voice.objects.filter(is_active=True).order_by("name")
+        return Response(s.VoiceSerializer(voices, many=True).data)

@@ -1,0 +1,180 @@
+"""``manage.py mos_report``: the MOS report of a study or of a ratings CSV, as JSON, CSV or HTML.
+
+    python manage.py mos_report --ratings-csv FILE [--format json|csv|html] [--out PATH]
+    python manage.py mos_report STUDY_SLUG [--format json|csv|html] [--out PATH]
+
+An interface only: for a study it calls ``listening.services.reports.study_report_compute``
+(the function behind the site's report page, so both give the same numbers, listeners excluded
+by hand included); for a CSV it reads the table with ``listening.stats.read_ratings_csv`` and
+calls ``listening.stats.build_report`` through ``build_report_without`` (rows of listeners
+marked in a ``listener_excluded`` column are left out, as on the site). It renders with
+``listening.reports``. Output goes to stdout unless ``--out`` is given; a file is written
+under a temporary name and renamed into place, so a failed run never leaves half a report.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from listening.reports import report_html, report_json, report_summary_csv
+from listening.stats import read_ratings_csv
+
+
+class Command(BaseCommand):
+    help = (
+        "Build the MOS report (MOS with t and clustered 95% intervals, pairwise tests, listener "
+        "screening) for a study in the database or for a ratings CSV with columns "
+        "listener,sentence,system,score."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("study_slug", nargs="?", help="Slug of a study in the database.")
+        parser.add_argument(
+            "--ratings-csv",
+            metavar="FILE",
+            help="A UTF-8 CSV with columns listener,sentence,system,score (extra columns kept).",
+        )
+        parser.add_argument("--format", choices=("json", "csv", "html"), default="json")
+        parser.add_argument("--out", metavar="PATH", help="Write here instead of to stdout.")
+        parser.add_argument("--title", help="Title of the HTML report (default: study title).")
+        parser.add_argument(
+            "--no-screening",
+            action="store_true",
+            help="Report the screening's findings but exclude no listener.",
+        )
+        parser.add_argument(
+            "--target-half-width",
+            type=float,
+            default=0.1,
+            help="Half-width of the clustered 95%% interval to plan further ratings for.",
+        )
+        parser.add_argument("--seed", type=int, default=0, help="Recorded in the report.")
+
+    def handle(self, *args, **options) -> None:
+        slug, csv_path = options["study_slug"], options["ratings_csv"]
+        if bool(slug) == bool(csv_path):
+            raise CommandError(
+                "Give exactly one source: a STUDY_SLUG or --ratings-csv FILE."
+                + (" Both were given." if slug else "")
+            )
+        study = None
+        if csv_path:
+            ratings, manual, title = self._from_csv(csv_path)
+            rules = None
+        else:
+            study = self._study(slug)
+            rules, title = study.screening, study.title
+        if options["no_screening"]:
+            rules = dict(rules or {}, enabled=False)
+        # Listeners excluded by hand stay excluded with --no-screening: that switch is about
+        # the automatic rules, a manual exclusion is the researcher's decision.
+        from listening.services.reports import build_report_without, study_report_compute
+
+        try:
+            if study is not None:
+                # The same function the report page uses, so the numbers agree with the site.
+                report = study_report_compute(
+                    study=study,
+                    rules=rules,
+                    seed=options["seed"],
+                    target_half_width=options["target_half_width"],
+                )
+            else:
+                report = build_report_without(
+                    ratings,
+                    manual=manual,
+                    rules=rules,
+                    seed=options["seed"],
+                    target_half_width=options["target_half_width"],
+                )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+
+        fmt = options["format"]
+        if fmt == "json":
+            text = report_json(report)
+        elif fmt == "csv":
+            text = report_summary_csv(report)
+        else:
+            text = report_html(report, title=options["title"] or title)
+
+        if options["out"]:
+            _write_atomically(Path(options["out"]), text)
+            self.stderr.write(f"Wrote the {fmt} report to {options['out']}.")
+        else:
+            self.stdout.write(text, ending="")
+
+    def _from_csv(self, path: str):
+        try:
+            ratings = read_ratings_csv(path)
+            manual = manual_exclusions_from_csv(ratings)
+        except FileNotFoundError:
+            raise CommandError(f"No such ratings CSV: {path}") from None
+        except IsADirectoryError:
+            raise CommandError(f"{path} is a directory; give the ratings CSV file.") from None
+        except ValueError as error:
+            raise CommandError(f"{path}: {error}") from None
+        return ratings, manual, Path(path).name
+
+    def _study(self, slug: str):
+        # Imported here so that CSV mode needs no study in the database.
+        from listening.models import Study
+
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            known = ", ".join(Study.objects.order_by("slug").values_list("slug", flat=True)[:20])
+            raise CommandError(
+                f"No study with slug {slug!r}." + (f" Known studies: {known}." if known else "")
+            )
+        return study
+
+
+def manual_exclusions_from_csv(ratings) -> dict[str, str]:
+    """Listeners marked in a ``listener_excluded`` column (the site's raw ratings CSV has one):
+    listener -> ``exclusion_reason``. They are left out as the site leaves them out, so the
+    downloaded CSV reads back into the site's numbers. Raises ValueError naming the line of a
+    value that is not true/false."""
+    if "listener_excluded" not in ratings.columns:
+        return {}
+    flag = ratings["listener_excluded"].astype("string").str.strip().str.lower().fillna("")
+    truthy, falsy = {"1", "true", "t", "yes", "y"}, {"0", "false", "f", "no", "n", ""}
+    bad = ~(flag.isin(truthy) | flag.isin(falsy))
+    if bad.any():
+        line = ratings.index[bad.to_numpy()][0]
+        raise ValueError(
+            f"Column 'listener_excluded' must be true or false; it is "
+            f"{ratings['listener_excluded'][bad].iloc[0]!r} at {ratings.index.name or 'row'} "
+            f"{line}."
+        )
+    marked = ratings[flag.isin(truthy).to_numpy()]
+    reasons = (
+        marked["exclusion_reason"].astype(str)
+        if "exclusion_reason" in marked.columns
+        else marked["listener"].map(lambda _: "")
+    )
+    return {str(name): str(reason) for name, reason in zip(marked["listener"], reasons)}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise CommandError(f"Cannot write {path}: folder {directory} does not exist.")
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        temporary = Path(handle.name)
+        try:
+            handle.write(text)
+        except BaseException:
+            handle.close()
+            temporary.unlink(missing_ok=True)
+            raise
+    try:
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise CommandError(f"Cannot write {path}: {error.strerror}.") from None

@@ -1,0 +1,603 @@
+"""A study's MOS report on the site: built once, cached until new ratings arrive, downloaded.
+
+Where this sits: the report page and its downloads (``listening/views/reports.py``), the Celery
+task ``listening.tasks_reports.build_study_report`` and ``manage.py mos_report STUDY_SLUG`` call
+the functions here. They read the ratings with ``listening.selectors.study_ratings_frame``, hand
+the table to ``listening.stats.build_report`` (pure numbers) and keep the result in a
+``StudyReport`` row; ``listening.reports`` renders it as JSON, CSV or HTML.
+
+Caching. A report is keyed by a fingerprint of what it was built from (:func:`report_fingerprint`):
+the number of counted ratings and the newest rating's id, the screening rules, the listeners the
+researcher excluded by hand, the objective-metrics cache and :data:`REPORT_VERSION`. A request
+whose fingerprint matches a ready report gets it at once; anything else makes a new row and
+builds it. When a build succeeds, the study's older reports are deleted.
+
+Inline or queued. A report over up to ``REPORT_INLINE_MAX_RATINGS`` counted ratings (20,000) is
+built inside the request, so nobody waits on a queue for a small study: at that size the
+statistics take about 0.1 s and the whole build (reading the ratings, the objective section,
+saving) well under a second on a warm database. Larger reports go to the ``metrics`` queue and
+the page polls their progress. Setting it to 0 queues every build.
+
+Manual exclusions. A listener the researcher marked ``Listener.excluded`` (in the admin, with an
+``exclusion_reason``) is removed from the ratings table before any number is computed: their
+ratings count neither "after exclusions" nor "all listeners", because the researcher decided
+from information the ratings do not hold (a participant who reported broken headphones, a
+returned submission). The report still lists them, with the reason, in ``excluded_listeners``
+(rule ``manual``) and in ``manual_exclusions``, and ``method["manual_exclusion"]`` says so.
+
+Downloads that need no statistics live here too: the raw ratings CSV
+(:func:`study_ratings_csv_rows`, streamed row by row) and the ZIP of the study's audio
+(:func:`study_audio_zip`, written to a temporary file, never held in memory).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib
+import io
+import json
+import logging
+import shutil
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q
+from django.db.models.fields.json import KeyTextTransform
+from django.utils import timezone
+from django.utils.text import slugify
+
+from listening.models import Clip, Listener, PlaylistItem, Rating, Study, StudyReport, System
+from listening.selectors import listener_label, study_ratings_frame
+from listening.stats import build_report
+from mos_site.observability import log_report_build
+
+log = logging.getLogger(__name__)
+
+# Bump when the shape or the content of a built report changes, so cached reports are rebuilt.
+REPORT_VERSION = 1
+
+Progress = Callable[[float, str], None]
+
+# ``study_report_compute(rules=STUDY_RULES)``: the study's own screening rules.
+STUDY_RULES: Any = object()
+
+MANUAL_EXCLUSION_METHOD = (
+    "Listeners the researcher excluded by hand (Listener.excluded, with a reason) are removed "
+    "before anything is computed, so they count neither after exclusions nor under 'all "
+    "listeners': the researcher decided on information the ratings do not hold. They are "
+    "listed in excluded_listeners with the rule 'manual' and in manual_exclusions."
+)
+
+
+def inline_max_ratings() -> int:
+    """Reports over at most this many counted ratings are built inside the request."""
+    return settings.REPORT_INLINE_MAX_RATINGS
+
+
+# --------------------------------------------------------------------------------------------
+# Objective metrics (issue #7): an optional section, present when its module is.
+# --------------------------------------------------------------------------------------------
+
+
+def _objective_module() -> Any | None:
+    """``listening.objective_report`` (objective metrics beside MOS) when it is installed.
+
+    HOOK: that module is built separately; until it exists the report has no "objective"
+    section and nothing else changes. Its interface: ``objective_section(*, study, report) ->
+    dict`` and ``objective_rows_csv(section) -> str``."""
+    try:
+        return importlib.import_module("listening.objective_report")
+    except ModuleNotFoundError as error:
+        if error.name != "listening.objective_report":
+            raise  # the module exists but one of its own imports is missing: a real error
+        return None
+
+
+def _objective_version(study: Study) -> str:
+    """What the objective section would be computed from: the metrics' algorithm version and,
+    over the study's clips with cached metrics, how many there are and the newest
+    ``computed_at`` (the metric tasks write it into ``Clip.objective`` with every result)."""
+    module = _objective_module()
+    if module is None:
+        return "none"
+    if hasattr(module, "objective_version"):
+        return str(module.objective_version(study=study))
+    cached = (
+        Clip.objects.filter(system__study=study)
+        .exclude(objective={})
+        .aggregate(n=Count("id"), newest=Max(KeyTextTransform("computed_at", "objective")))
+    )
+    version = getattr(module, "OBJECTIVE_VERSION", "")
+    return f"{version}:{cached['n']}:{cached['newest'] or ''}"
+
+
+# --------------------------------------------------------------------------------------------
+# Fingerprint and the report's data
+# --------------------------------------------------------------------------------------------
+
+
+def _counted_ratings(study: Study):
+    # Training ratings never enter a report, so they do not make it stale either.
+    return Rating.objects.filter(listener__study=study).exclude(
+        purpose=PlaylistItem.Purpose.TRAINING
+    )
+
+
+def _manual_exclusions(study: Study) -> list[tuple[int, str, str, str]]:
+    return list(
+        Listener.objects.filter(study=study, excluded=True)
+        .order_by("id")
+        .values_list("id", "platform", "external_id", "exclusion_reason")
+    )
+
+
+def report_fingerprint(*, study: Study) -> tuple[str, dict]:
+    """The cache key of ``study``'s report now (sha256 hex, 64 characters), and its parts.
+
+    Parts: counted ratings and the newest rating id (a new rating changes both; a deleted one
+    the count), the screening rules, the manually excluded listeners with their reasons, the
+    objective-metrics version and :data:`REPORT_VERSION`."""
+    counts = _counted_ratings(study).aggregate(n=Count("id"), newest=Max("id"))
+    parts = {
+        "version": REPORT_VERSION,
+        "n_ratings": counts["n"],
+        "newest_rating_id": counts["newest"],
+        "rules": study.screening,
+        "manual": [[pk, reason] for pk, _, _, reason in _manual_exclusions(study)],
+        "objective": _objective_version(study),
+    }
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest(), parts
+
+
+def _system_order(study: Study) -> dict[str, int]:
+    names = System.objects.filter(study=study).order_by("position", "id").values_list("name")
+    return {name: i for i, (name,) in enumerate(names)}
+
+
+def build_report_without(
+    ratings: pd.DataFrame,
+    *,
+    manual: Mapping[str, str],
+    rules: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    target_half_width: float = 0.1,
+) -> dict:
+    """``stats.build_report`` on ``ratings`` minus the listeners the researcher excluded by hand
+    (``manual``: listener name -> reason), who are then listed in ``excluded_listeners`` (rule
+    "manual", with ``n_ratings``) and ``manual_exclusions``. Pure: no database. Also used by
+    ``mos_report --ratings-csv`` for a ratings CSV with a ``listener_excluded`` column."""
+    if not manual or "listener" not in ratings:
+        # Nothing to leave out: exactly stats.build_report (which names any missing column).
+        return build_report(ratings, rules=rules, seed=seed, target_half_width=target_half_width)
+    listeners = ratings["listener"].astype(str).str.strip()
+    dropped = listeners.isin(list(manual)).to_numpy()
+    kept = ratings[~dropped]
+    purposes = kept["purpose"] if "purpose" in kept else pd.Series("test", index=kept.index)
+    if not purposes.astype(str).str.strip().str.lower().isin(["test", ""]).any():
+        raise ValueError(
+            "Every listener with test ratings has been excluded by hand; clear 'excluded' on "
+            "some listeners (in the admin, or the listener_excluded column) or wait for more "
+            "ratings."
+        )
+    report = build_report(kept, rules=rules, seed=seed, target_half_width=target_half_width)
+    dropped_counts = listeners[dropped].value_counts().to_dict()
+
+    manual_rows = [
+        {"listener": name, "reason": reason, "n_ratings": int(dropped_counts.get(name, 0))}
+        for name, reason in manual.items()
+    ]
+    report["manual_exclusions"] = manual_rows
+    report["excluded_listeners"] = [
+        {
+            "listener": row["listener"],
+            "rules": ["manual"],
+            "reasons": [
+                f"manual: excluded by the researcher ({row['reason'] or 'no reason given'})"
+            ],
+            "n_ratings": row["n_ratings"],
+        }
+        for row in manual_rows
+    ] + report["excluded_listeners"]
+    report["screening"]["n_manually_excluded"] = len(manual_rows)
+    report["method"]["manual_exclusion"] = MANUAL_EXCLUSION_METHOD
+    return report
+
+
+def study_report_compute(
+    *,
+    study: Study,
+    rules: Any = STUDY_RULES,
+    seed: int = 0,
+    target_half_width: float = 0.1,
+    progress: Progress | None = None,
+) -> dict:
+    """Build the full report of ``study`` now (no caching): ``stats.build_report`` on the
+    study's ratings, minus the listeners excluded by hand, plus the objective section.
+
+    ``rules``: screening rules (default: the study's own). ``progress(fraction, message)`` is
+    called as the build advances. Raises ``ValueError`` (message for the researcher) when there
+    is nothing to analyse yet. Extra keys beside ``stats.build_report``'s: ``study``,
+    ``manual_exclusions``, ``objective`` (when the objective module is installed)."""
+    step = progress or (lambda fraction, message: None)
+    step(0.05, "Reading the ratings")
+    frame = study_ratings_frame(study)
+    # Systems in the study's order (stats lists them in order of first appearance).
+    order = _system_order(study)
+    rank = frame["system"].map(order).fillna(len(order)).to_numpy()
+    frame = frame.iloc[np.argsort(rank, kind="stable")].reset_index(drop=True)
+
+    if not (frame["purpose"] == PlaylistItem.Purpose.TEST).any():
+        raise ValueError(
+            "This study has no test ratings yet. The report appears once listeners have rated "
+            "clips."
+        )
+    manual = {
+        listener_label(pk=pk, platform=platform, external_id=external_id): reason
+        for pk, platform, external_id, reason in _manual_exclusions(study)
+    }
+    step(0.3, f"Computing statistics over {len(frame):,} ratings")
+    report = build_report_without(
+        frame,
+        manual=manual,
+        rules=study.screening if rules is STUDY_RULES else rules,
+        seed=seed,
+        target_half_width=target_half_width,
+    )
+    # The site's reports always say how listeners excluded by hand are treated.
+    report.setdefault("manual_exclusions", [])
+    report["screening"].setdefault("n_manually_excluded", 0)
+    report["method"]["manual_exclusion"] = MANUAL_EXCLUSION_METHOD
+    report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": int(len(frame))}
+
+    module = _objective_module()
+    if module is not None:
+        step(0.8, "Adding the objective metrics")
+        try:
+            report["objective"] = module.objective_section(study=study, report=report)
+        except Exception as error:
+            # The objective metrics are a side section: a fault there must not cost the
+            # researcher the MOS report. Logged with its traceback, shown in the section.
+            log.exception("objective section failed", extra={"study": study.slug})
+            report["objective"] = {"error": f"{type(error).__name__}: {error}"}
+    step(0.95, "Saving the report")
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# The cache: request, build
+# --------------------------------------------------------------------------------------------
+
+
+def report_request(*, study: Study, force: bool = False) -> StudyReport:
+    """The report of ``study`` for its current ratings: the cached one when nothing changed,
+    otherwise a new one, built here when small (:func:`inline_max_ratings`) or queued.
+
+    A pending, running or failed report with the current fingerprint is returned as it is (the
+    page shows its progress or its error). ``force=True`` builds a failed or stuck one again
+    (the page's "Build again" button); it never rebuilds a ready one."""
+    key, parts = report_fingerprint(study=study)
+    try:
+        with transaction.atomic():
+            report, created = StudyReport.objects.get_or_create(study=study, key=key)
+    except IntegrityError:
+        # Two requests raced to create it; the other one won.
+        report, created = StudyReport.objects.get(study=study, key=key), False
+    if report.status == StudyReport.Status.READY:
+        return report
+    if not created:
+        if not force:
+            return report
+        # Only one of two concurrent "build again" clicks re-queues the build.
+        reset = StudyReport.objects.filter(pk=report.pk).exclude(status=StudyReport.Status.READY)
+        if not reset.update(status=StudyReport.Status.PENDING, progress=0.0, message="", error=""):
+            report.refresh_from_db()
+            return report
+    if parts["n_ratings"] <= inline_max_ratings():
+        try:
+            return report_build(report_id=report.pk)
+        except Exception:
+            # Recorded on the row (the page shows it with a "Build again" button); a crash in
+            # the statistics must not take the whole page down with it.
+            log.exception("inline report build failed", extra={"study": study.slug})
+            report.refresh_from_db()
+            return report
+    report.refresh_from_db()
+    from listening.tasks_reports import build_study_report
+
+    # After commit: the worker must find the row (and the ratings) the request just saw.
+    transaction.on_commit(lambda: build_study_report.delay(report.pk))
+    return report
+
+
+def _set_progress(report_id: int, fraction: float, message: str) -> None:
+    # A plain UPDATE outside any transaction: the polling page sees it at once.
+    StudyReport.objects.filter(pk=report_id, status=StudyReport.Status.RUNNING).update(
+        progress=min(max(fraction, 0.0), 1.0), message=message[:200]
+    )
+
+
+def report_build(*, report_id: int, progress: Progress | None = None) -> StudyReport:
+    """Build the report row ``report_id``: read the ratings, compute, store ``data``.
+
+    Idempotent: a ready report is returned untouched (a redelivered task does nothing). Progress
+    goes into ``StudyReport.progress``/``message`` as the build advances (and to ``progress``
+    when given). A ``ValueError`` from the statistics (nothing to analyse yet) marks the report
+    failed with that message; any other error marks it failed and is raised again so the task
+    can retry. Raises ``StudyReport.DoesNotExist`` when the row is gone."""
+    report = StudyReport.objects.select_related("study").get(pk=report_id)
+    if report.status == StudyReport.Status.READY:
+        return report
+    StudyReport.objects.filter(pk=report_id).exclude(status=StudyReport.Status.READY).update(
+        status=StudyReport.Status.RUNNING, progress=0.0, message="Starting", error=""
+    )
+    study = report.study
+    start = time.monotonic()
+
+    def step(fraction: float, message: str) -> None:
+        _set_progress(report_id, fraction, message)
+        if progress is not None:
+            progress(fraction, message)
+
+    try:
+        data = study_report_compute(study=study, progress=step)
+    except ValueError as error:
+        _finish(report_id, status=StudyReport.Status.FAILED, error=str(error))
+        _log_build(study, report_id, "failed", 0, start)
+        return StudyReport.objects.get(pk=report_id)
+    except Exception as error:
+        _finish(
+            report_id,
+            status=StudyReport.Status.FAILED,
+            error=f"The report could not be built ({type(error).__name__}: {error}). "
+            "Try again; if it fails again, tell the site's administrator.",
+        )
+        _log_build(study, report_id, "error", 0, start)
+        raise
+
+    _finish(report_id, status=StudyReport.Status.READY, data=data)
+    step(1.0, "Done")
+    # The new report replaces the study's older ones (older by id: a slow build of an old
+    # fingerprint finishing late must not delete a newer report). A build still running is
+    # left alone: its page may be polling it.
+    StudyReport.objects.filter(study=study, pk__lt=report_id).filter(
+        Q(status=StudyReport.Status.READY) | Q(status=StudyReport.Status.FAILED)
+    ).delete()
+    _log_build(study, report_id, "ready", data["study"]["n_rows_read"], start)
+    return StudyReport.objects.get(pk=report_id)
+
+
+def _finish(report_id: int, *, status: str, data: dict | None = None, error: str = "") -> None:
+    values: dict[str, Any] = {"status": status, "error": error, "finished_at": timezone.now()}
+    if status == StudyReport.Status.READY:
+        values.update(data=data, progress=1.0, message="Done")
+    else:
+        values.update(message="Failed")
+    StudyReport.objects.filter(pk=report_id).update(**values)
+
+
+def _log_build(study: Study, report_id: int, outcome: str, ratings: int, start: float) -> None:
+    log_report_build(study, time.monotonic() - start, ratings, report_id=report_id, result=outcome)
+
+
+def report_objective_csv(data: dict) -> str | None:
+    """The objective-metrics table of a built report as CSV (one row per system and metric,
+    then the correlations with MOS), or None when the report has no such section.
+
+    A file of its own rather than rows under the summary CSV: its columns differ, and a second
+    header half-way down would break every CSV reader that opens the summary."""
+    module = _objective_module()
+    section = data.get("objective")
+    if module is None or not section or "error" in section:
+        return None
+    return module.objective_rows_csv(section)
+
+
+def report_latest(*, study: Study, report_id: int | None = None) -> StudyReport | None:
+    """The study's report ``report_id``, or its newest one; None when there is none."""
+    reports = StudyReport.objects.filter(study=study)
+    if report_id is not None:
+        reports = reports.filter(pk=report_id)
+    return reports.order_by("-created_at", "-id").first()
+
+
+# --------------------------------------------------------------------------------------------
+# Downloads without statistics: raw ratings, audio
+# --------------------------------------------------------------------------------------------
+
+RAW_RATING_COLUMNS = [
+    "listener",
+    "platform",
+    "platform_id",
+    "sentence",
+    "sentence_text",
+    "system",
+    "system_kind",
+    "is_low_anchor",
+    "clip",
+    "score",
+    "purpose",
+    "expected_score",
+    "play_count",
+    "played_seconds",
+    "response_seconds",
+    "created_at",
+    "listener_excluded",
+    "exclusion_reason",
+]
+
+
+def study_ratings_csv_rows(*, study: Study) -> Iterator[list[Any]]:
+    """Every rating of ``study`` (training included; ``purpose`` says which), header first.
+
+    One row per rating: listener (named as in the report), platform and platform id, sentence
+    key and text, system, clip token, score, purpose, gold answer, play count, seconds played,
+    response seconds, when, and the researcher's manual exclusion. ``listener, sentence,
+    system, score`` come first, so ``mos_report --ratings-csv`` reads the file as it is.
+    Ordered by rating id and read in chunks: memory stays flat however many ratings there are."""
+    yield RAW_RATING_COLUMNS
+    rows = (
+        Rating.objects.filter(listener__study=study, clip__system__study=study)
+        .order_by("id")
+        .values_list(
+            "listener_id",
+            "listener__platform",
+            "listener__external_id",
+            "clip__sentence__key",
+            "clip__sentence__text",
+            "clip__system__name",
+            "clip__system__kind",
+            "clip__system__is_low_anchor",
+            "clip__token",
+            "score",
+            "purpose",
+            "item__expected_score",
+            "play_count",
+            "played_seconds",
+            "response_seconds",
+            "created_at",
+            "listener__excluded",
+            "listener__exclusion_reason",
+        )
+    )
+    for (
+        pk,
+        platform,
+        external_id,
+        sentence,
+        text,
+        system,
+        kind,
+        low_anchor,
+        token,
+        score,
+        purpose,
+        expected,
+        plays,
+        played,
+        response,
+        created,
+        excluded,
+        reason,
+    ) in rows.iterator(chunk_size=2000):
+        yield [
+            listener_label(pk=pk, platform=platform, external_id=external_id),
+            platform,
+            external_id,
+            sentence,
+            text,
+            system,
+            kind,
+            "true" if low_anchor else "false",
+            token,
+            score,
+            purpose,
+            "" if expected is None else expected,
+            plays,
+            round(played, 3),
+            "" if response is None else round(response, 3),
+            created.isoformat(),
+            "true" if excluded else "false",
+            reason,
+        ]
+
+
+AUDIO_MANIFEST_COLUMNS = [
+    "file_name",
+    "system",
+    "system_kind",
+    "sentence",
+    "text",
+    "duration_s",
+    "loudness_lufs",
+    "sample_rate",
+    "token",
+]
+
+
+def _folder_names(study: Study) -> dict[int, str]:
+    """A folder per system: its name made safe for every file system, unique in the study."""
+    out: dict[int, str] = {}
+    used: set[str] = set()
+    for pk, name in (
+        System.objects.filter(study=study).order_by("position", "id").values_list("id", "name")
+    ):
+        folder = slugify(name) or f"system-{pk}"
+        if folder in used:
+            folder = f"{folder}-{pk}"
+        used.add(folder)
+        out[pk] = folder
+    return out
+
+
+def study_audio_zip(*, study: Study) -> tuple[IO[bytes], int]:
+    """A ZIP of ``study``'s ready clips, ``audio/<system>/<sentence key>.<ext>``, with
+    ``manifest.csv`` (file name, system, sentence key and text, duration, loudness, sample
+    rate, clip token). Returns an open temporary file positioned at 0 (deleted when closed) and
+    the number of clips in it.
+
+    Audio is copied from storage in 1 MiB pieces into a temporary file (stored, not deflated:
+    FLAC is compressed already), so memory stays flat for a study of any size. A ready clip
+    whose file is missing from storage is left out and listed in ``missing.txt``."""
+    folders = _folder_names(study)
+    clips = (
+        Clip.objects.filter(system__study=study, status=Clip.Status.READY)
+        .exclude(audio="")
+        .select_related("system", "sentence")
+        .order_by("system__position", "system_id", "sentence__position", "sentence__key")
+    )
+    # Returned open: the FileResponse that sends it closes (and so deletes) it.
+    handle = tempfile.TemporaryFile(prefix="harken-audio-", suffix=".zip")  # noqa: SIM115
+    manifest = io.StringIO()
+    writer = csv.writer(manifest, lineterminator="\n")
+    writer.writerow(AUDIO_MANIFEST_COLUMNS)
+    missing: list[str] = []
+    count = 0
+    try:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for clip in clips.iterator(chunk_size=500):
+                suffix = PurePosixPath(clip.audio.name).suffix.lower() or ".flac"
+                name = f"audio/{folders[clip.system_id]}/{clip.sentence.key}{suffix}"
+                try:
+                    source = clip.audio.open("rb")
+                except FileNotFoundError:
+                    missing.append(f"{clip.system.name} / {clip.sentence.key}: {clip.audio.name}")
+                    continue
+                with source, zf.open(name, "w", force_zip64=True) as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+                count += 1
+                writer.writerow(
+                    [
+                        name,
+                        clip.system.name,
+                        clip.system.kind,
+                        clip.sentence.key,
+                        clip.sentence.text,
+                        "" if clip.duration_s is None else round(clip.duration_s, 4),
+                        "" if clip.loudness_lufs is None else round(clip.loudness_lufs, 2),
+                        clip.sample_rate or "",
+                        clip.token,
+                    ]
+                )
+            zf.writestr("manifest.csv", manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+            if missing:
+                text = "Ready clips whose audio file is missing from storage:\n" + "\n".join(
+                    missing
+                )
+                zf.writestr("missing.txt", text + "\n", compress_type=zipfile.ZIP_DEFLATED)
+    except BaseException:
+        handle.close()
+        raise
+    if missing:
+        log.warning("audio zip: files missing", extra={"study": study.slug, "n": len(missing)})
+    handle.seek(0)
+    return handle, count

@@ -1,0 +1,270 @@
+"""A study's MOS report in the site: the page, its progress and its downloads.
+
+Where it sits: URLs in ``listening/urls_reports.py`` under ``/studies/<slug>/report/``; each
+view finds the study the user may see, calls one function of ``listening.services.reports``
+and renders ``templates/listening/reports/`` or a file from ``listening.reports``.
+
+Who sees what: the study's owner and superusers (admins). Anybody else gets a 404, so a slug's
+existence is not revealed; anonymous users are sent to the login page.
+
+The page works without JavaScript: charts are server-rendered SVG, and while a large report is
+built on a worker the page refreshes itself (``<meta http-equiv="refresh">`` inside
+``<noscript>``); with JavaScript, ``static/js/reports/progress.js`` polls :func:`report_status`
+and moves a ``<progress>`` bar instead.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from listening import reports as render_report
+from listening.models import Study, StudyReport
+from listening.selectors import studies_for
+from listening.services import reports as service
+
+# A build that shows no result after this long is offered a "Build again" button (the worker
+# may have been lost); a report's hard time limit is 16 minutes.
+STUCK_AFTER = timedelta(minutes=20)
+REFRESH_SECONDS = 3
+
+
+def _study(request: HttpRequest, slug: str) -> Study:
+    return get_object_or_404(studies_for(request.user), slug=slug)
+
+
+def _download_name(study: Study, what: str) -> str:
+    return f"{study.slug}-{what}"
+
+
+# --- The page ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def study_report(request: HttpRequest, slug: str) -> HttpResponse:
+    """The report page: the ready report, or the progress of its build, or why it failed."""
+    study = _study(request, slug)
+    report = service.report_request(study=study)
+    context: dict[str, Any] = {"study": study, "report": report, "tab": "report"}
+    if report.status != StudyReport.Status.READY:
+        stuck = timezone.now() - report.created_at > STUCK_AFTER
+        context.update(
+            refresh_seconds=REFRESH_SECONDS,
+            can_rebuild=report.status == StudyReport.Status.FAILED or stuck,
+            status_url=reverse("study_report_status", args=[study.slug]) + f"?id={report.pk}",
+        )
+        return render(request, "listening/reports/building.html", context)
+
+    data = report.data
+    # From here on "report" is the report's data (as in the standalone template); the row is
+    # "report_row".
+    context.update(render_report.report_context(data, title=study.title))
+    context.update(
+        report_row=report,
+        listener_rows=_listener_rows(data),
+        manual=data.get("manual_exclusions", []),
+        built_from=data.get("study", {}),
+    )
+    if (data.get("objective") or {}).get("n_computed"):
+        context["objective_csv_url"] = reverse("study_report_objective_csv", args=[study.slug])
+    return render(request, "listening/reports/report.html", context)
+
+
+def _listener_rows(data: dict) -> list[dict]:
+    """The per-listener screening table, listeners who broke a rule first."""
+
+    def num(value: float | None, digits: int = 2) -> str:
+        return "" if value is None else f"{value:.{digits}f}"
+
+    rows = [
+        {
+            "listener": row["listener"],
+            "n": row["n"],
+            "mos": num(row["mos"]),
+            "gold": f"{row['gold_failures']}/{row['n_gold']}" if row["n_gold"] else "",
+            "repeats": (
+                f"{row['inconsistent_repeats']}/{row['n_repeats']}" if row["n_repeats"] else ""
+            ),
+            "reference": num(row["reference_mean"]),
+            "anchor": num(row["anchor_mean"]),
+            "seconds": num(row["median_response_seconds"], 1),
+            "correlation": num(row["correlation"]),
+            "rules": ", ".join(row["rules_fired"]),
+            "excluded": row["excluded"],
+        }
+        for row in data.get("listeners", [])
+    ]
+    rows.sort(key=lambda r: (not r["rules"], not r["excluded"]))
+    return rows
+
+
+@login_required
+@require_GET
+def report_status(request: HttpRequest, slug: str) -> JsonResponse:
+    """JSON for the polling page: ``{"id", "status", "progress", "message", "error", "ready"}``
+    of the report ``?id=`` (default: the study's newest)."""
+    study = _study(request, slug)
+    raw = request.GET.get("id")
+    if raw is not None and not raw.isdigit():
+        raise Http404("No such report.")
+    report = service.report_latest(study=study, report_id=int(raw) if raw else None)
+    if report is None:
+        raise Http404("No report has been requested for this study yet.")
+    return JsonResponse(
+        {
+            "id": report.pk,
+            "status": report.status,
+            "progress": report.progress,
+            "message": report.message,
+            "error": report.error,
+            "ready": report.status == StudyReport.Status.READY,
+        }
+    )
+
+
+@login_required
+@require_POST
+def report_rebuild(request: HttpRequest, slug: str) -> HttpResponse:
+    """Build a failed (or stuck) report again; a ready one is kept as it is."""
+    study = _study(request, slug)
+    service.report_request(study=study, force=True)
+    return redirect("study_report", slug=study.slug)
+
+
+# --- Downloads of the built report -------------------------------------------------------------
+
+
+def _ready_report(request: HttpRequest, study: Study) -> StudyReport | None:
+    report = service.report_request(study=study)
+    if report.status == StudyReport.Status.READY:
+        return report
+    messages.info(
+        request,
+        "The report is not ready yet; its downloads work once the page below shows it.",
+    )
+    return None
+
+
+def _text_download(text: str, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text.encode("utf-8"), content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def report_summary_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """One row per system: MOS, SD, both intervals, with and without exclusions."""
+    study = _study(request, slug)
+    report = _ready_report(request, study)
+    if report is None:
+        return redirect("study_report", slug=study.slug)
+    return _text_download(
+        render_report.report_summary_csv(report.data),
+        "text/csv; charset=utf-8",
+        _download_name(study, "mos-summary.csv"),
+    )
+
+
+@login_required
+@require_GET
+def report_objective_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """The objective metrics per system and their correlations with MOS, as CSV."""
+    study = _study(request, slug)
+    report = _ready_report(request, study)
+    if report is None:
+        return redirect("study_report", slug=study.slug)
+    text = service.report_objective_csv(report.data)
+    if text is None:
+        raise Http404("This report has no objective metrics.")
+    return _text_download(
+        text, "text/csv; charset=utf-8", _download_name(study, "objective-metrics.csv")
+    )
+
+
+@login_required
+@require_GET
+def report_json(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    report = _ready_report(request, study)
+    if report is None:
+        return redirect("study_report", slug=study.slug)
+    return _text_download(
+        render_report.report_json(report.data),
+        "application/json; charset=utf-8",
+        _download_name(study, "mos-report.json"),
+    )
+
+
+@login_required
+@require_GET
+def report_html(request: HttpRequest, slug: str) -> HttpResponse:
+    """The standalone HTML report (one file, inline CSS and SVG, no scripts)."""
+    study = _study(request, slug)
+    report = _ready_report(request, study)
+    if report is None:
+        return redirect("study_report", slug=study.slug)
+    return _text_download(
+        render_report.report_html(report.data, title=study.title),
+        "text/html; charset=utf-8",
+        _download_name(study, "mos-report.html"),
+    )
+
+
+# --- Downloads straight from the database ------------------------------------------------------
+
+
+class _Echo:
+    """A file-like object whose write returns the text: csv.writer then yields lines."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+@require_GET
+def ratings_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """Every rating, one per row, streamed as it is read (see
+    ``services.reports.study_ratings_csv_rows`` for the columns)."""
+    import csv
+
+    study = _study(request, slug)
+    writer = csv.writer(_Echo(), lineterminator="\n")
+    rows = service.study_ratings_csv_rows(study=study)
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="{_download_name(study, "ratings.csv")}"'
+    )
+    return response
+
+
+@login_required
+@require_GET
+def audio_zip(request: HttpRequest, slug: str) -> FileResponse:
+    """The study's ready clips and a manifest, as a ZIP written to a temporary file first."""
+    study = _study(request, slug)
+    handle, _ = service.study_audio_zip(study=study)
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=_download_name(study, "audio.zip"),
+        content_type="application/zip",
+    )

@@ -1,0 +1,585 @@
+"""The researcher pages: a study from creation to an open test, in the browser.
+
+Where it sits: URLs in ``listening/urls_researcher.py`` (under /studies/); each view parses the
+request, calls one service (``listening.services``: the same functions as the API) and renders
+a template under ``templates/listening/researcher/``. Progress is a JSON endpoint polled by
+``static/js/researcher/progress.js``. A researcher sees and changes only their own studies (404
+for anybody else's, so a slug's existence is not revealed); superusers see all.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.forms import Form
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework.authtoken.models import Token
+
+from listening import services
+from listening.forms import (
+    AnchorForm,
+    AudioUploadForm,
+    SentenceUploadForm,
+    StudyForm,
+    SystemEditForm,
+    SystemForm,
+)
+from listening.models import Clip, Rating, Study, System
+from listening.selectors import studies_for
+
+PENDING_SENTENCES = "harken-pending-sentences"
+AUDIO_REPORTS = "harken-audio-reports"
+CLIPS_PER_PAGE = 100
+
+# Prolific replaces these placeholders in a study URL with the participant's ids.
+PROLIFIC_QUERY = (
+    "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+)
+
+
+def _study(request: HttpRequest, slug: str) -> Study:
+    return get_object_or_404(studies_for(request.user), slug=slug)
+
+
+def listener_links(request: HttpRequest | None, study: Study) -> dict[str, str]:
+    """The public test link, and the same with Prolific's and MTurk's parameter templates."""
+    base = settings.SITE_URL or (request.build_absolute_uri("/").rstrip("/") if request else "")
+    link = f"{base}/t/{study.slug}/"
+    return {
+        "direct": link,
+        "prolific": f"{link}?{PROLIFIC_QUERY}",
+        # An MTurk ExternalQuestion appends assignmentId, hitId, workerId and turkSubmitTo itself.
+        "mturk": link,
+    }
+
+
+def _errors_to_form(form: Form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.error_dict.items():
+            target = name if name in form.fields else None
+            for error in errors:
+                form.add_error(target, error.messages)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# --- Dashboard and settings --------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    ratings = (
+        Rating.objects.filter(listener__study=OuterRef("pk"), purpose="test")
+        .values("listener__study")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    test_clips = (
+        Clip.objects.filter(system__study=OuterRef("pk"), sentence__expected_score__isnull=True)
+        .values("system__study")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    ready = (
+        Clip.objects.filter(system__study=OuterRef("pk"), status=Clip.Status.READY)
+        .values("system__study")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    all_clips = (
+        Clip.objects.filter(system__study=OuterRef("pk"))
+        .values("system__study")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    zero = IntegerField()
+    studies = list(
+        studies_for(request.user)
+        .select_related("owner")
+        .annotate(
+            n_ratings=Coalesce(Subquery(ratings, output_field=zero), 0),
+            n_test_clips=Coalesce(Subquery(test_clips, output_field=zero), 0),
+            n_ready=Coalesce(Subquery(ready, output_field=zero), 0),
+            n_clips=Coalesce(Subquery(all_clips, output_field=zero), 0),
+        )
+        .order_by("-created_at")
+    )
+    for study in studies:
+        study.ratings_target = study.n_test_clips * study.ratings_per_clip
+        study.ratings_percent = (
+            min(100, round(100 * study.n_ratings / study.ratings_target))
+            if study.ratings_target
+            else 0
+        )
+    return render(request, "listening/researcher/dashboard.html", {"studies": studies})
+
+
+@login_required
+def study_new(request: HttpRequest) -> HttpResponse:
+    form = StudyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            study = services.study_create(owner=request.user, data=form.service_data())
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        else:
+            messages.success(request, f"Study '{study.title}' created. Next: upload sentences.")
+            return redirect("researcher:sentences", slug=study.slug)
+    return render(request, "listening/researcher/study_form.html", {"form": form, "study": None})
+
+
+@login_required
+def study_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    form = StudyForm(request.POST or None, instance=Study.objects.get(pk=study.pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            study = services.study_update(study=study, data=form.service_data())
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        except services.ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("researcher:study", slug=study.slug)
+    return render(
+        request,
+        "listening/researcher/study_form.html",
+        {"form": form, "study": study, "tab": "settings"},
+    )
+
+
+@login_required
+@require_GET
+def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    progress = services.study_progress(study=study)
+    target = progress["ratings_target"]
+    context = {
+        "study": study,
+        "tab": "overview",
+        "progress": progress,
+        "ratings_percent": min(100, round(100 * progress["ratings"] / target)) if target else 0,
+        "n_sentences": study.sentences.count(),
+        "n_systems": study.systems.count(),
+        "links": listener_links(request, study),
+    }
+    return render(request, "listening/researcher/study_detail.html", context)
+
+
+ACTIONS = {
+    "open": (services.study_open, "The test is open: listeners can use the link."),
+    "pause": (services.study_pause, "The test is paused: new listeners are turned away."),
+    "resume": (services.study_resume, "The test is open again."),
+    "close": (services.study_close, "The test is closed."),
+}
+
+
+@login_required
+@require_POST
+def study_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
+    study = _study(request, slug)
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    service, done = ACTIONS[action]
+    try:
+        service(study=study, user=request.user)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, done)
+    return redirect("researcher:study", slug=study.slug)
+
+
+# --- Sentences ---------------------------------------------------------------------------------
+
+
+def _pending(request: HttpRequest, study: Study) -> dict | None:
+    return request.session.get(PENDING_SENTENCES, {}).get(str(study.pk))
+
+
+def _set_pending(request: HttpRequest, study: Study, value: dict | None) -> None:
+    pending = dict(request.session.get(PENDING_SENTENCES, {}))
+    if value is None:
+        pending.pop(str(study.pk), None)
+    else:
+        pending[str(study.pk)] = value
+    request.session[PENDING_SENTENCES] = pending
+
+
+@login_required
+def sentences(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    if request.method == "POST":
+        try:
+            # Before touching request.POST/FILES, which would read the whole body.
+            services.sentence_upload_size_check(request.META.get("CONTENT_LENGTH"))
+        except services.UploadError as exc:
+            messages.error(request, str(exc))
+            return redirect("researcher:sentences", slug=study.slug)
+    form = SentenceUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if study.design_frozen:
+            messages.error(request, "The test has been opened: its sentences can no longer change.")
+            return redirect("researcher:sentences", slug=study.slug)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                text, encoding = services.sentence_file_decode(upload.read(), upload.name)
+                # Parse now so a file of the wrong type is refused on this page.
+                services.sentences_preview(
+                    study=study, text=text, filename=upload.name, encoding=encoding
+                )
+            except services.UploadError as exc:
+                form.add_error("file", str(exc))
+            else:
+                # Keep the decoded text, not the parsed rows: the preview and the import are
+                # both computed from it against the study as it is at that moment.
+                _set_pending(
+                    request,
+                    study,
+                    {
+                        "filename": upload.name,
+                        "encoding": encoding,
+                        "text": text,
+                        "replace": form.cleaned_data["replace"],
+                    },
+                )
+                return redirect("researcher:sentences_preview", slug=study.slug)
+    page = Paginator(study.sentences.all(), 200).get_page(request.GET.get("page"))
+    context = {
+        "study": study,
+        "tab": "sentences",
+        "form": form,
+        "page": page,
+        "n_sentences": study.sentences.count(),
+        "pending": _pending(request, study),
+    }
+    return render(request, "listening/researcher/sentences.html", context)
+
+
+@login_required
+def sentences_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    pending = _pending(request, study)
+    if pending is None:
+        messages.info(request, "No upload is waiting: choose a sentence file first.")
+        return redirect("researcher:sentences", slug=study.slug)
+    preview = services.sentences_preview(
+        study=study,
+        text=pending["text"],
+        filename=pending["filename"],
+        encoding=pending["encoding"],
+        replace=pending["replace"],
+    )
+    if request.method == "POST":
+        if request.POST.get("action") == "discard":
+            _set_pending(request, study, None)
+            messages.info(request, f"Upload of {pending['filename']} discarded; nothing saved.")
+            return redirect("researcher:sentences", slug=study.slug)
+        try:
+            n = services.sentences_import(study=study, preview=preview)
+        except services.ServiceError as exc:
+            messages.error(request, str(exc))
+        else:
+            _set_pending(request, study, None)
+            messages.success(request, f"{n} sentences imported from {pending['filename']}.")
+            return redirect("researcher:sentences", slug=study.slug)
+    context = {"study": study, "tab": "sentences", "preview": preview}
+    return render(request, "listening/researcher/sentences_preview.html", context)
+
+
+@login_required
+@require_POST
+def sentences_delete(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    try:
+        n = services.sentences_delete(study=study)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{n} sentences deleted.")
+    return redirect("researcher:sentences", slug=study.slug)
+
+
+# --- Systems -----------------------------------------------------------------------------------
+
+
+@login_required
+def systems(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    which = request.POST.get("form") if request.method == "POST" else None
+    system_form = SystemForm(request.POST if which == "system" else None, prefix="system")
+    anchor_form = AnchorForm(
+        request.POST if which == "anchor" else None, study=study, prefix="anchor"
+    )
+    if which == "system" and system_form.is_valid():
+        data = system_form.cleaned_data
+        try:
+            system = services.system_add(
+                study=study,
+                name=data["name"],
+                kind=data["kind"],
+                voice=data["voice"],
+                is_low_anchor=data["is_low_anchor"],
+            )
+        except ValidationError as exc:
+            _errors_to_form(system_form, exc)
+        except services.ServiceError as exc:
+            system_form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"System '{system.name}' added.")
+            return redirect("researcher:systems", slug=study.slug)
+    elif which == "anchor" and anchor_form.is_valid():
+        data = anchor_form.cleaned_data
+        try:
+            system = services.system_add_anchor(
+                study=study,
+                source=data["source"],
+                q_db=data["q_db"],
+                name=data["name"],
+                is_low_anchor=data["is_low_anchor"],
+            )
+        except ValidationError as exc:
+            _errors_to_form(anchor_form, exc)
+        except services.ServiceError as exc:
+            anchor_form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Anchor '{system.name}' added.")
+            return redirect("researcher:systems", slug=study.slug)
+    rows = (
+        study.systems.select_related("voice", "anchor_source")
+        .annotate(
+            n_ready=Count("clips", filter=Q(clips__status=Clip.Status.READY)),
+            n_failed=Count("clips", filter=Q(clips__status=Clip.Status.FAILED)),
+            n_clips=Count("clips"),
+        )
+        .order_by("position", "id")
+    )
+    reports = request.session.get(AUDIO_REPORTS, {})
+    report = reports.pop(str(study.pk), None)
+    if report is not None:
+        request.session[AUDIO_REPORTS] = reports
+    context = {
+        "study": study,
+        "tab": "systems",
+        "systems": rows,
+        "system_form": system_form,
+        "anchor_form": anchor_form,
+        "upload_form": AudioUploadForm(),
+        "report": report,
+        "max_upload_mb": settings.MAX_UPLOAD_MB,
+        "n_sentences": study.sentences.count(),
+    }
+    return render(request, "listening/researcher/systems.html", context)
+
+
+def _system(study: Study, system_id: int) -> System:
+    return get_object_or_404(System, pk=system_id, study=study)
+
+
+@login_required
+def system_edit(request: HttpRequest, slug: str, system_id: int) -> HttpResponse:
+    study = _study(request, slug)
+    system = _system(study, system_id)
+    form = SystemEditForm(request.POST or None, system=system)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.system_update(
+                system=system,
+                name=data["name"],
+                kind=data.get("kind") or None,
+                is_low_anchor=data["is_low_anchor"],
+            )
+        except ValidationError as exc:
+            _errors_to_form(form, exc)
+        except services.ServiceError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"System '{data['name']}' saved.")
+            return redirect("researcher:systems", slug=study.slug)
+    context = {"study": study, "tab": "systems", "system": system, "form": form}
+    return render(request, "listening/researcher/system_edit.html", context)
+
+
+@login_required
+@require_POST
+def system_delete(request: HttpRequest, slug: str, system_id: int) -> HttpResponse:
+    study = _study(request, slug)
+    system = _system(study, system_id)
+    try:
+        services.system_delete(system=system)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"System '{system.name}' deleted with its clips.")
+    return redirect("researcher:systems", slug=study.slug)
+
+
+@login_required
+@require_POST
+def system_upload(request: HttpRequest, slug: str, system_id: int) -> HttpResponse:
+    study = _study(request, slug)
+    system = _system(study, system_id)
+    back = HttpResponseRedirect(reverse("researcher:systems", kwargs={"slug": study.slug}))
+    try:
+        # Before touching request.FILES, which would spool the whole body to disk.
+        services.upload_size_check(request.META.get("CONTENT_LENGTH"))
+    except services.UploadError as exc:
+        messages.error(request, str(exc))
+        return back
+    form = AudioUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a ZIP or audio files to upload.")
+        return back
+    try:
+        report = services.system_audio_import(system=system, files=form.cleaned_data["files"])
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+        return back
+    reports = dict(request.session.get(AUDIO_REPORTS, {}))
+    reports[str(study.pk)] = report.as_dict()
+    request.session[AUDIO_REPORTS] = reports
+    if report.problems:
+        messages.warning(
+            request,
+            f"{len(report.stored)} recordings stored for '{system.name}'; "
+            f"{report.problems} problem(s) listed below.",
+        )
+    else:
+        messages.success(request, f"{len(report.stored)} recordings stored for '{system.name}'.")
+    return back
+
+
+# --- Synthesis and clips -----------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def synthesis_start(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    try:
+        n = services.study_start_synthesis(
+            study=study, user=request.user, only_failed=request.POST.get("only_failed") == "1"
+        )
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+        return redirect("researcher:study", slug=study.slug)
+    if n:
+        messages.success(request, f"{n} clips queued for synthesis.")
+    else:
+        messages.info(request, "Nothing to synthesise: every synthesised clip is ready.")
+    return redirect("researcher:clips", slug=study.slug)
+
+
+@login_required
+@require_GET
+def clips(request: HttpRequest, slug: str) -> HttpResponse:
+    study = _study(request, slug)
+    rows = Clip.objects.filter(system__study=study).select_related("system", "sentence")
+    status = request.GET.get("status", "")
+    if status in Clip.Status.values:
+        rows = rows.filter(status=status)
+    system_id = request.GET.get("system", "")
+    if system_id.isdigit():
+        rows = rows.filter(system_id=int(system_id))
+    rows = rows.order_by("sentence__position", "sentence__key", "system__position", "system_id")
+    page = Paginator(rows, CLIPS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "study": study,
+        "tab": "clips",
+        "page": page,
+        "progress": services.study_progress(study=study),
+        "systems": study.systems.order_by("position", "id"),
+        "statuses": Clip.Status.choices,
+        "status": status,
+        "system_id": system_id,
+        "query": query.urlencode(),
+        "can_retry_kinds": [System.Kind.VOICE, System.Kind.ANCHOR],
+    }
+    return render(request, "listening/researcher/clips.html", context)
+
+
+@login_required
+@require_GET
+def status_json(request: HttpRequest, slug: str) -> JsonResponse:
+    study = _study(request, slug)
+    progress = services.study_progress(study=study)
+    progress["status_display"] = study.get_status_display()
+    return JsonResponse(progress)
+
+
+def _clip(study: Study, token: str) -> Clip:
+    return get_object_or_404(
+        Clip.objects.select_related("system", "sentence"), token=token, system__study=study
+    )
+
+
+@login_required
+@require_GET
+def clip_audio(request: HttpRequest, slug: str, token: str) -> FileResponse:
+    """A clip's audio for its researcher (listeners get theirs through the listener path)."""
+    clip = _clip(_study(request, slug), token)
+    if not clip.audio:
+        raise Http404("This clip has no audio yet.")
+    name = clip.audio.name.lower()
+    content_type = "audio/flac" if name.endswith(".flac") else "audio/wav"
+    response = FileResponse(clip.audio.open("rb"), content_type=content_type)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+@require_POST
+def clip_retry(request: HttpRequest, slug: str, token: str) -> HttpResponse:
+    study = _study(request, slug)
+    clip = _clip(study, token)
+    try:
+        services.clip_retry(clip=clip)
+    except services.ServiceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, f"Clip {clip.system.name} / {clip.sentence.key} queued for synthesis again."
+        )
+    url = reverse("researcher:clips", kwargs={"slug": study.slug})
+    back = request.POST.get("back", "")
+    return redirect(f"{url}?{back}" if back and "//" not in back else url)
+
+
+# --- API token ---------------------------------------------------------------------------------
+
+
+@login_required
+def api_token(request: HttpRequest) -> HttpResponse:
+    """Show the researcher's API token; POST makes a new one (the old one stops working)."""
+    if request.method == "POST":
+        Token.objects.filter(user=request.user).delete()
+        Token.objects.create(user=request.user)
+        messages.success(request, "A new API token was made; the old one no longer works.")
+        return redirect("researcher:api_token")
+    token, _ = Token.objects.get_or_create(user=request.user)
+    context = {
+        "token": token.key,
+        "api_base": (settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")) + "/api/v1",
+    }
+    return render(request, "listening/researcher/api_token.html", context)

@@ -1,0 +1,34 @@
+// Report build progress: polls the report's JSON status endpoint every 1.5 s, moves the
+// <progress> bar and its label, and reloads the page once the report is ready (the server then
+// renders it). Without JavaScript a <noscript> meta refresh reloads the page instead.
+
+const INTERVAL_MS = 1500;
+const panel = document.querySelector("[data-report-progress]");
+
+async function poll() {
+  let data;
+  try {
+    const response = await fetch(panel.dataset.statusUrl, {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+    });
+    if (!response.ok) throw new Error(`status ${response.status}`);
+    data = await response.json();
+  } catch {
+    // A dropped request does not stop the build: ask again a little later.
+    window.setTimeout(poll, INTERVAL_MS * 2);
+    return;
+  }
+  const bar = panel.querySelector("progress");
+  bar.value = data.progress;
+  bar.textContent = `${Math.round(data.progress * 100)} %`;
+  if (data.message) panel.querySelector("[data-report-message]").textContent = data.message;
+  if (data.ready || data.status === "failed") {
+    // The server renders the finished report, or the failure with its "Build again" button.
+    window.location.reload();
+    return;
+  }
+  window.setTimeout(poll, INTERVAL_MS);
+}
+
+if (panel && panel.dataset.statusUrl) poll();
