@@ -216,11 +216,9 @@ def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
             (by_key[r.key], r.samples, r.sample_rate, r.seconds, r.error)
             for r in loaded.impl.synthesize(requests)
         ]
-    peak = (
-        _peak_rss_bytes()
-        if loaded.device == "cpu"
-        else getattr(loaded.impl, "peak_memory_bytes", None)
-    )
+    # The engine measures its own peak (CUDA allocator, or its CPU estimate); eSpeak has no
+    # such figure, so the process's high-water mark stands in.
+    peak = getattr(loaded.impl, "peak_memory_bytes", None) or _peak_rss_bytes()
     for clip, samples, sample_rate, seconds, error in results:
         if error:
             _fail([clip], error)

@@ -208,7 +208,16 @@ def _load(voice: Voice) -> LoadedVoice:
 
 
 # Voice.options keys passed on to the Synthesizer.
-SYNTHESIZER_OPTIONS = {"gate_threshold", "max_decoder_steps", "max_batch_frames"}
+SYNTHESIZER_OPTIONS = {
+    "gate_threshold",
+    "max_decoder_steps",
+    "decoder_steps_per_char",
+    "ignore_stop_token",
+    "max_batch_frames",
+    "max_batch_items",
+    "griffinlim_iters",
+    "cpu_bf16",
+}
 
 
 def voice_load(voice: Voice) -> LoadedVoice:

@@ -34,7 +34,6 @@ import json
 import os
 import pickle
 import re
-import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -203,7 +202,9 @@ def _read_torch_file(path: str | os.PathLike[str], what: str) -> Any:
             "weights, e.g. torch.save({'state_dict': ckpt['state_dict']}, 'weights.pt'), and "
             "use that file."
         ) from error
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as error:
+    except Exception as error:
+        # Garbage bytes fail the unpickler in many ways
+        # (IndexError, KeyError, EOFError, BadZipFile, ...): each means "not a checkpoint".
         raise _unreadable(name, what, error) from error
 
 

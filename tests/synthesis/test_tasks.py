@@ -197,3 +197,32 @@ def test_synthesize_command_waits_and_reports(celery_worker):
 def test_synthesize_command_names_an_unknown_study(db):
     with pytest.raises(CommandError, match="No study with slug 'no-such-study'."):
         call_command("synthesize", "no-such-study")
+
+
+def test_default_voice_offline_fails_with_how_to_supply_checkpoints(db, monkeypatch):
+    """torchaudio fetches the bundle's weights on first use; with no network that fails, and
+    each clip says how to supply the checkpoint instead. The download is made to fail here so
+    the test never fetches 100 MB on a connected machine."""
+    import urllib.error
+
+    import torch.hub
+
+    from listening.demo import tacotron2_default_voice_ensure
+    from listening.services import study_clips_ensure
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    monkeypatch.setenv("TORCH_HOME", str(settings.VAR_DIR / "torch-home"))
+    study = espeak_study(n_sentences=1)
+    system = System.objects.create(
+        study=study, name="taco", kind=System.Kind.VOICE, voice=tacotron2_default_voice_ensure()
+    )
+    study_clips_ensure(study=study)
+    clip = system.clips.get()
+    assert voice_clips_synthesize(system_id=system.id, clip_ids=[clip.id]) == 0
+    clip.refresh_from_db()
+    assert clip.status == Clip.Status.FAILED
+    assert "could not fetch the weights of TACOTRON2_GRIFFINLIM_CHAR_LJSPEECH" in clip.error
+    assert "seems to be offline" in clip.error and "acoustic path" in clip.error
