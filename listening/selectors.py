@@ -101,10 +101,17 @@ def study_ratings_frame(study: Study) -> pd.DataFrame:
     return frame
 
 
+def is_researcher(user: Any) -> bool:
+    """Researchers are staff accounts (DESIGN.md); an admin marks an account staff to let it
+    run studies. Any other account may log in but sees no study."""
+    return bool(user.is_authenticated and (user.is_staff or user.is_superuser))
+
+
 def studies_for(user: Any) -> QuerySet[Study]:
-    """The studies ``user`` may see and change: their own; every study for a superuser.
+    """The studies ``user`` may see and change: a researcher's own; every study for a
+    superuser; none for anyone else.
 
     The one rule behind every researcher page, report download and API endpoint."""
-    if not user.is_authenticated:
+    if not is_researcher(user):
         return Study.objects.none()
     return Study.objects.all() if user.is_superuser else Study.objects.filter(owner=user)

@@ -62,7 +62,10 @@ class Voice(models.Model):
     options = models.JSONField(
         default=dict,
         blank=True,
-        help_text=_("Engine options, e.g. gate_threshold, max_decoder_steps_per_char."),
+        help_text=_(
+            "Synthesizer options: gate_threshold, max_decoder_steps, decoder_steps_per_char, "
+            "max_batch_frames, max_batch_items, griffinlim_iters, cpu_bf16, ignore_stop_token."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

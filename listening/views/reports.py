@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import (
     FileResponse,
     Http404,
@@ -37,6 +36,7 @@ from listening import reports as render_report
 from listening.models import Study, StudyReport
 from listening.selectors import studies_for
 from listening.services import reports as service
+from listening.views.access import researcher_required
 
 # A build that shows no result after this long is offered a "Build again" button (the worker
 # may have been lost); a report's hard time limit is 16 minutes.
@@ -55,7 +55,7 @@ def _download_name(study: Study, what: str) -> str:
 # --- The page ----------------------------------------------------------------------------------
 
 
-@login_required
+@researcher_required
 @require_GET
 def study_report(request: HttpRequest, slug: str) -> HttpResponse:
     """The report page: the ready report, or the progress of its build, or why it failed."""
@@ -114,7 +114,7 @@ def _listener_rows(data: dict) -> list[dict]:
     return rows
 
 
-@login_required
+@researcher_required
 @require_GET
 def report_status(request: HttpRequest, slug: str) -> JsonResponse:
     """JSON for the polling page: ``{"id", "status", "progress", "message", "error", "ready"}``
@@ -138,7 +138,7 @@ def report_status(request: HttpRequest, slug: str) -> JsonResponse:
     )
 
 
-@login_required
+@researcher_required
 @require_POST
 def report_rebuild(request: HttpRequest, slug: str) -> HttpResponse:
     """Build a failed (or stuck) report again; a ready one is kept as it is."""
@@ -167,7 +167,7 @@ def _text_download(text: str, content_type: str, filename: str) -> HttpResponse:
     return response
 
 
-@login_required
+@researcher_required
 @require_GET
 def report_summary_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """One row per system: MOS, SD, both intervals, with and without exclusions."""
@@ -182,7 +182,7 @@ def report_summary_csv(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
+@researcher_required
 @require_GET
 def report_objective_csv(request: HttpRequest, slug: str) -> HttpResponse:
     """The objective metrics per system and their correlations with MOS, as CSV."""
@@ -198,7 +198,7 @@ def report_objective_csv(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
+@researcher_required
 @require_GET
 def report_json(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
@@ -212,7 +212,7 @@ def report_json(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
+@researcher_required
 @require_GET
 def report_html(request: HttpRequest, slug: str) -> HttpResponse:
     """The standalone HTML report (one file, inline CSS and SVG, no scripts)."""
@@ -237,7 +237,7 @@ class _Echo:
         return value
 
 
-@login_required
+@researcher_required
 @require_GET
 def ratings_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     """Every rating, one per row, streamed as it is read (see
@@ -256,7 +256,7 @@ def ratings_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
     return response
 
 
-@login_required
+@researcher_required
 @require_GET
 def audio_zip(request: HttpRequest, slug: str) -> FileResponse:
     """The study's ready clips and a manifest, as a ZIP written to a temporary file first."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
@@ -41,6 +40,7 @@ from listening.forms import (
 )
 from listening.models import Clip, Rating, Study, System
 from listening.selectors import studies_for
+from listening.views.access import researcher_required
 
 PENDING_SENTENCES = "harken-pending-sentences"
 AUDIO_REPORTS = "harken-audio-reports"
@@ -63,7 +63,8 @@ def listener_links(request: HttpRequest | None, study: Study) -> dict[str, str]:
     return {
         "direct": link,
         "prolific": f"{link}?{PROLIFIC_QUERY}",
-        # An MTurk ExternalQuestion appends assignmentId, hitId, workerId and turkSubmitTo itself.
+        # MTurk: a survey-link HIT. Listener pages refuse framing (X-Frame-Options: DENY), so an
+        # ExternalQuestion iframe is not supported; workerId & co. are read when present.
         "mturk": link,
     }
 
@@ -81,7 +82,7 @@ def _errors_to_form(form: Form, exc: ValidationError) -> None:
 # --- Dashboard and settings --------------------------------------------------------------------
 
 
-@login_required
+@researcher_required
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     ratings = (
@@ -130,7 +131,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "listening/researcher/dashboard.html", {"studies": studies})
 
 
-@login_required
+@researcher_required
 def study_new(request: HttpRequest) -> HttpResponse:
     form = StudyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -144,7 +145,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
     return render(request, "listening/researcher/study_form.html", {"form": form, "study": None})
 
 
-@login_required
+@researcher_required
 def study_edit(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
     form = StudyForm(request.POST or None, instance=Study.objects.get(pk=study.pk))
@@ -165,7 +166,7 @@ def study_edit(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@login_required
+@researcher_required
 @require_GET
 def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
@@ -191,7 +192,7 @@ ACTIONS = {
 }
 
 
-@login_required
+@researcher_required
 @require_POST
 def study_action(request: HttpRequest, slug: str, action: str) -> HttpResponse:
     study = _study(request, slug)
@@ -223,7 +224,7 @@ def _set_pending(request: HttpRequest, study: Study, value: dict | None) -> None
     request.session[PENDING_SENTENCES] = pending
 
 
-@login_required
+@researcher_required
 def sentences(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
     if request.method == "POST":
@@ -274,7 +275,7 @@ def sentences(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "listening/researcher/sentences.html", context)
 
 
-@login_required
+@researcher_required
 def sentences_preview(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
     pending = _pending(request, study)
@@ -305,7 +306,7 @@ def sentences_preview(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "listening/researcher/sentences_preview.html", context)
 
 
-@login_required
+@researcher_required
 @require_POST
 def sentences_delete(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
@@ -321,7 +322,7 @@ def sentences_delete(request: HttpRequest, slug: str) -> HttpResponse:
 # --- Systems -----------------------------------------------------------------------------------
 
 
-@login_required
+@researcher_required
 def systems(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
     which = request.POST.get("form") if request.method == "POST" else None
@@ -394,7 +395,7 @@ def _system(study: Study, system_id: int) -> System:
     return get_object_or_404(System, pk=system_id, study=study)
 
 
-@login_required
+@researcher_required
 def system_edit(request: HttpRequest, slug: str, system_id: int) -> HttpResponse:
     study = _study(request, slug)
     system = _system(study, system_id)
@@ -419,7 +420,7 @@ def system_edit(request: HttpRequest, slug: str, system_id: int) -> HttpResponse
     return render(request, "listening/researcher/system_edit.html", context)
 
 
-@login_required
+@researcher_required
 @require_POST
 def system_delete(request: HttpRequest, slug: str, system_id: int) -> HttpResponse:
     study = _study(request, slug)
@@ -433,7 +434,7 @@ def system_delete(request: HttpRequest, slug: str, system_id: int) -> HttpRespon
     return redirect("researcher:systems", slug=study.slug)
 
 
-@login_required
+@researcher_required
 @require_POST
 def system_upload(request: HttpRequest, slug: str, system_id: int) -> HttpResponse:
     study = _study(request, slug)
@@ -471,7 +472,7 @@ def system_upload(request: HttpRequest, slug: str, system_id: int) -> HttpRespon
 # --- Synthesis and clips -----------------------------------------------------------------------
 
 
-@login_required
+@researcher_required
 @require_POST
 def synthesis_start(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
@@ -489,7 +490,7 @@ def synthesis_start(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("researcher:clips", slug=study.slug)
 
 
-@login_required
+@researcher_required
 @require_GET
 def clips(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
@@ -519,7 +520,7 @@ def clips(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "listening/researcher/clips.html", context)
 
 
-@login_required
+@researcher_required
 @require_GET
 def status_json(request: HttpRequest, slug: str) -> JsonResponse:
     study = _study(request, slug)
@@ -534,7 +535,7 @@ def _clip(study: Study, token: str) -> Clip:
     )
 
 
-@login_required
+@researcher_required
 @require_GET
 def clip_audio(request: HttpRequest, slug: str, token: str) -> FileResponse:
     """A clip's audio for its researcher (listeners get theirs through the listener path)."""
@@ -548,7 +549,7 @@ def clip_audio(request: HttpRequest, slug: str, token: str) -> FileResponse:
     return response
 
 
-@login_required
+@researcher_required
 @require_POST
 def clip_retry(request: HttpRequest, slug: str, token: str) -> HttpResponse:
     study = _study(request, slug)
@@ -569,7 +570,7 @@ def clip_retry(request: HttpRequest, slug: str, token: str) -> HttpResponse:
 # --- API token ---------------------------------------------------------------------------------
 
 
-@login_required
+@researcher_required
 def api_token(request: HttpRequest) -> HttpResponse:
     """Show the researcher's API token; POST makes a new one (the old one stops working)."""
     if request.method == "POST":

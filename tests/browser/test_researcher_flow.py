@@ -109,7 +109,7 @@ GOOD_SENTENCES = (
 def test_researcher_goes_from_login_to_an_open_test(
     live_server, celery_worker, page_factory, tmp_path
 ):
-    get_user_model().objects.create_user("grace", password=PASSWORD)
+    get_user_model().objects.create_user("grace", password=PASSWORD, is_staff=True)
     checkpoint = tmp_path / "tacotron2_small.pt"
     random_tacotron2_with_a_stop_clock(checkpoint)
     Voice.objects.create(
@@ -270,7 +270,7 @@ def test_researcher_goes_from_login_to_an_open_test(
 def test_copy_falls_back_when_the_clipboard_api_is_missing(
     live_server, page_factory, transactional_db
 ):
-    user = get_user_model().objects.create_user("grace", password=PASSWORD)
+    user = get_user_model().objects.create_user("grace", password=PASSWORD, is_staff=True)
     Study.objects.create(owner=user, slug="fallback", title="Fallback")
     page = page_factory(DESKTOP)
     # An insecure origin or an old browser: no navigator.clipboard at all.

@@ -24,7 +24,7 @@ def test_front_page_lists_the_demo_study(client, demo):
 
 
 def test_researcher_sees_only_own_studies(client, demo):
-    other = get_user_model().objects.create_user("other", password="pw-123456789")
+    other = get_user_model().objects.create_user("other", password="pw-123456789", is_staff=True)
     Study.objects.create(owner=other, slug="others-study", title="Other's study")
     client.force_login(other)
     page = client.get("/").content.decode()

@@ -49,7 +49,7 @@ def recording(seconds: float, rate: int = 44100) -> bytes:
 def test_documented_python_example_runs_a_study_to_an_open_test(
     live_server, celery_worker, tmp_path
 ):
-    user = get_user_model().objects.create_user("scripted")
+    user = get_user_model().objects.create_user("scripted", is_staff=True)
     token = Token.objects.create(user=user).key
     Voice.objects.create(name="eSpeak NG", engine=Voice.Engine.ESPEAK, espeak_voice="en-us")
     keys = ["s001", "s002", "s003"]

@@ -41,7 +41,7 @@ def wav() -> bytes:
 @pytest.fixture
 def fuzz_target(live_server):
     """A researcher with a token and a study holding sentences, systems and a ready clip."""
-    user = get_user_model().objects.create_user("fuzzer")
+    user = get_user_model().objects.create_user("fuzzer", is_staff=True)
     token = Token.objects.create(user=user).key
     study = study_create(owner=user, data={"slug": "fuzzed", "title": "Fuzzed"})
     Sentence.objects.create(study=study, key="s1", text="The birch canoe slid.", position=1)

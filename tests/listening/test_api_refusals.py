@@ -38,7 +38,7 @@ def api_for(user) -> APIClient:
 
 @pytest.fixture
 def ada(db):
-    return User.objects.create_user("ada")
+    return User.objects.create_user("ada", is_staff=True)
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_schema_and_docs_are_public(client, db):
 
 
 def test_another_researchers_study_is_a_404_on_every_endpoint(study, reference):
-    bob = api_for(User.objects.create_user("bob"))
+    bob = api_for(User.objects.create_user("bob", is_staff=True))
     clip = Clip.objects.get(system=reference)
     base = f"{API}/studies/{study.slug}"
     calls = [

@@ -34,7 +34,7 @@ def mos_report(*args: str) -> tuple[str, str]:
 
 @pytest.fixture
 def study(django_user_model):
-    owner = django_user_model.objects.create_user("ada", password="pw-ada-123456")
+    owner = django_user_model.objects.create_user("ada", password="pw-ada-123456", is_staff=True)
     return make_rated_study(owner, slug="cli-study")
 
 

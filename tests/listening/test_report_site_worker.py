@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.worker]
 
 
 def test_report_is_built_by_a_real_worker_with_progress(client, django_user_model, celery_worker):
-    owner = django_user_model.objects.create_user("ada", password="pw-ada-123456")
+    owner = django_user_model.objects.create_user("ada", password="pw-ada-123456", is_staff=True)
     study = make_rated_study(owner, slug="worker-study")
     client.force_login(owner)
     page = reverse("study_report", args=[study.slug])

@@ -40,7 +40,7 @@ def zip_of(members: dict[str, bytes]) -> bytes:
 
 @pytest.fixture
 def ada(db):
-    return User.objects.create_user("ada")
+    return User.objects.create_user("ada", is_staff=True)
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_another_researchers_study_is_a_404_everywhere(client, ready_study, meth
     values = {"SYSTEM": system.id, "CLIP": clip.token}
     kwargs = {k: values.get(v, v) for k, v in kwargs.items()}
     url = reverse(name, kwargs={"slug": ready_study.slug, **kwargs})
-    client.force_login(User.objects.create_user("bob"))
+    client.force_login(User.objects.create_user("bob", is_staff=True))
     response = getattr(client, method)(url)
     assert response.status_code == 404
     # And nothing changed.
@@ -128,7 +128,7 @@ def test_admin_sees_and_manages_every_study(client, ready_study):
 
 
 def test_dashboard_lists_own_studies_with_status_and_progress(client_ada, ready_study, ada):
-    bob = User.objects.create_user("bob")
+    bob = User.objects.create_user("bob", is_staff=True)
     study_create(owner=bob, data={"slug": "bobs", "title": "Bob's secret study"})
     page = text_of(client_ada.get(reverse("researcher:dashboard")))
     assert "Ada&#x27;s study" in page

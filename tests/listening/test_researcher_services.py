@@ -22,7 +22,7 @@ from synthesis.models import Voice
 
 @pytest.fixture
 def owner(db):
-    return get_user_model().objects.create_user("ada")
+    return get_user_model().objects.create_user("ada", is_staff=True)
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def upload(name: str, data: bytes) -> SimpleUploadedFile:
 
 @pytest.fixture
 def study(db):
-    owner = get_user_model().objects.create_user("ada")
+    owner = get_user_model().objects.create_user("ada", is_staff=True)
     study = Study.objects.create(owner=owner, slug="refs", title="Refs", sample_rate=16000)
     for i in range(1, 6):
         Sentence.objects.create(study=study, key=f"s00{i}", text=f"Sentence {i}.", position=i)

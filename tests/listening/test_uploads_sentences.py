@@ -24,7 +24,7 @@ from synthesis.models import Voice
 
 @pytest.fixture
 def study(db):
-    owner = get_user_model().objects.create_user("ada")
+    owner = get_user_model().objects.create_user("ada", is_staff=True)
     return Study.objects.create(owner=owner, slug="voices", title="Voices")
 
 
