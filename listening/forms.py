@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from listening.models import Study, System, default_screening
-from listening.services.uploads import DESIGN_FIELDS, SCREENING_RULES, SLUG_TAKEN
+from listening.services.uploads import DESIGN_FIELDS, SCREENING_RULES, SLUG_TAKEN, STUDY_FIELDS
 from synthesis.models import Voice
 
 
@@ -60,22 +60,9 @@ class StudyForm(forms.ModelForm):
 
     class Meta:
         model = Study
-        fields = [
-            "title",
-            "slug",
-            "instructions",
-            "consent_text",
-            "ratings_per_clip",
-            "clips_per_listener",
-            "training_clips",
-            "attention_check_rate",
-            "max_attention_failures",
-            "listener_timeout_minutes",
-            "questionnaire_enabled",
-            "headphone_check_enabled",
-            "completion_code",
-            "completion_url",
-        ]
+        # The same fields as the API and the study_create/study_update services; the screening
+        # thresholds are edited as separate fields below.
+        fields = [name for name in STUDY_FIELDS if name != "screening"]
         widgets = {
             "instructions": forms.Textarea(attrs={"rows": 5}),
             "consent_text": forms.Textarea(attrs={"rows": 4}),

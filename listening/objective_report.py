@@ -24,6 +24,7 @@ from typing import Any
 
 from listening import objective
 from listening.models import Study
+from listening.reports import csv_cell
 from listening.tasks_metrics import (
     OBJECTIVE_VERSION,
     clip_objective_key,
@@ -254,14 +255,6 @@ CSV_COLUMNS = [
 ]
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return round(value, 6)
-    return value
-
-
 def objective_rows_csv(section: dict) -> str:
     """The section as one long CSV table (columns :data:`CSV_COLUMNS`).
 
@@ -277,11 +270,11 @@ def objective_rows_csv(section: dict) -> str:
             ci = summary.get("ci95") or [None, None]
             row = ["system", s["system"], s["kind"], key, units.get(key, ""), summary["n"],
                    summary["mean"], summary["sd"], ci[0], ci[1], s["mos"], None, None, None, None]  # fmt: skip
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([csv_cell(v) for v in row])
     for scope in ("systems", "clips"):
         for key, stats in section["correlations"][scope].items():
             row = [f"correlation_{scope}", None, None, key, units.get(key, ""), stats["n"],
                    None, None, None, None, None, stats["pearson"], stats["pearson_p"],
                    stats["spearman"], stats["spearman_p"]]  # fmt: skip
-            writer.writerow([_cell(v) for v in row])
+            writer.writerow([csv_cell(v) for v in row])
     return out.getvalue()

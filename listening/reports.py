@@ -54,7 +54,8 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def _cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
+    """One value as the CSV downloads write it: empty for missing, floats to 6 decimals."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -96,7 +97,7 @@ def report_summary_csv(report: dict) -> str:
             a_cc[0],
             a_cc[1],
         ]
-        writer.writerow([_cell(v) for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return out.getvalue()
 
 
