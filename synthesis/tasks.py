@@ -20,7 +20,7 @@ from datetime import timedelta
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError
 
 from synthesis import clips as clip_service
 
@@ -79,16 +79,6 @@ def derive_anchor_clips(self, system_id: int, clip_ids: list[int]) -> int:
         return clip_service.anchor_clips_derive(system_id=system_id, clip_ids=clip_ids)
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=_retry_delay(self.request.retries)) from exc
-
-
-@shared_task(name="synthesis.tasks.sync_study_status")
-def sync_study_status(study_id: int) -> str:
-    from listening.models import Study
-    from listening.services import study_sync_status
-
-    with transaction.atomic():
-        study = Study.objects.get(pk=study_id)
-    return study_sync_status(study=study)
 
 
 @worker_process_init.connect

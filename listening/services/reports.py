@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib
 import io
 import json
 import logging
@@ -88,36 +87,18 @@ def inline_max_ratings() -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _objective_module() -> Any | None:
-    """``listening.objective_report`` (objective metrics beside MOS) when it is installed.
-
-    HOOK: that module is built separately; until it exists the report has no "objective"
-    section and nothing else changes. Its interface: ``objective_section(*, study, report) ->
-    dict`` and ``objective_rows_csv(section) -> str``."""
-    try:
-        return importlib.import_module("listening.objective_report")
-    except ModuleNotFoundError as error:
-        if error.name != "listening.objective_report":
-            raise  # the module exists but one of its own imports is missing: a real error
-        return None
-
-
 def _objective_version(study: Study) -> str:
     """What the objective section would be computed from: the metrics' algorithm version and,
     over the study's clips with cached metrics, how many there are and the newest
     ``computed_at`` (the metric tasks write it into ``Clip.objective`` with every result)."""
-    module = _objective_module()
-    if module is None:
-        return "none"
-    if hasattr(module, "objective_version"):
-        return str(module.objective_version(study=study))
     cached = (
         Clip.objects.filter(system__study=study)
         .exclude(objective={})
         .aggregate(n=Count("id"), newest=Max(KeyTextTransform("computed_at", "objective")))
     )
-    version = getattr(module, "OBJECTIVE_VERSION", "")
-    return f"{version}:{cached['n']}:{cached['newest'] or ''}"
+    from listening.objective_report import OBJECTIVE_VERSION
+
+    return f"{OBJECTIVE_VERSION}:{cached['n']}:{cached['newest'] or ''}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,16 +240,17 @@ def study_report_compute(
     report["method"]["manual_exclusion"] = MANUAL_EXCLUSION_METHOD
     report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": int(len(frame))}
 
-    module = _objective_module()
-    if module is not None:
-        step(0.8, "Adding the objective metrics")
-        try:
-            report["objective"] = module.objective_section(study=study, report=report)
-        except Exception as error:
-            # The objective metrics are a side section: a fault there must not cost the
-            # researcher the MOS report. Logged with its traceback, shown in the section.
-            log.exception("objective section failed", extra={"study": study.slug})
-            report["objective"] = {"error": f"{type(error).__name__}: {error}"}
+    # Imported here: the metric libraries load only in the process that builds a report.
+    from listening.objective_report import objective_section
+
+    step(0.8, "Adding the objective metrics")
+    try:
+        report["objective"] = objective_section(study=study, report=report)
+    except Exception as error:
+        # The objective metrics are a side section: a fault there must not cost the
+        # researcher the MOS report. Logged with its traceback, shown in the section.
+        log.exception("objective section failed", extra={"study": study.slug})
+        report["objective"] = {"error": f"{type(error).__name__}: {error}"}
     step(0.95, "Saving the report")
     return report
 
@@ -395,11 +377,12 @@ def report_objective_csv(data: dict) -> str | None:
 
     A file of its own rather than rows under the summary CSV: its columns differ, and a second
     header half-way down would break every CSV reader that opens the summary."""
-    module = _objective_module()
     section = data.get("objective")
-    if module is None or not section or "error" in section:
+    if not section or "error" in section:
         return None
-    return module.objective_rows_csv(section)
+    from listening.objective_report import objective_rows_csv
+
+    return objective_rows_csv(section)
 
 
 def report_latest(*, study: Study, report_id: int | None = None) -> StudyReport | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -29,11 +28,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from listening.models import Clip, Listener, Rating
 from listening.services import study_start_synthesis
-from listening.tasks_metrics import compute_study_objective
 from mos_site import metrics
 from mos_site.celery import app
 from mos_site.observability import log_report_build
-from synthesis.tasks import synthesize_clips
 from tests.conftest import purge_broker, start_worker, wait_for
 from tests.listening.test_listener_support import (
     build_open_study,
@@ -74,25 +71,6 @@ def families(samples: dict) -> set[str]:
 def multiproc(tmp_path):
     with metrics.multiprocess_dir(tmp_path / "prometheus") as folder:
         yield folder
-
-
-def wait_redelivering(done, redeliver, *, timeout: float, message: str, patience: float = 20):
-    """wait_for, sending the work again after ``patience`` seconds without it being done.
-
-    Concurrent test sessions on one machine share Redis database 15: another session's worker
-    can take our message and drop it (its database lacks our rows). Sending again is safe
-    because every task here is idempotent; with the filesystem broker it never happens."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            wait_for(done, timeout=min(patience, max(deadline - time.monotonic(), 0.1)))
-            return
-        except AssertionError:
-            if time.monotonic() >= deadline:
-                raise AssertionError(
-                    f"timed out after {timeout:.0f} s waiting for {message}"
-                ) from None
-            redeliver()
 
 
 def free_port() -> int:
@@ -171,22 +149,14 @@ def test_a_real_worker_synthesis_moves_the_synthesis_counters(
         study = espeak_study(slug="prom-synth", n_sentences=3)
         assert study_start_synthesis(study=study) == 3
 
-        def resend_synthesis():
-            # Only clips no worker has started: a running one is this worker's, in progress.
-            pending = clips_of(study).filter(status=Clip.Status.PENDING)
-            if pending.exists():
-                system_id = pending.first().system_id
-                synthesize_clips.delay(system_id, list(pending.values_list("id", flat=True)))
-
-        wait_redelivering(
+        wait_for(
             lambda: clips_of(study).filter(status=Clip.Status.READY).count() == 3,
-            resend_synthesis,
             timeout=120,
             message="three eSpeak clips",
         )
-        wait_redelivering(
+        # Nothing here queues the metrics: the study turning ready must have done it.
+        wait_for(
             lambda: all(c.objective.get("key") for c in clips_of(study)),
-            lambda: compute_study_objective.delay(study.pk),
             timeout=120,
             message="the objective metrics the ready study queued",
         )

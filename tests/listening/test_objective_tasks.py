@@ -38,8 +38,7 @@ from listening.tasks_metrics import (
     study_objective_stale,
 )
 from synthesis.engine.espeak import EspeakEngine
-from tests.conftest import purge_broker, start_worker
-from tests.foundation.test_prometheus import wait_redelivering
+from tests.conftest import purge_broker, start_worker, wait_for
 
 TEXTS = [
     "The birch canoe slid on the smooth planks.",
@@ -145,9 +144,8 @@ def test_worker_measures_degraded_systems_against_the_reference(
     worker = start_worker(tmp_path / "worker.log")
     try:
         compute_study_objective.delay(study.pk)
-        wait_redelivering(
+        wait_for(
             lambda: all_cached(study),
-            lambda: compute_study_objective.delay(study.pk),
             timeout=150,
             message="objective metrics of 12 clips",
         )
