@@ -18,8 +18,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from listening.reports import report_json  # noqa: E402
-from listening.stats import build_report  # noqa: E402
+from listening.analysis.render import report_json  # noqa: E402
+from listening.analysis.stats import build_report  # noqa: E402
 
 SIZES = [  # (systems, listeners, sentences): ratings = listeners x sentences
     (20, 200, 50),

@@ -13,50 +13,17 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from listening.models import Study, System, default_screening
-from listening.services.uploads import DESIGN_FIELDS, SCREENING_RULES, SLUG_TAKEN, STUDY_FIELDS
+from listening.models import Study, System
+from listening.screening import SETTINGS, default_rules
+from listening.services.uploads import DESIGN_FIELDS, SLUG_TAKEN, STUDY_FIELDS
 from synthesis.models import Voice
 
 
 class StudyForm(forms.ModelForm):
     """A study's settings; the screening rules (``Study.screening`` JSON) appear as fields."""
 
-    # Screening rules as fields: (label, help). Numeric rules left empty are switched off.
-    SCREENING_FIELDS = {
-        "enabled": (_("Screen listeners"), _("Apply the rules below in the report.")),
-        "flag_identical_scores": (
-            _("Exclude listeners who give one score throughout"),
-            None,
-        ),
-        "max_gold_failures": (
-            _("Most gold-question failures allowed"),
-            _("A listener answering more gold questions wrongly is excluded."),
-        ),
-        "max_repeat_difference": (
-            _("Largest difference between a clip and its repeat"),
-            _("In points of the 1-5 scale; a larger difference counts as inconsistent."),
-        ),
-        "max_inconsistent_repeats": (
-            _("Most inconsistent repeats allowed"),
-            None,
-        ),
-        "min_reference_score": (
-            _("Lowest acceptable mean score for the reference"),
-            _("A listener rating natural speech lower than this is excluded."),
-        ),
-        "max_anchor_score": (
-            _("Highest acceptable mean score for the low anchor"),
-            None,
-        ),
-        "min_median_response_seconds": (
-            _("Shortest median answer time (seconds)"),
-            _("Faster listeners probably did not listen."),
-        ),
-        "min_correlation": (
-            _("Lowest correlation with the other listeners"),
-            _("Pearson correlation of a listener's scores with the per-clip means of the others."),
-        ),
-    }
+    # The screening settings the form shows, as fields named screening_<setting>.
+    SCREENING_SETTINGS = tuple(setting for setting in SETTINGS if setting.in_form)
 
     class Meta:
         model = Study
@@ -87,23 +54,26 @@ class StudyForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        rules = {**default_screening(), **(self.instance.screening or {})}
-        for name, (label, help_text) in self.SCREENING_FIELDS.items():
-            kind, low, high = SCREENING_RULES[name]
-            if kind == "bool":
+        rules = {**default_rules(), **(self.instance.screening or {})}
+        # Numeric rules left empty are switched off (the settings' ``can_be_off``).
+        for setting in self.SCREENING_SETTINGS:
+            label = setting.label
+            low, high = setting.low, setting.high
+            if setting.kind == "bool":
                 field: forms.Field = forms.BooleanField(required=False, label=label)
-            elif kind == "int":
+            elif setting.kind == "int":
                 field = forms.IntegerField(
                     required=False, label=label, min_value=low, max_value=high
                 )
             else:
                 field = forms.FloatField(required=False, label=label, min_value=low, max_value=high)
                 field.widget.attrs["step"] = "any"
-            field.help_text = help_text or ""
-            field.initial = rules.get(name)
-            self.fields[f"screening_{name}"] = field
+            field.help_text = setting.help
+            field.initial = rules.get(setting.name)
+            self.fields[f"screening_{setting.name}"] = field
         # Keep any extra rules set through the API (tuning knobs the form does not show).
-        self._extra_rules = {k: v for k, v in rules.items() if k not in self.SCREENING_FIELDS}
+        shown = {setting.name for setting in self.SCREENING_SETTINGS}
+        self._extra_rules = {k: v for k, v in rules.items() if k not in shown}
         if self.instance.pk and self.instance.design_frozen:
             for name in DESIGN_FIELDS & set(self.fields):
                 self.fields[name].disabled = True
@@ -111,14 +81,17 @@ class StudyForm(forms.ModelForm):
 
     @property
     def screening_field_names(self) -> list[str]:
-        return [f"screening_{name}" for name in self.SCREENING_FIELDS]
+        return [f"screening_{setting.name}" for setting in self.SCREENING_SETTINGS]
 
     def service_data(self) -> dict:
         """``cleaned_data`` in the shape of ``study_create``/``study_update``."""
         data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("screening_")}
         data["screening"] = {
             **self._extra_rules,
-            **{name: self.cleaned_data.get(f"screening_{name}") for name in self.SCREENING_FIELDS},
+            **{
+                setting.name: self.cleaned_data.get(f"screening_{setting.name}")
+                for setting in self.SCREENING_SETTINGS
+            },
         }
         return data
 

@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from listening.screening import default_rules
+
 
 def new_token() -> str:
     """A random, URL-safe, unguessable token (128 bits): clip URLs and listener cookies carry
@@ -27,18 +29,8 @@ def new_seed() -> int:
 
 
 def default_screening() -> dict:
-    """Listener screening rules and thresholds (see ``listening.stats.ScreeningRules``)."""
-    return {
-        "enabled": True,
-        "max_gold_failures": 0,
-        "max_repeat_difference": 1,
-        "max_inconsistent_repeats": 1,
-        "flag_identical_scores": True,
-        "min_reference_score": 3,
-        "max_anchor_score": 4,
-        "min_median_response_seconds": 1.0,
-        "min_correlation": 0.25,
-    }
+    """A new study's listener screening settings (defined in ``listening.screening``)."""
+    return default_rules()
 
 
 class Study(models.Model):

@@ -1,7 +1,7 @@
 """Objective metrics reported beside MOS: intrusive, non-intrusive and model-estimated.
 
 Where it sits: a clip's audio (from storage, or from the synthesis engine) comes in as a mono
-numpy array; plain numbers come out. ``listening/reports.py`` puts them beside the MOS of each
+numpy array; plain numbers come out. ``listening/analysis/render.py`` puts them beside the MOS of each
 clip and system, and :func:`metric_correlations` says how far each one tracks the listeners.
 Nothing here knows about Django, the database or files, so the same code serves the site, the
 CLI and offline analysis.

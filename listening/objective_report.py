@@ -23,8 +23,8 @@ import math
 from typing import Any
 
 from listening import objective
+from listening.analysis.render import csv_cell
 from listening.models import Study
-from listening.reports import csv_cell
 from listening.tasks_metrics import (
     OBJECTIVE_VERSION,
     clip_objective_key,

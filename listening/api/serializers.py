@@ -16,7 +16,7 @@ from synthesis.models import Voice
 
 
 class StudySerializer(serializers.ModelSerializer):
-    """A study's settings. ``screening`` takes the rule names of ``default_screening()``."""
+    """A study's settings. ``screening`` takes the setting names of ``listening.screening.SETTINGS``."""
 
     links = serializers.SerializerMethodField()
     screening = serializers.JSONField(required=False)

@@ -4,7 +4,7 @@ Where this sits: the report page and its downloads (``listening/views/reports.py
 task ``listening.tasks_reports.build_study_report`` and ``manage.py mos_report STUDY_SLUG`` call
 the functions here. They read the ratings with ``listening.selectors.study_ratings_frame``, hand
 the table to ``listening.stats.build_report`` (pure numbers) and keep the result in a
-``StudyReport`` row; ``listening.reports`` renders it as JSON, CSV or HTML.
+``StudyReport`` row; ``listening.analysis.render`` renders it as JSON, CSV or HTML.
 
 Caching. A report is keyed by a fingerprint of what it was built from (:func:`report_fingerprint`):
 the number of counted ratings and the newest rating's id, the screening rules, the listeners the
@@ -54,9 +54,9 @@ from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 from django.utils.text import slugify
 
+from listening.analysis.stats import build_report
 from listening.models import Clip, Listener, PlaylistItem, Rating, Study, StudyReport, System
 from listening.selectors import listener_label, study_ratings_frame
-from listening.stats import build_report
 from mos_site.observability import log_report_build
 
 log = logging.getLogger(__name__)

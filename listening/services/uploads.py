@@ -38,7 +38,8 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from listening.models import Clip, Sentence, Study, System, default_screening
+from listening import screening
+from listening.models import Clip, Sentence, Study, System
 from listening.services.studies import ServiceError, study_clips_ensure, study_sync_status
 from synthesis.models import Voice
 
@@ -93,59 +94,14 @@ STUDY_FIELDS = (
     "screening",
 )
 
-# Screening rules a researcher may set: name -> (kind, lowest, highest). None switches a
-# numeric rule off (listening.stats.ScreeningRules reads the same keys); the last three are
-# tuning knobs that always have a value.
-SCREENING_RULES: dict[str, tuple[str, float | None, float | None]] = {
-    "enabled": ("bool", None, None),
-    "max_gold_failures": ("int", 0, 100),
-    "max_repeat_difference": ("float", 0, 4),
-    "max_inconsistent_repeats": ("int", 0, 100),
-    "flag_identical_scores": ("bool", None, None),
-    "min_reference_score": ("float", 1, 5),
-    "max_anchor_score": ("float", 1, 5),
-    "min_median_response_seconds": ("float", 0, 60),
-    "min_correlation": ("float", -1, 1),
-    "gold_tolerance": ("float!", 0, 4),
-    "min_ratings_for_identical": ("int!", 1, 10000),
-    "min_items_for_correlation": ("int!", 2, 10000),
-}
-
 
 def screening_clean(rules: Any) -> dict:
     """A study's screening rules checked and completed with defaults; raises ValidationError
-    naming the rule and the allowed values."""
-    if rules in (None, ""):
-        return default_screening()
-    if not isinstance(rules, Mapping):
-        raise ValidationError({"screening": "Screening rules are an object of rule: value."})
-    unknown = sorted(str(k) for k in rules if k not in SCREENING_RULES)
-    if unknown:
-        raise ValidationError(
-            {
-                "screening": f"Unknown screening rule(s): {', '.join(unknown)}. "
-                f"Known rules: {', '.join(SCREENING_RULES)}."
-            }
-        )
-    cleaned = default_screening()
-    for name, value in rules.items():
-        kind, low, high = SCREENING_RULES[name]
-        if kind == "bool":
-            if not isinstance(value, bool):
-                raise ValidationError({"screening": f"Rule '{name}' must be true or false."})
-        elif value is not None or kind.endswith("!"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                off = "" if kind.endswith("!") else " (or null to switch it off)"
-                raise ValidationError({"screening": f"Rule '{name}' must be a number{off}."})
-            if not math.isfinite(value) or not (low <= value <= high):
-                raise ValidationError(
-                    {"screening": f"Rule '{name}' must be between {low} and {high}."}
-                )
-            if kind.startswith("int") and int(value) != value:
-                raise ValidationError({"screening": f"Rule '{name}' must be a whole number."})
-            value = int(value) if kind.startswith("int") else float(value)
-        cleaned[name] = value
-    return cleaned
+    naming the rule and the allowed values (the rules are defined in ``listening.screening``)."""
+    try:
+        return screening.screening_clean(rules)
+    except screening.ScreeningRulesError as exc:
+        raise ValidationError({"screening": str(exc)}) from exc
 
 
 SLUG_TAKEN = (

@@ -2,7 +2,7 @@
 
 Where it sits: URLs in ``listening/urls_reports.py`` under ``/studies/<slug>/report/``; each
 view finds the study the user may see, calls one function of ``listening.services.reports``
-and renders ``templates/listening/reports/`` or a file from ``listening.reports``.
+and renders ``templates/listening/reports/`` or a file from ``listening.analysis.render``.
 
 Who sees what: the study's owner and superusers (admins). Anybody else gets a 404, so a slug's
 existence is not revealed; anonymous users are sent to the login page.
@@ -32,7 +32,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from listening import reports as render_report
+from listening.analysis import render as render_report
 from listening.models import Study, StudyReport
 from listening.selectors import studies_for
 from listening.services import reports as service

@@ -21,6 +21,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from listening import tasks_metrics
+from listening.analysis.stats import build_report
 from listening.models import Clip, Listener, Rating, Sentence, Study, System
 from listening.objective_report import (
     CSV_COLUMNS,
@@ -29,7 +30,6 @@ from listening.objective_report import (
     objective_section,
 )
 from listening.selectors import study_ratings_frame
-from listening.stats import build_report
 from listening.tasks_metrics import (
     OBJECTIVE_VERSION,
     clip_objective_compute,

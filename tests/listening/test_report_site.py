@@ -25,10 +25,10 @@ from django.core.files.base import ContentFile
 from django.test import override_settings
 from django.urls import reverse
 
+from listening.analysis.stats import build_report, read_ratings_csv
 from listening.models import Clip, Listener, Rating, Sentence, Study, StudyReport, System
 from listening.services import reports as report_service
 from listening.services import study_create
-from listening.stats import build_report, read_ratings_csv
 
 User = get_user_model()
 

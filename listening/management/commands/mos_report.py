@@ -8,7 +8,7 @@ An interface only: for a study it calls ``listening.services.reports.study_repor
 by hand included); for a CSV it reads the table with ``listening.stats.read_ratings_csv`` and
 calls ``listening.stats.build_report`` through ``build_report_without`` (rows of listeners
 marked in a ``listener_excluded`` column are left out, as on the site). It renders with
-``listening.reports``. Output goes to stdout unless ``--out`` is given; a file is written
+``listening.analysis.render``. Output goes to stdout unless ``--out`` is given; a file is written
 under a temporary name and renamed into place, so a failed run never leaves half a report.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from listening.reports import report_html, report_json, report_summary_csv
-from listening.stats import read_ratings_csv
+from listening.analysis.render import report_html, report_json, report_summary_csv
+from listening.analysis.stats import read_ratings_csv
 
 
 class Command(BaseCommand):

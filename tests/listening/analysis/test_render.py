@@ -1,4 +1,4 @@
-"""listening.reports (JSON, CSV, SVG, HTML) and the ``mos_report`` command in CSV mode."""
+"""listening.analysis.render (JSON, CSV, SVG, HTML) and the ``mos_report`` command in CSV mode."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from listening import reports, stats
+from listening.analysis import render as reports
+from listening.analysis import stats
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SVG = "{http://www.w3.org/2000/svg}"
 NASTY = '<script>alert("x")</script> & co'
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from listening import stats
+from listening.analysis import stats
 
 SYSTEMS = ("A", "B", "C", "D")
 LATENT = np.array([2.2, 3.0, 3.6, 4.1])  # latent quality of each system

@@ -1,0 +1,68 @@
+"""Listening-test statistics: a table of ratings in, numbers out.
+
+Where this sits: the site (``listening.analysis.selectors.study_ratings_frame``), the ``mos_report``
+command and offline analysis of a ratings CSV all build one pandas DataFrame and call
+:func:`build_report`; ``listening.analysis.render`` turns the result into JSON, CSV or HTML. Nothing here
+imports Django, touches a database or draws random numbers, so the same table always gives the
+same report.
+
+Input, one row per rating:
+
+=================  =========================================================================
+listener           who rated (any identifier; treated as text)
+sentence           which sentence the clip speaks (text)
+system             which system made the clip (text)
+score              integer 1–5, the ACR scale of ITU-T P.800 (1 Bad … 5 Excellent)
+clip               optional; the rated clip. Without it a clip is (system, sentence).
+purpose            optional; "test" (default), "gold", "repeat" or "training" (dropped)
+expected_score     gold rows: the answer an attentive listener gives
+response_seconds   optional; time from the end of the first full play to the answer
+system_kind        optional; "voice", "uploaded", "reference" or "anchor"
+is_low_anchor      optional; anchors that should sound bad (used by the anchor rule)
+=================  =========================================================================
+
+What it computes (the ``method`` entry of the report explains each point for a reviewer):
+
+* per system: n, MOS, SD, median, histogram, the classic 95 % Student-t interval over ratings
+  (ITU-T P.800 / P.808 practice) and a 95 % interval that respects that ratings are clustered
+  by listener *and* by sentence: the two-way cluster-robust variance of Cameron, Gelbach &
+  Miller (2011), "Robust inference with multiway clustering", J. Business & Economic
+  Statistics 29(2), with per-dimension G/(G-1) corrections and t(min(G) - 1) quantiles;
+* pairwise comparisons: Wilcoxon signed-rank on per-sentence means when two systems were
+  rated on (mostly) the same sentences, Mann–Whitney U on ratings otherwise, Holm (1979)
+  correction across all pairs, the mean difference with a clustered interval, rank-biserial
+  correlation and Cliff's delta;
+* listener screening in the style of ITU-T P.808 (gold questions, repeated clips, straight-
+  lining, reference/anchor plausibility, answer speed, agreement with the crowd), reported per
+  listener and applied switchably: every result is given with and without the exclusions;
+* per-sentence and per-listener tables and the number of further ratings needed for a target
+  interval half-width.
+
+Modules: ``table`` (input checks, CSV, integer coding), ``variance`` (the clustered variance),
+``mos`` (per-system summaries), ``pairwise`` (comparisons, Holm), ``screening`` (applies the
+rules defined once in ``listening.screening``), ``report`` (everything together).
+"""
+
+from listening.screening import ScreeningRules
+
+from .mos import mos_summary
+from .pairwise import holm_adjust, pairwise_tests, significance_matrix
+from .report import METHOD, build_report
+from .screening import screen_listeners
+from .table import REQUIRED_COLUMNS, read_ratings_csv, validate_ratings
+from .variance import CI_LEVEL
+
+__all__ = [
+    "CI_LEVEL",
+    "METHOD",
+    "REQUIRED_COLUMNS",
+    "ScreeningRules",
+    "build_report",
+    "holm_adjust",
+    "mos_summary",
+    "pairwise_tests",
+    "read_ratings_csv",
+    "screen_listeners",
+    "significance_matrix",
+    "validate_ratings",
+]

@@ -1,0 +1,346 @@
+"""Listener screening: the one definition of every rule and every threshold.
+
+Where it sits: a study's ``screening`` JSON holds the thresholds defined here; the study
+services validate it with :func:`screening_clean`, the settings form draws its fields from
+:data:`SETTINGS`, the statistics (``listening.analysis.stats.screening``) apply :data:`RULES`
+and explain each exclusion with the rule's reason text, and the report shows each rule's label.
+Nothing here imports Django, so the offline ``mos_report --ratings-csv`` path and the site use
+the same rules.
+
+The rules follow ITU-T P.808 practice (gold standard questions, repeated clips, reference and
+anchor plausibility) plus the checks large crowdsourced MOS collections use (straight-lining,
+answer speed, agreement with the crowd).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class ScreeningRulesError(ValueError):
+    """A screening setting is unknown or out of range; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One threshold or switch of the screening.
+
+    ``kind`` is "bool", "int" or "float"; ``low``/``high`` bound numbers; ``can_be_off``: None
+    switches the rule off. ``label`` and ``help`` are what the settings form shows; settings
+    with ``in_form=False`` are tuning knobs set through the API only."""
+
+    name: str
+    kind: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    can_be_off: bool = False
+    label: str = ""
+    help: str = ""
+    in_form: bool = True
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "enabled",
+        "bool",
+        True,
+        label="Screen listeners",
+        help="Apply the rules below in the report.",
+    ),
+    Setting(
+        "max_gold_failures",
+        "int",
+        0,
+        0,
+        100,
+        can_be_off=True,
+        label="Most gold-question failures allowed",
+        help="A listener answering more gold questions wrongly is excluded.",
+    ),
+    Setting(
+        "max_repeat_difference",
+        "float",
+        1,
+        0,
+        4,
+        can_be_off=True,
+        label="Largest difference between a clip and its repeat",
+        help="In points of the 1-5 scale; a larger difference counts as inconsistent.",
+    ),
+    Setting(
+        "max_inconsistent_repeats",
+        "int",
+        1,
+        0,
+        100,
+        can_be_off=True,
+        label="Most inconsistent repeats allowed",
+    ),
+    Setting(
+        "flag_identical_scores",
+        "bool",
+        True,
+        label="Exclude listeners who give one score throughout",
+    ),
+    Setting(
+        "min_reference_score",
+        "float",
+        3,
+        1,
+        5,
+        can_be_off=True,
+        label="Lowest acceptable mean score for the reference",
+        help="A listener rating natural speech lower than this is excluded.",
+    ),
+    Setting(
+        "max_anchor_score",
+        "float",
+        4,
+        1,
+        5,
+        can_be_off=True,
+        label="Highest acceptable mean score for the low anchor",
+    ),
+    Setting(
+        "min_median_response_seconds",
+        "float",
+        1.0,
+        0,
+        60,
+        can_be_off=True,
+        label="Shortest median answer time (seconds)",
+        help="Faster listeners probably did not listen.",
+    ),
+    Setting(
+        "min_correlation",
+        "float",
+        0.25,
+        -1,
+        1,
+        can_be_off=True,
+        label="Lowest correlation with the other listeners",
+        help="Pearson correlation of a listener's scores with the per-clip means of the others.",
+    ),
+    # Tuning knobs: always set, changed through the API only.
+    Setting("gold_tolerance", "float", 1, 0, 4, in_form=False),
+    Setting("min_ratings_for_identical", "int", 5, 1, 10000, in_form=False),
+    Setting("min_items_for_correlation", "int", 5, 2, 10000, in_form=False),
+)
+SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def default_rules() -> dict[str, Any]:
+    """A study's screening settings when the researcher has changed nothing."""
+    return {s.name: s.default for s in SETTINGS}
+
+
+def _checked(setting: Setting, value: Any) -> Any:
+    name = setting.name
+    if setting.kind == "bool":
+        if not isinstance(value, bool):
+            raise ScreeningRulesError(f"Screening rule '{name}' must be true or false.")
+        return value
+    if value is None and setting.can_be_off:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        off = " (or null to switch it off)" if setting.can_be_off else ""
+        raise ScreeningRulesError(f"Screening rule '{name}' must be a number{off}, got {value!r}.")
+    if not math.isfinite(value) or not (setting.low <= value <= setting.high):
+        raise ScreeningRulesError(
+            f"Screening rule '{name}' must be between {setting.low:g} and {setting.high:g}, "
+            f"got {value!r}."
+        )
+    if setting.kind == "int":
+        if int(value) != value:
+            raise ScreeningRulesError(f"Screening rule '{name}' must be a whole number.")
+        return int(value)
+    return float(value)
+
+
+def screening_clean(rules: Any) -> dict[str, Any]:
+    """A study's screening settings checked and completed with defaults.
+
+    Raises :class:`ScreeningRulesError` naming the setting and the allowed values; unknown names
+    are refused (a typo must not silently switch a rule back to its default)."""
+    if rules in (None, ""):
+        return default_rules()
+    if not isinstance(rules, Mapping):
+        raise ScreeningRulesError("Screening rules are an object of rule: value.")
+    unknown = unknown_rule_keys(rules)
+    if unknown:
+        raise ScreeningRulesError(
+            f"Unknown screening rule(s): {', '.join(unknown)}. "
+            f"Known rules: {', '.join(SETTINGS_BY_NAME)}."
+        )
+    cleaned = default_rules()
+    for name, value in rules.items():
+        cleaned[name] = _checked(SETTINGS_BY_NAME[name], value)
+    return cleaned
+
+
+def unknown_rule_keys(rules: Mapping[str, Any] | None) -> list[str]:
+    return sorted(str(k) for k in (rules or {}) if k not in SETTINGS_BY_NAME)
+
+
+class ScreeningRules:
+    """Screening settings with attribute access (``rules.min_correlation``), for the statistics.
+
+    Built leniently from a stored or offline dict: missing settings take defaults and unknown
+    ones are ignored (the report lists them), but a wrongly typed value raises."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, **values: Any) -> None:
+        merged = default_rules()
+        for name, value in values.items():
+            if name not in SETTINGS_BY_NAME:
+                raise TypeError(f"unknown screening setting {name!r}")
+            merged[name] = _checked_type(SETTINGS_BY_NAME[name], value)
+        object.__setattr__(self, "_values", merged)
+
+    @classmethod
+    def from_dict(cls, rules: Mapping[str, Any] | None) -> ScreeningRules:
+        if rules is None:
+            return cls()
+        if not isinstance(rules, Mapping):
+            raise ScreeningRulesError(
+                f"Screening rules must be a dict, got {type(rules).__name__}."
+            )
+        return cls(**{k: v for k, v in rules.items() if k in SETTINGS_BY_NAME})
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("ScreeningRules is read-only")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ScreeningRules) and self._values == other._values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._values.items())))
+
+    def __repr__(self) -> str:
+        return f"ScreeningRules({self._values!r})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def _checked_type(setting: Setting, value: Any) -> Any:
+    """Type check only (the statistics accept any number a study could hold)."""
+    if setting.kind == "bool":
+        if not isinstance(value, bool):
+            raise ScreeningRulesError(
+                f"Screening rule {setting.name!r} must be true or false, got {value!r}."
+            )
+        return value
+    if value is None and setting.can_be_off:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        off = " or null" if setting.can_be_off else ""
+        raise ScreeningRulesError(
+            f"Screening rule {setting.name!r} must be a number{off}, got {value!r}."
+        )
+    return value
+
+
+# --- The rules that fire -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One reason to exclude a listener.
+
+    ``label`` is what a report shows; ``description`` what it checks; ``reason(row, rules)``
+    the sentence for one listener, with the measured value and the threshold it crossed (``row``
+    has the per-listener columns of the screening table)."""
+
+    name: str
+    label: str
+    description: str
+    reason: Callable[[Any, ScreeningRules], str]
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "gold_failures",
+        "Gold questions failed",
+        "gold questions answered wrongly",
+        lambda row, rules: (
+            f"{row.gold_failures} of {row.n_gold} gold questions answered more than "
+            f"{rules.gold_tolerance:g} point(s) from the expected score "
+            f"(allowed {rules.max_gold_failures})"
+        ),
+    ),
+    Rule(
+        "inconsistent_repeats",
+        "Inconsistent repeats",
+        "repeated clips rated inconsistently",
+        lambda row, rules: (
+            f"{row.inconsistent_repeats} of {row.n_repeats} repeated clips differ by more than "
+            f"{rules.max_repeat_difference:g} (allowed {rules.max_inconsistent_repeats})"
+        ),
+    ),
+    Rule(
+        "identical_scores",
+        "One score throughout",
+        "the same score for every clip",
+        lambda row, rules: f"all {row.n_test} ratings are {row.mean_score:g}",
+    ),
+    Rule(
+        "reference_low",
+        "Reference rated low",
+        "natural reference rated low on average",
+        lambda row, rules: (
+            f"natural reference rated {row.reference_mean:.2f} on average "
+            f"(minimum {rules.min_reference_score:g})"
+        ),
+    ),
+    Rule(
+        "anchor_high",
+        "Low anchor rated high",
+        "low anchor rated high on average",
+        lambda row, rules: (
+            f"low anchor rated {row.anchor_mean:.2f} on average "
+            f"(maximum {rules.max_anchor_score:g})"
+        ),
+    ),
+    Rule(
+        "fast_answers",
+        "Answers too fast",
+        "implausibly fast answers",
+        lambda row, rules: (
+            f"median response {row.median_response_seconds:.2f} s "
+            f"(minimum {rules.min_median_response_seconds:g} s)"
+        ),
+    ),
+    Rule(
+        "low_correlation",
+        "Disagrees with the crowd",
+        "low agreement with the other listeners",
+        lambda row, rules: (
+            f"r = {row.correlation:.2f} with the other listeners' clip means over "
+            f"{row.n_correlation_items} clips (minimum {rules.min_correlation:g})"
+        ),
+    ),
+)
+RULES_BY_NAME: dict[str, Rule] = {r.name: r for r in RULES}
+RULE_TEXT: dict[str, str] = {r.name: r.description for r in RULES}
+RULE_LABELS: dict[str, str] = {r.name: r.label for r in RULES}
+
+
+def rule_reasons(row: Any, rules: ScreeningRules) -> list[str]:
+    """The reasons for every rule that fired on ``row`` ("name: text", in rule order)."""
+    return [
+        f"{rule.name}: {rule.reason(row, rules)}"
+        for rule in RULES
+        if getattr(row, f"rule_{rule.name}")
+    ]
