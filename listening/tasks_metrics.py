@@ -52,7 +52,7 @@ from django.utils import timezone
 
 from listening import objective
 from listening.models import Clip, Study, System
-from mos_site import metrics
+from observability import metrics
 
 log = logging.getLogger(__name__)
 

@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "listening",
     "synthesis",
+    "observability",
 ]
 
 MIDDLEWARE = [
@@ -123,7 +124,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "mos_site.observability.RequestMetricsMiddleware",
+    "observability.middleware.RequestMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "mos_site.urls"
@@ -289,7 +290,10 @@ CELERY_TASK_ACKS_LATE = False  # per task: only idempotent tasks set acks_late=T
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # synthesis: GPU workers. metrics: CPU workers (objective metrics, reports). Everything else
-# (bookkeeping) goes to the default queue, also served by the CPU workers.
+# (bookkeeping) goes to the default queue, also served by the CPU workers. Task names are the
+# wire contract between the web and the workers, which may run different releases during a
+# deploy: they keep the names they had before the code moved into its rooms (each task says
+# its name where it is defined; docs/architecture.md lists them).
 CELERY_TASK_ROUTES = {
     "synthesis.tasks.*": {"queue": "synthesis"},
     "listening.tasks_metrics.*": {"queue": "metrics"},
@@ -297,8 +301,19 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Time limits of every task, read here only. Soft: the task is told (SoftTimeLimitExceeded) and
+# fails its unfinished work with a message; hard: the pool process is killed. The defaults are
+# the synthesis batch's (the longest task); tasks that never need that long are named below.
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 1800)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1900)
+CELERY_TASK_ANNOTATIONS = {
+    # MNRU of a batch takes milliseconds per clip.
+    "synthesis.tasks.derive_anchor_clips": {"soft_time_limit": 600, "time_limit": 660},
+    # 1M ratings take about 10 s (benchmarks/report.py); reading them from the database more.
+    "listening.tasks_reports.build_study_report": {"soft_time_limit": 900, "time_limit": 960},
+    # 8 clips with WORLD's Harvest: about 10 s.
+    "listening.tasks_metrics.compute_clips_objective": {"soft_time_limit": 600, "time_limit": 660},
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Keep Django's logging (JSON lines in production) in the workers too; Celery would otherwise
 # replace the root handler and drop the structured fields passed with extra=.
@@ -372,8 +387,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "mos_site.observability.JsonFormatter"},
-        "text": {"()": "mos_site.observability.TextFormatter"},
+        "json": {"()": "mos_site.logs.JsonFormatter"},
+        "text": {"()": "mos_site.logs.TextFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

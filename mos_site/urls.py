@@ -1,3 +1,6 @@
+"""The site's URLs. The project includes each app's URLconf by its dotted name and imports no
+app: ``/metrics`` is ``observability``'s, everything else below the root is ``listening``'s."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -6,7 +9,7 @@ from . import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
-    path("metrics", views.metrics, name="metrics"),
+    path("", include("observability.urls")),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

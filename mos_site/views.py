@@ -1,7 +1,5 @@
-"""Operational endpoints: /healthz for load balancers and /metrics for Prometheus.
-
-/metrics renders ``mos_site.metrics.exposition``; who may read it is decided by
-``mos_site.metrics.request_allowed``, shared with the workers' own metrics endpoints."""
+"""/healthz for load balancers: 200 when the database and the broker answer, 503 naming the one
+that does not."""
 
 from __future__ import annotations
 
@@ -10,9 +8,11 @@ import os
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from mos_site.celery import app
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,6 @@ def check_database() -> str | None:
 
 def check_broker() -> str | None:
     """None when Celery's broker accepts a connection; otherwise the error text."""
-    from mos_site.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=3)
@@ -56,35 +54,3 @@ def healthz(request: HttpRequest) -> JsonResponse:
         return JsonResponse(body, status=503)
     body["status"] = "ok"
     return JsonResponse(body)
-
-
-def _metrics_allowed(request: HttpRequest) -> bool:
-    from mos_site.metrics import request_allowed
-
-    return request_allowed(
-        remote_addr=request.META.get("REMOTE_ADDR", ""),
-        authorization=request.headers.get("Authorization", ""),
-        token=settings.METRICS_TOKEN,
-        allowed_networks=settings.METRICS_ALLOWED_IPS,
-    )
-
-
-@never_cache
-@require_GET
-def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus exposition; open to METRICS_ALLOWED_IPS or a bearer METRICS_TOKEN.
-
-    Samples of every gunicorn and Celery process sharing PROMETHEUS_MULTIPROC_DIR, plus clips
-    by state, active listeners and queue depths computed now (see ``mos_site.metrics``). An
-    unreachable database or broker turns ``harken_database_up`` / ``harken_broker_up`` to 0;
-    the response is still 200 so Prometheus keeps the rest."""
-    if not _metrics_allowed(request):
-        return HttpResponse(
-            "Forbidden: metrics need METRICS_TOKEN or an allowed address.\n",
-            status=403,
-            content_type="text/plain",
-        )
-    from mos_site.metrics import exposition
-
-    body, content_type = exposition()
-    return HttpResponse(body, content_type=content_type)

@@ -25,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from listening.models import Clip, System, clip_upload_to
+from observability import metrics
 from synthesis.voices import VoiceUnavailable, voice_load
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,6 @@ def _sync(system: System) -> None:
 
 
 def _observe(voice: str, device: str, seconds: float, duration: float) -> None:
-    from mos_site import metrics
-
     metrics.SYNTHESIS_SECONDS.labels(voice=voice, device=device).observe(seconds)
     if duration > 0:
         metrics.SYNTHESIS_RTF.labels(voice=voice, device=device).observe(seconds / duration)
@@ -244,11 +243,9 @@ def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
             _observe(voice_name, loaded.device, seconds, duration)
     with transaction.atomic():
         _after_ready(system, ready_sentences)
-    # Hook (issue 7): GPU memory after each batch, read by this pool process, which owns the
-    # CUDA context; a no-op on CPU. See mos_site.metrics.observe_gpu_memory.
-    from mos_site.metrics import observe_gpu_memory
-
-    observe_gpu_memory(loaded.device)
+    # GPU memory after each batch, read by this pool process, which owns the CUDA context; a
+    # no-op on CPU.
+    metrics.observe_gpu_memory(loaded.device)
     log.info(
         "synthesis batch",
         extra={

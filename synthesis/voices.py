@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 
+from observability import metrics
 from synthesis.models import Voice
 
 log = logging.getLogger(__name__)
@@ -224,8 +225,6 @@ def voice_load(voice: Voice) -> LoadedVoice:
     """The loaded voice from this process's cache, loading it on first use.
 
     The cache key includes ``updated_at`` so an admin's edit to a voice takes effect at once."""
-    from mos_site import metrics
-
     key = (voice.id, voice.updated_at.isoformat())
     with _cache_lock:
         loaded = _cache.get(key)

@@ -70,6 +70,7 @@ from django.utils.translation import gettext_lazy
 
 from listening import headphones
 from listening.models import Listener, Playlist, PlaylistItem, Rating, Study
+from observability.metrics import RATINGS_SUBMITTED
 
 from .studies import ServiceError
 
@@ -716,8 +717,6 @@ def rating_submit(
     _update_stage(listener, playlist)
 
     if item.purpose == Purpose.TEST:
-        from mos_site.metrics import RATINGS_SUBMITTED
-
         slug = study.slug
         transaction.on_commit(lambda: RATINGS_SUBMITTED.labels(study=slug).inc())
     return rating

@@ -57,9 +57,10 @@ from django.utils.text import slugify
 from listening.analysis.stats import build_report
 from listening.models import Clip, Listener, PlaylistItem, Rating, Study, StudyReport, System
 from listening.selectors import listener_label, study_ratings_frame
-from mos_site.observability import log_report_build
+from observability.metrics import REPORT_BUILD_SECONDS
 
 log = logging.getLogger(__name__)
+report_log = logging.getLogger("harken.reports")
 
 # Bump when the shape or the content of a built report changes, so cached reports are rebuilt.
 REPORT_VERSION = 1
@@ -365,6 +366,53 @@ def _finish(report_id: int, *, status: str, data: dict | None = None, error: str
     else:
         values.update(message="Failed")
     StudyReport.objects.filter(pk=report_id).update(**values)
+
+
+def log_report_build(
+    study: Any,
+    seconds: float,
+    n_ratings: int,
+    *,
+    n_listeners: int | None = None,
+    n_systems: int | None = None,
+    n_clips: int | None = None,
+    report_id: int | None = None,
+    result: str = "ready",
+    **fields: Any,
+) -> None:
+    """Log one report build as a structured line and time it in ``harken_report_build_seconds``.
+
+    ``study`` is a Study (its id and slug are logged) or a slug. Fields of the line: study,
+    study_id, report (StudyReport id), ratings, listeners, systems, clips, seconds, result
+    ("ready", "failed" or "error", also the histogram's label; logged as a warning unless
+    ready), device (always "cpu": reports are built by the CPU workers), and
+    any extra keyword given. The report-build task calls this once per build, failed or not.
+    """
+    extra = {
+        "study": getattr(study, "slug", study),
+        "study_id": getattr(study, "pk", None),
+        "report": report_id,
+        "ratings": n_ratings,
+        "listeners": n_listeners,
+        "systems": n_systems,
+        "clips": n_clips,
+        "seconds": round(float(seconds), 3),
+        "result": result,
+        "device": "cpu",
+        **fields,
+    }
+    level = logging.INFO if result == "ready" else logging.WARNING
+    # The main fields are in the message too, for log readers that show no extra fields.
+    report_log.log(
+        level,
+        "report build: study %s, %d ratings, %.3f s, %s",
+        extra["study"],
+        n_ratings,
+        float(seconds),
+        result,
+        extra=extra,
+    )
+    REPORT_BUILD_SECONDS.labels(result=result).observe(float(seconds))
 
 
 def _log_build(study: Study, report_id: int, outcome: str, ratings: int, start: float) -> None:

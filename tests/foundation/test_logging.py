@@ -3,7 +3,7 @@
 import json
 import logging
 
-from mos_site.observability import JsonFormatter, TextFormatter
+from mos_site.logs import JsonFormatter, TextFormatter
 
 
 def record(**extra) -> logging.LogRecord:

@@ -4,7 +4,7 @@ time, how it behaves when the database or broker is away, and the monitoring dep
 Multi-process mode: prometheus_client chooses it when first imported, which in this pytest
 process happened long before any test ran. Tests that scrape samples written by other processes
 (a real Celery worker) therefore switch this process over with
-``mos_site.metrics.multiprocess_dir`` (the ``multiproc`` fixture) and hand the same folder to
+``observability.metrics.multiprocess_dir`` (the ``multiproc`` fixture) and hand the same folder to
 the worker subprocess in its environment, before it starts.
 """
 
@@ -28,9 +28,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from listening.models import Clip, Listener, Rating
 from listening.services import study_start_synthesis
-from mos_site import metrics
+from listening.services.reports import log_report_build
 from mos_site.celery import app
-from mos_site.observability import log_report_build
+from observability import exposition, metrics
+from observability import worker as worker_endpoint
 from tests.conftest import purge_broker, start_worker, wait_for
 from tests.listening.test_listener_support import (
     build_open_study,
@@ -203,7 +204,7 @@ def test_listeners_active_counts_those_seen_recently(db):
     before = value(scrape(), "harken_listeners_active")
     listeners = [join(study, external_id=f"P{i}") for i in range(3)]
     # One of them was last seen just outside the window.
-    away = timedelta(minutes=metrics.ACTIVE_LISTENER_MINUTES, seconds=5)
+    away = timedelta(minutes=exposition.ACTIVE_LISTENER_MINUTES, seconds=5)
     Listener.objects.filter(pk=listeners[0].pk).update(
         last_seen_at=listeners[0].last_seen_at - away
     )
@@ -295,14 +296,14 @@ def test_report_build_is_logged_with_its_fields_and_timed(caplog):
 def test_worker_metrics_port_follows_the_setting(monkeypatch, settings):
     settings.METRICS_PORT = ""
     monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
-    assert metrics.worker_metrics_port() == 0  # no shared folder: nothing worth serving
+    assert worker_endpoint.worker_metrics_port() == 0  # no shared folder: nothing worth serving
     monkeypatch.setenv(metrics.MULTIPROC_ENV, "/tmp/anywhere")
-    assert metrics.worker_metrics_port() == metrics.DEFAULT_WORKER_METRICS_PORT
+    assert worker_endpoint.worker_metrics_port() == worker_endpoint.DEFAULT_WORKER_METRICS_PORT
     settings.METRICS_PORT = "0"
-    assert metrics.worker_metrics_port() == 0
+    assert worker_endpoint.worker_metrics_port() == 0
     settings.METRICS_PORT = "nine"
     with pytest.raises(ValueError, match="METRICS_PORT='nine' is not a port number"):
-        metrics.worker_metrics_port()
+        worker_endpoint.worker_metrics_port()
 
 
 # --- Deployment: compose's Prometheus, its configuration, the dashboard -----------------------
@@ -338,7 +339,7 @@ def test_prometheus_scrapes_the_web_and_every_worker(compose, prometheus_config)
     workers = jobs["harken-workers"]
     discovery = workers["dns_sd_configs"][0]
     assert set(discovery["names"]) == {"worker", "worker-cpu"} <= set(compose["services"])
-    assert discovery["port"] == metrics.DEFAULT_WORKER_METRICS_PORT
+    assert discovery["port"] == worker_endpoint.DEFAULT_WORKER_METRICS_PORT
     for job in (web, workers):
         assert job["authorization"]["credentials_file"] == "/run/secrets/metrics_token"
     # The workers serve on the default port because compose gives them the shared folder.
