@@ -1,4 +1,4 @@
-"""Throughput of each objective metric (listening.objective) on 3-second clips.
+"""Throughput of each objective metric (listening.objective.measure) on 3-second clips.
 
 Run: ``.venv/bin/python benchmarks/metrics.py`` (``make bench``). Prints one row per metric:
 clips per second on this machine, single process. A "clip" is one degraded clip scored against
@@ -18,7 +18,7 @@ import pystoi
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from listening import objective  # noqa: E402
+from listening.objective import measure  # noqa: E402
 from synthesis.engine.espeak import EspeakEngine  # noqa: E402
 
 SENTENCE = "The quick brown fox jumps over the lazy dog near the river bank."
@@ -56,19 +56,19 @@ def main() -> None:
         ("STOI", lambda: pystoi.stoi(reference, degraded, sr, extended=False)),
         ("extended STOI", lambda: pystoi.stoi(reference, degraded, sr, extended=True)),
         ("PESQ wide-band (incl. resampling to 16 kHz)",
-         lambda: objective._pesq_wb(degraded, reference, sr, notes)),
+         lambda: measure._pesq_wb(degraded, reference, sr, notes)),
         ("MCD-DTW + F0 + VDE, Harvest",
-         lambda: objective._frame_metrics(degraded, reference, sr, "harvest", notes)),
+         lambda: measure._frame_metrics(degraded, reference, sr, "harvest", notes)),
         ("MCD-DTW + F0 + VDE, DIO + StoneMask",
-         lambda: objective._frame_metrics(degraded, reference, sr, "dio", notes)),
+         lambda: measure._frame_metrics(degraded, reference, sr, "dio", notes)),
         ("compare_to_reference (all of the above, Harvest)",
-         lambda: objective.compare_to_reference(degraded, reference, sr)),
+         lambda: measure.compare_to_reference(degraded, reference, sr)),
         ("compare_to_reference (f0_method='dio')",
-         lambda: objective.compare_to_reference(degraded, reference, sr, f0_method="dio")),
-        ("describe_clip", lambda: objective.describe_clip(degraded, sr, text=SENTENCE)),
-        ("dnsmos_p808 (model loaded once)", lambda: objective.dnsmos_p808(degraded, sr)),
-        ("dtw alone, 600 x 600 frames (3 s)", lambda: objective.dtw(frames_3s)),
-        ("dtw alone, 2000 x 2000 frames (10 s)", lambda: objective.dtw(frames_10s)),
+         lambda: measure.compare_to_reference(degraded, reference, sr, f0_method="dio")),
+        ("describe_clip", lambda: measure.describe_clip(degraded, sr, text=SENTENCE)),
+        ("dnsmos_p808 (model loaded once)", lambda: measure.dnsmos_p808(degraded, sr)),
+        ("dtw alone, 600 x 600 frames (3 s)", lambda: measure.dtw(frames_3s)),
+        ("dtw alone, 2000 x 2000 frames (10 s)", lambda: measure.dtw(frames_10s)),
     ]  # fmt: skip
     print(f"{CLIP_S:.0f}-second clips at {sr} Hz, one process on this machine")
     print(f"{'metric':<52} {'clips/s':>9} {'ms/clip':>9} {'calls':>6}")

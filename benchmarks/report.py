@@ -1,4 +1,4 @@
-"""Time to build the full MOS report (listening.stats.build_report + JSON) at three sizes.
+"""Time to build the full MOS report (listening.analysis.stats.build_report + JSON) at three sizes.
 
 Run: ``.venv/bin/python benchmarks/report.py`` (``make bench``). Prints one table row per size;
 the target is under 10 s for a million ratings on 2 cores. The data are synthetic: every

@@ -2,7 +2,8 @@
 
 The database guards what must never happen (one rating per listener and clip, scores 1–5, one
 clip per system and sentence, one playlist per listener, one listener per external id and
-study); services in ``listening/services.py`` change state, views only call them.
+study); the services of each room (``listening.studies``, ``listening.participation``,
+``listening.analysis``, ``listening.objective``) change state, views only call them.
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
-"""Celery tasks of the listening app (Celery's autodiscovery imports this module).
+"""Celery's autodiscovery imports ``<app>.tasks``: this module only imports the modules whose
+tasks the listening app has, each beside the service it wraps.
 
-The tasks live beside the services they wrap: objective metrics in ``tasks_metrics`` and
-report builds in ``tasks_reports``, both on the CPU queue ``metrics``.
+- ``listening.analysis.reports``: ``build_study_report`` (queue ``metrics``);
+- ``listening.objective.cache``: ``compute_study_objective``, ``compute_clips_objective``,
+  ``compute_clip_objective`` (queue ``metrics``).
 """
 
-from listening import tasks_metrics, tasks_reports  # noqa: F401 - importing registers the tasks
+from listening.analysis import reports  # noqa: F401 - importing registers the tasks
+from listening.objective import cache  # noqa: F401 - importing registers the tasks

@@ -1,12 +1,14 @@
+"""The listening app's URLs: the front page and each room's URLconf, all at the site root."""
+
 from django.urls import include, path
 
-from .views import home
+from listening.studies.views import home
 
 urlpatterns = [
-    path("", home.home, name="home"),
-    # The listener path (/t/<slug>/...) and the researcher pages (/studies/...) live in their
-    # own URLconfs so each stays readable.
-    path("", include("listening.urls_listener")),
-    path("", include("listening.urls_researcher")),
-    path("", include("listening.urls_reports")),
+    path("", home, name="home"),
+    # The listener path (/t/<slug>/...), the researcher pages (/studies/...) and the report pages
+    # (/studies/<slug>/report/...) live with the code they serve.
+    path("", include("listening.participation.urls")),
+    path("", include("listening.studies.urls")),
+    path("", include("listening.analysis.urls")),
 ]

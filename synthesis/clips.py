@@ -1,7 +1,10 @@
 """Synthesis services: turn pending clips into ready FLAC files in storage.
 
 Called by the Celery tasks in ``synthesis/tasks.py`` (and by ``manage.py synthesize`` through
-them). Reads and writes ``listening`` models; the engine in ``synthesis/engine`` knows nothing of
+them). Reads and writes ``listening`` models but calls no listening service and imports no
+Celery: after each batch it announces the study's changed clips (``synthesis.signals``), and
+anchor clips whose source became ready are handed back to the task that called it
+(``enqueue_anchors``), which queues them. The engine in ``synthesis/engine`` knows nothing of
 either. Every clip ends ready (audio, duration, loudness, seed, timings, device) or failed (with
 the error a researcher can act on).
 """
@@ -12,12 +15,11 @@ import io
 import logging
 import resource
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 import numpy as np
-from celery.exceptions import SoftTimeLimitExceeded
-from django.conf import settings
+import soundfile as sf
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -25,7 +27,11 @@ from django.db.models import F
 from django.utils import timezone
 
 from listening.models import Clip, System, clip_upload_to
+from mos_site.errors import TemporaryFailure
 from observability import metrics
+from synthesis.engine.audio import encode_flac, postprocess
+from synthesis.engine.mnru import mnru
+from synthesis.signals import clips_changed
 from synthesis.voices import VoiceUnavailable, voice_load
 
 log = logging.getLogger(__name__)
@@ -34,9 +40,9 @@ log = logging.getLogger(__name__)
 # how long a researcher waits to see progress.
 CHUNK = 16
 
-
-class TemporaryFailure(Exception):
-    """Worth retrying later (a checkpoint server down, storage briefly unavailable)."""
+#: Called with ``system=`` (an anchor system) and ``clip_ids=`` for anchor clips whose source
+#: clips just became ready; the task passes ``synthesis.tasks.clips_enqueue``.
+EnqueueAnchors = Callable[..., None]
 
 
 def _claim(clip_ids: Iterable[int], system_id: int) -> list[Clip]:
@@ -83,8 +89,6 @@ def clip_store(
     """Post-process (trim, clipping check, BS.1770 loudness) and store one clip as FLAC.
 
     Returns False when another run finished the clip first (its file is then left alone)."""
-    from synthesis.engine.audio import encode_flac, postprocess
-
     processed = postprocess(
         samples,
         sample_rate,
@@ -124,11 +128,11 @@ def clip_store(
     return bool(updated)
 
 
-def _after_ready(system: System, sentence_ids: list[int]) -> None:
-    """Queue the anchors derived from clips that just became ready."""
-    from synthesis import tasks
-
-    if not sentence_ids:
+def _after_ready(
+    system: System, sentence_ids: list[int], enqueue_anchors: EnqueueAnchors | None
+) -> None:
+    """Hand over the anchors derived from clips that just became ready."""
+    if not sentence_ids or enqueue_anchors is None:
         return
     for anchor in system.anchors.all():
         ids = list(
@@ -137,13 +141,12 @@ def _after_ready(system: System, sentence_ids: list[int]) -> None:
             ).values_list("id", flat=True)
         )
         if ids:
-            transaction.on_commit(lambda a=anchor.id, i=ids: tasks.derive_anchor_clips.delay(a, i))
+            enqueue_anchors(system=anchor, clip_ids=ids)
 
 
-def _sync(system: System) -> None:
-    from listening.services import study_sync_status
-
-    study_sync_status(study=system.study)
+def _announce(system: System) -> None:
+    """Tell the apps above that clips of this system's study changed state."""
+    clips_changed.send(sender=System, study=system.study)
 
 
 def _observe(voice: str, device: str, seconds: float, duration: float) -> None:
@@ -152,14 +155,19 @@ def _observe(voice: str, device: str, seconds: float, duration: float) -> None:
         metrics.SYNTHESIS_RTF.labels(voice=voice, device=device).observe(seconds / duration)
 
 
-def voice_clips_synthesize(*, system_id: int, clip_ids: list[int]) -> int:
-    """Synthesise the clips of a voice system; returns how many became ready."""
+def voice_clips_synthesize(
+    *, system_id: int, clip_ids: list[int], enqueue_anchors: EnqueueAnchors | None = None
+) -> int:
+    """Synthesise the clips of a voice system; returns how many became ready.
+
+    ``enqueue_anchors(system=..., clip_ids=...)`` is called, inside a transaction so that what
+    it queues waits for the commit, for the anchor clips whose source clips became ready."""
     system = System.objects.select_related("voice", "study").get(pk=system_id)
     if system.kind != System.Kind.VOICE or system.voice is None:
         raise ValueError(f"system {system_id} is not a voice system")
     clips = _claim(clip_ids, system_id)
     if not clips:
-        _sync(system)
+        _announce(system)
         return 0
     try:
         loaded = voice_load(system.voice)
@@ -168,27 +176,32 @@ def voice_clips_synthesize(*, system_id: int, clip_ids: list[int]) -> int:
             Clip.objects.filter(id__in=[c.id for c in clips]).update(status=Clip.Status.PENDING)
             raise TemporaryFailure(str(exc)) from exc
         _fail(clips, str(exc))
-        _sync(system)
+        _announce(system)
         return 0
 
     done = 0
-    remaining = list(clips)
-    try:
-        while remaining:
-            chunk, remaining = remaining[:CHUNK], remaining[CHUNK:]
-            done += _synthesize_chunk(system, loaded, chunk)
-            _sync(system)
-    except SoftTimeLimitExceeded:
-        _fail(
-            remaining,
-            f"Synthesis ran past the task's time limit ({settings.CELERY_TASK_SOFT_TIME_LIMIT} s)."
-            " Retry the failed clips; if it happens again, shorten the sentences.",
-        )
-    _sync(system)
+    for start in range(0, len(clips), CHUNK):
+        done += _synthesize_chunk(system, loaded, clips[start : start + CHUNK], enqueue_anchors)
+        _announce(system)
     return done
 
 
-def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
+def clips_fail_unfinished(*, system_id: int, clip_ids: list[int], error: str) -> int:
+    """Mark failed, with ``error``, the clips of a task that are still running (its time ran
+    out); returns how many. Ready clips keep their audio."""
+    system = System.objects.select_related("study").get(pk=system_id)
+    unfinished = list(
+        Clip.objects.filter(id__in=clip_ids, system=system, status=Clip.Status.RUNNING)
+    )
+    if unfinished:
+        _fail(unfinished, error)
+    _announce(system)
+    return len(unfinished)
+
+
+def _synthesize_chunk(
+    system: System, loaded, chunk: list[Clip], enqueue_anchors: EnqueueAnchors | None
+) -> int:
     study = system.study
     voice_name = system.voice.name
     ready_sentences: list[int] = []
@@ -204,6 +217,7 @@ def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
             except ValueError as exc:
                 results.append((clip, None, 0, 0.0, str(exc)))
     else:
+        # torch loads here, in the synthesis workers, never in the web process that queues.
         from synthesis.engine.synthesizer import SynthesisRequest
 
         requests = [
@@ -242,7 +256,7 @@ def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
             duration = len(samples) / sample_rate if sample_rate else 0.0
             _observe(voice_name, loaded.device, seconds, duration)
     with transaction.atomic():
-        _after_ready(system, ready_sentences)
+        _after_ready(system, ready_sentences, enqueue_anchors)
     # GPU memory after each batch, read by this pool process, which owns the CUDA context; a
     # no-op on CPU.
     metrics.observe_gpu_memory(loaded.device)
@@ -250,7 +264,7 @@ def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
         "synthesis batch",
         extra={
             "study": study.slug,
-            "study_id": study.pk,  # hook (issue 7): ids beside the names in the batch line
+            "study_id": study.pk,  # ids beside the names, for joining log lines with rows
             "system_id": system.pk,
             "system": system.name,
             "voice": voice_name,
@@ -267,8 +281,6 @@ def anchor_clips_derive(*, system_id: int, clip_ids: list[int]) -> int:
     """MNRU anchors (ITU-T P.810) from the source system's ready clips of the same sentences.
 
     Clips whose source is not ready yet stay pending: they are queued again when it is."""
-    from synthesis.engine.mnru import mnru
-
     system = System.objects.select_related("study", "anchor_source").get(pk=system_id)
     source = system.anchor_source
     if system.kind != System.Kind.ANCHOR or source is None or system.anchor_q_db is None:
@@ -297,8 +309,6 @@ def anchor_clips_derive(*, system_id: int, clip_ids: list[int]) -> int:
         )
         if not claimed:
             continue
-        import soundfile as sf
-
         start = time.monotonic()
         with src.audio.open("rb") as fh:
             samples, sample_rate = sf.read(io.BytesIO(fh.read()), dtype="float32")
@@ -317,24 +327,19 @@ def anchor_clips_derive(*, system_id: int, clip_ids: list[int]) -> int:
                 done += 1
         except ValueError as exc:
             _fail([clip], f"Could not derive the anchor: {exc}")
-    _sync(system)
+    _announce(system)
     return done
 
 
-def clips_requeue_stale(*, older_than: timedelta) -> int:
-    """Queue again the clips left running by a worker that died (the filesystem broker, unlike
-    Redis, cannot redeliver an unacknowledged task). Returns the number of clips queued."""
-    from synthesis import tasks
-
+def clips_requeue_stale(*, older_than: timedelta) -> list[tuple[System, list[int]]]:
+    """Set back to pending the clips left running by a worker that died (the filesystem
+    broker, unlike Redis, cannot redeliver an unacknowledged task), and return them by system
+    for the caller to queue again."""
     cutoff = timezone.now() - older_than
     stale = Clip.objects.filter(status=Clip.Status.RUNNING, updated_at__lte=cutoff)
-    by_system: dict[tuple[int, str], list[int]] = {}
-    for clip_id, system_id, kind in stale.values_list("id", "system_id", "system__kind"):
-        by_system.setdefault((system_id, kind), []).append(clip_id)
+    by_system: dict[int, list[int]] = {}
+    for clip_id, system_id in stale.values_list("id", "system_id"):
+        by_system.setdefault(system_id, []).append(clip_id)
     stale.update(status=Clip.Status.PENDING)
-    for (system_id, kind), ids in by_system.items():
-        if kind == System.Kind.ANCHOR:
-            tasks.derive_anchor_clips.delay(system_id, ids)
-        else:
-            tasks.synthesize_clips.delay(system_id, ids)
-    return sum(len(ids) for ids in by_system.values())
+    systems = System.objects.in_bulk(list(by_system))
+    return [(systems[system_id], ids) for system_id, ids in by_system.items()]

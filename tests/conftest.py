@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.factories import ResearcherFactory
+
 ROOT = Path(__file__).resolve().parent.parent
 CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -224,3 +226,16 @@ def celery_worker(transactional_db, tmp_path):
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+@pytest.fixture
+def ada(db):
+    """Ada, a researcher (a staff account): most tests act as her."""
+    return ResearcherFactory(username="ada")
+
+
+@pytest.fixture
+def client_ada(client, ada):
+    """The test client, logged in as Ada."""
+    client.force_login(ada)
+    return client

@@ -1,10 +1,10 @@
-"""Render a MOS report (the dict of ``listening.stats.build_report``) as JSON, CSV or HTML.
+"""Render a MOS report (the dict of ``listening.analysis.stats.build_report``) as JSON, CSV or HTML.
 
 Where this sits: ``stats.build_report`` makes the numbers; the ``mos_report`` command and the
 researcher's download views call one of the functions here to turn them into a file. JSON and
 CSV need nothing but the standard library. The HTML report is one standalone page (inline CSS,
 charts drawn on the server as inline SVG, no JavaScript, no external assets) rendered from
-``templates/listening/report_standalone.html``; only that function needs Django configured.
+``templates/listening/analysis/report_standalone.html``; only that function needs Django configured.
 The SVG builders are pure functions and escape every name they draw.
 """
 
@@ -401,7 +401,7 @@ def _r(stats: dict | None) -> str:
 
 
 def objective_context(section: dict | None) -> dict[str, Any] | None:
-    """Rows for the objective-metrics table (``listening.objective_report.objective_section``):
+    """Rows for the objective-metrics table (``listening.objective.report.objective_section``):
     one row per metric that has a value for some system, with each system's mean and 95 %
     t-interval over its clips and the metric's Pearson correlation with MOS across systems and
     across clips. None when the report has no such section; ``error`` when it failed."""
@@ -457,13 +457,15 @@ def report_html(report: dict, *, title: str) -> str:
     notes. Rendered with Django's template engine (settings must be configured)."""
     from django.template.loader import render_to_string
 
-    return render_to_string("listening/report_standalone.html", report_context(report, title=title))
+    return render_to_string(
+        "listening/analysis/report_standalone.html", report_context(report, title=title)
+    )
 
 
 def report_context(report: dict, *, title: str) -> dict[str, Any]:
     """The template context of a report: rows of formatted numbers and the SVG charts (marked
     safe: the builders escape every name). Shared by the standalone report and the site's
-    report page (``templates/listening/reports/report.html``)."""
+    report page (``templates/listening/analysis/report.html``)."""
     from django.utils.safestring import mark_safe
 
     screening = report["screening"]
@@ -475,7 +477,7 @@ def report_context(report: dict, *, title: str) -> dict[str, Any]:
             {
                 "listener": entry["listener"],
                 # Listeners excluded by hand are not in the listener table (see
-                # listening.services.reports): their entry carries its own count.
+                # listening.analysis.reports): their entry carries its own count.
                 "n": row.get("n", entry.get("n_ratings", "")),
                 "correlation": _fmt(row.get("correlation")),
                 "median_seconds": _fmt(row.get("median_response_seconds")),

@@ -35,4 +35,4 @@ def api_docs(request: HttpRequest) -> HttpResponse:
     guide = GUIDE.read_text(encoding="utf-8") if GUIDE.exists() else ""
     html = markdown.markdown(guide, extensions=["fenced_code", "tables"])
     context = {"endpoints": endpoints, "guide": mark_safe(html), "info": schema.get("info", {})}  # noqa: S308
-    return render(request, "listening/researcher/api_docs.html", context)
+    return render(request, "listening/api/docs.html", context)

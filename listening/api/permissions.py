@@ -2,7 +2,7 @@
 
 from rest_framework.permissions import BasePermission
 
-from listening.selectors import is_researcher
+from listening.access import is_researcher
 
 
 class IsResearcher(BasePermission):

@@ -12,7 +12,19 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from listening.models import Clip, Sentence, Study, System
+from listening.studies.selectors import listener_links
+from listening.studies.settings import STUDY_FIELDS
 from synthesis.models import Voice
+
+#: A study's fields that the site sets and the API only shows.
+SITE_FIELDS = [
+    "status",
+    "sample_rate",
+    "loudness_target_lufs",
+    "created_at",
+    "opened_at",
+    "closed_at",
+]
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -23,44 +35,13 @@ class StudySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Study
-        fields = [
-            "slug",
-            "title",
-            "status",
-            "instructions",
-            "consent_text",
-            "ratings_per_clip",
-            "clips_per_listener",
-            "training_clips",
-            "attention_check_rate",
-            "max_attention_failures",
-            "questionnaire_enabled",
-            "headphone_check_enabled",
-            "listener_timeout_minutes",
-            "screening",
-            "completion_code",
-            "completion_url",
-            "sample_rate",
-            "loudness_target_lufs",
-            "created_at",
-            "opened_at",
-            "closed_at",
-            "links",
-        ]
-        read_only_fields = [
-            "status",
-            "sample_rate",
-            "loudness_target_lufs",
-            "created_at",
-            "opened_at",
-            "closed_at",
-        ]
+        # The services' field list (the pages use it too), then what only the site sets.
+        fields = [*STUDY_FIELDS, *SITE_FIELDS, "links"]
+        read_only_fields = SITE_FIELDS
         # Slug uniqueness is the service's check (one message for pages and API).
         extra_kwargs = {"slug": {"validators": []}}
 
     def get_links(self, study: Study) -> dict[str, str]:
-        from listening.views.researcher import listener_links
-
         request = self.context.get("request")
         links = listener_links(request, study)
         links["page"] = reverse("researcher:study", kwargs={"slug": study.slug})

@@ -1,6 +1,6 @@
 """API endpoints: parse the request, call one service, render the answer.
 
-Permissions are the pages' (``studies_for``: own studies; all for a superuser; another
+Permissions are the pages' (``listening.access``: own studies; all for a superuser; another
 researcher's study is a 404). Refusals: 400 for bad input (field -> messages), 401 without a
 token, 404 for a study that is not yours, 409 when the study's state forbids the action (a
 frozen design, synthesis still running), 413 for an upload over ``MAX_UPLOAD_MB``.
@@ -22,10 +22,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from listening import services
+from listening.access import studies_for, study_for
+from listening.analysis import downloads, reports
 from listening.api import serializers as s
-from listening.models import Clip, Study, System
-from listening.selectors import studies_for
+from listening.errors import ServiceError, UploadError
+from listening.models import Clip, StudyReport, System
+from listening.studies import launch, lifecycle, recordings, sentences, systems
+from listening.studies import settings as study_settings
+from mos_site.http import audio_content_type, streamed_csv_response
 from synthesis.models import Voice
 
 REFUSED = {
@@ -33,10 +37,6 @@ REFUSED = {
     404: OpenApiResponse(s.ErrorSerializer, description="No such study among yours."),
     409: OpenApiResponse(s.ErrorSerializer, description="The study's state forbids this."),
 }
-
-
-def _study(request: Request, slug: str) -> Study:
-    return get_object_or_404(studies_for(request.user), slug=slug)
 
 
 def _conflict(exc: Exception) -> Response:
@@ -69,7 +69,7 @@ class StudyListView(APIView):
         serializer = s.StudySerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         try:
-            study = services.study_create(owner=request.user, data=serializer.validated_data)
+            study = study_settings.study_create(owner=request.user, data=serializer.validated_data)
         except DjangoValidationError as exc:
             return _invalid(exc)
         return Response(
@@ -81,7 +81,7 @@ class StudyListView(APIView):
 class StudyDetailView(APIView):
     @extend_schema(responses={200: s.StudySerializer, 404: REFUSED[404]}, summary="A study")
     def get(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
+        study = study_for(request.user, slug)
         return Response(s.StudySerializer(study, context={"request": request}).data)
 
     @extend_schema(
@@ -90,16 +90,16 @@ class StudyDetailView(APIView):
         summary="Change a study's settings (design fields are fixed once opened)",
     )
     def patch(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
+        study = study_for(request.user, slug)
         serializer = s.StudySerializer(
             study, data=request.data, partial=True, context={"request": request}
         )
         serializer.is_valid(raise_exception=True)
         try:
-            study = services.study_update(study=study, data=serializer.validated_data)
+            study = study_settings.study_update(study=study, data=serializer.validated_data)
         except DjangoValidationError as exc:
             return _invalid(exc)
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             return _conflict(exc)
         return Response(s.StudySerializer(study, context={"request": request}).data)
 
@@ -112,7 +112,7 @@ class SentencesView(APIView):
         summary="The study's sentences",
     )
     def get(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
+        study = study_for(request.user, slug)
         return Response(s.SentenceSerializer(study.sentences.all(), many=True).data)
 
     @extend_schema(
@@ -135,20 +135,20 @@ class SentencesView(APIView):
         summary="Add sentences (JSON list or a .txt/.csv/.tsv file); all or nothing",
     )
     def post(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
+        study = study_for(request.user, slug)
         if study.design_frozen:
-            return _conflict(services.ServiceError("The test has been opened: " + _FROZEN))
+            return _conflict(ServiceError("The test has been opened: " + _FROZEN))
         try:
-            services.sentence_upload_size_check(request.META.get("CONTENT_LENGTH"))
-        except services.UploadError as exc:
+            sentences.sentence_upload_size_check(request.META.get("CONTENT_LENGTH"))
+        except UploadError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         try:
             if "multipart/" in (request.content_type or ""):
                 form = s.SentencesFileSerializer(data=request.data)
                 form.is_valid(raise_exception=True)
                 upload = form.validated_data["file"]
-                text, encoding = services.sentence_file_decode(upload.read(), upload.name)
-                preview = services.sentences_preview(
+                text, encoding = sentences.sentence_file_decode(upload.read(), upload.name)
+                preview = sentences.sentences_preview(
                     study=study,
                     text=text,
                     filename=upload.name,
@@ -158,12 +158,12 @@ class SentencesView(APIView):
             else:
                 form = s.SentencesJsonSerializer(data=request.data)
                 form.is_valid(raise_exception=True)
-                preview = services.sentences_preview_from_items(
+                preview = sentences.sentences_preview_from_items(
                     study=study,
                     items=form.validated_data["sentences"],
                     replace=form.validated_data["replace"],
                 )
-        except services.UploadError as exc:
+        except UploadError as exc:
             return _bad(exc)
         body = {**preview.as_dict(), "imported": 0}
         if not preview.ok:
@@ -171,8 +171,8 @@ class SentencesView(APIView):
         if form.validated_data["dry_run"]:
             return Response(body)
         try:
-            body["imported"] = services.sentences_import(study=study, preview=preview)
-        except services.ServiceError as exc:
+            body["imported"] = sentences.sentences_import(study=study, preview=preview)
+        except ServiceError as exc:
             return _conflict(exc)
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -181,10 +181,10 @@ class SentencesView(APIView):
         summary="Delete every sentence (and their clips)",
     )
     def delete(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
+        study = study_for(request.user, slug)
         try:
-            services.sentences_delete(study=study)
-        except services.ServiceError as exc:
+            sentences.sentences_delete(study=study)
+        except ServiceError as exc:
             return _conflict(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -195,7 +195,7 @@ class SystemsView(APIView):
         summary="The study's systems with their clip counts",
     )
     def get(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
+        study = study_for(request.user, slug)
         return Response(s.SystemSerializer(study.systems.all(), many=True).data)
 
     @extend_schema(
@@ -204,7 +204,7 @@ class SystemsView(APIView):
         summary="Add a system: a voice, uploaded or reference audio, or an MNRU anchor",
     )
     def post(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
+        study = study_for(request.user, slug)
         form = s.SystemCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
@@ -218,7 +218,7 @@ class SystemsView(APIView):
                 if data.get("anchor_q_db") is None:
                     raise ValidationError({"anchor_q_db": ["An MNRU anchor needs Q in dB."]})
                 low = data.get("is_low_anchor")
-                system = services.system_add_anchor(
+                system = systems.system_add_anchor(
                     study=study,
                     source=source,
                     q_db=data["anchor_q_db"],
@@ -233,7 +233,7 @@ class SystemsView(APIView):
                         raise ValidationError({"voice": ["No voice has this id (GET /voices/)."]})
                 if not data.get("name"):
                     raise ValidationError({"name": ["Give the system a name."]})
-                system = services.system_add(
+                system = systems.system_add(
                     study=study,
                     name=data["name"],
                     kind=data["kind"],
@@ -242,7 +242,7 @@ class SystemsView(APIView):
                 )
         except DjangoValidationError as exc:
             return _invalid(exc)
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             return _conflict(exc)
         return Response(s.SystemSerializer(system).data, status=status.HTTP_201_CREATED)
 
@@ -250,7 +250,7 @@ class SystemsView(APIView):
 class SystemDetailView(APIView):
     @extend_schema(responses={200: s.SystemSerializer, 404: REFUSED[404]}, summary="A system")
     def get(self, request: Request, slug: str, system_id: int) -> Response:
-        system = get_object_or_404(System, pk=system_id, study=_study(request, slug))
+        system = get_object_or_404(System, pk=system_id, study=study_for(request.user, slug))
         return Response(s.SystemSerializer(system).data)
 
     @extend_schema(
@@ -259,14 +259,14 @@ class SystemDetailView(APIView):
         summary="Rename, mark as reference or low anchor",
     )
     def patch(self, request: Request, slug: str, system_id: int) -> Response:
-        system = get_object_or_404(System, pk=system_id, study=_study(request, slug))
+        system = get_object_or_404(System, pk=system_id, study=study_for(request.user, slug))
         form = s.SystemUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         try:
-            system = services.system_update(system=system, **form.validated_data)
+            system = systems.system_update(system=system, **form.validated_data)
         except DjangoValidationError as exc:
             return _invalid(exc)
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             return _conflict(exc)
         return Response(s.SystemSerializer(system).data)
 
@@ -275,10 +275,10 @@ class SystemDetailView(APIView):
         summary="Remove a system, its clips and its anchors",
     )
     def delete(self, request: Request, slug: str, system_id: int) -> Response:
-        system = get_object_or_404(System, pk=system_id, study=_study(request, slug))
+        system = get_object_or_404(System, pk=system_id, study=study_for(request.user, slug))
         try:
-            services.system_delete(system=system)
-        except services.ServiceError as exc:
+            systems.system_delete(system=system)
+        except ServiceError as exc:
             return _conflict(exc)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -296,20 +296,20 @@ class SystemAudioView(APIView):
         summary="Upload recordings for an uploaded or reference system (ZIP or files)",
     )
     def post(self, request: Request, slug: str, system_id: int) -> Response:
-        system = get_object_or_404(System, pk=system_id, study=_study(request, slug))
+        system = get_object_or_404(System, pk=system_id, study=study_for(request.user, slug))
         try:
             # Before request.data, which would spool the whole body to disk.
-            services.upload_size_check(request.META.get("CONTENT_LENGTH"))
-        except services.UploadError as exc:
+            recordings.upload_size_check(request.META.get("CONTENT_LENGTH"))
+        except UploadError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
         files = request.FILES.getlist("files")
         if not files:
-            return _bad(services.UploadError("Send the recordings in the multipart field 'files'."))
+            return _bad(UploadError("Send the recordings in the multipart field 'files'."))
         try:
-            report = services.system_audio_import(system=system, files=files)
-        except services.UploadError as exc:
+            report = recordings.system_audio_import(system=system, files=files)
+        except UploadError as exc:
             return _bad(exc)
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             return _conflict(exc)
         return Response(report.as_dict(), status=status.HTTP_201_CREATED)
 
@@ -321,14 +321,14 @@ class SynthesisView(APIView):
         summary="Queue synthesis of every clip not ready (or only the failed ones)",
     )
     def post(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
+        study = study_for(request.user, slug)
         form = s.SynthesisStartSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         try:
-            n = services.study_start_synthesis(
+            n = launch.study_start_synthesis(
                 study=study, user=request.user, only_failed=form.validated_data["only_failed"]
             )
-        except services.ServiceError as exc:
+        except ServiceError as exc:
             return _conflict(exc)
         study.refresh_from_db(fields=["status"])
         return Response({"queued": n, "status": study.status}, status=status.HTTP_202_ACCEPTED)
@@ -337,29 +337,23 @@ class SynthesisView(APIView):
 class StatusView(APIView):
     @extend_schema(responses={200: s.StatusSerializer, 404: REFUSED[404]}, summary="Progress")
     def get(self, request: Request, slug: str) -> Response:
-        return Response(services.study_progress(study=_study(request, slug)))
-
-
-ACTIONS: dict[str, tuple[Any, str]] = {
-    "open": (services.study_open, "The test is open."),
-    "pause": (services.study_pause, "The test is paused."),
-    "resume": (services.study_resume, "The test is open again."),
-    "close": (services.study_close, "The test is closed."),
-}
+        return Response(lifecycle.study_progress(study=study_for(request.user, slug)))
 
 
 class _StudyActionView(APIView):
-    action_name = ""
+    """POST runs one status change of the study (``lifecycle``); 409 when its status forbids it."""
 
-    def _act(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
-        service, done = ACTIONS[self.action_name]
+    service: Any = None
+    done = ""
+
+    def post(self, request: Request, slug: str) -> Response:
+        study = study_for(request.user, slug)
         try:
-            service(study=study, user=request.user)
-        except services.ServiceError as exc:
+            self.service(study=study, user=request.user)
+        except ServiceError as exc:
             return _conflict(exc)
         study.refresh_from_db(fields=["status"])
-        return Response({"status": study.status, "detail": done})
+        return Response({"status": study.status, "detail": self.done})
 
 
 def _action_schema(summary: str):
@@ -370,36 +364,28 @@ def _action_schema(summary: str):
     )
 
 
+@_action_schema("Open the test: freeze the design and build the playlists")
 class StudyOpenView(_StudyActionView):
-    action_name = "open"
-
-    @_action_schema("Open the test: freeze the design and build the playlists")
-    def post(self, request: Request, slug: str) -> Response:
-        return self._act(request, slug)
+    service = staticmethod(lifecycle.study_open)
+    done = "The test is open."
 
 
+@_action_schema("Pause an open test")
 class StudyPauseView(_StudyActionView):
-    action_name = "pause"
-
-    @_action_schema("Pause an open test")
-    def post(self, request: Request, slug: str) -> Response:
-        return self._act(request, slug)
+    service = staticmethod(lifecycle.study_pause)
+    done = "The test is paused."
 
 
+@_action_schema("Resume a paused test")
 class StudyResumeView(_StudyActionView):
-    action_name = "resume"
-
-    @_action_schema("Resume a paused test")
-    def post(self, request: Request, slug: str) -> Response:
-        return self._act(request, slug)
+    service = staticmethod(lifecycle.study_resume)
+    done = "The test is open again."
 
 
+@_action_schema("Close the test")
 class StudyCloseView(_StudyActionView):
-    action_name = "close"
-
-    @_action_schema("Close the test")
-    def post(self, request: Request, slug: str) -> Response:
-        return self._act(request, slug)
+    service = staticmethod(lifecycle.study_close)
+    done = "The test is closed."
 
 
 class ClipsView(APIView):
@@ -408,7 +394,7 @@ class ClipsView(APIView):
         summary="Every clip: status, duration, loudness, error, audio URL",
     )
     def get(self, request: Request, slug: str) -> Response:
-        study = _study(request, slug)
+        study = study_for(request.user, slug)
         clips = (
             Clip.objects.filter(system__study=study)
             .select_related("system__study", "sentence")
@@ -421,7 +407,7 @@ def _clip(request: Request, slug: str, token: str) -> Clip:
     return get_object_or_404(
         Clip.objects.select_related("system", "sentence"),
         token=token,
-        system__study=_study(request, slug),
+        system__study=study_for(request.user, slug),
     )
 
 
@@ -434,8 +420,8 @@ class ClipRetryView(APIView):
     def post(self, request: Request, slug: str, token: str) -> Response:
         clip = _clip(request, slug, token)
         try:
-            services.clip_retry(clip=clip)
-        except services.ServiceError as exc:
+            launch.clip_retry(clip=clip)
+        except ServiceError as exc:
             return _conflict(exc)
         clip.refresh_from_db()
         return Response(
@@ -453,8 +439,7 @@ class ClipAudioView(APIView):
         clip = _clip(request, slug, token)
         if not clip.audio:
             raise Http404("This clip has no audio yet.")
-        content_type = "audio/flac" if clip.audio.name.endswith(".flac") else "audio/wav"
-        return FileResponse(clip.audio.open("rb"), content_type=content_type)
+        return FileResponse(clip.audio.open("rb"), content_type=audio_content_type(clip.audio.name))
 
 
 class ReportView(APIView):
@@ -471,10 +456,7 @@ class ReportView(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         # The report page's own service: the same cache, screening and manual exclusions.
-        from listening.models import StudyReport
-        from listening.services import reports as report_service
-
-        report = report_service.report_request(study=_study(request, slug))
+        report = reports.report_request(study=study_for(request.user, slug))
         if report.status == StudyReport.Status.READY:
             return Response(report.data)
         if report.status == StudyReport.Status.FAILED:
@@ -485,31 +467,15 @@ class ReportView(APIView):
         )
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for streaming csv.writer output."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 class RatingsCsvView(APIView):
     @extend_schema(
         responses={(200, "text/csv"): OpenApiTypes.STR, 404: REFUSED[404]},
         summary="Every rating as CSV (listener,sentence,system,score first; the page's download)",
     )
     def get(self, request: Request, slug: str) -> StreamingHttpResponse:
-        import csv
-
-        from listening.services import reports as report_service
-
-        study = _study(request, slug)
-        writer = csv.writer(_Echo(), lineterminator="\n")
-        rows = report_service.study_ratings_csv_rows(study=study)
-        response = StreamingHttpResponse(
-            (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = f'attachment; filename="{study.slug}-ratings.csv"'
-        return response
+        study = study_for(request.user, slug)
+        rows = downloads.study_ratings_csv_rows(study=study)
+        return streamed_csv_response(rows, f"{study.slug}-ratings.csv")
 
 
 class VoiceListView(APIView):

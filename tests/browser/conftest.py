@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from listening.models import PlaylistItem
 from tests.conftest import CHROMIUM, require
 
 # Playwright's sync API keeps an event loop in the test thread; Django refuses ORM calls from a
@@ -75,3 +76,39 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- The listener's pages ------------------------------------------------------------------
+
+
+def shoot(page, name: str) -> None:
+    """Screenshot the page at phone width and at desktop width, then return to phone width."""
+    size = page.viewport_size
+    page.set_viewport_size(PHONE)
+    screenshot(page, f"listener-{name}-phone")
+    page.set_viewport_size(DESKTOP)
+    screenshot(page, f"listener-{name}-desktop")
+    page.set_viewport_size(size)
+
+
+def wait_until_rateable(page, n: int = 0) -> None:
+    """The scale unlocks only when the page's script has seen the clip's `ended` event."""
+    page.wait_for_function(
+        f"() => !document.querySelectorAll('fieldset.acr')[{n}].disabled", timeout=15_000
+    )
+
+
+def current_item(page) -> PlaylistItem:
+    return PlaylistItem.objects.get(pk=page.locator("input[name=item_0]").input_value())
+
+
+def play_and_rate(page, score: int) -> PlaylistItem:
+    item = current_item(page)
+    page.get_by_role("button", name="Play").first.click()
+    wait_until_rateable(page)
+    page.locator(f"fieldset.acr label.acr-option:has(input[value='{score}'])").click()
+    next_button = page.get_by_role("button", name="Next")
+    assert next_button.is_enabled()
+    next_button.click()
+    page.wait_for_load_state()
+    return item

@@ -12,49 +12,24 @@ import re
 import pytest
 
 from listening.models import Listener, Playlist, PlaylistItem, Rating
-from tests.browser.conftest import DESKTOP, PHONE, screenshot
-from tests.listening.test_listener_support import build_open_study
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    current_item,
+    play_and_rate,
+    screenshot,
+    shoot,
+    wait_until_rateable,
+)
+from tests.factories import open_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PID = "60a1b2c3d4e5f6a7b8c9d0e1"
 
 
-def shoot(page, name: str) -> None:
-    """Screenshot the page at phone width and at desktop width, then return to phone width."""
-    size = page.viewport_size
-    page.set_viewport_size(PHONE)
-    screenshot(page, f"listener-{name}-phone")
-    page.set_viewport_size(DESKTOP)
-    screenshot(page, f"listener-{name}-desktop")
-    page.set_viewport_size(size)
-
-
-def wait_until_rateable(page, n: int = 0) -> None:
-    """The scale unlocks only when the page's script has seen the clip's `ended` event."""
-    page.wait_for_function(
-        f"() => !document.querySelectorAll('fieldset.acr')[{n}].disabled", timeout=15_000
-    )
-
-
-def current_item(page) -> PlaylistItem:
-    return PlaylistItem.objects.get(pk=page.locator("input[name=item_0]").input_value())
-
-
-def play_and_rate(page, score: int) -> PlaylistItem:
-    item = current_item(page)
-    page.get_by_role("button", name="Play").first.click()
-    wait_until_rateable(page)
-    page.locator(f"fieldset.acr label.acr-option:has(input[value='{score}'])").click()
-    next_button = page.get_by_role("button", name="Next")
-    assert next_button.is_enabled()
-    next_button.click()
-    page.wait_for_load_state()
-    return item
-
-
 def test_whole_session_from_prolific_link_to_completion_code(live_server, page_factory):
-    study = build_open_study(slug="browser-flow", seconds=0.6)
+    study = open_study(slug="browser-flow", seconds=0.6)
     page = page_factory(PHONE)
     page.goto(f"{live_server.url}/t/{study.slug}/?PROLIFIC_PID={PID}&STUDY_ID=S1&SESSION_ID=X1")
 
@@ -164,7 +139,7 @@ def test_whole_session_from_prolific_link_to_completion_code(live_server, page_f
 
 
 def test_listener_who_reloads_midway_resumes_at_the_same_item(live_server, page_factory):
-    study = build_open_study(
+    study = open_study(
         slug="browser-resume", questionnaire=False, headphone_check=False, seconds=0.6
     )
     page = page_factory(DESKTOP)
@@ -203,7 +178,7 @@ def test_listener_who_reloads_midway_resumes_at_the_same_item(live_server, page_
 
 
 def test_keyboard_alone_plays_and_rates(live_server, page_factory):
-    study = build_open_study(
+    study = open_study(
         slug="browser-keys",
         questionnaire=False,
         headphone_check=False,

@@ -9,9 +9,15 @@ import re
 import pytest
 
 from listening.models import Listener, Playlist, Rating, Study
-from tests.browser.conftest import DESKTOP, PHONE
-from tests.browser.test_listener_flow import current_item, play_and_rate, shoot, wait_until_rateable
-from tests.listening.test_listener_support import build_open_study
+from tests.browser.conftest import (
+    DESKTOP,
+    PHONE,
+    current_item,
+    play_and_rate,
+    shoot,
+    wait_until_rateable,
+)
+from tests.factories import open_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -25,7 +31,7 @@ def start(page, url: str) -> Listener:
 
 
 def test_several_clips_on_one_page_each_unlock_after_their_own_end(live_server, page_factory):
-    study = build_open_study(
+    study = open_study(
         slug="browser-multi",
         clips_per_page=2,
         training_clips=0,
@@ -56,7 +62,7 @@ def test_several_clips_on_one_page_each_unlock_after_their_own_end(live_server, 
 
 
 def test_second_tab_is_told_the_clip_was_already_rated(live_server, page_factory):
-    study = build_open_study(
+    study = open_study(
         slug="browser-tabs", questionnaire=False, headphone_check=False, training_clips=0
     )
     first = page_factory(DESKTOP)
@@ -76,7 +82,7 @@ def test_second_tab_is_told_the_clip_was_already_rated(live_server, page_factory
 
 
 def test_polite_pages_for_preview_pause_full_failed_check_and_timeout(live_server, page_factory):
-    study = build_open_study(slug="browser-ends", questionnaire=False)
+    study = open_study(slug="browser-ends", questionnaire=False)
     base = f"{live_server.url}/t/{study.slug}/"
     page = page_factory(PHONE)
 

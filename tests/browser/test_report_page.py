@@ -10,10 +10,11 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from listening.models import StudyReport
-from listening.services.reports import report_build
+from listening.analysis.reports import report_build
+from listening.models import Clip, StudyReport
+from listening.objective.cache import clips_objective_compute
 from tests.browser.conftest import DESKTOP, PHONE, screenshot
-from tests.listening.test_report_site import expected_mos, make_rated_study
+from tests.factories import ResearcherFactory, expected_mos, rated_study
 
 pytestmark = [pytest.mark.browser]
 
@@ -28,15 +29,11 @@ def log_in(page, live_server, username: str, next_url: str) -> None:
 
 
 @pytest.fixture
-def study(django_user_model):
-    owner = django_user_model.objects.create_user("ada", password=PASSWORD, is_staff=True)
-    return make_rated_study(owner, slug="browser-study")
+def study(db):
+    return rated_study(ResearcherFactory(username="ada", password=PASSWORD), slug="browser-study")
 
 
 def test_report_page_reads_well_on_desktop_and_phone(live_server, page_factory, study):
-    from listening.models import Clip
-    from listening.tasks_metrics import clips_objective_compute
-
     # Objective metrics measured on the clips' audio, so their table is on the page too.
     clips_objective_compute(clip_ids=list(Clip.objects.values_list("id", flat=True)))
     url = reverse("study_report", args=[study.slug])

@@ -14,32 +14,23 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 from rest_framework.authtoken.models import Token
 
 from listening.models import Clip, Study
-from synthesis.engine.tacotron2 import Tacotron2Params, build_tacotron2
+from synthesis.engine.tacotron2 import build_tacotron2
 from synthesis.models import Voice
 from tests.browser.conftest import DESKTOP, PHONE, screenshot
+from tests.factories import ResearcherFactory
+from tests.synthesis.engine.conftest import SMALL_TACOTRON2
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 PASSWORD = "pw-researcher-2718"
 
-# A small torchaudio Tacotron2 (38 characters, LJSpeech mel settings) with random weights.
-SMALL = Tacotron2Params(
-    n_symbol=38,
-    symbol_embedding_dim=32,
-    encoder_embedding_dim=32,
-    decoder_rnn_dim=64,
-    attention_rnn_dim=64,
-    attention_hidden_dim=16,
-    attention_location_n_filter=4,
-    attention_location_kernel_size=7,
-    prenet_dim=32,
-    postnet_embedding_dim=32,
-)
+# A small torchaudio Tacotron2 (38 characters, LJSpeech mel settings) with random weights: the
+# engine tests' small shapes.
+SMALL = SMALL_TACOTRON2
 
 
 def random_tacotron2_with_a_stop_clock(path, frames: int = 58) -> None:
@@ -109,7 +100,7 @@ GOOD_SENTENCES = (
 def test_researcher_goes_from_login_to_an_open_test(
     live_server, celery_worker, page_factory, tmp_path
 ):
-    get_user_model().objects.create_user("grace", password=PASSWORD, is_staff=True)
+    ResearcherFactory(username="grace", password=PASSWORD)
     checkpoint = tmp_path / "tacotron2_small.pt"
     random_tacotron2_with_a_stop_clock(checkpoint)
     Voice.objects.create(
@@ -270,7 +261,7 @@ def test_researcher_goes_from_login_to_an_open_test(
 def test_copy_falls_back_when_the_clipboard_api_is_missing(
     live_server, page_factory, transactional_db
 ):
-    user = get_user_model().objects.create_user("grace", password=PASSWORD, is_staff=True)
+    user = ResearcherFactory(username="grace", password=PASSWORD)
     Study.objects.create(owner=user, slug="fallback", title="Fallback")
     page = page_factory(DESKTOP)
     # An insecure origin or an old browser: no navigator.clipboard at all.

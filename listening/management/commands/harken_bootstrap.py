@@ -11,9 +11,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from listening.demo import demo_study_ensure
 from listening.models import Clip
-from listening.services import study_start_synthesis
+from listening.studies.demo import demo_study_ensure
+from listening.studies.launch import study_start_synthesis
 
 
 class Command(BaseCommand):

@@ -3,10 +3,11 @@
     python manage.py mos_report --ratings-csv FILE [--format json|csv|html] [--out PATH]
     python manage.py mos_report STUDY_SLUG [--format json|csv|html] [--out PATH]
 
-An interface only: for a study it calls ``listening.services.reports.study_report_compute``
+An interface only: for a study it calls ``listening.analysis.reports.study_report_compute``
 (the function behind the site's report page, so both give the same numbers, listeners excluded
-by hand included); for a CSV it reads the table with ``listening.stats.read_ratings_csv`` and
-calls ``listening.stats.build_report`` through ``build_report_without`` (rows of listeners
+by hand included); for a CSV it reads the table with
+``listening.analysis.stats.read_ratings_csv`` and calls ``listening.analysis.stats.build_report``
+through ``build_report_without`` (rows of listeners
 marked in a ``listener_excluded`` column are left out, as on the site). It renders with
 ``listening.analysis.render``. Output goes to stdout unless ``--out`` is given; a file is written
 under a temporary name and renamed into place, so a failed run never leaves half a report.
@@ -21,7 +22,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from listening.analysis.render import report_html, report_json, report_summary_csv
+from listening.analysis.reports import build_report_without, study_report_compute
 from listening.analysis.stats import read_ratings_csv
+from listening.models import Study
 
 
 class Command(BaseCommand):
@@ -72,8 +75,6 @@ class Command(BaseCommand):
             rules = dict(rules or {}, enabled=False)
         # Listeners excluded by hand stay excluded with --no-screening: that switch is about
         # the automatic rules, a manual exclusion is the researcher's decision.
-        from listening.services.reports import build_report_without, study_report_compute
-
         try:
             if study is not None:
                 # The same function the report page uses, so the numbers agree with the site.
@@ -121,9 +122,6 @@ class Command(BaseCommand):
         return ratings, manual, Path(path).name
 
     def _study(self, slug: str):
-        # Imported here so that CSV mode needs no study in the database.
-        from listening.models import Study
-
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             known = ", ".join(Study.objects.order_by("slug").values_list("slug", flat=True)[:20])

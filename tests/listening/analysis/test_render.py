@@ -1,4 +1,5 @@
-"""listening.analysis.render (JSON, CSV, SVG, HTML) and the ``mos_report`` command in CSV mode."""
+"""listening.analysis.render (JSON, CSV, SVG, HTML); the ``mos_report`` command that uses it is
+tested in tests/listening/management/test_mos_report.py."""
 
 from __future__ import annotations
 
@@ -174,78 +175,3 @@ def test_html_report_says_when_screening_is_off(django_templates):
     assert "listener screening is switched off" in html
     assert "No listener was excluded." in html
     assert html.count("<svg") == 2
-
-
-# --- the mos_report command (CSV mode needs no database) ------------------------------------
-
-
-def run_command(*args: str) -> tuple[str, str]:
-    from django.core.management import call_command
-
-    from listening.management.commands.mos_report import Command
-
-    out, err = io.StringIO(), io.StringIO()
-    call_command(Command(), *args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def ratings_csv(tmp_path) -> Path:
-    path = tmp_path / "ratings.csv"
-    ratings_table().assign(note="kept").to_csv(path, index=False)
-    return path
-
-
-def test_command_prints_the_json_report_of_a_csv(ratings_csv, django_templates):
-    out, _ = run_command("--ratings-csv", str(ratings_csv))
-    printed = json.loads(out)
-    expected = stats.build_report(stats.read_ratings_csv(ratings_csv))
-    assert printed == expected
-    assert printed["systems"][0]["system"] == "natural"
-
-
-def test_command_writes_csv_and_html_to_out(ratings_csv, tmp_path, django_templates):
-    target = tmp_path / "summary.csv"
-    out, err = run_command(
-        "--ratings-csv", str(ratings_csv), "--format", "csv", "--out", str(target)
-    )
-    assert out == "" and "summary.csv" in err
-    assert target.read_text().splitlines()[0].startswith("system,kind,n,")
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
-    page = tmp_path / "report.html"
-    run_command("--ratings-csv", str(ratings_csv), "--format", "html", "--out", str(page))
-    assert "ratings.csv" in page.read_text()  # default title: the CSV's name
-
-
-def test_command_no_screening_excludes_nobody(ratings_csv, django_templates):
-    out, _ = run_command("--ratings-csv", str(ratings_csv), "--no-screening")
-    printed = json.loads(out)
-    assert printed["excluded_listeners"] == []
-    assert printed["screening"]["fired"]["identical_scores"] == 1
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        (b"listener,sentence,system\na,s,x\n", "lacks column.*score"),
-        (b"listener,sentence,system,score\na,s,x,4\nb,s,x,4.5\n", "line 3"),
-        (b"listener,sentence,system,score\na,s,x,4\nb,\xff,x,4\n", "not UTF-8.*line 3"),
-        (b"listener,sentence,system,score\na,s,x,4\n,s,x,3\n", "'listener' is empty at line 3"),
-    ],
-)
-def test_command_names_the_problem_in_a_bad_csv(tmp_path, content, message, django_templates):
-    from django.core.management.base import CommandError
-
-    path = tmp_path / "bad.csv"
-    path.write_bytes(content)
-    with pytest.raises(CommandError, match=message):
-        run_command("--ratings-csv", str(path))
-
-
-def test_command_needs_exactly_one_source(tmp_path, django_templates):
-    from django.core.management.base import CommandError
-
-    with pytest.raises(CommandError, match="exactly one source"):
-        run_command()
-    with pytest.raises(CommandError, match="No such ratings CSV"):
-        run_command("--ratings-csv", str(tmp_path / "missing.csv"))

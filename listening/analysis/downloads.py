@@ -1,0 +1,168 @@
+"""Downloads straight from the database, no statistics: every rating as CSV, the audio as a ZIP.
+
+Where it sits: the report page's downloads (``listening.analysis.views``) and the API's
+ratings CSV stream :func:`study_ratings_csv_rows` through ``mos_site.http``; the audio ZIP is
+written to a temporary file and sent from there. Memory stays flat however large the study.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from django.utils.text import slugify
+
+from listening.analysis.selectors import study_ratings_labelled
+from listening.models import Clip, Study, System
+
+log = logging.getLogger(__name__)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _blank_or(digits: int | None = None) -> Callable[[Any], Any]:
+    """Empty for a missing value, else the value (rounded to ``digits`` when given)."""
+    return lambda v: "" if v is None else (v if digits is None else round(v, digits))
+
+
+# Column of the raw ratings CSV after "listener" -> (the rating's field, how it is written).
+RAW_RATING_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "platform": ("listener__platform", _as_is),
+    "platform_id": ("listener__external_id", _as_is),
+    "sentence": ("clip__sentence__key", _as_is),
+    "sentence_text": ("clip__sentence__text", _as_is),
+    "system": ("clip__system__name", _as_is),
+    "system_kind": ("clip__system__kind", _as_is),
+    "is_low_anchor": ("clip__system__is_low_anchor", _flag),
+    "clip": ("clip__token", _as_is),
+    "score": ("score", _as_is),
+    "purpose": ("purpose", _as_is),
+    "expected_score": ("item__expected_score", _blank_or()),
+    "play_count": ("play_count", _as_is),
+    "played_seconds": ("played_seconds", lambda v: round(v, 3)),
+    "response_seconds": ("response_seconds", _blank_or(3)),
+    "created_at": ("created_at", lambda v: v.isoformat()),
+    "listener_excluded": ("listener__excluded", _flag),
+    "exclusion_reason": ("listener__exclusion_reason", _as_is),
+}
+RAW_RATING_COLUMNS = ["listener", *RAW_RATING_FIELDS]
+
+
+def study_ratings_csv_rows(*, study: Study) -> Iterator[list[Any]]:
+    """Every rating of ``study`` (training included; ``purpose`` says which), header first.
+
+    One row per rating: listener (named as in the report), platform and platform id, sentence
+    key and text, system, clip token, score, purpose, gold answer, play count, seconds played,
+    response seconds, when, and the researcher's manual exclusion. ``listener, sentence,
+    system, score`` come first, so ``mos_report --ratings-csv`` reads the file as it is.
+    Ordered by rating id and read in chunks: memory stays flat however many ratings there are."""
+    yield RAW_RATING_COLUMNS
+    fields = [field for field, _ in RAW_RATING_FIELDS.values()]
+    writers = [write for _, write in RAW_RATING_FIELDS.values()]
+    for label, *values in study_ratings_labelled(study, fields, training=True, chunk_size=2000):
+        yield [label, *(write(value) for write, value in zip(writers, values, strict=True))]
+
+
+AUDIO_MANIFEST_COLUMNS = [
+    "file_name",
+    "system",
+    "system_kind",
+    "sentence",
+    "text",
+    "duration_s",
+    "loudness_lufs",
+    "sample_rate",
+    "token",
+]
+
+
+def _folder_names(study: Study) -> dict[int, str]:
+    """A folder per system: its name made safe for every file system, unique in the study."""
+    out: dict[int, str] = {}
+    used: set[str] = set()
+    for pk, name in (
+        System.objects.filter(study=study).order_by("position", "id").values_list("id", "name")
+    ):
+        folder = slugify(name) or f"system-{pk}"
+        if folder in used:
+            folder = f"{folder}-{pk}"
+        used.add(folder)
+        out[pk] = folder
+    return out
+
+
+def study_audio_zip(*, study: Study) -> tuple[IO[bytes], int]:
+    """A ZIP of ``study``'s ready clips, ``audio/<system>/<sentence key>.<ext>``, with
+    ``manifest.csv`` (file name, system, sentence key and text, duration, loudness, sample
+    rate, clip token). Returns an open temporary file positioned at 0 (deleted when closed) and
+    the number of clips in it.
+
+    Audio is copied from storage in 1 MiB pieces into a temporary file (stored, not deflated:
+    FLAC is compressed already), so memory stays flat for a study of any size. A ready clip
+    whose file is missing from storage is left out and listed in ``missing.txt``."""
+    folders = _folder_names(study)
+    clips = (
+        Clip.objects.filter(system__study=study, status=Clip.Status.READY)
+        .exclude(audio="")
+        .select_related("system", "sentence")
+        .order_by("system__position", "system_id", "sentence__position", "sentence__key")
+    )
+    # Returned open: the FileResponse that sends it closes (and so deletes) it.
+    handle = tempfile.TemporaryFile(prefix="harken-audio-", suffix=".zip")  # noqa: SIM115
+    manifest = io.StringIO()
+    writer = csv.writer(manifest, lineterminator="\n")
+    writer.writerow(AUDIO_MANIFEST_COLUMNS)
+    missing: list[str] = []
+    count = 0
+    try:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for clip in clips.iterator(chunk_size=500):
+                suffix = PurePosixPath(clip.audio.name).suffix.lower() or ".flac"
+                name = f"audio/{folders[clip.system_id]}/{clip.sentence.key}{suffix}"
+                try:
+                    source = clip.audio.open("rb")
+                except FileNotFoundError:
+                    missing.append(f"{clip.system.name} / {clip.sentence.key}: {clip.audio.name}")
+                    continue
+                with source, zf.open(name, "w", force_zip64=True) as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+                count += 1
+                writer.writerow(
+                    [
+                        name,
+                        clip.system.name,
+                        clip.system.kind,
+                        clip.sentence.key,
+                        clip.sentence.text,
+                        "" if clip.duration_s is None else round(clip.duration_s, 4),
+                        "" if clip.loudness_lufs is None else round(clip.loudness_lufs, 2),
+                        clip.sample_rate or "",
+                        clip.token,
+                    ]
+                )
+            zf.writestr("manifest.csv", manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+            if missing:
+                text = "Ready clips whose audio file is missing from storage:\n" + "\n".join(
+                    missing
+                )
+                zf.writestr("missing.txt", text + "\n", compress_type=zipfile.ZIP_DEFLATED)
+    except BaseException:
+        handle.close()
+        raise
+    if missing:
+        log.warning("audio zip: files missing", extra={"study": study.slug, "n": len(missing)})
+    handle.seek(0)
+    return handle, count

@@ -1,0 +1,262 @@
+"""A study's MOS report in the site: the page, its progress and its downloads.
+
+Where it sits: URLs in ``listening/analysis/urls.py`` under ``/studies/<slug>/report/``; each
+view finds the study the user may see (``listening.access``), calls one function of
+``listening.analysis.reports`` (or ``downloads``) and renders ``templates/listening/analysis/``
+or a file from ``listening.analysis.render``, sent through ``mos_site.http``.
+
+Who sees what: the study's owner and superusers (admins). Anybody else gets a 404, so a slug's
+existence is not revealed; anonymous users are sent to the login page.
+
+The page works without JavaScript: charts are server-rendered SVG, and while a large report is
+built on a worker the page refreshes itself (``<meta http-equiv="refresh">`` inside
+``<noscript>``); with JavaScript, ``static/js/analysis/progress.js`` polls :func:`report_status`
+and moves a ``<progress>`` bar instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from listening.access import researcher_required, study_for
+from listening.analysis import downloads, reports
+from listening.analysis import render as render_report
+from listening.models import Study, StudyReport
+from mos_site.http import streamed_csv_response, text_download
+
+CSV = "text/csv; charset=utf-8"
+
+# A build that shows no result after this long is offered a "Build again" button (the worker
+# may have been lost); a report's hard time limit is 16 minutes.
+STUCK_AFTER = timedelta(minutes=20)
+REFRESH_SECONDS = 3
+
+
+def _download_name(study: Study, what: str) -> str:
+    return f"{study.slug}-{what}"
+
+
+# --- The page ----------------------------------------------------------------------------------
+
+
+@researcher_required
+@require_GET
+def study_report(request: HttpRequest, slug: str) -> HttpResponse:
+    """The report page: the ready report, or the progress of its build, or why it failed."""
+    study = study_for(request.user, slug)
+    report = reports.report_request(study=study)
+    context: dict[str, Any] = {"study": study, "report": report, "tab": "report"}
+    if report.status != StudyReport.Status.READY:
+        stuck = timezone.now() - report.created_at > STUCK_AFTER
+        context.update(
+            refresh_seconds=REFRESH_SECONDS,
+            can_rebuild=report.status == StudyReport.Status.FAILED or stuck,
+            status_url=reverse("study_report_status", args=[study.slug]) + f"?id={report.pk}",
+        )
+        return render(request, "listening/analysis/building.html", context)
+
+    data = report.data
+    # From here on "report" is the report's data (as in the standalone template); the row is
+    # "report_row".
+    context.update(render_report.report_context(data, title=study.title))
+    context.update(
+        report_row=report,
+        listener_rows=_listener_rows(data),
+        manual=data.get("manual_exclusions", []),
+        built_from=data.get("study", {}),
+    )
+    if (data.get("objective") or {}).get("n_computed"):
+        context["objective_csv_url"] = reverse("study_report_objective_csv", args=[study.slug])
+    return render(request, "listening/analysis/report.html", context)
+
+
+def _listener_rows(data: dict) -> list[dict]:
+    """The per-listener screening table, listeners who broke a rule first."""
+
+    def num(value: float | None, digits: int = 2) -> str:
+        return "" if value is None else f"{value:.{digits}f}"
+
+    rows = [
+        {
+            "listener": row["listener"],
+            "n": row["n"],
+            "mos": num(row["mos"]),
+            "gold": f"{row['gold_failures']}/{row['n_gold']}" if row["n_gold"] else "",
+            "repeats": (
+                f"{row['inconsistent_repeats']}/{row['n_repeats']}" if row["n_repeats"] else ""
+            ),
+            "reference": num(row["reference_mean"]),
+            "anchor": num(row["anchor_mean"]),
+            "seconds": num(row["median_response_seconds"], 1),
+            "correlation": num(row["correlation"]),
+            "rules": ", ".join(row["rules_fired"]),
+            "excluded": row["excluded"],
+        }
+        for row in data.get("listeners", [])
+    ]
+    rows.sort(key=lambda r: (not r["rules"], not r["excluded"]))
+    return rows
+
+
+@researcher_required
+@require_GET
+def report_status(request: HttpRequest, slug: str) -> JsonResponse:
+    """JSON for the polling page: ``{"id", "status", "progress", "message", "error", "ready"}``
+    of the report ``?id=`` (default: the study's newest)."""
+    study = study_for(request.user, slug)
+    raw = request.GET.get("id")
+    if raw is not None and not raw.isdigit():
+        raise Http404("No such report.")
+    report = reports.report_latest(study=study, report_id=int(raw) if raw else None)
+    if report is None:
+        raise Http404("No report has been requested for this study yet.")
+    return JsonResponse(
+        {
+            "id": report.pk,
+            "status": report.status,
+            "progress": report.progress,
+            "message": report.message,
+            "error": report.error,
+            "ready": report.status == StudyReport.Status.READY,
+        }
+    )
+
+
+@researcher_required
+@require_POST
+def report_rebuild(request: HttpRequest, slug: str) -> HttpResponse:
+    """Build a failed (or stuck) report again; a ready one is kept as it is."""
+    study = study_for(request.user, slug)
+    reports.report_request(study=study, force=True)
+    return redirect("study_report", slug=study.slug)
+
+
+# --- Downloads of the built report -------------------------------------------------------------
+
+
+def _ready_report(request: HttpRequest, study: Study) -> StudyReport | None:
+    report = reports.report_request(study=study)
+    if report.status == StudyReport.Status.READY:
+        return report
+    messages.info(
+        request,
+        "The report is not ready yet; its downloads work once the page below shows it.",
+    )
+    return None
+
+
+def _report_download(
+    request: HttpRequest,
+    slug: str,
+    what: str,
+    content_type: str,
+    make: Callable[[dict, Study], str],
+) -> HttpResponse:
+    """A file made from the study's ready report by ``make(data, study)``; back to the report
+    page while it is being built."""
+    study = study_for(request.user, slug)
+    report = _ready_report(request, study)
+    if report is None:
+        return redirect("study_report", slug=study.slug)
+    return text_download(make(report.data, study), content_type, _download_name(study, what))
+
+
+@researcher_required
+@require_GET
+def report_summary_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """One row per system: MOS, SD, both intervals, with and without exclusions."""
+    return _report_download(
+        request,
+        slug,
+        "mos-summary.csv",
+        CSV,
+        lambda data, _: render_report.report_summary_csv(data),
+    )
+
+
+def _objective_csv(data: dict, study: Study) -> str:
+    text = reports.report_objective_csv(data)
+    if text is None:
+        raise Http404("This report has no objective metrics.")
+    return text
+
+
+@researcher_required
+@require_GET
+def report_objective_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """The objective metrics per system and their correlations with MOS, as CSV."""
+    return _report_download(
+        request,
+        slug,
+        "objective-metrics.csv",
+        CSV,
+        lambda data, _: reports.report_objective_csv(data),
+    )
+
+
+@researcher_required
+@require_GET
+def report_json(request: HttpRequest, slug: str) -> HttpResponse:
+    return _report_download(
+        request,
+        slug,
+        "mos-report.json",
+        "application/json; charset=utf-8",
+        lambda data, _: render_report.report_json(data),
+    )
+
+
+@researcher_required
+@require_GET
+def report_html(request: HttpRequest, slug: str) -> HttpResponse:
+    """The standalone HTML report (one file, inline CSS and SVG, no scripts)."""
+    return _report_download(
+        request,
+        slug,
+        "mos-report.html",
+        "text/html; charset=utf-8",
+        lambda data, study: render_report.report_html(data, title=study.title),
+    )
+
+
+# --- Downloads straight from the database ------------------------------------------------------
+
+
+@researcher_required
+@require_GET
+def ratings_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    """Every rating, one per row, streamed as it is read (see
+    ``downloads.study_ratings_csv_rows`` for the columns)."""
+    study = study_for(request.user, slug)
+    rows = downloads.study_ratings_csv_rows(study=study)
+    return streamed_csv_response(rows, _download_name(study, "ratings.csv"))
+
+
+@researcher_required
+@require_GET
+def audio_zip(request: HttpRequest, slug: str) -> FileResponse:
+    """The study's ready clips and a manifest, as a ZIP written to a temporary file first."""
+    study = study_for(request.user, slug)
+    handle, _ = downloads.study_audio_zip(study=study)
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=_download_name(study, "audio.zip"),
+        content_type="application/zip",
+    )

@@ -1,0 +1,280 @@
+"""The objective-metrics section of a study's report: per-system means with 95% intervals and
+each metric's correlation with the listeners' MOS.
+
+Where it sits: the report build (``listening.analysis.reports``; ``stats.build_report`` makes
+the MOS numbers from the ratings table) calls :func:`objective_section` with the study and that
+report dict; the section is added to the JSON report, and :func:`objective_rows_csv` writes it
+for the CSV download. The numbers come from ``Clip.objective``, filled by the Celery tasks in
+``listening.objective.cache``; nothing is measured here, so building a report never waits on
+audio analysis. Clips whose cache is missing or out of date are counted as ``pending``.
+Intervals and correlations are ``listening.objective.summary``'s.
+
+MOS here is the mean of every test rating (all listeners, before screening exclusions): per
+system it is taken from the report's ``systems`` entries, per clip from the same ratings
+(``listening.analysis.selectors.study_ratings_frame``). The DNSMOS P.808 value is a network's estimate
+of MOS (Reddy et al. 2021, trained on ITU-T P.808 ratings of noisy speech), reported beside the
+listeners' MOS with its correlation to them, never in place of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+from listening.analysis.render import csv_cell
+from listening.analysis.selectors import study_ratings_frame
+from listening.models import Study
+from listening.objective.cache import (
+    OBJECTIVE_VERSION,
+    clip_objective_key,
+    json_safe,
+    objective_f0_method,
+    reference_clip_for,
+    reference_system,
+    study_measured_clips,
+)
+from listening.objective.measure import F0_METHODS
+from listening.objective.summary import metric_correlations, system_metric_summary
+
+SCHEMA = "harken.objective_section/1"
+
+# key, label, unit, which direction is better, group. "reference" metrics need a natural
+# recording of the sentence; "descriptive" ones describe the clip alone; "estimate" is DNSMOS.
+METRICS: list[dict[str, Any]] = [
+    {"key": "stoi", "label": "STOI", "unit": "", "better": "higher", "group": "reference"},
+    {"key": "estoi", "label": "ESTOI", "unit": "", "better": "higher", "group": "reference"},
+    {"key": "pesq_wb", "label": "PESQ-WB (P.862.2)", "unit": "MOS-LQO", "better": "higher",
+     "group": "reference"},
+    {"key": "mcd_db", "label": "MCD-DTW (c1-c13)", "unit": "dB", "better": "lower",
+     "group": "reference"},
+    {"key": "f0_rmse_cents", "label": "F0 RMSE", "unit": "cents", "better": "lower",
+     "group": "reference"},
+    {"key": "f0_rmse_hz", "label": "F0 RMSE", "unit": "Hz", "better": "lower",
+     "group": "reference"},
+    {"key": "f0_corr", "label": "F0 correlation", "unit": "", "better": "higher",
+     "group": "reference"},
+    {"key": "vde", "label": "Voicing decision error", "unit": "", "better": "lower",
+     "group": "reference"},
+    {"key": "f0_gpe", "label": "Gross pitch error", "unit": "", "better": "lower",
+     "group": "reference"},
+    {"key": "duration_s", "label": "Duration", "unit": "s", "better": None,
+     "group": "descriptive"},
+    {"key": "speaking_rate_syll_per_s", "label": "Speaking rate", "unit": "syllables/s",
+     "better": None, "group": "descriptive"},
+    {"key": "words_per_s", "label": "Words per second", "unit": "words/s", "better": None,
+     "group": "descriptive"},
+    {"key": "loudness_lufs", "label": "Loudness (BS.1770)", "unit": "LUFS", "better": None,
+     "group": "descriptive"},
+    {"key": "clipped_fraction", "label": "Clipped samples", "unit": "fraction",
+     "better": "lower", "group": "descriptive"},
+    {"key": "leading_silence_s", "label": "Leading silence", "unit": "s", "better": None,
+     "group": "descriptive"},
+    {"key": "trailing_silence_s", "label": "Trailing silence", "unit": "s", "better": None,
+     "group": "descriptive"},
+    {"key": "dnsmos_p808", "label": "DNSMOS P.808 (automatic estimate, not listeners)",
+     "unit": "MOS estimate", "better": "higher", "group": "estimate"},
+]  # fmt: skip
+METRIC_KEYS = [m["key"] for m in METRICS]
+_REFERENCE_KEYS = [m["key"] for m in METRICS if m["group"] == "reference"]
+_DESCRIBE_KEYS = [m["key"] for m in METRICS if m["group"] == "descriptive"]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def clip_metric_values(cache: dict[str, Any] | None) -> dict[str, float | None]:
+    """The flat metric values of one ``Clip.objective`` cache: {metric key: number or None}."""
+    cache = cache or {}
+    reference = cache.get("reference") or {}
+    describe = cache.get("describe") or {}
+    values: dict[str, float | None] = {k: _number(reference.get(k)) for k in _REFERENCE_KEYS}
+    values.update({k: _number(describe.get(k)) for k in _DESCRIBE_KEYS})
+    values["dnsmos_p808"] = _number(cache.get("dnsmos_p808"))
+    return values
+
+
+def clip_mos(study: Study) -> dict[int, tuple[float, int]]:
+    """{clip id: (mean test score, number of test ratings)} over every listener."""
+    frame = study_ratings_frame(study)
+    if frame.empty:
+        return {}
+    test = frame[frame["purpose"] == "test"]
+    grouped = test.groupby("clip")["score"].agg(["mean", "count"])
+    return {int(clip): (float(row["mean"]), int(row["count"])) for clip, row in grouped.iterrows()}
+
+
+def objective_section(*, study: Study, report: dict) -> dict:
+    """The objective-metrics section for ``study``, next to the MOS numbers of ``report``.
+
+    ``report`` is the dict of ``listening.analysis.stats.build_report``; its ``systems`` entries give
+    each system's MOS by name. Returns a JSON-ready dict:
+
+    - ``schema``, ``version`` (the metric algorithms' version), ``f0_methods`` (the F0
+      trackers the shown clips were measured with; the workers' OBJECTIVE_F0_METHOD decides),
+      ``reference_system`` (name or None), ``metrics`` (key, label, unit, better, group);
+    - ``systems``: one entry per system in study order with ``system``, ``kind``, ``mos``,
+      ``n_clips`` (ready test clips), ``n_computed``, and ``metrics`` {key: {n, mean, sd,
+      ci95}} (95% Student-t intervals over the system's clips; ITU-T P.800.2 practice);
+    - ``correlations``: {"systems": {key: stats}, "clips": {key: stats}}, stats being
+      {n, pearson, pearson_p, spearman, spearman_p} of the metric against MOS across systems
+      (system means) and across clips (clip means of the ratings), None where undefined;
+    - ``clips``: per clip: clip id, system, sentence key, mos, n_ratings, values {key: number};
+    - ``n_clips``, ``n_computed``, ``pending`` (ready clips whose metrics are missing or out of
+      date: the tasks have not caught up), ``failed`` (clips whose audio could not be
+      measured) and ``notes``.
+    """
+    configured = objective_f0_method()
+    used_methods: set[str] = set()
+    clips, references, ref_system_id = study_measured_clips(study)
+    ref_system = reference_system(study)
+    mos_by_system = {s["system"]: s.get("mos") for s in report.get("systems", [])}
+    mos_by_clip = clip_mos(study)
+
+    per_system_values: dict[int, list[dict[str, float | None]]] = {}
+    clip_rows: list[dict[str, Any]] = []
+    pending = failed = 0
+    for clip in clips:
+        reference = reference_clip_for(clip, references, ref_system_id)
+        cache = clip.objective or {}
+        # The workers' F0 tracker decides what is computed; a cache made with either tracker is
+        # current here, so a web process configured differently never hides the numbers.
+        method = cache.get("f0_method")
+        method = method if method in F0_METHODS else configured
+        if cache.get("key") != clip_objective_key(clip, reference, method):
+            pending += 1
+            continue
+        if cache.get("error"):
+            failed += 1
+            continue
+        values = clip_metric_values(cache)
+        if cache.get("reference"):
+            used_methods.add(method)
+        per_system_values.setdefault(clip.system_id, []).append(values)
+        mos, n_ratings = mos_by_clip.get(clip.pk, (None, 0))
+        clip_rows.append(
+            {
+                "clip": clip.pk,
+                "system": clip.system.name,
+                "sentence": clip.sentence.key,
+                "mos": mos,
+                "n_ratings": n_ratings,
+                "values": values,
+            }
+        )
+
+    n_ready = {}
+    for clip in clips:
+        n_ready[clip.system_id] = n_ready.get(clip.system_id, 0) + 1
+    systems = []
+    for system in study.systems.order_by("position", "id"):
+        rows = per_system_values.get(system.pk, [])
+        systems.append(
+            {
+                "system": system.name,
+                "kind": system.kind,
+                "mos": mos_by_system.get(system.name),
+                "n_clips": n_ready.get(system.pk, 0),
+                "n_computed": len(rows),
+                "metrics": {
+                    key: system_metric_summary([r[key] for r in rows]) for key in METRIC_KEYS
+                },
+            }
+        )
+
+    correlations = metric_correlations(
+        [{"mos": s["mos"], **{k: s["metrics"][k]["mean"] for k in METRIC_KEYS}} for s in systems],
+        [{"mos": row["mos"], **row["values"]} for row in clip_rows],
+        metrics=METRIC_KEYS,
+    )
+
+    notes = [
+        "MOS is the mean of all test ratings (every listener, before screening exclusions).",
+        "dnsmos_p808 is an automatic estimate from the DNSMOS P.808 model, trained on noisy "
+        "and enhanced speech; read it beside the listeners' MOS and its correlation with them, "
+        "never as a substitute.",
+        "Correlations need at least 3 systems (or clips) with both numbers; with fewer they "
+        "are null.",
+    ]
+    if ref_system is None:
+        notes.append(
+            "The study has no reference (natural) system: only reference-free metrics "
+            "(duration, speaking rate, loudness, clipping, silences) and DNSMOS."
+        )
+    else:
+        notes.append(
+            f"Reference metrics compare each clip with the clip of the same sentence in "
+            f"'{ref_system.name}'; MCD is MCD-DTW on mel-cepstra c1-c13 (c0 excluded), "
+            f"10/ln10*sqrt(2) dB per unit; F0 from WORLD "
+            f"{' and '.join(sorted(used_methods)) or configured}."
+        )
+    if pending:
+        notes.append(
+            f"{pending} clip(s) have no current objective metrics yet; they are computed by the "
+            "'metrics' workers and will appear in a later report."
+        )
+    return json_safe(
+        {
+            "schema": SCHEMA,
+            "version": OBJECTIVE_VERSION,
+            "f0_methods": sorted(used_methods),
+            "reference_system": ref_system.name if ref_system else None,
+            "metrics": METRICS,
+            "systems": systems,
+            "correlations": correlations,
+            "clips": clip_rows,
+            "n_clips": len(clips),
+            "n_computed": len(clip_rows),
+            "pending": pending,
+            "failed": failed,
+            "notes": notes,
+        }
+    )
+
+
+CSV_COLUMNS = [
+    "scope",
+    "system",
+    "kind",
+    "metric",
+    "unit",
+    "n",
+    "mean",
+    "sd",
+    "ci95_low",
+    "ci95_high",
+    "mos",
+    "pearson",
+    "pearson_p",
+    "spearman",
+    "spearman_p",
+]
+
+
+def objective_rows_csv(section: dict) -> str:
+    """The section as one long CSV table (columns :data:`CSV_COLUMNS`).
+
+    Rows with scope ``system``: one per system and metric (n, mean, sd, 95% interval, the
+    system's MOS). Rows with scope ``correlation_systems`` and ``correlation_clips``: one per
+    metric (n, Pearson and Spearman coefficients with p-values against MOS)."""
+    units = {m["key"]: m["unit"] for m in section.get("metrics", METRICS)}
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for s in section["systems"]:
+        for key, summary in s["metrics"].items():
+            ci = summary.get("ci95") or [None, None]
+            row = ["system", s["system"], s["kind"], key, units.get(key, ""), summary["n"],
+                   summary["mean"], summary["sd"], ci[0], ci[1], s["mos"], None, None, None, None]  # fmt: skip
+            writer.writerow([csv_cell(v) for v in row])
+    for scope in ("systems", "clips"):
+        for key, stats in section["correlations"][scope].items():
+            row = [f"correlation_{scope}", None, None, key, units.get(key, ""), stats["n"],
+                   None, None, None, None, None, stats["pearson"], stats["pearson_p"],
+                   stats["spearman"], stats["spearman_p"]]  # fmt: skip
+            writer.writerow([csv_cell(v) for v in row])
+    return out.getvalue()

@@ -1,0 +1,232 @@
+"""The checks before the ratings: joining, consent, the questionnaire and the headphone check.
+
+Where it sits: the listener pages call these in order (``Listener.Stage``); passing the last
+check claims a playlist (``playlists.playlist_claim_locked``). The headphone check's stimuli and
+scoring are ``headphones`` (Woods et al. 2017); its right answers stay in the listener's row.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from listening.models import Listener, Study
+from listening.participation import headphones
+from listening.participation.playlists import listener_lock, playlist_claim_locked
+from listening.participation.refusals import (
+    HeadphoneCheckError,
+    ListenerError,
+    ListenerStageError,
+    QuestionnaireError,
+    study_require_open,
+)
+from listening.participation.selectors import listener_find
+
+log = logging.getLogger(__name__)
+
+Stage = Listener.Stage
+
+AGE_BANDS: list[tuple[str, str]] = [
+    ("18-24", gettext_lazy("18–24")),
+    ("25-34", gettext_lazy("25–34")),
+    ("35-44", gettext_lazy("35–44")),
+    ("45-54", gettext_lazy("45–54")),
+    ("55-64", gettext_lazy("55–64")),
+    ("65+", gettext_lazy("65 or older")),
+    ("undisclosed", gettext_lazy("I prefer not to say")),
+]
+
+DEVICES: list[tuple[str, str]] = [
+    ("headphones", gettext_lazy("Headphones (over or on the ear)")),
+    ("earbuds", gettext_lazy("Earbuds or in-ear headphones")),
+    ("computer-speakers", gettext_lazy("Computer or laptop speakers")),
+    ("phone-speaker", gettext_lazy("Phone or tablet speaker")),
+    ("other", gettext_lazy("Something else")),
+]
+
+NATIVE_LANGUAGE_MAX = 64
+
+
+def _stage_after(listener: Listener, done: str) -> str | None:
+    """The next check after ``done``, or None when the checks are over (claim a playlist)."""
+    study = listener.study
+    if done == Stage.CONSENT and study.questionnaire_enabled:
+        return Stage.QUESTIONNAIRE
+    if done in (Stage.CONSENT, Stage.QUESTIONNAIRE) and study.headphone_check_enabled:
+        return Stage.HEADPHONES
+    return None
+
+
+def _advance(listener: Listener, done: str) -> None:
+    """Move a locked listener past ``done``: to the next check, or claim a playlist."""
+    nxt = _stage_after(listener, done)
+    if nxt is not None:
+        listener.stage = nxt
+        listener.save(update_fields=["stage", "last_seen_at"])
+        return
+    playlist_claim_locked(listener)
+
+
+def listener_join(
+    *,
+    study: Study,
+    platform: str,
+    external_id: str,
+    params: Mapping[str, str],
+    user_agent: str,
+) -> Listener:
+    """The listener for this arrival: an existing one with the same external id, or a new one.
+
+    The same Prolific participant or MTurk worker never gets a second listener (and so never a
+    second playlist) in one study; without an external id every join is a new listener."""
+    study_require_open(study)
+    if platform not in Listener.Platform.values:
+        raise ListenerError(_("Unknown platform %(platform)s.") % {"platform": platform})
+    external_id = (external_id or "").strip()
+    fields = {
+        "platform_params": dict(params),
+        "user_agent": (user_agent or "")[:300],
+    }
+    if not external_id:
+        return Listener.objects.create(study=study, platform=platform, **fields)
+    existing = listener_find(study=study, platform=platform, external_id=external_id)
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Listener.objects.create(
+                study=study, platform=platform, external_id=external_id, **fields
+            )
+    except IntegrityError:
+        # Two tabs joined at the same instant: the unique constraint let one insert win; this
+        # request uses the winner's row.
+        return Listener.objects.get(study=study, platform=platform, external_id=external_id)
+
+
+@transaction.atomic
+def listener_consent(*, listener: Listener) -> Listener:
+    """Record consent and move to the first check (or straight to the playlist).
+
+    A second consent (double click, back button) changes nothing."""
+    listener = listener_lock(listener)
+    study_require_open(listener.study)
+    if listener.stage != Stage.CONSENT:
+        return listener
+    listener.consented_at = timezone.now()
+    listener.save(update_fields=["consented_at", "last_seen_at"])
+    _advance(listener, Stage.CONSENT)
+    return listener
+
+
+def questionnaire_clean(answers: Mapping[str, str]) -> dict[str, str]:
+    """The questionnaire's three answers, checked; raises QuestionnaireError naming the fix."""
+    language = (answers.get("native_language") or "").strip()
+    age_band = (answers.get("age_band") or "").strip()
+    device = (answers.get("device") or "").strip()
+    if not language:
+        raise QuestionnaireError(_("Please tell us your native language."))
+    if len(language) > NATIVE_LANGUAGE_MAX:
+        raise QuestionnaireError(
+            _("Please write your native language in at most %(n)d characters.")
+            % {"n": NATIVE_LANGUAGE_MAX}
+        )
+    if age_band not in dict(AGE_BANDS):
+        raise QuestionnaireError(_("Please choose your age group."))
+    if device not in dict(DEVICES):
+        raise QuestionnaireError(_("Please choose what you will listen with."))
+    return {"native_language": language, "age_band": age_band, "device": device}
+
+
+@transaction.atomic
+def listener_questionnaire_save(*, listener: Listener, answers: Mapping[str, str]) -> Listener:
+    """Save the questionnaire (native language, age band, listening device) and move on."""
+    listener = listener_lock(listener)
+    study_require_open(listener.study)
+    if listener.stage != Stage.QUESTIONNAIRE:
+        raise ListenerStageError(_("The questionnaire has already been answered."))
+    listener.questionnaire = questionnaire_clean(answers)
+    listener.save(update_fields=["questionnaire", "last_seen_at"])
+    _advance(listener, Stage.QUESTIONNAIRE)
+    return listener
+
+
+@functools.lru_cache(maxsize=8)
+def _trials(seed: int, n: int) -> list[tuple[bytes, int]]:
+    # A page loads n trial files in a row; generate them once per seed, not n times.
+    return headphones.make_trials(seed, n)
+
+
+@transaction.atomic
+def headphone_check_start(*, listener: Listener) -> int:
+    """Draw the listener's headphone-check trials (Woods et al. 2017); returns their number.
+
+    The right answers stay in ``listener.headphone_check``; the browser gets only the sounds,
+    from URLs that carry the trial's number. Reloading the page keeps the same trials."""
+    listener = listener_lock(listener)
+    study_require_open(listener.study)
+    if listener.stage != Stage.HEADPHONES:
+        raise ListenerStageError(_("The headphone check is not the current step."))
+    check = listener.headphone_check or {}
+    if "seed" in check:
+        return int(check["n"])
+    seed = secrets.randbits(31)
+    n = headphones.N_TRIALS
+    listener.headphone_check = {
+        "method": "antiphase-woods-2017",
+        "seed": seed,
+        "n": n,
+        "correct": [answer for _wav, answer in _trials(seed, n)],
+        "started_at": timezone.now().isoformat(),
+    }
+    listener.save(update_fields=["headphone_check", "last_seen_at"])
+    return n
+
+
+def headphone_trial_wav(*, listener: Listener, index: int) -> bytes:
+    """The WAV bytes of trial ``index`` (0-based) of the listener's started check."""
+    check = listener.headphone_check or {}
+    if "seed" not in check or not 0 <= index < int(check["n"]):
+        raise HeadphoneCheckError(_("This sound is not part of your headphone check."))
+    return _trials(int(check["seed"]), int(check["n"]))[index][0]
+
+
+@transaction.atomic
+def headphone_check_answer(*, listener: Listener, answers: Sequence[int]) -> bool:
+    """Score the answers (5 of 6 right passes); on a pass claim a playlist, else end politely.
+
+    One attempt only: a retry would let a loudspeaker listener guess their way through."""
+    listener = listener_lock(listener)
+    study_require_open(listener.study)
+    if listener.stage != Stage.HEADPHONES:
+        raise ListenerStageError(_("The headphone check has already been answered."))
+    check = dict(listener.headphone_check or {})
+    if "seed" not in check:
+        raise HeadphoneCheckError(_("Please start the headphone check from its page."))
+    answers = list(answers)
+    if len(answers) != int(check["n"]) or any(a not in (1, 2, 3) for a in answers):
+        raise HeadphoneCheckError(
+            _("Please answer every sound of the check: choose 1, 2 or 3 for each.")
+        )
+    n_correct, passed = headphones.score_trials(answers, list(check["correct"]))
+    check.update(
+        answers=answers,
+        n_correct=n_correct,
+        passed=passed,
+        answered_at=timezone.now().isoformat(),
+    )
+    listener.headphone_check = check
+    if not passed:
+        listener.stage = Stage.FAILED_CHECK
+        listener.save(update_fields=["headphone_check", "stage", "last_seen_at"])
+        log.info("headphone check failed", extra={"listener": listener.pk, "n": n_correct})
+        return False
+    listener.save(update_fields=["headphone_check", "last_seen_at"])
+    _advance(listener, Stage.HEADPHONES)
+    return True

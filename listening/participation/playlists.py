@@ -1,0 +1,194 @@
+"""Playlists: claimed atomically by a listener who passed the checks, released when abandoned.
+
+Where it sits: ``checks`` claims a playlist for a listener who passed the last check,
+``ratings`` moves the listener's stage after each rating, and the "study is full" page tries
+again; all through the functions here. Every write of the listener's path locks the listener's
+row first (:func:`listener_lock`). The rules (SKIP LOCKED, lazy release of abandoned playlists,
+how a released playlist's ratings count) are in the package docstring.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Case, F, PositiveSmallIntegerField, Q, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from listening.models import Listener, Playlist, PlaylistItem, Study
+from listening.participation.refusals import (
+    ListenerStageError,
+    SessionExpiredError,
+    study_require_open,
+)
+from listening.participation.selectors import listener_page
+
+log = logging.getLogger(__name__)
+
+Stage = Listener.Stage
+Purpose = PlaylistItem.Purpose
+
+
+def listener_lock(listener: Listener) -> Listener:
+    """The listener's row, locked until the transaction ends."""
+    # Every write of a listener's path starts by locking the listener's row: two tabs or a
+    # double click then run one after the other and the second sees the first's result. Only
+    # this row is locked (no select_related), so listeners never queue behind each other.
+    return Listener.objects.select_for_update().get(pk=listener.pk)
+
+
+def _skip_locked(queryset):
+    """FOR UPDATE SKIP LOCKED where the database has it (PostgreSQL), plain FOR UPDATE else.
+
+    Django refuses skip_locked on a backend without it; SQLite ignores FOR UPDATE altogether
+    and serialises writers with its database lock (BEGIN IMMEDIATE in Harken's settings)."""
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True)
+    return queryset.select_for_update()
+
+
+def _cutoff(study: Study) -> datetime:
+    return timezone.now() - timedelta(minutes=study.listener_timeout_minutes)
+
+
+def _claimable(study: Study, cutoff: datetime) -> Q:
+    """Free playlists, and playlists claimed before ``cutoff`` and never completed."""
+    return Q(study=study) & (
+        Q(status=Playlist.Status.FREE) | Q(status=Playlist.Status.CLAIMED, claimed_at__lt=cutoff)
+    )
+
+
+def study_has_places(*, study: Study) -> bool:
+    """Whether a listener arriving now would get a playlist (free or abandoned)."""
+    return Playlist.objects.filter(_claimable(study, _cutoff(study))).exists()
+
+
+@transaction.atomic
+def playlist_release_abandoned(*, study: Study) -> int:
+    """Give playlists claimed longer than the study's timeout ago back to the pool (for a
+    periodic job; claims also take abandoned playlists directly, see ``playlist_claim``)."""
+    abandoned = Playlist.objects.filter(
+        study=study, status=Playlist.Status.CLAIMED, claimed_at__lt=_cutoff(study)
+    )
+    # Skip rows someone holds right now (a claim, or rating_submit's lock): nobody waits, and
+    # the next run or claim takes them.
+    ids = list(_skip_locked(abandoned).values_list("pk", flat=True))
+    if not ids:
+        return 0
+    released = abandoned.filter(pk__in=ids).update(
+        status=Playlist.Status.FREE,
+        listener=None,
+        claimed_at=None,
+        times_released=F("times_released") + 1,
+    )
+    log.info("playlists released", extra={"study": study.slug, "n": released})
+    return released
+
+
+def _take_one(listener: Listener, study: Study) -> Playlist | None:
+    """Claim one claimable playlist for a locked listener, or None when none is left.
+
+    Each claimant locks only the row it takes. Releasing every abandoned playlist in bulk here
+    would lock them all until this transaction ends, and listeners arriving meanwhile would skip
+    them and be turned away from a study that has places: the concurrency test caught that."""
+    cutoff = _cutoff(study)
+    claimable = Playlist.objects.filter(_claimable(study, cutoff)).order_by("index")
+    # Bounded only as a guard: each round either claims, or sees a row claimed by someone else.
+    for _attempt in range(200):
+        candidate = _skip_locked(claimable).first()
+        if candidate is None:
+            if not claimable.exists():
+                return None  # nothing claimable, even among rows others hold right now
+            # Every claimable row is locked by another transaction (a claim or a release in
+            # flight). Wait for the first one; if that transaction took it, the row no longer
+            # matches and we look again.
+            candidate = claimable.select_for_update().first()
+            if candidate is None:
+                continue
+        abandoned = candidate.status == Playlist.Status.CLAIMED
+        # Conditional UPDATE: succeeds only if the row is still claimable, whatever happened.
+        taken = (
+            Playlist.objects.filter(pk=candidate.pk)
+            .filter(_claimable(study, cutoff))
+            .update(
+                status=Playlist.Status.CLAIMED,
+                listener=listener,
+                claimed_at=timezone.now(),
+                times_released=Case(
+                    When(status=Playlist.Status.CLAIMED, then=F("times_released") + 1),
+                    default=F("times_released"),
+                    output_field=PositiveSmallIntegerField(),
+                ),
+            )
+        )
+        if taken == 1:
+            if abandoned:
+                log.info(
+                    "abandoned playlist reclaimed",
+                    extra={"study": study.slug, "playlist": candidate.index},
+                )
+            return Playlist.objects.get(pk=candidate.pk)
+    log.warning("playlist claim gave up after many contended attempts", extra={"study": study.slug})
+    return None
+
+
+def playlist_claim_locked(listener: Listener) -> Playlist | None:
+    """:func:`playlist_claim` for a listener whose row the caller has locked."""
+    current = Playlist.objects.filter(listener=listener).first()
+    if current is not None:
+        return current
+    if listener.stage in (Stage.TRAINING, Stage.RATING):
+        raise SessionExpiredError(
+            _(
+                "Your session timed out and your place went to another listener. "
+                "Thank you for the ratings you gave; they are kept."
+            )
+        )
+    study = listener.study
+    checks_done = (
+        listener.consented_at is not None
+        and (not study.questionnaire_enabled or bool(listener.questionnaire))
+        and (not study.headphone_check_enabled or bool(listener.headphone_check.get("passed")))
+    )
+    if listener.stage in (Stage.COMPLETED, Stage.FAILED_CHECK) or not checks_done:
+        raise ListenerStageError(
+            _("Please give your consent and complete the checks before the ratings.")
+        )
+    study_require_open(study)
+    playlist = _take_one(listener, study)
+    if playlist is None:
+        listener.stage = Stage.NO_PLAYLIST
+        listener.save(update_fields=["stage", "last_seen_at"])
+        return None
+    listener_stage_update(listener, playlist)
+    return playlist
+
+
+@transaction.atomic
+def playlist_claim(*, listener: Listener) -> Playlist | None:
+    """The listener's playlist: the one they hold, or the first free one claimed atomically.
+
+    Returns None (and sets stage ``no_playlist``) when the study is full. Raises
+    SessionExpiredError for a listener whose playlist was released after the timeout."""
+    listener = listener_lock(listener)
+    return playlist_claim_locked(listener)
+
+
+def listener_stage_update(listener: Listener, playlist: Playlist) -> None:
+    """Set training / rating / completed from what is left to rate (listener row locked)."""
+    nxt = listener_page(listener=listener, playlist=playlist)
+    now = timezone.now()
+    if not nxt:
+        Playlist.objects.filter(pk=playlist.pk).update(
+            status=Playlist.Status.COMPLETED, completed_at=now
+        )
+        listener.stage = Stage.COMPLETED
+        listener.completed_at = now
+        listener.save(update_fields=["stage", "completed_at", "last_seen_at"])
+        return
+    stage = Stage.TRAINING if nxt[0].purpose == Purpose.TRAINING else Stage.RATING
+    if listener.stage != stage:
+        listener.stage = stage
+        listener.save(update_fields=["stage", "last_seen_at"])

@@ -1,0 +1,26 @@
+"""The listener's path, included at the site root: /t/<study slug>/..."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("t/<slug:slug>/", views.entry, name="listener-entry"),
+    path("t/<slug:slug>/about-you/", views.questionnaire, name="listener-questionnaire"),
+    path("t/<slug:slug>/headphones/", views.headphone_check, name="listener-headphones"),
+    path(
+        "t/<slug:slug>/headphones/volume/",
+        views.headphone_volume,
+        name="listener-headphone-volume",
+    ),
+    path(
+        "t/<slug:slug>/headphones/sound/<int:index>/",
+        views.headphone_trial,
+        name="listener-headphone-trial",
+    ),
+    path("t/<slug:slug>/rate/", views.rate, name="listener-rate"),
+    path("t/<slug:slug>/clip/<str:token>/", views.clip_audio, name="listener-clip"),
+    path("t/<slug:slug>/done/", views.done, name="listener-done"),
+    path("t/<slug:slug>/ended/", views.ended, name="listener-ended"),
+    path("t/<slug:slug>/full/", views.full, name="listener-full"),
+]

@@ -1,0 +1,570 @@
+"""The listener's pages under ``/t/<slug>/``: parse the request, call one service, render.
+
+Where it sits: the public link a researcher posts on Prolific or MTurk lands here; every step
+(the services of ``listening.participation``) is one page with a form that posts back to it and
+redirects to the next step (post/redirect/get), so a reload never sends an answer twice. Audio
+goes out through ``mos_site.http.ranged_response`` (ranges, ETags), only to a listener whose
+playlist holds the clip.
+
+Who is who: a signed cookie per study carries the listener's token (path ``/t/<slug>/``, so
+studies do not see each other's cookies); a Prolific or MTurk id in the link finds the same
+listener again from another browser. Listeners are created only when they consent (a POST),
+so link previews, crawlers and MTurk's preview create no rows.
+
+Nothing a listener can see says which system or sentence a clip is: audio comes from
+``/t/<slug>/clip/<random token>/``, page titles are generic and sentence texts are never shown.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import IO
+
+import markdown
+import nh3
+from django.core import signing
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods
+
+from listening.models import Clip, Listener, PlaylistItem, Study
+from listening.participation import (
+    checks,
+    headphones,
+    playlists,
+    ratings,
+    refusals,
+    selectors,
+)
+from listening.participation.forms import QuestionnaireForm
+from mos_site.http import audio_content_type, bytes_response, ranged_response
+
+Stage = Listener.Stage
+
+COOKIE_MAX_AGE = 30 * 24 * 3600
+#: A rating page older than this is refused (reload it): bounds the use of a stolen form.
+PAGE_MAX_AGE_S = 12 * 3600
+MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
+EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
+
+# The ACR listening-quality scale of ITU-T P.800 (Annex B), best first as in P.808's template.
+ACR_SCALE = [
+    (5, gettext_lazy("Excellent")),
+    (4, gettext_lazy("Good")),
+    (3, gettext_lazy("Fair")),
+    (2, gettext_lazy("Poor")),
+    (1, gettext_lazy("Bad")),
+]
+
+STAGE_URLS = {
+    Stage.CONSENT: "listener-entry",
+    Stage.QUESTIONNAIRE: "listener-questionnaire",
+    Stage.HEADPHONES: "listener-headphones",
+    Stage.TRAINING: "listener-rate",
+    Stage.RATING: "listener-rate",
+    Stage.COMPLETED: "listener-done",
+    Stage.FAILED_CHECK: "listener-ended",
+    Stage.NO_PLAYLIST: "listener-full",
+}
+
+
+# --- Helpers ---------------------------------------------------------------------------------
+
+
+def render_markdown(text: str) -> SafeString:
+    """A researcher's Markdown as HTML that cannot run script (sanitised with nh3)."""
+    html = markdown.markdown(text or "", extensions=["sane_lists"])
+    # nh3 has just removed scripts, handlers and unsafe URLs: what is left is safe to show.
+    return mark_safe(nh3.clean(html))
+
+
+def _cookie_name(study: Study) -> str:
+    return f"harken_listener_{study.slug}"
+
+
+def _cookie_salt(study: Study) -> str:
+    return f"listening.listener.{study.slug}"
+
+
+def _cookie_listener(request: HttpRequest, study: Study) -> Listener | None:
+    token = request.get_signed_cookie(
+        _cookie_name(study), default=None, salt=_cookie_salt(study), max_age=COOKIE_MAX_AGE
+    )
+    return selectors.listener_find(study=study, token=token) if token else None
+
+
+def _remember(response: HttpResponseBase, request: HttpRequest, study: Study, listener) -> None:
+    response.set_signed_cookie(
+        _cookie_name(study),
+        listener.token,
+        salt=_cookie_salt(study),
+        max_age=COOKIE_MAX_AGE,
+        path=f"/t/{study.slug}/",
+        secure=request.is_secure(),
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def _stage_redirect(study: Study, listener: Listener) -> HttpResponse:
+    return redirect(STAGE_URLS[listener.stage], slug=study.slug)
+
+
+def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    response = render(request, f"listening/participation/{template}", context, status=status)
+    # Listener pages are personal and change with every answer: never cache or share them.
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _unavailable(request: HttpRequest, study: Study) -> HttpResponse:
+    return _page(
+        request,
+        "unavailable.html",
+        {"study": study, "message": refusals.study_unavailable_message(study)},
+        status=503 if study.status == Study.Status.PAUSED else 200,
+    )
+
+
+def _message_page(
+    request: HttpRequest, study: Study, message: str, status: int, heading: str = ""
+) -> HttpResponse:
+    return _page(
+        request,
+        "message.html",
+        {"study": study, "message": message, "heading": heading or _("Sorry")},
+        status=status,
+    )
+
+
+def listener_view(*stages: str, open_only: bool = True) -> Callable:
+    """Decorator: find the study and the cookie's listener, and send listeners who are at
+    another step to that step's page. Views get ``(request, study, listener)``."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, slug: str, *args, **kwargs) -> HttpResponse:
+            study = get_object_or_404(Study, slug=slug)
+            listener = _cookie_listener(request, study)
+            if listener is None:
+                return redirect("listener-entry", slug=study.slug)
+            if listener.stage not in stages:
+                return _stage_redirect(study, listener)
+            if open_only and study.status != Study.Status.OPEN:
+                return _unavailable(request, study)
+            return view(request, study, listener, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+# --- Arrival, consent ------------------------------------------------------------------------
+
+
+class Arrival:
+    """Who the link says the listener is: platform, external id and the platform's params."""
+
+    def __init__(self, query) -> None:
+        self.preview = False
+        self.error = ""
+        get = {key: (query.get(key) or "").strip() for key in query}
+        if get.get("PROLIFIC_PID"):
+            self.platform = Listener.Platform.PROLIFIC
+            self.external_id = get["PROLIFIC_PID"]
+            keys = ("STUDY_ID", "SESSION_ID")
+        elif get.get("workerId") or get.get("assignmentId"):
+            self.platform = Listener.Platform.MTURK
+            self.external_id = get.get("workerId", "")
+            keys = ("assignmentId", "hitId", "turkSubmitTo")
+            self.preview = get.get("assignmentId") == MTURK_PREVIEW
+            if not self.external_id and not self.preview:
+                self.error = _("The link lacks the MTurk workerId: please open it from the HIT.")
+        else:
+            self.platform = Listener.Platform.NONE
+            self.external_id = ""
+            keys = ()
+        if self.external_id and not EXTERNAL_ID_RE.match(self.external_id):
+            self.error = _(
+                "The participant id in this link is not valid: please open the study again "
+                "from the platform's page."
+            )
+        self.params = {key: get[key][:200] for key in keys if get.get(key)}
+
+
+@require_http_methods(["GET", "POST"])
+def entry(request: HttpRequest, slug: str) -> HttpResponse:
+    """The public link: welcome, instructions and consent; resumes a returning listener."""
+    study = get_object_or_404(Study, slug=slug)
+    arrival = Arrival(request.GET)
+    if arrival.error:
+        return _message_page(request, study, arrival.error, status=400)
+    if arrival.external_id:
+        listener = selectors.listener_find(
+            study=study, platform=arrival.platform, external_id=arrival.external_id
+        )
+    else:
+        listener = _cookie_listener(request, study)
+    if listener is not None and listener.stage != Stage.CONSENT:
+        response = _stage_redirect(study, listener)
+        _remember(response, request, study, listener)
+        return response
+    context = {
+        "study": study,
+        "instructions": render_markdown(study.instructions),
+        "consent": render_markdown(study.consent_text),
+        "n_clips": study.clips_per_listener,
+        "platform": arrival.platform,
+    }
+    if arrival.preview:
+        # MTurk shows the task before a worker accepts it: describe it, record nothing.
+        return _page(request, "preview.html", context)
+    if study.status != Study.Status.OPEN:
+        return _unavailable(request, study)
+    if listener is None and not playlists.study_has_places(study=study):
+        # Say so before they start, rather than after the checks.
+        return _page(request, "full.html", {"study": study, "listener": None})
+    if request.method == "POST":
+        if request.POST.get("consent") != "yes":
+            context["error"] = _(
+                "To take part, please tick the box to say you agree, then press Start."
+            )
+            return _page(request, "welcome.html", context, status=400)
+        try:
+            if listener is None:
+                listener = checks.listener_join(
+                    study=study,
+                    platform=arrival.platform,
+                    external_id=arrival.external_id,
+                    params=arrival.params,
+                    user_agent=request.headers.get("User-Agent", ""),
+                )
+            listener = checks.listener_consent(listener=listener)
+        except refusals.StudyNotOpenError:
+            return _unavailable(request, study)
+        response = _stage_redirect(study, listener)
+        _remember(response, request, study, listener)
+        return response
+    return _page(request, "welcome.html", context)
+
+
+# --- Questionnaire ---------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@listener_view(Stage.QUESTIONNAIRE)
+def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+    form = QuestionnaireForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            listener = checks.listener_questionnaire_save(
+                listener=listener, answers=form.cleaned_data
+            )
+        except refusals.QuestionnaireError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return _stage_redirect(study, listener)
+    status = 400 if form.is_bound else 200
+    return _page(request, "questionnaire.html", {"study": study, "form": form}, status=status)
+
+
+# --- Headphone check -------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@listener_view(Stage.HEADPHONES)
+def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+    n = checks.headphone_check_start(listener=listener)
+    error = ""
+    answers: list[int] = []
+    if request.method == "POST":
+        for i in range(n):
+            value = request.POST.get(f"trial_{i}", "")
+            answers.append(int(value) if value in ("1", "2", "3") else 0)
+        try:
+            checks.headphone_check_answer(listener=listener, answers=answers)
+        except refusals.HeadphoneCheckError as exc:
+            error = str(exc)
+        else:
+            listener.refresh_from_db()
+            return _stage_redirect(study, listener)
+    trials = [
+        {
+            "index": i,
+            "number": i + 1,
+            "url": reverse("listener-headphone-trial", args=[study.slug, i]),
+            "answer": answers[i] if i < len(answers) else 0,
+        }
+        for i in range(n)
+    ]
+    context = {
+        "study": study,
+        "trials": trials,
+        "n": n,
+        "pass_threshold": headphones.pass_threshold(n),
+        "error": error,
+        "choices": [1, 2, 3],
+    }
+    return _page(request, "headphones.html", context, status=400 if error else 200)
+
+
+@require_GET
+@listener_view(Stage.HEADPHONES)
+def headphone_volume(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+    return bytes_response(request, headphones.volume_calibration_wav(), "audio/wav", "volume")
+
+
+@require_GET
+@listener_view(Stage.HEADPHONES)
+def headphone_trial(
+    request: HttpRequest, study: Study, listener: Listener, index: int
+) -> HttpResponseBase:
+    try:
+        wav = checks.headphone_trial_wav(listener=listener, index=index)
+    except refusals.HeadphoneCheckError:
+        raise Http404("no such trial") from None
+    # The ETag names the listener's check and trial, never the answer.
+    tag = f"hc-{listener.headphone_check.get('seed')}-{index}"
+    return bytes_response(request, wav, "audio/wav", tag)
+
+
+# --- Rating pages ----------------------------------------------------------------------------
+
+
+def _page_token(listener: Listener, items: list[PlaylistItem]) -> str:
+    payload = {"l": listener.token, "i": [item.pk for item in items], "t": time.time()}
+    return signing.dumps(payload, salt="listening.rate-page", compress=True)
+
+
+def _page_issued_at(token: str, listener: Listener) -> datetime:
+    payload = signing.loads(token, salt="listening.rate-page", max_age=PAGE_MAX_AGE_S)
+    if payload.get("l") != listener.token:
+        raise signing.BadSignature("page of another listener")
+    return datetime.fromtimestamp(float(payload["t"]), tz=UTC)
+
+
+def _number(raw: str | None, kind: type, default, upper: float):
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        return default
+    if value != value or value < 0:  # NaN or negative
+        return default
+    return min(value, kind(upper))
+
+
+REFUSAL_STATUS = {
+    refusals.ScoreInvalidError: 400,
+    refusals.NotPlayedError: 400,
+    refusals.ItemNotInPlaylistError: 403,
+    refusals.AlreadyRatedError: 409,
+    refusals.ItemOutOfOrderError: 409,
+}
+
+
+def _refused(request: HttpRequest, study: Study, exc: Exception) -> HttpResponse:
+    status = next((s for cls, s in REFUSAL_STATUS.items() if isinstance(exc, cls)), 409)
+    return _page(
+        request,
+        "refused.html",
+        {
+            "study": study,
+            "message": str(exc),
+            "continue_url": reverse("listener-rate", args=[study.slug]),
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@listener_view(Stage.TRAINING, Stage.RATING, Stage.COMPLETED)
+def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+    """One page of the playlist: one clip (or the study's clips_per_page), each with the ACR
+    scale, unlocked by the page's script once the clip has played to its end."""
+    if request.method == "POST":
+        # A finished listener's replayed POST gets the refusal message, not a silent redirect.
+        return _rate_post(request, study, listener)
+    if listener.stage == Stage.COMPLETED:
+        return _stage_redirect(study, listener)
+    playlist = selectors.listener_playlist(listener=listener)
+    if playlist is None:
+        return _message_page(
+            request,
+            study,
+            _(
+                "Your session timed out and your place went to another listener. Thank you for "
+                "the ratings you gave; they are kept. Please return the task on your platform."
+            ),
+            status=410,
+            heading=_("Session timed out"),
+        )
+    items = selectors.listener_page(listener=listener, playlist=playlist)
+    if not items:  # finished in another tab
+        listener.refresh_from_db()
+        return _stage_redirect(study, listener)
+    done, total = selectors.listener_progress(listener=listener)
+    clips = [
+        {
+            "n": i,
+            "number": i + 1,
+            "item": item,
+            "token": item.clip.token,
+            "url": reverse("listener-clip", args=[study.slug, item.clip.token]),
+        }
+        for i, item in enumerate(items)
+    ]
+    context = {
+        "study": study,
+        "clips": clips,
+        "multi": len(clips) > 1,
+        "training": items[0].purpose == PlaylistItem.Purpose.TRAINING,
+        "page_token": _page_token(listener, items),
+        "done": done,
+        "total": total,
+        "position": done + 1,
+        "scale": ACR_SCALE,
+    }
+    return _page(request, "rate.html", context)
+
+
+def _rate_post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+    now = timezone.now()
+    try:
+        issued_at = _page_issued_at(request.POST.get("page", ""), listener)
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return _refused(
+            request,
+            study,
+            refusals.RatingRefusedError(
+                _("This page is out of date or was not issued to you; nothing was saved.")
+            ),
+        )
+    indices = sorted(
+        int(key[5:]) for key in request.POST if key.startswith("item_") and key[5:].isdigit()
+    )[:10]
+    if not indices:
+        return _refused(
+            request,
+            study,
+            refusals.ItemNotInPlaylistError(_("No clip was sent; nothing was saved.")),
+        )
+    try:
+        # A page with several clips is saved whole or not at all.
+        with transaction.atomic():
+            for i in indices:
+                ended_ms = _number(request.POST.get(f"ended_{i}"), float, None, 86_400_000)
+                ended_at = (
+                    None
+                    if ended_ms is None
+                    else min(now, issued_at + timedelta(milliseconds=ended_ms))
+                )
+                ratings.rating_submit(
+                    listener=listener,
+                    item_id=request.POST.get(f"item_{i}", ""),
+                    clip_token=request.POST.get(f"clip_{i}", ""),
+                    score=request.POST.get(f"score_{i}"),
+                    play_count=_number(request.POST.get(f"plays_{i}"), int, 0, 32767),
+                    played_seconds=_number(request.POST.get(f"played_{i}"), float, 0.0, 86_400),
+                    first_play_ended_at=ended_at,
+                    page_issued_at=issued_at,
+                    answered_at=now,
+                )
+    except refusals.StudyNotOpenError:
+        return _unavailable(request, study)
+    except refusals.SessionExpiredError:
+        return redirect("listener-rate", slug=study.slug)
+    except refusals.ListenerError as exc:
+        return _refused(request, study, exc)
+    listener.refresh_from_db()
+    return _stage_redirect(study, listener)
+
+
+# --- Audio -----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "HEAD"])
+def clip_audio(request: HttpRequest, slug: str, token: str) -> HttpResponseBase:
+    """A clip's audio, only for a listener whose playlist holds it (403 for anyone else,
+    whether or not the token exists, so tokens cannot be probed). Read through the default
+    storage, so local files and S3 work alike."""
+    study = get_object_or_404(Study, slug=slug)
+    listener = _cookie_listener(request, study)
+    forbidden = HttpResponse(
+        _("This sound is not part of your listening test."),
+        status=403,
+        content_type="text/plain; charset=utf-8",
+    )
+    if listener is None:
+        return forbidden
+    clip = (
+        Clip.objects.filter(
+            token=token,
+            playlist_items__playlist__listener=listener,
+            playlist_items__playlist__study=study,
+        )
+        .distinct()
+        .first()
+    )
+    if clip is None:
+        return forbidden
+    if not clip.audio:
+        raise Http404("clip has no audio")
+    content_type = audio_content_type(clip.audio.name)
+    size = clip.audio.size
+
+    def open_file() -> IO[bytes]:
+        return clip.audio.storage.open(clip.audio.name, "rb")
+
+    return ranged_response(
+        request,
+        open_file=open_file,
+        size=size,
+        content_type=content_type,
+        etag=f"{clip.token}-{size}",
+    )
+
+
+# --- The end of the path ---------------------------------------------------------------------
+
+
+@require_GET
+@listener_view(Stage.COMPLETED, open_only=False)
+def done(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+    """The completion code (always shown, even once the study has closed); Prolific listeners
+    are sent on to the study's completion URL, which carries the code."""
+    completion = ratings.listener_completion(listener=listener)
+    if completion["redirect_url"]:
+        return redirect(completion["redirect_url"])
+    return _page(
+        request,
+        "done.html",
+        {"study": study, "listener": listener, "completion": completion},
+    )
+
+
+@require_GET
+@listener_view(Stage.FAILED_CHECK, open_only=False)
+def ended(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+    return _page(request, "ended.html", {"study": study, "listener": listener})
+
+
+@require_http_methods(["GET", "POST"])
+@listener_view(Stage.NO_PLAYLIST)
+def full(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+    """The study is full; a listener may try again later (an abandoned place may free up)."""
+    if request.method == "POST":
+        playlists.playlist_claim(listener=listener)
+        listener.refresh_from_db()
+        if listener.stage != Stage.NO_PLAYLIST:
+            return _stage_redirect(study, listener)
+    return _page(request, "full.html", {"study": study, "listener": listener})

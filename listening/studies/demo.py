@@ -1,0 +1,151 @@
+"""The demo study that `make run` loads: Harvard sentences, systems that need no weights.
+
+eSpeak NG (the classic formant baseline) and MNRU anchors at Q = 5, 15 and 25 dB (ITU-T P.810)
+derived from its clips play real speech on a machine with no neural weights and no network. The
+default Tacotron2 voice (torchaudio's LJSpeech bundle with Griffin-Lim) joins the demo when its
+weights are already in torch's cache or HARKEN_DEMO_TACOTRON2=true says they can be fetched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+
+from listening.models import Clip, Sentence, Study, System
+from synthesis.models import Voice
+
+DEMO_SLUG = "demo"
+
+# IEEE Recommended Practice for Speech Quality Measurements (1969), "Harvard sentences",
+# lists 1 and 2: phonetically balanced, public domain, the usual material of listening tests.
+HARVARD_SENTENCES = [
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It's easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.",
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+    "A pot of tea helps to pass the evening.",
+    "Smoky fires lack flame and heat.",
+    "The soft cushion broke the man's fall.",
+    "The salt breeze came across from the sea.",
+    "The girl at the booth sold fifty bonds.",
+]
+
+DEMO_INSTRUCTIONS = """\
+Thank you for taking part. You will hear short sentences spoken by different speech
+synthesisers. Please **wear headphones** and sit somewhere quiet.
+
+After each clip has played to its end, rate **how natural it sounds** on the scale from
+*1 Bad* to *5 Excellent*. There are no right or wrong answers; use the whole scale.
+"""
+
+TACOTRON2_BUNDLE = "TACOTRON2_GRIFFINLIM_CHAR_LJSPEECH"
+
+
+def espeak_voice_ensure() -> Voice:
+    voice, _ = Voice.objects.get_or_create(
+        name="eSpeak NG (en-us)",
+        defaults={
+            "engine": Voice.Engine.ESPEAK,
+            "description": "Formant synthesis baseline; needs no weights.",
+            "espeak_voice": "en-us",
+        },
+    )
+    return voice
+
+
+def tacotron2_default_voice_ensure() -> Voice:
+    voice, _ = Voice.objects.get_or_create(
+        name="Tacotron2 LJSpeech (torchaudio, Griffin-Lim)",
+        defaults={
+            "engine": Voice.Engine.TACOTRON2,
+            "description": "torchaudio's Tacotron2 character bundle; weights fetched by torchaudio.",
+            "acoustic_bundle": TACOTRON2_BUNDLE,
+            "symbol_set": Voice.SymbolSet.TORCHAUDIO,
+            "vocoder": Voice.Vocoder.GRIFFINLIM,
+        },
+    )
+    return voice
+
+
+def tacotron2_weights_available() -> bool:
+    if os.environ.get("HARKEN_DEMO_TACOTRON2", "").lower() in {"1", "true", "yes"}:
+        return True
+    # torch loads here, in the one process that builds the demo, not in every web process.
+    import torch.hub
+
+    cache = Path(torch.hub.get_dir()) / "checkpoints"
+    return any(cache.glob("tacotron2_english_characters_1500_epochs_ljspeech*.pth"))
+
+
+@transaction.atomic
+def demo_study_ensure(*, owner: AbstractUser) -> tuple[Study, bool]:
+    """Create the demo study once; running it again changes nothing. Returns (study, created)."""
+    existing = Study.objects.filter(slug=DEMO_SLUG).first()
+    if existing is not None:
+        return existing, False
+    study = Study.objects.create(
+        owner=owner,
+        slug=DEMO_SLUG,
+        title="Demo: eSpeak NG against MNRU anchors",
+        instructions=DEMO_INSTRUCTIONS,
+        listed_publicly=True,
+        open_when_ready=True,
+        ratings_per_clip=3,
+        clips_per_listener=12,
+        training_clips=2,
+        attention_check_rate=0.1,
+        completion_code="HARKEN-DEMO",
+    )
+    sentences = Sentence.objects.bulk_create(
+        Sentence(study=study, key=f"h{i:02d}", text=text, position=i)
+        for i, text in enumerate(HARVARD_SENTENCES, start=1)
+    )
+    espeak = System.objects.create(
+        study=study,
+        name="espeak-ng",
+        kind=System.Kind.VOICE,
+        voice=espeak_voice_ensure(),
+        position=0,
+    )
+    systems = [espeak]
+    tacotron2 = tacotron2_default_voice_ensure()
+    if tacotron2_weights_available():
+        systems.append(
+            System.objects.create(
+                study=study,
+                name="tacotron2-griffinlim",
+                kind=System.Kind.VOICE,
+                voice=tacotron2,
+                position=1,
+            )
+        )
+    for position, q_db in enumerate((5, 15, 25), start=10):
+        systems.append(
+            System.objects.create(
+                study=study,
+                name=f"mnru-q{q_db}",
+                kind=System.Kind.ANCHOR,
+                anchor_source=espeak,
+                anchor_q_db=float(q_db),
+                is_low_anchor=q_db == 5,
+                position=position,
+            )
+        )
+    Clip.objects.bulk_create(
+        Clip(system=system, sentence=sentence) for system in systems for sentence in sentences
+    )
+    return study, True

@@ -1,0 +1,221 @@
+"""Forms of the researcher pages: they parse and label input; the services decide.
+
+Where it sits: ``listening.studies.views`` binds these to a request, then hands
+``cleaned_data`` to the services of this room (the same functions the API calls), so a value
+the API would refuse is refused here with the same message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from listening.models import Study, System
+from listening.screening import SETTINGS, default_rules
+from listening.studies.settings import DESIGN_FIELDS, SLUG_TAKEN, STUDY_FIELDS
+from synthesis.models import Voice
+
+
+class StudyForm(forms.ModelForm):
+    """A study's settings; the screening rules (``Study.screening`` JSON) appear as fields."""
+
+    # The screening settings the form shows, as fields named screening_<setting>.
+    SCREENING_SETTINGS = tuple(setting for setting in SETTINGS if setting.in_form)
+
+    class Meta:
+        model = Study
+        # The same fields as the API and the study_create/study_update services; the screening
+        # thresholds are edited as separate fields below.
+        fields = [name for name in STUDY_FIELDS if name != "screening"]
+        widgets = {
+            "instructions": forms.Textarea(attrs={"rows": 5}),
+            "consent_text": forms.Textarea(attrs={"rows": 4}),
+            "attention_check_rate": forms.NumberInput(attrs={"step": "0.01", "min": 0, "max": 0.5}),
+        }
+        error_messages = {"slug": {"unique": SLUG_TAKEN}}
+        labels = {
+            "completion_url": _("Completion URL"),
+            "listener_timeout_minutes": _("Listener timeout (minutes)"),
+            "attention_check_rate": _("Attention-check rate"),
+        }
+        help_texts = {
+            "slug": _("Letters, digits and hyphens; part of the listener link /t/<slug>/."),
+            "ratings_per_clip": _("How many listeners rate each clip."),
+            "clips_per_listener": _("Test clips in one listener's playlist."),
+            "training_clips": _("Clips rated first and not counted, spanning the scale."),
+            "listener_timeout_minutes": _(
+                "A playlist unfinished after this long goes to another listener."
+            ),
+            "completion_code": _("Shown to listeners at the end (Prolific completion code)."),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        rules = {**default_rules(), **(self.instance.screening or {})}
+        # Numeric rules left empty are switched off (the settings' ``can_be_off``).
+        for setting in self.SCREENING_SETTINGS:
+            label = setting.label
+            low, high = setting.low, setting.high
+            if setting.kind == "bool":
+                field: forms.Field = forms.BooleanField(required=False, label=label)
+            elif setting.kind == "int":
+                field = forms.IntegerField(
+                    required=False, label=label, min_value=low, max_value=high
+                )
+            else:
+                field = forms.FloatField(required=False, label=label, min_value=low, max_value=high)
+                field.widget.attrs["step"] = "any"
+            field.help_text = setting.help
+            field.initial = rules.get(setting.name)
+            self.fields[f"screening_{setting.name}"] = field
+        # Keep any extra rules set through the API (tuning knobs the form does not show).
+        shown = {setting.name for setting in self.SCREENING_SETTINGS}
+        self._extra_rules = {k: v for k, v in rules.items() if k not in shown}
+        if self.instance.pk and self.instance.design_frozen:
+            for name in DESIGN_FIELDS & set(self.fields):
+                self.fields[name].disabled = True
+                self.fields[name].help_text = _("Fixed: the test has been opened.")
+
+    @property
+    def screening_field_names(self) -> list[str]:
+        return [f"screening_{setting.name}" for setting in self.SCREENING_SETTINGS]
+
+    def service_data(self) -> dict:
+        """``cleaned_data`` in the shape of ``study_create``/``study_update``."""
+        data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("screening_")}
+        data["screening"] = {
+            **self._extra_rules,
+            **{
+                setting.name: self.cleaned_data.get(f"screening_{setting.name}")
+                for setting in self.SCREENING_SETTINGS
+            },
+        }
+        return data
+
+
+class SentenceUploadForm(forms.Form):
+    file = forms.FileField(
+        label=_("Sentence file"),
+        help_text=_(
+            ".txt: one sentence per line. .csv or .tsv: key,text[,expected_score], header "
+            "optional. UTF-8 or UTF-16."
+        ),
+        widget=forms.ClearableFileInput(attrs={"accept": ".txt,.csv,.tsv,text/plain,text/csv"}),
+    )
+    replace = forms.BooleanField(
+        required=False,
+        label=_("Replace the study's current sentences"),
+        help_text=_("Otherwise the new sentences are added to the current ones."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = settings.MAX_SENTENCE_FILE_KB * 1024
+        if upload.size > limit:
+            raise forms.ValidationError(
+                _("The file is %(kb)d KB; sentence files are limited to %(limit)d KB.")
+                % {"kb": upload.size // 1024, "limit": settings.MAX_SENTENCE_FILE_KB}
+            )
+        return upload
+
+
+class SystemForm(forms.Form):
+    """A system synthesised with a voice, or one whose recordings are uploaded."""
+
+    KIND_CHOICES = [
+        (System.Kind.VOICE, _("Synthesise with a voice")),
+        (System.Kind.REFERENCE, _("Upload natural reference recordings")),
+        (System.Kind.UPLOADED, _("Upload another system's output")),
+    ]
+    name = forms.CharField(max_length=100, label=_("Name (never shown to listeners)"))
+    kind = forms.ChoiceField(choices=KIND_CHOICES, initial=System.Kind.VOICE, label=_("Audio"))
+    voice = forms.ModelChoiceField(
+        queryset=Voice.objects.filter(is_active=True),
+        required=False,
+        label=_("Voice"),
+        help_text=_("For synthesised systems."),
+    )
+    is_low_anchor = forms.BooleanField(required=False, label=_("Low anchor"))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == System.Kind.VOICE and not data.get("voice"):
+            self.add_error("voice", _("Choose the voice that synthesises this system."))
+        if data.get("kind") != System.Kind.VOICE:
+            data["voice"] = None
+        return data
+
+
+class AnchorForm(forms.Form):
+    """An MNRU anchor (ITU-T P.810) derived from one of the study's systems."""
+
+    source = forms.ModelChoiceField(queryset=System.objects.none(), label=_("Derived from"))
+    q_db = forms.FloatField(
+        label=_("Q (dB)"),
+        min_value=-10,
+        max_value=60,
+        initial=5,
+        help_text=_("Lower is noisier: 5 dB is clearly Bad, 25-35 dB near Good (P.810)."),
+    )
+    name = forms.CharField(max_length=100, required=False, label=_("Name (optional)"))
+    is_low_anchor = forms.BooleanField(required=False, initial=True, label=_("Low anchor"))
+
+    def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["source"].queryset = study.systems.exclude(kind=System.Kind.ANCHOR)
+        self.fields["source"].label_from_instance = lambda system: system.name
+
+
+class SystemEditForm(forms.Form):
+    name = forms.CharField(max_length=100, label=_("Name"))
+    kind = forms.ChoiceField(
+        choices=[
+            (System.Kind.REFERENCE, _("Natural reference")),
+            (System.Kind.UPLOADED, _("Uploaded audio (not a reference)")),
+        ],
+        required=False,
+        label=_("Kind"),
+    )
+    is_low_anchor = forms.BooleanField(required=False, label=_("Low anchor"))
+
+    def __init__(self, *args: Any, system: System, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {"name": system.name, "kind": system.kind, "is_low_anchor": system.is_low_anchor},
+        )
+        super().__init__(*args, **kwargs)
+        if system.kind not in (System.Kind.UPLOADED, System.Kind.REFERENCE):
+            del self.fields["kind"]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input (Django's documented pattern)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class AudioUploadForm(forms.Form):
+    files = MultipleFileField(
+        label=_("Recordings"),
+        help_text=_(
+            "A ZIP, or several files, each named by sentence key (s001.wav). "
+            "WAV, FLAC, MP3 or OGG; at most %(mb)s MB in all."
+        )
+        % {"mb": settings.MAX_UPLOAD_MB},
+        widget=MultipleFileInput(attrs={"accept": ".zip,.wav,.flac,.mp3,.ogg,audio/*"}),
+    )

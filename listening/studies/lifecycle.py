@@ -1,0 +1,289 @@
+"""A study's life: draft → synthesizing → ready → open ⇄ paused → closed.
+
+Every change of status goes through one function here, used alike by the researcher pages, the
+API, the management commands and the tasks. Each refuses to run from the wrong status with a
+message that says what to do instead, and each runs in one transaction.
+
+Where it sits: the other services of this room (settings, sentences, systems, recordings,
+launch) lock a study and keep its clip rows complete through the helpers here; synthesis
+announces clips that changed state with ``synthesis.signals.clips_changed``, which
+``listening.apps`` connects to :func:`study_sync_status`, so synthesis never calls a listening
+service. A study that turns ready queues its objective metrics
+(``listening.objective.cache``); opening it builds the playlists with
+``listening.participation.design``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from listening.errors import ServiceError
+from listening.models import Clip, Playlist, PlaylistItem, Rating, Study, System
+from listening.objective.cache import study_objective_request
+from listening.participation.design import DesignError, design_playlists
+
+log = logging.getLogger(__name__)
+
+
+def study_lock(study: Study) -> Study:
+    """The study's row, locked until the transaction ends."""
+    # Two researchers' tabs (or a task and a page) may act on one study at once: lock its row so
+    # status changes are serialised and each sees the other's result.
+    return Study.objects.select_for_update().get(pk=study.pk)
+
+
+def study_lock_unfrozen(study: Study, what: str) -> Study:
+    """The study's row, locked; refused once the test has been opened (``what`` says what
+    the researcher tried to change, for the message)."""
+    study = study_lock(study)
+    if study.design_frozen:
+        raise ServiceError(
+            f"Study '{study.slug}' is {study.get_status_display().lower()}: its design is frozen, "
+            f"so {what} can no longer change. Create a new study instead."
+        )
+    return study
+
+
+def clip_counts(*, study: Study) -> dict[str, int]:
+    """How many of the study's clips are pending, running, ready and failed."""
+    counts = dict.fromkeys(Clip.Status.values, 0)
+    rows = Clip.objects.filter(system__study=study).values("status").annotate(n=Count("id"))
+    for row in rows:
+        counts[row["status"]] = row["n"]
+    counts["total"] = sum(counts[s] for s in Clip.Status.values)
+    return counts
+
+
+def study_clips_ensure(*, study: Study) -> int:
+    """Create the missing clip rows (one per system and sentence); returns how many were new.
+
+    Uploaded and reference systems get rows too: their audio arrives by upload, so a missing
+    file shows as a pending clip the researcher can see."""
+    existing = set(Clip.objects.filter(system__study=study).values_list("system_id", "sentence_id"))
+    sentence_ids = list(study.sentences.values_list("id", flat=True))
+    new = [
+        Clip(system_id=system_id, sentence_id=sentence_id)
+        for system_id in study.systems.values_list("id", flat=True)
+        for sentence_id in sentence_ids
+        if (system_id, sentence_id) not in existing
+    ]
+    Clip.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+def study_design_changed(*, study: Study) -> None:
+    """Sentences or systems changed: make the missing clip rows (so opening refuses until they
+    are ready) and send a ready study back to draft."""
+    study_clips_ensure(study=study)
+    if study.status == Study.Status.READY:
+        Study.objects.filter(pk=study.pk).update(status=Study.Status.DRAFT)
+        study.status = Study.Status.DRAFT
+
+
+def study_sync_status(*, study: Study) -> str:
+    """Move a synthesising study to ready once no clip is pending or running; open it right
+    away when the study asks for that (the demo does) and every clip is ready."""
+    with transaction.atomic():
+        study = study_lock(study)
+        if study.status != Study.Status.SYNTHESIZING:
+            return study.status
+        counts = clip_counts(study=study)
+        if counts[Clip.Status.PENDING] or counts[Clip.Status.RUNNING]:
+            return study.status
+        study.status = Study.Status.READY
+        study.save(update_fields=["status", "updated_at"])
+        # The ready clips' objective metrics are measured on the CPU queue "metrics" once this
+        # commits (the task must find the study ready).
+        transaction.on_commit(lambda pk=study.pk: study_objective_request(pk))
+    if study.open_when_ready and counts[Clip.Status.FAILED] == 0:
+        try:
+            study_open(study=study)
+        except ServiceError as exc:
+            log.warning("could not open study", extra={"study": study.slug, "error": str(exc)})
+    return Study.objects.get(pk=study.pk).status
+
+
+def clips_changed_received(sender: Any, *, study: Study, **kwargs: Any) -> None:
+    """Receiver of ``synthesis.signals.clips_changed``: synthesis saved clips of ``study``."""
+    study_sync_status(study=study)
+
+
+def _training_clips(study: Study, n: int, rng: random.Random) -> list[int]:
+    """Clips spanning the scale for training: the reference (top), the anchors (bottom), then
+    the other systems, each from a different sentence."""
+    if n <= 0:
+        return []
+    order = {System.Kind.REFERENCE: 0, System.Kind.ANCHOR: 1}
+    # Anchors with the lowest Q first: the clearly "Bad" end of the scale.
+    systems = sorted(
+        study.systems.all(), key=lambda s: (order.get(s.kind, 2), s.anchor_q_db or 0, s.id)
+    )
+    picked: list[int] = []
+    used_sentences: set[int] = set()
+    clips = list(
+        Clip.objects.filter(
+            system__study=study, status=Clip.Status.READY, sentence__expected_score__isnull=True
+        ).values_list("id", "system_id", "sentence_id")
+    )
+    rng.shuffle(clips)
+    for system in systems:
+        for clip_id, system_id, sentence_id in clips:
+            if system_id == system.id and sentence_id not in used_sentences:
+                picked.append(clip_id)
+                used_sentences.add(sentence_id)
+                break
+        if len(picked) >= n:
+            break
+    return picked
+
+
+@transaction.atomic
+def study_open(*, study: Study, user=None) -> int:
+    """Freeze the design and precompute the playlists; returns how many were created.
+
+    From here on sentences, systems and clips no longer change (P.808 practice: every listener
+    rates the same frozen material)."""
+    study = study_lock(study)
+    if study.status in (Study.Status.OPEN, Study.Status.CLOSED):
+        raise ServiceError(f"Study '{study.slug}' is already {study.status}.")
+    if study.status == Study.Status.PAUSED:
+        return study_resume(study=study)
+    if study.status == Study.Status.SYNTHESIZING:
+        raise ServiceError("Synthesis is still running: open the test once every clip is ready.")
+    counts = clip_counts(study=study)
+    if counts["total"] == 0:
+        raise ServiceError("The study has no clips: add sentences and systems, then synthesise.")
+    not_ready = counts["total"] - counts[Clip.Status.READY]
+    if not_ready:
+        raise ServiceError(
+            f"{not_ready} of {counts['total']} clips are not ready "
+            f"({counts[Clip.Status.FAILED]} failed, {counts[Clip.Status.PENDING]} pending): "
+            "retry or replace them, or remove their system, before opening the test."
+        )
+    test_clips = {
+        (system_id, sentence_id): clip_id
+        for clip_id, system_id, sentence_id in Clip.objects.filter(
+            system__study=study, sentence__expected_score__isnull=True
+        ).values_list("id", "system_id", "sentence_id")
+    }
+    gold = [
+        (clip_id, expected)
+        for clip_id, expected in Clip.objects.filter(
+            system__study=study,
+            sentence__expected_score__isnull=False,
+            system__kind__in=[System.Kind.VOICE, System.Kind.UPLOADED, System.Kind.REFERENCE],
+        ).values_list("id", "sentence__expected_score")
+    ]
+    rng = random.Random(study.design_seed)
+    training = _training_clips(study, study.training_clips, rng)
+    try:
+        planned = design_playlists(
+            clips=test_clips,
+            ratings_per_clip=study.ratings_per_clip,
+            clips_per_listener=study.clips_per_listener,
+            seed=study.design_seed,
+            training=training,
+            gold=gold,
+            attention_check_rate=study.attention_check_rate,
+        )
+    except DesignError as exc:
+        raise ServiceError(f"Cannot build playlists: {exc}") from exc
+    Playlist.objects.filter(study=study).delete()
+    playlists = Playlist.objects.bulk_create(
+        Playlist(study=study, index=p.index, seed=p.seed) for p in planned
+    )
+    PlaylistItem.objects.bulk_create(
+        PlaylistItem(
+            playlist=playlist,
+            position=position,
+            clip_id=item.clip_id,
+            purpose=item.purpose,
+            expected_score=item.expected_score,
+        )
+        for playlist, plan in zip(playlists, planned, strict=True)
+        for position, item in enumerate(plan.items)
+    )
+    study.status = Study.Status.OPEN
+    study.opened_at = timezone.now()
+    study.save(update_fields=["status", "opened_at", "updated_at"])
+    log.info(
+        "study opened", extra={"study": study.slug, "playlists": len(playlists), "user": str(user)}
+    )
+    return len(playlists)
+
+
+def _move(study: Study, *, allowed: tuple[str, ...], to: str, refusal: str, **stamps) -> Study:
+    """Lock ``study`` and move it to status ``to`` from one of ``allowed``, else refuse."""
+    study = study_lock(study)
+    if study.status not in allowed:
+        raise ServiceError(refusal)
+    study.status = to
+    for name, value in stamps.items():
+        setattr(study, name, value)
+    study.save(update_fields=["status", *stamps, "updated_at"])
+    return study
+
+
+@transaction.atomic
+def study_pause(*, study: Study, user=None) -> None:
+    _move(
+        study,
+        allowed=(Study.Status.OPEN,),
+        to=Study.Status.PAUSED,
+        refusal="Only an open test can be paused.",
+    )
+
+
+@transaction.atomic
+def study_resume(*, study: Study, user=None) -> int:
+    study = _move(
+        study,
+        allowed=(Study.Status.PAUSED,),
+        to=Study.Status.OPEN,
+        refusal="Only a paused test can be resumed.",
+    )
+    return study.playlists.count()
+
+
+@transaction.atomic
+def study_close(*, study: Study, user=None) -> None:
+    _move(
+        study,
+        allowed=(Study.Status.OPEN, Study.Status.PAUSED),
+        to=Study.Status.CLOSED,
+        refusal="Only an open or paused test can be closed.",
+        closed_at=timezone.now(),
+    )
+
+
+def study_progress(*, study: Study) -> dict:
+    """Numbers for the researcher's progress view: clips by state and ratings collected."""
+    counts = clip_counts(study=study)
+    failures = list(
+        Clip.objects.filter(system__study=study, status=Clip.Status.FAILED)
+        .values("token", "system__name", "sentence__key", "error")
+        .order_by("system__name", "sentence__key")[:200]
+    )
+    playlists = study.playlists.aggregate(
+        total=Count("id"),
+        completed=Count("id", filter=Q(status=Playlist.Status.COMPLETED)),
+        claimed=Count("id", filter=Q(status=Playlist.Status.CLAIMED)),
+    )
+    ratings = Rating.objects.filter(listener__study=study, purpose="test").count()
+    n_test_clips = Clip.objects.filter(
+        system__study=study, sentence__expected_score__isnull=True
+    ).count()
+    return {
+        "status": study.status,
+        "clips": counts,
+        "failures": failures,
+        "playlists": playlists,
+        "ratings": ratings,
+        "ratings_target": n_test_clips * study.ratings_per_clip,
+    }

@@ -1,0 +1,127 @@
+"""A study's settings: what a researcher may set, the checks, and which fields freeze once the
+test has been opened.
+
+Where it sits: the researcher's settings form (``listening.studies.forms.StudyForm``), the API's
+``StudySerializer`` and ``manage.py`` scripts hand the same field names (:data:`STUDY_FIELDS`)
+to :func:`study_create` and :func:`study_update`, so pages and API refuse the same values with
+the same messages. The screening rules are defined in ``listening.screening``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from listening import screening
+from listening.errors import ServiceError
+from listening.models import Study
+from listening.studies.lifecycle import study_lock
+
+log = logging.getLogger(__name__)
+
+# Fields that shape the playlists: fixed once the test has been opened (P.808 practice: every
+# listener rates the same frozen design).
+DESIGN_FIELDS = frozenset(
+    {
+        "slug",
+        "ratings_per_clip",
+        "clips_per_listener",
+        "clips_per_page",
+        "training_clips",
+        "attention_check_rate",
+        "sample_rate",
+        "loudness_target_lufs",
+    }
+)
+STUDY_FIELDS = (
+    "title",
+    "slug",
+    "instructions",
+    "consent_text",
+    "ratings_per_clip",
+    "clips_per_listener",
+    "training_clips",
+    "attention_check_rate",
+    "max_attention_failures",
+    "questionnaire_enabled",
+    "headphone_check_enabled",
+    "listener_timeout_minutes",
+    "completion_code",
+    "completion_url",
+    "screening",
+)
+
+
+def screening_clean(rules: Any) -> dict:
+    """A study's screening rules checked and completed with defaults; raises ValidationError
+    naming the rule and the allowed values (the rules are defined in ``listening.screening``)."""
+    try:
+        return screening.screening_clean(rules)
+    except screening.ScreeningRulesError as exc:
+        raise ValidationError({"screening": str(exc)}) from exc
+
+
+SLUG_TAKEN = (
+    "This slug is taken (slugs are unique across Harken and appear in the listener link); "
+    "choose another."
+)
+# Slugs that would shadow a researcher page (/studies/new/, /studies/api-token/).
+RESERVED_SLUGS = frozenset({"new", "api-token"})
+
+
+def _study_full_clean(study: Study) -> None:
+    if study.slug in RESERVED_SLUGS:
+        raise ValidationError({"slug": f"'{study.slug}' is reserved; choose another slug."})
+    try:
+        study.full_clean(exclude=["owner"])
+    except ValidationError as exc:
+        # A taken slug comes back as Django's generic "already exists": say what to do.
+        if "slug" in getattr(exc, "error_dict", {}) and any(
+            e.code == "unique" for e in exc.error_dict["slug"]
+        ):
+            exc.error_dict["slug"] = [ValidationError(SLUG_TAKEN)]
+        raise
+
+
+@transaction.atomic
+def study_create(*, owner, data: Mapping[str, Any]) -> Study:
+    """Create a draft study owned by ``owner`` from the fields in ``data`` (STUDY_FIELDS).
+
+    Raises ValidationError (field -> messages) when a value is out of range or the slug is taken.
+    """
+    values = {k: v for k, v in data.items() if k in STUDY_FIELDS}
+    values["screening"] = screening_clean(values.get("screening"))
+    study = Study(owner=owner, **values)
+    _study_full_clean(study)
+    try:
+        with transaction.atomic():
+            study.save()
+    except IntegrityError as exc:  # two requests raced for one slug
+        raise ValidationError({"slug": "This slug was just taken; choose another."}) from exc
+    log.info("study created", extra={"study": study.slug, "user": str(owner)})
+    return study
+
+
+@transaction.atomic
+def study_update(*, study: Study, data: Mapping[str, Any]) -> Study:
+    """Change a study's settings; design fields are refused once the test has been opened."""
+    study = study_lock(study)
+    values = {k: v for k, v in data.items() if k in STUDY_FIELDS}
+    if "screening" in values:
+        values["screening"] = screening_clean(values["screening"])
+    if study.design_frozen:
+        changed = sorted(k for k in values if k in DESIGN_FIELDS and getattr(study, k) != values[k])
+        if changed:
+            raise ServiceError(
+                f"The test has been opened: {', '.join(changed)} can no longer change. "
+                "Create a new study to change the design."
+            )
+    for name, value in values.items():
+        setattr(study, name, value)
+    _study_full_clean(study)
+    study.save()
+    return study

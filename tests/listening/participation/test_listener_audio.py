@@ -1,0 +1,152 @@
+"""The clip audio view: type, ranges, caching headers, and only one's own playlist."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import soundfile
+from django.test import Client
+
+from listening.models import Clip, Listener, PlaylistItem
+from tests.factories import open_study, pass_checks
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def study():
+    return open_study(slug="audio", seconds=0.8)
+
+
+@pytest.fixture
+def session(study):
+    """A client holding a playlist, and one clip of that playlist."""
+    client = Client()
+    client.post(f"/t/{study.slug}/", {"consent": "yes"})
+    listener = pass_checks(Listener.objects.get())
+    clip = listener.playlist.items.filter(purpose="test").first().clip
+    return client, listener, clip
+
+
+def url(study, clip):
+    return f"/t/{study.slug}/clip/{clip.token}/"
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_whole_clip_with_type_length_and_cache_headers(study, session):
+    client, _, clip = session
+    response = client.get(url(study, clip))
+    data = body(response)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "audio/flac"
+    assert response["Accept-Ranges"] == "bytes"
+    assert response["Content-Length"] == str(clip.audio.size) == str(len(data))
+    assert response["Cache-Control"] == "private, max-age=3600"
+    assert response["ETag"].startswith('"') and clip.token in response["ETag"]
+    audio, rate = soundfile.read(io.BytesIO(data))
+    assert rate == 16000 and len(audio) == round(0.8 * 16000)
+
+
+def test_range_request_gets_206_with_content_range(study, session):
+    client, _, clip = session
+    size = clip.audio.size
+    whole = body(client.get(url(study, clip)))
+    response = client.get(url(study, clip), HTTP_RANGE="bytes=10-99")
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 10-99/{size}"
+    assert response["Content-Length"] == "90"
+    assert body(response) == whole[10:100]
+    open_ended = client.get(url(study, clip), HTTP_RANGE="bytes=100-")
+    assert open_ended.status_code == 206 and body(open_ended) == whole[100:]
+    suffix = client.get(url(study, clip), HTTP_RANGE="bytes=-50")
+    assert suffix["Content-Range"] == f"bytes {size - 50}-{size - 1}/{size}"
+    assert body(suffix) == whole[-50:]
+    beyond_end = client.get(url(study, clip), HTTP_RANGE=f"bytes=0-{size * 2}")
+    assert beyond_end.status_code == 206 and body(beyond_end) == whole
+
+
+def test_unsatisfiable_range_gets_416(study, session):
+    client, _, clip = session
+    size = clip.audio.size
+    for header in (f"bytes={size}-", f"bytes={size + 10}-{size + 20}", "bytes=-0", "bytes=9-3"):
+        response = client.get(url(study, clip), HTTP_RANGE=header)
+        assert response.status_code == 416, header
+        assert response["Content-Range"] == f"bytes */{size}"
+
+
+def test_range_we_do_not_serve_falls_back_to_the_whole_file(study, session):
+    client, _, clip = session
+    response = client.get(url(study, clip), HTTP_RANGE="bytes=0-1,5-9")
+    assert response.status_code == 200
+    assert len(body(response)) == clip.audio.size
+
+
+def test_etag_revalidation_gets_304(study, session):
+    client, _, clip = session
+    etag = client.get(url(study, clip))["ETag"]
+    response = client.get(url(study, clip), HTTP_IF_NONE_MATCH=etag)
+    assert response.status_code == 304
+    assert not response.content
+
+
+def test_head_gives_headers_without_body(study, session):
+    client, _, clip = session
+    response = client.head(url(study, clip))
+    assert response.status_code == 200
+    assert response["Content-Length"] == str(clip.audio.size)
+    assert response.content == b""
+
+
+def test_clip_of_another_playlist_is_forbidden(study, session):
+    client, listener, _ = session
+    foreign = (
+        Clip.objects.filter(system__study=study)
+        .exclude(playlist_items__playlist=listener.playlist)
+        .first()
+    )
+    assert foreign is not None
+    response = client.get(url(study, foreign))
+    assert response.status_code == 403
+    assert "not part of your listening test" in response.content.decode()
+
+
+def test_unknown_token_is_forbidden_like_a_foreign_one(study, session):
+    client, _, _ = session
+    response = client.get(f"/t/{study.slug}/clip/AAAAAAAAAAAAAAAAAAAAAA/")
+    assert response.status_code == 403
+
+
+def test_no_listener_cookie_is_forbidden(study, session):
+    _, _, clip = session
+    assert Client().get(url(study, clip)).status_code == 403
+
+
+def test_listener_before_the_checks_gets_no_audio(study):
+    client = Client()
+    client.post(f"/t/{study.slug}/", {"consent": "yes"})
+    clip = PlaylistItem.objects.first().clip
+    assert client.get(url(study, clip)).status_code == 403
+
+
+def test_cookie_of_one_study_opens_nothing_in_another(study, session):
+    client, _, clip = session
+    other = open_study(slug="audio-other")
+    other_clip = Clip.objects.filter(system__study=other).first()
+    assert client.get(f"/t/{other.slug}/clip/{other_clip.token}/").status_code == 403
+    assert client.get(f"/t/{other.slug}/clip/{clip.token}/").status_code == 403
+
+
+def test_wav_clips_are_served_as_audio_wav(study, session):
+    client, _, clip = session
+    from django.core.files.base import ContentFile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, [0.0] * 800, 16000, format="WAV")
+    clip.audio.save("clip.wav", ContentFile(buffer.getvalue()))
+    response = client.get(url(study, clip))
+    assert response["Content-Type"] == "audio/wav"
+    assert body(response) == buffer.getvalue()

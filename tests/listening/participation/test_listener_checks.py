@@ -1,0 +1,167 @@
+"""The questionnaire and the headphone check (Woods et al. 2017) on the listener's path."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import soundfile
+
+from listening.models import Listener, Playlist
+from listening.participation import checks, refusals
+from tests.factories import join, open_study
+
+pytestmark = pytest.mark.django_db
+
+ANSWERS = {"native_language": "Welsh", "age_band": "35-44", "device": "earbuds"}
+
+
+@pytest.fixture
+def study():
+    return open_study(slug="checks")
+
+
+@pytest.fixture
+def client_at_questionnaire(client, study):
+    client.post(f"/t/{study.slug}/", {"consent": "yes"})
+    return client
+
+
+def listener():
+    return Listener.objects.get()
+
+
+def test_questionnaire_saves_answers_and_moves_to_headphones(client_at_questionnaire, study):
+    response = client_at_questionnaire.post(f"/t/{study.slug}/about-you/", ANSWERS)
+    assert response.status_code == 302
+    assert response["Location"] == f"/t/{study.slug}/headphones/"
+    assert listener().questionnaire == ANSWERS
+    assert listener().stage == Listener.Stage.HEADPHONES
+
+
+@pytest.mark.parametrize("missing", ["native_language", "age_band", "device"])
+def test_questionnaire_requires_every_answer(client_at_questionnaire, study, missing):
+    answers = {k: v for k, v in ANSWERS.items() if k != missing}
+    response = client_at_questionnaire.post(f"/t/{study.slug}/about-you/", answers)
+    assert response.status_code == 400
+    assert "Please answer every question" in response.content.decode()
+    assert listener().questionnaire == {}
+    assert listener().stage == Listener.Stage.QUESTIONNAIRE
+
+
+def test_questionnaire_refuses_unknown_choices_in_the_service(study):
+    person = checks.listener_consent(listener=join(study))
+    with pytest.raises(refusals.QuestionnaireError, match="age group"):
+        checks.listener_questionnaire_save(listener=person, answers={**ANSWERS, "age_band": "7"})
+
+
+def test_questionnaire_is_skipped_when_the_study_switches_it_off(client, db):
+    study = open_study(slug="noq", questionnaire=False)
+    response = client.post(f"/t/{study.slug}/", {"consent": "yes"})
+    assert response["Location"] == f"/t/{study.slug}/headphones/"
+
+
+def test_without_any_check_consent_claims_a_playlist(client, db):
+    study = open_study(slug="nochecks", questionnaire=False, headphone_check=False)
+    response = client.post(f"/t/{study.slug}/", {"consent": "yes"})
+    assert response["Location"] == f"/t/{study.slug}/rate/"
+    assert Playlist.objects.get(listener=listener()).status == Playlist.Status.CLAIMED
+    assert listener().stage == Listener.Stage.TRAINING
+
+
+@pytest.fixture
+def client_at_headphones(client_at_questionnaire, study):
+    client_at_questionnaire.post(f"/t/{study.slug}/about-you/", ANSWERS)
+    return client_at_questionnaire
+
+
+def test_headphone_page_never_carries_the_answers(client_at_headphones, study):
+    page = client_at_headphones.get(f"/t/{study.slug}/headphones/").content.decode()
+    check = listener().headphone_check
+    assert len(check["correct"]) == 6
+    assert all(answer in (1, 2, 3) for answer in check["correct"])
+    trial_urls = re.findall(r'src="(/t/[^"]+/headphones/sound/\d+/)"', page)
+    assert len(trial_urls) == 6
+    assert "correct" not in page
+    # The sound URLs carry only the trial's number.
+    assert trial_urls == [f"/t/{study.slug}/headphones/sound/{i}/" for i in range(6)]
+    # Reloading keeps the same trials.
+    client_at_headphones.get(f"/t/{study.slug}/headphones/")
+    assert listener().headphone_check["seed"] == check["seed"]
+
+
+def test_headphone_sounds_are_real_stereo_wav_of_equal_size(client_at_headphones, study):
+    client_at_headphones.get(f"/t/{study.slug}/headphones/")
+    sizes = set()
+    for i in range(6):
+        response = client_at_headphones.get(f"/t/{study.slug}/headphones/sound/{i}/")
+        assert response.status_code == 200
+        assert response["Content-Type"] == "audio/wav"
+        body = b"".join(response.streaming_content)
+        data, rate = soundfile.read(io.BytesIO(body))
+        assert data.shape[1] == 2 and rate == 44100
+        sizes.add(len(body))
+    assert len(sizes) == 1  # nothing in the size gives the answer away
+    volume = client_at_headphones.get(f"/t/{study.slug}/headphones/volume/")
+    assert volume.status_code == 200 and volume["Accept-Ranges"] == "bytes"
+    assert client_at_headphones.get(f"/t/{study.slug}/headphones/sound/6/").status_code == 404
+
+
+def post_answers(client, study, answers):
+    return client.post(
+        f"/t/{study.slug}/headphones/",
+        {f"trial_{i}": str(answer) for i, answer in enumerate(answers)},
+    )
+
+
+def test_passing_the_check_claims_a_playlist(client_at_headphones, study):
+    client_at_headphones.get(f"/t/{study.slug}/headphones/")
+    correct = listener().headphone_check["correct"]
+    answers = list(correct)
+    answers[0] = answers[0] % 3 + 1  # one wrong of six still passes (5 of 6)
+    response = post_answers(client_at_headphones, study, answers)
+    assert response["Location"] == f"/t/{study.slug}/rate/"
+    check = listener().headphone_check
+    assert (check["n_correct"], check["passed"], check["answers"]) == (5, True, answers)
+    assert Playlist.objects.filter(listener=listener(), status="claimed").count() == 1
+
+
+def test_failing_the_check_ends_politely_and_consumes_no_playlist(client_at_headphones, study):
+    client_at_headphones.get(f"/t/{study.slug}/headphones/")
+    correct = listener().headphone_check["correct"]
+    wrong = [c % 3 + 1 for c in correct]
+    response = post_answers(client_at_headphones, study, wrong)
+    assert response["Location"] == f"/t/{study.slug}/ended/"
+    assert listener().stage == Listener.Stage.FAILED_CHECK
+    assert listener().headphone_check["passed"] is False
+    assert listener().headphone_check["n_correct"] == 0
+    assert not Playlist.objects.filter(listener__isnull=False).exists()
+    page = client_at_headphones.get(response["Location"]).content.decode()
+    assert "does not suit this test" in page
+    assert "return your submission on Prolific" not in page  # anonymous: no platform advice
+    # No second attempt: every page leads back to the end.
+    assert client_at_headphones.get(f"/t/{study.slug}/headphones/").status_code == 302
+    with pytest.raises(refusals.ListenerStageError):
+        checks.headphone_check_answer(listener=listener(), answers=correct)
+
+
+def test_incomplete_answers_are_asked_again_without_scoring(client_at_headphones, study):
+    client_at_headphones.get(f"/t/{study.slug}/headphones/")
+    response = client_at_headphones.post(f"/t/{study.slug}/headphones/", {"trial_0": "1"})
+    assert response.status_code == 400
+    assert "answer every sound" in response.content.decode()
+    assert "answers" not in listener().headphone_check
+    assert listener().stage == Listener.Stage.HEADPHONES
+
+
+def test_pages_of_later_steps_send_the_listener_back_to_their_step(client_at_headphones, study):
+    for url in ("rate/", "done/", "about-you/", "full/", "ended/"):
+        response = client_at_headphones.get(f"/t/{study.slug}/{url}")
+        assert response.status_code == 302
+        assert response["Location"] == f"/t/{study.slug}/headphones/"
+
+
+def test_no_cookie_means_back_to_the_start(client, study):
+    response = client.get(f"/t/{study.slug}/rate/")
+    assert response["Location"] == f"/t/{study.slug}/"

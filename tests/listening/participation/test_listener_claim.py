@@ -1,0 +1,177 @@
+"""Claiming playlists: atomic under concurrency, full studies, abandoned playlists."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from listening.models import Listener, Playlist
+from listening.participation import checks, playlists, refusals
+from tests.factories import open_study, pass_checks, rating_listener
+
+
+def ready_listeners(study, n: int, prefix: str) -> list[Listener]:
+    """Listeners who passed every check and are about to claim."""
+    check = {"seed": 1, "n": 6, "correct": [1] * 6, "passed": True}
+    return [
+        Listener.objects.create(
+            study=study,
+            platform="prolific",
+            external_id=f"{prefix}{i}",
+            stage=Listener.Stage.HEADPHONES,
+            consented_at=timezone.now(),
+            questionnaire={"native_language": "en", "age_band": "25-34", "device": "headphones"},
+            headphone_check=check,
+        )
+        for i in range(n)
+    ]
+
+
+def claim_all_at_once(listeners: list[Listener]) -> dict[int, int | None]:
+    """Every listener claims from its own thread (own database connection), all released by
+    one barrier so the claims really overlap."""
+    barrier = threading.Barrier(len(listeners))
+    results: dict[int, int | None | BaseException] = {}
+
+    def work(pk: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            playlist = playlists.playlist_claim(listener=Listener.objects.get(pk=pk))
+            results[pk] = playlist.pk if playlist else None
+        except BaseException as exc:  # reported below, with the listener
+            results[pk] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(x.pk,)) for x in listeners]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    errors = {pk: r for pk, r in results.items() if isinstance(r, BaseException)}
+    assert not errors, errors
+    assert len(results) == len(listeners)
+    return results
+
+
+def check_concurrent_claims() -> None:
+    # clips_per_listener=1: 2 systems x 5 sentences x 1 rating = 10 playlists for 16 listeners.
+    study = open_study(
+        slug=f"crowd-{connection.vendor}",
+        n_sentences=5,
+        clips_per_listener=1,
+        training_clips=0,
+        gold=False,
+        attention_check_rate=0.0,
+    )
+    assert study.playlists.count() == 10
+    results = claim_all_at_once(ready_listeners(study, 16, "A"))
+    given = [pk for pk in results.values() if pk is not None]
+    assert len(given) == 10  # none lost ...
+    assert len(set(given)) == 10  # ... none given twice
+    assert set(given) == set(study.playlists.values_list("pk", flat=True))
+    for playlist in study.playlists.all():
+        assert playlist.status == Playlist.Status.CLAIMED
+        assert results[playlist.listener_id] == playlist.pk
+    turned_away = [pk for pk, r in results.items() if r is None]
+    assert len(turned_away) == 6
+    assert set(Listener.objects.filter(pk__in=turned_away).values_list("stage", flat=True)) == {
+        Listener.Stage.NO_PLAYLIST
+    }
+
+    # Three listeners walk away; newcomers arriving at once get exactly those three back.
+    abandoned = list(study.playlists.order_by("index")[:3])
+    old = timezone.now() - timedelta(minutes=study.listener_timeout_minutes + 5)
+    Playlist.objects.filter(pk__in=[p.pk for p in abandoned]).update(claimed_at=old)
+    later = claim_all_at_once(ready_listeners(study, 5, "B"))
+    regained = [pk for pk in later.values() if pk is not None]
+    assert sorted(regained) == sorted(p.pk for p in abandoned)
+    assert Counter(
+        study.playlists.filter(pk__in=regained).values_list("times_released", flat=True)
+    ) == {1: 3}
+    assert study.playlists.filter(status=Playlist.Status.CLAIMED).count() == 10
+
+
+@pytest.mark.postgres
+def test_many_listeners_claiming_at_once_on_postgresql(transactional_db):
+    """SELECT ... FOR UPDATE SKIP LOCKED: 16 threads, 10 playlists, no double claims."""
+    check_concurrent_claims()
+
+
+def test_many_listeners_claiming_at_once_on_sqlite(transactional_db):
+    """SQLite has no SKIP LOCKED; its database lock (BEGIN IMMEDIATE) serialises the claims."""
+    if connection.vendor != "sqlite":
+        pytest.skip("the PostgreSQL test covers this database")
+    check_concurrent_claims()
+
+
+@pytest.mark.django_db
+def test_claim_gives_the_lowest_free_playlist_once():
+    study = open_study(slug="claim")
+    listener = rating_listener(study)
+    first = Playlist.objects.get(listener=listener)
+    assert first.index == 0 and first.claimed_at is not None
+    assert playlists.playlist_claim(listener=listener) == first  # asking again changes nothing
+    assert Playlist.objects.filter(listener__isnull=False).count() == 1
+
+
+@pytest.mark.django_db
+def test_claim_before_the_checks_is_refused():
+    study = open_study(slug="early")
+    listener = checks.listener_consent(
+        listener=checks.listener_join(
+            study=study, platform="none", external_id="", params={}, user_agent=""
+        )
+    )
+    with pytest.raises(refusals.ListenerStageError):
+        playlists.playlist_claim(listener=listener)
+    assert not Playlist.objects.filter(listener__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_full_study_turns_listener_away_then_lets_them_in_when_a_place_frees_up():
+    study = open_study(slug="tiny", n_sentences=2, clips_per_listener=4)
+    n = study.playlists.count()
+    # The late listener starts while places are left, but others finish the checks first.
+    client = Client()
+    client.post(f"/t/{study.slug}/?PROLIFIC_PID=LATE", {"consent": "yes"})
+    late = Listener.objects.get(external_id="LATE")
+    holders = [rating_listener(study, f"H{i}") for i in range(n)]
+    late = pass_checks(late)
+    assert late.stage == Listener.Stage.NO_PLAYLIST
+    page = client.get(f"/t/{study.slug}/full/")
+    assert "The study is full" in page.content.decode()
+    # Still full: trying again changes nothing.
+    client.post(f"/t/{study.slug}/full/")
+    late.refresh_from_db()
+    assert late.stage == Listener.Stage.NO_PLAYLIST
+    # A holder leaves; after the timeout their place goes to the late listener.
+    Playlist.objects.filter(listener=holders[0]).update(
+        claimed_at=timezone.now() - timedelta(hours=2)
+    )
+    response = client.post(f"/t/{study.slug}/full/")
+    assert response["Location"] == f"/t/{study.slug}/rate/"
+    assert Playlist.objects.get(listener=late).times_released == 1
+
+
+@pytest.mark.django_db
+def test_release_takes_only_old_unfinished_playlists():
+    study = open_study(slug="release", n_sentences=2, clips_per_listener=1)
+    fresh, stale, finished = (rating_listener(study, f"R{i}") for i in range(3))
+    old = timezone.now() - timedelta(minutes=study.listener_timeout_minutes + 1)
+    Playlist.objects.filter(listener__in=[stale, finished]).update(claimed_at=old)
+    Playlist.objects.filter(listener=finished).update(status=Playlist.Status.COMPLETED)
+    assert playlists.playlist_release_abandoned(study=study) == 1
+    assert Playlist.objects.filter(listener=fresh, status="claimed").exists()
+    assert Playlist.objects.filter(listener=finished, status="completed").exists()
+    assert not Playlist.objects.filter(listener=stale).exists()
+    assert playlists.playlist_release_abandoned(study=study) == 0
+    # The released listener is not handed a second playlist.
+    with pytest.raises(refusals.SessionExpiredError):
+        playlists.playlist_claim(listener=stale)

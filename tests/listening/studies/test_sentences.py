@@ -1,0 +1,258 @@
+"""Sentence-set uploads: decoding, parsing, the problems listed on the preview, and an import
+that is all or nothing (listening.studies.sentences)."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+from django.test import override_settings
+
+from listening.errors import ServiceError, UploadError
+from listening.models import Sentence, Study, System
+from listening.studies.lifecycle import study_open
+from listening.studies.sentences import (
+    sentence_file_decode,
+    sentences_import,
+    sentences_preview,
+    sentences_preview_from_items,
+    study_symbol_sets,
+)
+from synthesis.models import Voice
+from tests.factories import StudyFactory
+
+
+@pytest.fixture
+def study(ada):
+    return StudyFactory(owner=ada, slug="voices", title="Voices")
+
+
+def preview_of(study, data: bytes, filename: str = "set.txt", replace: bool = False):
+    text, encoding = sentence_file_decode(data, filename)
+    return sentences_preview(
+        study=study, text=text, filename=filename, encoding=encoding, replace=replace
+    )
+
+
+def tacotron2_voice(symbol_set: str) -> Voice:
+    return Voice.objects.create(
+        name=f"taco-{symbol_set}",
+        engine=Voice.Engine.TACOTRON2,
+        acoustic_path="/nowhere/tacotron2.pt",
+        symbol_set=symbol_set,
+    )
+
+
+# --- Decoding ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "label"),
+    [
+        (b"Hello there.\nGood night.\n", "UTF-8"),
+        (codecs.BOM_UTF8 + b"Hello there.\nGood night.\n", "UTF-8 (with BOM)"),
+        ("\ufeffHello there.\nGood night.\n".encode("utf-16-le"), "UTF-16 LE"),
+        ("\ufeffHello there.\nGood night.\n".encode("utf-16-be"), "UTF-16 BE"),
+        (b"Hello there.\r\nGood night.\r\n", "UTF-8"),
+    ],
+)
+def test_utf8_and_utf16_with_bom_decode_to_the_same_sentences(study, data, label):
+    text, encoding = sentence_file_decode(data, "set.txt")
+    assert encoding == label
+    assert text == "Hello there.\nGood night.\n"
+    preview = preview_of(study, data)
+    assert [r.text for r in preview.rows] == ["Hello there.", "Good night."]
+    assert [r.key for r in preview.rows] == ["s001", "s002"]
+    assert preview.ok
+
+
+def test_latin1_file_is_refused_naming_the_line(study):
+    data = "First line.\nSecond line.\nCaf\u00e9 au lait.\n".encode("latin-1")
+    with pytest.raises(UploadError, match=r"Line 3 .* not valid UTF-8 \(byte 0xE9"):
+        sentence_file_decode(data, "set.txt")
+
+
+def test_utf16_without_bom_is_refused_with_the_reason(study):
+    with pytest.raises(UploadError, match="UTF-16 without a byte-order mark"):
+        sentence_file_decode("Hello.\nBye.\n".encode("utf-16-le"), "set.txt")
+
+
+def test_truncated_utf16_is_refused_naming_the_line(study):
+    data = codecs.BOM_UTF16_LE + "One.\nTwo.\n".encode("utf-16-le")[:-1]
+    with pytest.raises(UploadError, match=r"Line 2 .* not valid UTF-16 LE"):
+        sentence_file_decode(data, "set.txt")
+
+
+@override_settings(MAX_SENTENCE_FILE_KB=1)
+def test_file_over_the_size_limit_is_refused_before_decoding(study):
+    with pytest.raises(UploadError, match="limited to 1 KB"):
+        sentence_file_decode(b"A sentence.\n" * 200, "set.txt")
+
+
+def test_unknown_extension_is_refused(study):
+    with pytest.raises(UploadError, match=r"upload a \.txt"):
+        preview_of(study, b"Hello.\n", filename="set.docx")
+
+
+# --- Parsing and problems ----------------------------------------------------------------------
+
+
+def test_blank_lines_are_listed_and_skipped(study):
+    preview = preview_of(study, b"One fish.\n\nTwo fish.\n   \nRed fish.\n")
+    assert preview.blank_lines == [2, 4]
+    assert [r.line for r in preview.rows] == [1, 3, 5]
+    assert preview.ok
+
+
+def test_csv_with_header_and_attention_checks(study):
+    data = b"key,text,expected_score\na1,The birch canoe slid.,\ngold1,Please select Poor.,2\n"
+    preview = preview_of(study, data, filename="set.csv")
+    assert preview.header
+    assert [(r.key, r.text, r.expected_score) for r in preview.rows] == [
+        ("a1", "The birch canoe slid.", None),
+        ("gold1", "Please select Poor.", 2),
+    ]
+    assert preview.ok
+
+
+def test_csv_without_header_and_quoted_commas(study):
+    data = b'a1,"Well, that was easy."\na2,Glue the sheet.\n'
+    preview = preview_of(study, data, filename="set.csv")
+    assert not preview.header
+    assert preview.rows[0].text == "Well, that was easy."
+    assert preview.ok
+
+
+def test_tsv_is_split_on_tabs(study):
+    preview = preview_of(study, b"k1\tRice is served, hot.\nk2\tKick the ball.\n", "set.tsv")
+    assert [r.key for r in preview.rows] == ["k1", "k2"]
+    assert preview.rows[0].text == "Rice is served, hot."
+
+
+def test_duplicate_keys_and_texts_are_problems_on_their_lines(study):
+    data = b"a,The cat sat.\nb,The dog ran.\na,A bird sang.\nc,the  cat SAT.\n"
+    preview = preview_of(study, data, filename="set.csv")
+    assert not preview.ok
+    by_line = {r.line: r.problems for r in preview.rows}
+    assert by_line[1] == [] and by_line[2] == []
+    assert any("Duplicate key 'a' (first on line 1)" in p for p in by_line[3])
+    assert any("Duplicate text (same as line 1)" in p for p in by_line[4])
+
+
+def test_rows_clashing_with_the_studys_sentences_are_problems_unless_replacing(study):
+    Sentence.objects.create(study=study, key="a", text="Already here.")
+    preview = preview_of(study, b"a,Something new.\nb,Already here.\n", filename="set.csv")
+    assert "already has a sentence with key 'a'" in preview.rows[0].problems[0]
+    assert "already has this text (key 'a')" in preview.rows[1].problems[0]
+    replacing = preview_of(study, b"a,Something new.\nb,Already here.\n", "set.csv", True)
+    assert replacing.ok
+
+
+def test_txt_keys_skip_the_studys_existing_keys(study):
+    Sentence.objects.create(study=study, key="s001", text="Already here.")
+    preview = preview_of(study, b"New one.\nAnother.\n")
+    assert [r.key for r in preview.rows] == ["s002", "s003"]
+
+
+def test_bad_keys_scores_and_columns_are_problems(study):
+    data = b"bad key,Hello there.\nk2,Fine text.,7\nk3\nk4,\n"
+    preview = preview_of(study, data, filename="set.csv")
+    problems = {r.line: " ".join(r.problems) for r in preview.rows}
+    assert "only letters, digits" in problems[1]
+    assert "expected_score '7' is not a score" in problems[2]
+    assert "1 column(s)" in problems[3]
+    assert "text is empty" in problems[4]
+
+
+def test_over_long_and_unsupported_sentences_are_problems(study):
+    long = " ".join(["word"] * 80)
+    preview = preview_of(study, f"Fine.\n{long}\nFive * three | two.\n".encode())
+    problems = {r.line: " ".join(r.problems) for r in preview.rows}
+    assert problems[1] == ""
+    assert "limit is 300" in problems[2]
+    assert "cannot encode '*', '|'" in problems[3]
+    # Checked against both symbol sets, the same characters are reported once.
+    assert len(preview.rows[2].problems) == 1
+
+
+def test_symbol_sets_follow_the_studys_voices(study):
+    assert study_symbol_sets(study) == ["nvidia", "torchaudio"]
+    espeak = Voice.objects.create(name="espeak", engine=Voice.Engine.ESPEAK)
+    System.objects.create(study=study, name="e", kind=System.Kind.VOICE, voice=espeak)
+    assert study_symbol_sets(study) == []
+    # eSpeak reads anything: only lengths are checked.
+    assert preview_of(study, b"Five * three | two.\n").ok
+    System.objects.create(
+        study=study, name="t", kind=System.Kind.VOICE, voice=tacotron2_voice("nvidia")
+    )
+    assert study_symbol_sets(study) == ["nvidia"]
+    # ARPAbet in braces is fine for NVIDIA's symbols, not for torchaudio's.
+    assert preview_of(study, b"Say {HH AH0 L OW1} now.\n").ok
+    System.objects.create(
+        study=study, name="u", kind=System.Kind.VOICE, voice=tacotron2_voice("torchaudio")
+    )
+    preview = preview_of(study, b"Say {HH AH0 L OW1} now.\n")
+    assert "needs the 'nvidia' symbol set" in preview.rows[0].problems[0]
+
+
+def test_empty_file_is_a_problem(study):
+    preview = preview_of(study, b"\n\n")
+    assert not preview.ok
+    assert "contains no sentences" in preview.problems[0]
+
+
+# --- Import ------------------------------------------------------------------------------------
+
+
+def test_confirmed_preview_imports_every_sentence_in_order(study):
+    preview = preview_of(study, b"key,text\nb2,Second.\na1,First.\n", filename="set.csv")
+    assert sentences_import(study=study, preview=preview) == 2
+    assert list(study.sentences.values_list("key", "position")) == [("b2", 1), ("a1", 2)]
+
+
+def test_preview_with_problems_imports_nothing(study):
+    preview = preview_of(study, b"a,One.\na,Two.\nb,Three.\n", filename="set.csv")
+    with pytest.raises(ServiceError, match="Nothing was imported"):
+        sentences_import(study=study, preview=preview)
+    assert not study.sentences.exists()
+
+
+def test_key_taken_after_the_preview_fails_the_whole_import(study):
+    preview = preview_of(study, b"a,One.\nb,Two.\n", filename="set.csv")
+    Sentence.objects.create(study=study, key="b", text="Sneaked in.")
+    with pytest.raises(ServiceError, match="added since the preview: b"):
+        sentences_import(study=study, preview=preview)
+    assert list(study.sentences.values_list("key", flat=True)) == ["b"]
+
+
+def test_replace_deletes_the_old_sentences(study):
+    sentences_import(study=study, preview=preview_of(study, b"Old one.\nOld two.\n"))
+    preview = preview_of(study, b"New one.\n", replace=True)
+    sentences_import(study=study, preview=preview)
+    assert list(study.sentences.values_list("key", "text")) == [("s001", "New one.")]
+
+
+def test_frozen_study_refuses_sentences(study):
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.OPEN)
+    preview = preview_of(study, b"One more.\n")
+    with pytest.raises(ServiceError, match="design is frozen"):
+        sentences_import(study=study, preview=preview)
+    with pytest.raises(ServiceError):
+        study_open(study=study)
+
+
+def test_json_items_get_the_same_checks(study):
+    preview = sentences_preview_from_items(
+        study=study,
+        items=[
+            {"text": "One."},
+            {"key": "g", "text": "Please select Bad.", "expected_score": 1},
+            {"text": "one."},
+            {"key": "x", "text": "", "expected_score": 9},
+        ],
+    )
+    assert [r.key for r in preview.rows] == ["s001", "g", "s002", "x"]
+    assert preview.rows[1].expected_score == 1
+    assert "Duplicate text" in preview.rows[2].problems[0]
+    assert {"The text is empty."} <= set(preview.rows[3].problems)
+    assert any("not a score" in p for p in preview.rows[3].problems)
