@@ -299,6 +299,51 @@ def test_attentive_listener_is_not_flagged(db):
     assert (listener.attention_failures, listener.flagged) == (0, False)
 
 
+def _repeat_first(playlist) -> PlaylistItem:
+    """Move the playlist's first repeat before the test item of the same clip (an order the
+    design never makes, but which the rating service handles) and return that repeat."""
+    repeat = playlist.items.filter(purpose="repeat").order_by("position").first()
+    assert repeat is not None, "the design gave this playlist no repeated clip"
+    test = playlist.items.get(purpose="test", clip_id=repeat.clip_id)
+    assert test.position < repeat.position
+    first, second = test.position, repeat.position
+    PlaylistItem.objects.filter(pk=repeat.pk).update(position=30000)  # positions are unique
+    PlaylistItem.objects.filter(pk=test.pk).update(position=second)
+    PlaylistItem.objects.filter(pk=repeat.pk).update(position=first)
+    repeat.refresh_from_db()
+    return repeat
+
+
+@pytest.mark.parametrize(
+    ("repeat_score", "test_score", "failures"),
+    [(5, 1, 1), (5, 4, 0)],
+    ids=["inconsistent", "within max_repeat_difference"],
+)
+def test_a_repeat_met_before_its_test_item_is_judged_when_the_test_rating_arrives(
+    db, repeat_score, test_score, failures
+):
+    study = open_study(
+        slug="repeat-first", attention_check_rate=0.45, n_sentences=6, clips_per_listener=6
+    )
+    listener = rating_listener(study)
+    repeat = _repeat_first(listener.playlist)
+
+    def score_for(item):
+        if item.clip_id != repeat.clip_id:
+            return item.expected_score or 4
+        return repeat_score if item.purpose == "repeat" else test_score
+
+    while (item := selectors.listener_next_item(listener=listener)) is not None:
+        rate(listener, item, score_for(item))
+        listener.refresh_from_db()
+        if item.pk == repeat.pk:
+            # Nothing to compare the repeat with yet: no failure, whatever its score.
+            assert listener.attention_failures == 0
+    assert listener.attention_failures == failures
+    assert listener.flagged == (failures > study.max_attention_failures)
+    assert listener.stage == Listener.Stage.COMPLETED
+
+
 def test_last_rating_completes_listener_and_playlist(study, django_capture_on_commit_callbacks):
     listener = rating_listener(study)
     counted = listener.playlist.items.filter(purpose="test").count()
