@@ -30,21 +30,15 @@ from factory.django import DjangoModelFactory, Password
 
 from listening.models import Clip, Listener, PlaylistItem, Rating, Sentence, Study, System
 from listening.participation import checks, ratings, selectors
+from listening.studies.demo import HARVARD_SENTENCES
 from listening.studies.lifecycle import study_clips_ensure, study_open
 from listening.studies.settings import study_create
 from synthesis.models import Voice
 
 SAMPLE_RATE = 16000
 
-# IEEE "Harvard sentences" (list 1): the usual material of listening tests.
-SENTENCES = [
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It's easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-]
+# The usual material of listening tests: the first Harvard sentences (those of the demo).
+SENTENCES = HARVARD_SENTENCES[:6]
 
 
 # --- Audio -------------------------------------------------------------------------------------

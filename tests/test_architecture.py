@@ -132,48 +132,46 @@ def test_pure_cores_import_no_framework_and_only_pure_project_code():
     assert pure and not wrong, "\n".join(wrong)
 
 
-def test_the_project_imports_no_app():
-    wrong = [
+def _offending(sources: tuple[str, ...], wrong) -> list[str]:
+    """Each import, by a module under ``sources``, for which ``wrong(imp)`` holds."""
+    return [
         _where(imp)
         for module in modules()
-        if _in(module, ("mos_site",))
+        if _in(module, sources)
         for imp in imports_of(module)
-        if _in(imp.target, APPS)
+        if wrong(imp)
     ]
+
+
+def test_the_project_imports_no_app():
+    wrong = _offending(("mos_site",), lambda imp: _in(imp.target, APPS))
     assert not wrong, "\n".join(wrong)
 
 
 def test_synthesis_reads_listening_models_and_calls_no_listening_service():
-    wrong = [
-        _where(imp)
-        for module in modules()
-        if _in(module, ("synthesis",))
-        for imp in imports_of(module)
-        if _in(imp.target, ("listening",)) and imp.target != "listening.models"
-    ]
+    wrong = _offending(
+        ("synthesis",),
+        lambda imp: _in(imp.target, ("listening",)) and imp.target != "listening.models",
+    )
     assert not wrong, "\n".join(wrong)
 
 
 def test_synthesis_services_import_no_celery_and_queue_nothing():
-    wrong = [
-        _where(imp)
-        for imp in imports_of("synthesis.clips")
-        if _in(imp.target, ("celery", "kombu", "synthesis.tasks", "mos_site.celery"))
-    ]
+    queueing = ("celery", "kombu", "synthesis.tasks", "mos_site.celery")
+    wrong = _offending(("synthesis.clips",), lambda imp: _in(imp.target, queueing))
     assert not wrong, "\n".join(wrong)
 
 
 def test_the_api_imports_no_view():
     """The API calls the services the pages call; it never reaches into a page's view."""
-    wrong = [
-        _where(imp)
-        for module in modules()
-        if _in(module, ("listening.api",))
-        for imp in imports_of(module)
-        if imp.target in modules()
-        and "views" in imp.target.split(".")
-        and not _in(imp.target, ("listening.api",))
-    ]
+    wrong = _offending(
+        ("listening.api",),
+        lambda imp: (
+            imp.target in modules()
+            and "views" in imp.target.split(".")
+            and not _in(imp.target, ("listening.api",))
+        ),
+    )
     assert not wrong, "\n".join(wrong)
 
 

@@ -162,32 +162,23 @@ def _ready_report(request: HttpRequest, study: Study) -> StudyReport | None:
 
 
 def _report_download(
-    request: HttpRequest,
-    slug: str,
-    what: str,
-    content_type: str,
-    make: Callable[[dict, Study], str],
-) -> HttpResponse:
-    """A file made from the study's ready report by ``make(data, study)``; back to the report
-    page while it is being built."""
-    study = study_for(request.user, slug)
-    report = _ready_report(request, study)
-    if report is None:
-        return redirect("study_report", slug=study.slug)
-    return text_download(make(report.data, study), content_type, _download_name(study, what))
+    what: str, content_type: str, make: Callable[[dict, Study], str], doc: str
+) -> Callable[[HttpRequest, str], HttpResponse]:
+    """A view sending the file ``make(data, study)`` makes from the study's ready report, named
+    ``<slug>-<what>``; while the report is being built it sends the researcher back to its page."""
 
+    @researcher_required
+    @require_GET
+    def download(request: HttpRequest, slug: str) -> HttpResponse:
+        study = study_for(request.user, slug)
+        report = _ready_report(request, study)
+        if report is None:
+            return redirect("study_report", slug=study.slug)
+        name = _download_name(study, what)
+        return text_download(make(report.data, study), content_type, name)
 
-@researcher_required
-@require_GET
-def report_summary_csv(request: HttpRequest, slug: str) -> HttpResponse:
-    """One row per system: MOS, SD, both intervals, with and without exclusions."""
-    return _report_download(
-        request,
-        slug,
-        "mos-summary.csv",
-        CSV,
-        lambda data, _: render_report.report_summary_csv(data),
-    )
+    download.__doc__ = doc
+    return download
 
 
 def _objective_csv(data: dict, study: Study) -> str:
@@ -197,42 +188,30 @@ def _objective_csv(data: dict, study: Study) -> str:
     return text
 
 
-@researcher_required
-@require_GET
-def report_objective_csv(request: HttpRequest, slug: str) -> HttpResponse:
-    """The objective metrics per system and their correlations with MOS, as CSV."""
-    return _report_download(
-        request,
-        slug,
-        "objective-metrics.csv",
-        CSV,
-        lambda data, _: reports.report_objective_csv(data),
-    )
-
-
-@researcher_required
-@require_GET
-def report_json(request: HttpRequest, slug: str) -> HttpResponse:
-    return _report_download(
-        request,
-        slug,
-        "mos-report.json",
-        "application/json; charset=utf-8",
-        lambda data, _: render_report.report_json(data),
-    )
-
-
-@researcher_required
-@require_GET
-def report_html(request: HttpRequest, slug: str) -> HttpResponse:
-    """The standalone HTML report (one file, inline CSS and SVG, no scripts)."""
-    return _report_download(
-        request,
-        slug,
-        "mos-report.html",
-        "text/html; charset=utf-8",
-        lambda data, study: render_report.report_html(data, title=study.title),
-    )
+report_summary_csv = _report_download(
+    "mos-summary.csv",
+    CSV,
+    lambda data, study: render_report.report_summary_csv(data),
+    "One row per system: MOS, SD, both intervals, with and without exclusions.",
+)
+report_objective_csv = _report_download(
+    "objective-metrics.csv",
+    CSV,
+    _objective_csv,
+    "The objective metrics per system and their correlations with MOS, as CSV.",
+)
+report_json = _report_download(
+    "mos-report.json",
+    "application/json; charset=utf-8",
+    lambda data, study: render_report.report_json(data),
+    "The report's numbers as JSON (the shape DESIGN.md promises).",
+)
+report_html = _report_download(
+    "mos-report.html",
+    "text/html; charset=utf-8",
+    lambda data, study: render_report.report_html(data, title=study.title),
+    "The standalone HTML report (one file, inline CSS and SVG, no scripts).",
+)
 
 
 # --- Downloads straight from the database ------------------------------------------------------

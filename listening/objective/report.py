@@ -42,40 +42,34 @@ SCHEMA = "harken.objective_section/1"
 
 # key, label, unit, which direction is better, group. "reference" metrics need a natural
 # recording of the sentence; "descriptive" ones describe the clip alone; "estimate" is DNSMOS.
+_METRIC_ROWS = [
+    ("stoi", "STOI", "", "higher", "reference"),
+    ("estoi", "ESTOI", "", "higher", "reference"),
+    ("pesq_wb", "PESQ-WB (P.862.2)", "MOS-LQO", "higher", "reference"),
+    ("mcd_db", "MCD-DTW (c1-c13)", "dB", "lower", "reference"),
+    ("f0_rmse_cents", "F0 RMSE", "cents", "lower", "reference"),
+    ("f0_rmse_hz", "F0 RMSE", "Hz", "lower", "reference"),
+    ("f0_corr", "F0 correlation", "", "higher", "reference"),
+    ("vde", "Voicing decision error", "", "lower", "reference"),
+    ("f0_gpe", "Gross pitch error", "", "lower", "reference"),
+    ("duration_s", "Duration", "s", None, "descriptive"),
+    ("speaking_rate_syll_per_s", "Speaking rate", "syllables/s", None, "descriptive"),
+    ("words_per_s", "Words per second", "words/s", None, "descriptive"),
+    ("loudness_lufs", "Loudness (BS.1770)", "LUFS", None, "descriptive"),
+    ("clipped_fraction", "Clipped samples", "fraction", "lower", "descriptive"),
+    ("leading_silence_s", "Leading silence", "s", None, "descriptive"),
+    ("trailing_silence_s", "Trailing silence", "s", None, "descriptive"),
+    (
+        "dnsmos_p808",
+        "DNSMOS P.808 (automatic estimate, not listeners)",
+        "MOS estimate",
+        "higher",
+        "estimate",
+    ),
+]
 METRICS: list[dict[str, Any]] = [
-    {"key": "stoi", "label": "STOI", "unit": "", "better": "higher", "group": "reference"},
-    {"key": "estoi", "label": "ESTOI", "unit": "", "better": "higher", "group": "reference"},
-    {"key": "pesq_wb", "label": "PESQ-WB (P.862.2)", "unit": "MOS-LQO", "better": "higher",
-     "group": "reference"},
-    {"key": "mcd_db", "label": "MCD-DTW (c1-c13)", "unit": "dB", "better": "lower",
-     "group": "reference"},
-    {"key": "f0_rmse_cents", "label": "F0 RMSE", "unit": "cents", "better": "lower",
-     "group": "reference"},
-    {"key": "f0_rmse_hz", "label": "F0 RMSE", "unit": "Hz", "better": "lower",
-     "group": "reference"},
-    {"key": "f0_corr", "label": "F0 correlation", "unit": "", "better": "higher",
-     "group": "reference"},
-    {"key": "vde", "label": "Voicing decision error", "unit": "", "better": "lower",
-     "group": "reference"},
-    {"key": "f0_gpe", "label": "Gross pitch error", "unit": "", "better": "lower",
-     "group": "reference"},
-    {"key": "duration_s", "label": "Duration", "unit": "s", "better": None,
-     "group": "descriptive"},
-    {"key": "speaking_rate_syll_per_s", "label": "Speaking rate", "unit": "syllables/s",
-     "better": None, "group": "descriptive"},
-    {"key": "words_per_s", "label": "Words per second", "unit": "words/s", "better": None,
-     "group": "descriptive"},
-    {"key": "loudness_lufs", "label": "Loudness (BS.1770)", "unit": "LUFS", "better": None,
-     "group": "descriptive"},
-    {"key": "clipped_fraction", "label": "Clipped samples", "unit": "fraction",
-     "better": "lower", "group": "descriptive"},
-    {"key": "leading_silence_s", "label": "Leading silence", "unit": "s", "better": None,
-     "group": "descriptive"},
-    {"key": "trailing_silence_s", "label": "Trailing silence", "unit": "s", "better": None,
-     "group": "descriptive"},
-    {"key": "dnsmos_p808", "label": "DNSMOS P.808 (automatic estimate, not listeners)",
-     "unit": "MOS estimate", "better": "higher", "group": "estimate"},
-]  # fmt: skip
+    dict(zip(("key", "label", "unit", "better", "group"), row, strict=True)) for row in _METRIC_ROWS
+]
 METRIC_KEYS = [m["key"] for m in METRICS]
 _REFERENCE_KEYS = [m["key"] for m in METRICS if m["group"] == "reference"]
 _DESCRIBE_KEYS = [m["key"] for m in METRICS if m["group"] == "descriptive"]

@@ -55,30 +55,29 @@ After each clip has played to its end, rate **how natural it sounds** on the sca
 TACOTRON2_BUNDLE = "TACOTRON2_GRIFFINLIM_CHAR_LJSPEECH"
 
 
+def _voice_ensure(name: str, **defaults) -> Voice:
+    """The voice named ``name``, made with ``defaults`` the first time; an admin's edits stay."""
+    return Voice.objects.get_or_create(name=name, defaults=defaults)[0]
+
+
 def espeak_voice_ensure() -> Voice:
-    voice, _ = Voice.objects.get_or_create(
-        name="eSpeak NG (en-us)",
-        defaults={
-            "engine": Voice.Engine.ESPEAK,
-            "description": "Formant synthesis baseline; needs no weights.",
-            "espeak_voice": "en-us",
-        },
+    return _voice_ensure(
+        "eSpeak NG (en-us)",
+        engine=Voice.Engine.ESPEAK,
+        description="Formant synthesis baseline; needs no weights.",
+        espeak_voice="en-us",
     )
-    return voice
 
 
 def tacotron2_default_voice_ensure() -> Voice:
-    voice, _ = Voice.objects.get_or_create(
-        name="Tacotron2 LJSpeech (torchaudio, Griffin-Lim)",
-        defaults={
-            "engine": Voice.Engine.TACOTRON2,
-            "description": "torchaudio's Tacotron2 character bundle; weights fetched by torchaudio.",
-            "acoustic_bundle": TACOTRON2_BUNDLE,
-            "symbol_set": Voice.SymbolSet.TORCHAUDIO,
-            "vocoder": Voice.Vocoder.GRIFFINLIM,
-        },
+    return _voice_ensure(
+        "Tacotron2 LJSpeech (torchaudio, Griffin-Lim)",
+        engine=Voice.Engine.TACOTRON2,
+        description="torchaudio's Tacotron2 character bundle; weights fetched by torchaudio.",
+        acoustic_bundle=TACOTRON2_BUNDLE,
+        symbol_set=Voice.SymbolSet.TORCHAUDIO,
+        vocoder=Voice.Vocoder.GRIFFINLIM,
     )
-    return voice
 
 
 def tacotron2_weights_available() -> bool:
