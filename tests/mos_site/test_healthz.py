@@ -44,18 +44,23 @@ def probe(env: dict[str, str], tmp_path: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_unreachable_broker_gives_503_naming_the_broker(tmp_path):
-    # Nothing listens on port 1: a real refused connection, not a mock.
-    got = probe({"CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}, tmp_path)
+@pytest.mark.parametrize(
+    ("env", "down", "up", "error"),
+    [
+        # Nothing listens on port 1: a real refused connection, not a mock.
+        ({"CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}, "broker", "database", "Error"),
+        (
+            {"DATABASE_URL": "postgres://postgres@127.0.0.1:1/harken"},
+            "database",
+            "broker",
+            "OperationalError",
+        ),
+    ],
+    ids=["broker", "database"],
+)
+def test_an_unreachable_service_gives_503_naming_it(tmp_path, env, down, up, error):
+    got = probe(env, tmp_path)
     assert got["code"] == 503
-    assert got["body"]["status"] == "unavailable: broker"
-    assert got["body"]["database"] == "ok"
-    assert "Error" in got["body"]["broker"]
-
-
-def test_unreachable_database_gives_503_naming_the_database(tmp_path):
-    got = probe({"DATABASE_URL": "postgres://postgres@127.0.0.1:1/harken"}, tmp_path)
-    assert got["code"] == 503
-    assert got["body"]["status"] == "unavailable: database"
-    assert got["body"]["broker"] == "ok"
-    assert "OperationalError" in got["body"]["database"]
+    assert got["body"]["status"] == f"unavailable: {down}"
+    assert got["body"][up] == "ok"
+    assert error in got["body"][down]

@@ -2,18 +2,15 @@
 // <progress> bar and its label, and reloads the page once the report is ready (the server then
 // renders it). Without JavaScript a <noscript> meta refresh reloads the page instead.
 
+import { fetchStatus } from "../shared/poll.js";
+
 const INTERVAL_MS = 1500;
 const panel = document.querySelector("[data-report-progress]");
 
 async function poll() {
   let data;
   try {
-    const response = await fetch(panel.dataset.statusUrl, {
-      headers: { Accept: "application/json" },
-      credentials: "same-origin",
-    });
-    if (!response.ok) throw new Error(`status ${response.status}`);
-    data = await response.json();
+    data = await fetchStatus(panel.dataset.statusUrl);
   } catch {
     // A dropped request does not stop the build: ask again a little later.
     window.setTimeout(poll, INTERVAL_MS * 2);

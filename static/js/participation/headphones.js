@@ -1,19 +1,12 @@
 // Headphone check page: the volume step first, then the trials (Woods et al. 2017). The right
 // answers never reach the browser; the server scores the form.
-import { attachPlayer } from "./player.js";
+import { attachPlayer, playerLabels } from "./player.js";
 
 const root = document.querySelector(".headphones");
 const msg = root.dataset;
 const form = document.getElementById("check-form");
 const volumeDone = document.getElementById("volume-done");
-const labels = {
-  play: msg.msgPlay,
-  pause: msg.msgPause,
-  again: msg.msgPlayAgain,
-  playing: msg.msgPlaying,
-  ended: msg.msgPlayed,
-  error: msg.msgLoadError,
-};
+const labels = playerLabels(msg, msg.msgPlayed);
 
 // After a refused answer the page comes back with the trials: no need to set the volume again.
 if (!form.querySelector(".error")) form.hidden = true;

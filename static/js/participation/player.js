@@ -3,6 +3,19 @@
 // how many times the clip was started, how many seconds were played in all, and when the first
 // complete play ended (ms since the page's navigation began, performance.now()).
 
+// The player's words, from the page's data-msg-* attributes (the server translates them);
+// ``ended`` is what the status says once a clip has played to its end.
+export function playerLabels(msg, ended = msg.msgEnded) {
+  return {
+    play: msg.msgPlay,
+    pause: msg.msgPause,
+    again: msg.msgPlayAgain,
+    playing: msg.msgPlaying,
+    ended,
+    error: msg.msgLoadError,
+  };
+}
+
 export function attachPlayer({ audio, button, status, labels, onStart, onEnded, onChange }) {
   const state = { plays: 0, played: 0, firstEndedMs: null, lastTime: 0 };
   const firstLabel = button.textContent.trim();

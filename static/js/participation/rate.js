@@ -1,19 +1,12 @@
 // Rating page: each clip's ACR scale unlocks once the clip has played to its end (ITU-T P.808);
 // keys 1-5 choose a rating, Space or Enter plays, Enter on a rating goes to the next page.
-import { attachPlayer } from "./player.js";
+import { attachPlayer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
 const msg = form.dataset;
 const live = document.getElementById("rate-live");
 const next = form.querySelector("button.next");
-const labels = {
-  play: msg.msgPlay,
-  pause: msg.msgPause,
-  again: msg.msgPlayAgain,
-  playing: msg.msgPlaying,
-  ended: msg.msgEnded,
-  error: msg.msgLoadError,
-};
+const labels = playerLabels(msg);
 
 const chosen = (clip) => clip.fieldset.querySelector("input:checked");
 const announce = (text, { visible = true } = {}) => {

@@ -3,6 +3,8 @@
 // failures and the status badge. On a panel marked data-reload-when-done the page reloads
 // once when the last clip finishes, so the clip table shows the new audio.
 
+import { fetchStatus } from "../shared/poll.js";
+
 const INTERVAL_MS = 1500;
 const panel = document.querySelector("[data-progress]");
 
@@ -47,12 +49,7 @@ function busy(data) {
 async function poll(wasBusy) {
   let data;
   try {
-    const response = await fetch(panel.dataset.statusUrl, {
-      headers: { Accept: "application/json" },
-      credentials: "same-origin",
-    });
-    if (!response.ok) throw new Error(`status ${response.status}`);
-    data = await response.json();
+    data = await fetchStatus(panel.dataset.statusUrl);
   } catch {
     // A dropped request is not the end of synthesis: try again later.
     window.setTimeout(() => poll(wasBusy), INTERVAL_MS * 2);

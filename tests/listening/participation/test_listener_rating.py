@@ -161,36 +161,37 @@ def test_second_tab_cannot_rate_the_same_clip_again(study):
     assert Rating.objects.get().score == 3
 
 
-def test_forged_clip_token_is_refused(study):
-    client, _ = client_with_playlist(study)
-    _, fields = open_page(client, study)
+def forged_token(listener, fields):
     fields["clip_0"] = "AAAAAAAAAAAAAAAAAAAAAA"
-    response = post_page(client, study, fields, [4])
-    assert response.status_code == 403
-    assert "not part of your listening test" in response.content.decode()
-    assert not Rating.objects.exists()
 
 
-def test_clip_of_another_playlist_is_refused(study):
-    client, listener = client_with_playlist(study)
-    _, fields = open_page(client, study)
+def clip_of_another_playlist(listener, fields):
     foreign = PlaylistItem.objects.exclude(playlist__listener=listener).select_related("clip")
     foreign = foreign.exclude(clip__in=listener.playlist.items.values("clip")).first()
     fields["item_0"], fields["clip_0"] = str(foreign.pk), foreign.clip.token
-    response = post_page(client, study, fields, [4])
-    assert response.status_code == 403
-    assert "not part of your listening test" in response.content.decode()
-    assert not Rating.objects.exists()
 
 
-def test_skipping_ahead_is_refused(study):
-    client, listener = client_with_playlist(study)
-    _, fields = open_page(client, study)
+def skipping_ahead(listener, fields):
     later = listener.playlist.items.order_by("-position").first()
     fields["item_0"], fields["clip_0"] = str(later.pk), later.clip.token
+
+
+@pytest.mark.parametrize(
+    ("tamper", "status", "message"),
+    [
+        (forged_token, 403, "not part of your listening test"),
+        (clip_of_another_playlist, 403, "not part of your listening test"),
+        (skipping_ahead, 409, "in the order they are shown"),
+    ],
+    ids=["forged clip token", "clip of another playlist", "skipping ahead"],
+)
+def test_a_tampered_rating_is_refused_and_nothing_is_saved(study, tamper, status, message):
+    client, listener = client_with_playlist(study)
+    _, fields = open_page(client, study)
+    tamper(listener, fields)
     response = post_page(client, study, fields, [4])
-    assert response.status_code == 409
-    assert "in the order they are shown" in response.content.decode()
+    assert response.status_code == status
+    assert message in response.content.decode()
     assert not Rating.objects.exists()
 
 
