@@ -157,9 +157,9 @@ def study_objective_enqueue(*, study: Study) -> int:
 def study_objective_request(study_id: int) -> None:
     """Enqueue :func:`compute_study_objective` for a study that just became ready.
 
-    Called on commit by ``listening.studies.lifecycle.study_sync_status``. A broker failure is logged and
-    swallowed: objective metrics must never fail the synthesis task that made the study ready,
-    and the report's objective section shows the clips still pending."""
+    Called on commit by ``listening.studies.lifecycle.study_sync_status``. A broker failure is
+    logged and swallowed: objective metrics must never fail the synthesis task that made the
+    study ready, and the report's objective section shows the clips still pending."""
     try:
         compute_study_objective.delay(study_id)
     except Exception:

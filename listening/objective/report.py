@@ -11,9 +11,9 @@ Intervals and correlations are ``listening.objective.summary``'s.
 
 MOS here is the mean of every test rating (all listeners, before screening exclusions): per
 system it is taken from the report's ``systems`` entries, per clip from the same ratings
-(``listening.analysis.selectors.study_ratings_frame``). The DNSMOS P.808 value is a network's estimate
-of MOS (Reddy et al. 2021, trained on ITU-T P.808 ratings of noisy speech), reported beside the
-listeners' MOS with its correlation to them, never in place of them.
+(``listening.analysis.selectors.study_ratings_frame``). The DNSMOS P.808 value is a network's
+estimate of MOS (Reddy et al. 2021, trained on ITU-T P.808 ratings of noisy speech), reported
+beside the listeners' MOS with its correlation to them, never in place of them.
 """
 
 from __future__ import annotations

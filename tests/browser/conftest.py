@@ -1,7 +1,7 @@
 """Real headless Chromium (Debian's package) driven by Playwright against a live server.
 
-Screenshots go to var/screenshots/ (artefacts kept after the run, looked at before resolving
-an issue).
+Screenshots go to var/screenshots/ (kept after the run, so a failure can be seen as the browser
+saw it).
 """
 
 from __future__ import annotations
