@@ -175,6 +175,31 @@ def test_the_api_imports_no_view():
     assert not wrong, "\n".join(wrong)
 
 
+# The rooms of the listening app, and the rooms each may not import (docs/architecture.md).
+ROOMS_NOT_IMPORTED = {
+    "listening.participation": ("listening.studies", "listening.analysis", "listening.objective"),
+    "listening.objective": ("listening.studies", "listening.participation", "listening.analysis"),
+    "listening.analysis": ("listening.studies", "listening.participation"),
+    "listening.studies": ("listening.analysis",),
+}
+
+
+def test_rooms_depend_one_way():
+    wrong = [
+        message
+        for room, forbidden in ROOMS_NOT_IMPORTED.items()
+        for message in _offending(
+            (room,), lambda imp, forbidden=forbidden: _in(imp.target, forbidden)
+        )
+    ]
+    # The API is the top of the house: nothing imports it (the URLconf names it by string).
+    wrong += _offending(
+        ("listening", "synthesis", "observability", "mos_site"),
+        lambda imp: _in(imp.target, ("listening.api",)) and not _in(imp.source, ("listening.api",)),
+    )
+    assert not wrong, "\n".join(wrong)
+
+
 def _circles(edges: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan), and self-loops."""
     index: dict[str, int] = {}

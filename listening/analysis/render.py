@@ -401,7 +401,7 @@ def _r(stats: dict | None) -> str:
 
 
 def objective_context(section: dict | None) -> dict[str, Any] | None:
-    """Rows for the objective-metrics table (``listening.objective.report.objective_section``):
+    """Rows for the objective-metrics table (``listening.analysis.objective_section``):
     one row per metric that has a value for some system, with each system's mean and 95 %
     t-interval over its clips and the metric's Pearson correlation with MOS across systems and
     across clips. None when the report has no such section; ``error`` when it failed."""

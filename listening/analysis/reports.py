@@ -5,7 +5,7 @@ Where this sits: the report page and its downloads (``listening.analysis.views``
 report endpoint and ``manage.py mos_report STUDY_SLUG`` call the functions here. They read the
 ratings with ``listening.analysis.selectors.study_ratings_frame``, hand the table to
 ``listening.analysis.stats.build_report`` (pure numbers), add the objective-metrics section
-(``listening.objective.report``) and keep the result in a ``StudyReport`` row;
+(``listening.analysis.objective_section``) and keep the result in a ``StudyReport`` row;
 ``listening.analysis.render`` renders it as JSON, CSV or HTML. The task
 :func:`build_study_report` sits beside the service it wraps (the project's task convention,
 ``mos_site.celery``): the service queues it, the task calls the service.
@@ -51,10 +51,14 @@ from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
+from listening.analysis.objective_section import (
+    OBJECTIVE_VERSION,
+    objective_rows_csv,
+    objective_section,
+)
 from listening.analysis.selectors import listener_label, study_ratings_frame
 from listening.analysis.stats import build_report
 from listening.models import Clip, Listener, PlaylistItem, Rating, Study, StudyReport, System
-from listening.objective.report import OBJECTIVE_VERSION, objective_rows_csv, objective_section
 from mos_site.celery import HarkenTask, app
 from observability.metrics import REPORT_BUILD_SECONDS
 

@@ -8,7 +8,7 @@ Where it sits: a study whose clips are all synthesised turns ready
 cached metrics are missing or out of date and fans them out to :func:`compute_clips_objective`
 in small batches, so several CPU workers share a large study. Each clip's audio is read from
 storage and measured by the pure functions of ``listening.objective.measure``;
-``listening.objective.report`` puts the cached numbers beside MOS in the report.
+``listening.analysis.objective_section`` puts the cached numbers beside MOS in the report.
 
 What is computed for a ready clip of a test sentence (attention-check sentences are skipped):
 

@@ -1,7 +1,7 @@
 """Numbers for the report's objective section: a metric's mean over a system's clips with its
 interval, and how far each metric tracks the listeners' MOS.
 
-Where it sits: ``listening.objective.report`` hands the per-clip values (measured by
+Where it sits: ``listening.analysis.objective_section`` hands the per-clip values (measured by
 ``listening.objective.measure``, cached on the clips) to these functions. Pure: lists of numbers
 in, dicts of numbers out; no Django.
 """

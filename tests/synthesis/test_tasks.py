@@ -10,6 +10,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import soundfile as sf
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -168,3 +169,22 @@ def test_each_kind_of_system_has_its_task_and_uploaded_audio_none(
     assert synthesize.call_args.args[1] == [1] and derive.call_args.args[1] == [2]
     with pytest.raises(ValueError, match="its audio is uploaded"):
         tasks.clips_enqueue(system=uploaded, clip_ids=[3])
+
+
+def test_a_task_past_its_soft_time_limit_fails_its_unfinished_clips(db, settings):
+    study = espeak_study(n_sentences=3)
+    system = study.systems.get()
+    done, *unfinished = sorted(system.clips.values_list("id", flat=True))
+    # Made before the limit hit.
+    Clip.objects.filter(pk=done).update(status=Clip.Status.READY, audio="clips/xx/done.flac")
+    Clip.objects.filter(pk__in=unfinished).update(status=Clip.Status.RUNNING)
+    with mock.patch.object(
+        tasks.clip_service, "voice_clips_synthesize", side_effect=SoftTimeLimitExceeded()
+    ):
+        assert tasks.synthesize_clips(system.pk, [done, *unfinished]) == 0
+    assert Clip.objects.get(pk=done).status == Clip.Status.READY
+    limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
+    for clip in Clip.objects.filter(pk__in=unfinished):
+        assert clip.status == Clip.Status.FAILED
+        assert f"ran past the task's time limit ({limit} s)" in clip.error
+        assert "Retry the failed clips" in clip.error

@@ -383,7 +383,7 @@ def test_status_of_an_unknown_report_is_a_404(client_ada, study):
     assert client_ada.get(url("study_report_status", study) + "?id=x").status_code == 404
 
 
-# --- Objective metrics beside MOS (listening.objective.report) --------------------------------
+# --- Objective metrics beside MOS (listening.analysis.objective_section) ----------------------
 
 
 def test_objective_metrics_sit_beside_mos_and_new_measurements_rebuild(client_ada, study):

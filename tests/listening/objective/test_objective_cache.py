@@ -18,6 +18,12 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from listening.analysis.objective_section import (
+    CSV_COLUMNS,
+    METRIC_KEYS,
+    objective_rows_csv,
+    objective_section,
+)
 from listening.analysis.selectors import study_ratings_frame
 from listening.analysis.stats import build_report
 from listening.models import Clip, Listener, Rating, Sentence, Study, System
@@ -28,12 +34,6 @@ from listening.objective.cache import (
     clips_objective_compute,
     compute_study_objective,
     study_objective_stale,
-)
-from listening.objective.report import (
-    CSV_COLUMNS,
-    METRIC_KEYS,
-    objective_rows_csv,
-    objective_section,
 )
 from synthesis.engine.espeak import EspeakEngine
 from tests.conftest import purge_broker, start_worker, wait_for

@@ -7,7 +7,9 @@ report dict; the section is added to the JSON report, and :func:`objective_rows_
 for the CSV download. The numbers come from ``Clip.objective``, filled by the Celery tasks in
 ``listening.objective.cache``; nothing is measured here, so building a report never waits on
 audio analysis. Clips whose cache is missing or out of date are counted as ``pending``.
-Intervals and correlations are ``listening.objective.summary``'s.
+Intervals and correlations are ``listening.objective.summary``'s. The section is analysis, not
+objective metrics: it assembles part of a report from the ratings and the cached numbers, so
+the arrow runs one way, from the report to the measurements.
 
 MOS here is the mean of every test rating (all listeners, before screening exclusions): per
 system it is taken from the report's ``systems`` entries, per clip from the same ratings
