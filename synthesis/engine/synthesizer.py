@@ -56,14 +56,18 @@ from .checkpoints import (
     read_hifigan_config,
 )
 from .hifigan import LOG_MEL_SILENCE
+from .protocol import (
+    SynthesisRequest,
+    SynthesisResult,
+    join_pieces,
+    piece_seed,
+    seed_problem,
+)
 from .tacotron2 import decode_batch
 from .text import (
-    MAX_PIECE_CHARS,
-    PAUSE_SECONDS_BETWEEN_PIECES,
     EmptyTextError,
     UnsupportedCharactersError,
-    normalize_text,
-    split_text,
+    request_pieces,
     text_to_sequence,
 )
 
@@ -87,45 +91,6 @@ __all__ = [
 ]
 
 NO_STOP_TOKEN = "no stop token (attention failed)"
-_MAX_SEED = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class SynthesisRequest:
-    """One sentence to synthesise. ``seed`` fixes the prenet dropout (and Griffin-Lim's phase)."""
-
-    text: str
-    seed: int
-    key: str = ""
-
-
-@dataclass
-class SynthesisResult:
-    """The clip for one request, or why there is none.
-
-    ``samples``: float32 mono (in [-1, 1] from HiFi-GAN), ``mel_frames * hop`` long plus the
-    pauses between pieces; empty when ``error`` is set. ``seconds``: wall-clock synthesis time
-    spent on this clip, i.e. its share (by mel frames) of the decoder and vocoder time of the
-    batches it was in; ``seconds / duration_s`` is its real-time factor.
-    """
-
-    key: str
-    samples: np.ndarray
-    sample_rate: int
-    mel_frames: int
-    seconds: float
-    device: str
-    error: str | None = None
-    seed: int = 0
-    pieces: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def duration_s(self) -> float:
-        return self.samples.size / self.sample_rate if self.sample_rate else 0.0
 
 
 @dataclass
@@ -146,14 +111,6 @@ class SynthesisStats:
     batches: int = 0
     peak_memory_bytes: int = 0
     peak_memory_source: str = ""
-
-
-def piece_seed(seed: int, index: int) -> int:
-    """The seed of piece ``index`` of a request: the request's seed itself for the first."""
-    if index == 0:
-        return seed
-    state = np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0]
-    return int(state) & _MAX_SEED
 
 
 @dataclass
@@ -350,28 +307,11 @@ class Synthesizer:
     def _prepare(self, request: SynthesisRequest) -> _Prepared:
         prepared = _Prepared()
         seed = request.seed
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            prepared.error = f"the seed must be an integer, got {seed!r}"
-            return prepared
-        if not 0 <= int(seed) <= _MAX_SEED:
-            prepared.error = f"the seed must be between 0 and 2**63 - 1, got {seed}"
-            return prepared
-        text = request.text.strip() if isinstance(request.text, str) else ""
-        if not text:
-            prepared.error = "empty text: there is nothing to synthesise; give a sentence."
-            return prepared
-        if len(text) > self.max_text_chars:
-            prepared.error = (
-                f"text too long: {len(text)} characters, the limit is {self.max_text_chars}; "
-                "split it into several sentences."
-            )
+        prepared.error = seed_problem(seed)
+        if prepared.error is not None:
             return prepared
         try:
-            pieces = split_text(normalize_text(text), MAX_PIECE_CHARS)
-            if not pieces:
-                raise EmptyTextError(
-                    f"Nothing to synthesise: {text!r} is empty after normalisation."
-                )
+            pieces = request_pieces(request.text, self.max_text_chars)
             for index, piece in enumerate(pieces):
                 tokens = text_to_sequence(piece, self.acoustic.symbol_set)
                 prepared.items.append(
@@ -542,14 +482,7 @@ class Synthesizer:
                     f"for {len(item.tokens)} symbols without the stop token firing. The "
                     "checkpoint may be undertrained or not match the text's symbol set."
                 )
-        gap = np.zeros(int(round(PAUSE_SECONDS_BETWEEN_PIECES * rate)), dtype=np.float32)
-        parts: list[np.ndarray] = []
-        for index, item in enumerate(prepared.items):
-            if index:
-                parts.append(gap)
-            assert item.samples is not None
-            parts.append(item.samples)
-        samples = np.concatenate(parts).astype(np.float32, copy=False)
+        samples = join_pieces([item.samples for item in prepared.items], rate)
         return SynthesisResult(
             key=request.key,
             samples=samples,
