@@ -2,7 +2,8 @@
 
 Data flow: ``synthesis.tasks`` (or ``manage.py synthesize_text``) -> :class:`Synthesizer` ->
 ``text`` (normalise, split, symbol ids) -> ``tacotron2.decode_batch`` (log-mel) -> vocoder
-(``hifigan`` or Griffin-Lim) -> float32 samples -> ``audio.postprocess`` (done by the caller).
+(``hifigan``, ``waveglow``, ``pwg`` or Griffin-Lim) -> float32 samples -> ``audio.postprocess``
+(done by the caller).
 
 How a call runs:
 
@@ -19,7 +20,7 @@ How a call runs:
    tiles (pieces of items) that each carry the generator's receptive field of context, with
    silence beyond an item's ends, so an item's samples depend neither on its batch mates nor on
    the tiling; tiles are kept short because long calls fall out of the CPU caches.
-   Griffin-Lim runs per item, seeded.
+   Griffin-Lim, WaveGlow and Parallel WaveGAN run per item, their noise seeded by the item.
 5. Pieces of one request are joined with ``PAUSE_SECONDS_BETWEEN_PIECES`` of silence.
 
 The same seed gives the same clip: the prenet dropout masks come from per-item generators and
@@ -53,6 +54,7 @@ from .checkpoints import (
     griffinlim_vocoder,
     load_acoustic,
     load_hifigan,
+    load_vocoder,
     read_hifigan_config,
 )
 from .hifigan import LOG_MEL_SILENCE
@@ -86,6 +88,7 @@ __all__ = [
     "griffinlim_vocoder",
     "load_acoustic",
     "load_hifigan",
+    "load_vocoder",
     "piece_seed",
     "read_hifigan_config",
 ]
@@ -151,7 +154,8 @@ class Synthesizer:
 
     Args:
         acoustic: from ``load_acoustic``.
-        vocoder: from ``load_hifigan`` or ``griffinlim_vocoder``.
+        vocoder: from ``load_vocoder`` (HiFi-GAN, WaveGlow, Parallel WaveGAN) or
+            ``griffinlim_vocoder``.
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         threads: ``torch.set_num_threads`` for CPU inference (process-wide); None leaves it.
         max_batch_frames: decoder batches hold items whose step limits sum to at most this.
@@ -176,6 +180,8 @@ class Synthesizer:
             float32 and the decoder ~1.2x faster (benchmarks/synthesis.py, random weights).
             Off by default: its effect on trained voices has not been checked by listening.
         griffinlim_iters: Griffin-Lim iterations (torchaudio's bundle uses 32).
+        waveglow_sigma: standard deviation of WaveGlow's noise (NVIDIA's Tacotron2 inference
+            uses 0.666).
     """
 
     def __init__(
@@ -197,6 +203,7 @@ class Synthesizer:
         max_text_chars: int = 1000,
         cpu_bf16: bool = False,
         griffinlim_iters: int = 32,
+        waveglow_sigma: float = 0.666,
     ) -> None:
         # Compare before any work: a mismatched pair would "work" and produce noise.
         check_mel_settings(acoustic.mel, vocoder.mel)
@@ -219,7 +226,7 @@ class Synthesizer:
         self.max_batch_frames = max_batch_frames
         self.max_batch_items = max_batch_items
         cuda = self._device.type == "cuda"
-        context = self.generator.receptive_field_frames() if self.generator is not None else 0
+        context = self.generator.receptive_field_frames() if vocoder.kind == "hifigan" else 0
         if vocoder_chunk_frames is None:
             vocoder_chunk_frames = 2048 if cuda else 512
         if vocoder_batch_frames is None:
@@ -235,6 +242,7 @@ class Synthesizer:
         self.max_text_chars = max_text_chars
         self.cpu_bf16 = cpu_bf16
         self.griffinlim_iters = griffinlim_iters
+        self.waveglow_sigma = waveglow_sigma
         self.last_stats = SynthesisStats()
         self._context_frames = context
         self._inverse_mel: InverseMelScale | None = None
@@ -372,7 +380,26 @@ class Synthesizer:
             for item in items:
                 item.samples = self._griffinlim(item.mel, item.seed)
             return
+        if self.vocoder.kind in ("waveglow", "pwg"):
+            for item in items:
+                item.samples = self._noise_vocoder(item.mel, item.seed)
+            return
         self._hifigan(items)
+
+    def _noise_vocoder(self, mel: Tensor, seed: int) -> np.ndarray:
+        """WaveGlow or Parallel WaveGAN on one whole item, its noise drawn from the item's seed.
+
+        One item per call: both draw noise for every sample, and a batch's padding would change
+        the draw of the items after the first. ``frames * hop`` samples.
+        """
+        assert self.generator is not None
+        noise = torch.Generator(device=self._device).manual_seed(seed)
+        with torch.inference_mode(), self._autocast():
+            if self.vocoder.kind == "waveglow":
+                audio = self.generator(mel[None], generator=noise, sigma=self.waveglow_sigma)
+            else:
+                audio = self.generator(mel[None], generator=noise)
+        return audio[0].float().cpu().numpy()
 
     def _hifigan(self, items: list[_Item]) -> None:
         """Vocode in tiles: at most ``vocoder_chunk_frames`` frames of one item per tile.
