@@ -195,29 +195,19 @@ def _synthesize_chunk(system: System, loaded, chunk: list[Clip]) -> int:
     ready_sentences: list[int] = []
     done = 0
     batch_start = time.monotonic()
-    if loaded.engine == "espeak":
-        results = []
-        for clip in chunk:
-            start = time.monotonic()
-            try:
-                samples = loaded.impl.synthesize(clip.sentence.text)
-                results.append((clip, samples, loaded.sample_rate, time.monotonic() - start, None))
-            except ValueError as exc:
-                results.append((clip, None, 0, 0.0, str(exc)))
-    else:
-        from synthesis.engine.synthesizer import SynthesisRequest
+    # Every engine (eSpeak NG, Tacotron2 + vocoder, Piper) takes the same requests.
+    from synthesis.engine.protocol import SynthesisRequest
 
-        requests = [
-            SynthesisRequest(text=clip.sentence.text, seed=clip.seed, key=str(clip.id))
-            for clip in chunk
-        ]
-        by_key = {str(clip.id): clip for clip in chunk}
-        results = [
-            (by_key[r.key], r.samples, r.sample_rate, r.seconds, r.error)
-            for r in loaded.impl.synthesize(requests)
-        ]
-    # The engine measures its own peak (CUDA allocator, or its CPU estimate); eSpeak has no
-    # such figure, so the process's high-water mark stands in.
+    requests = [
+        SynthesisRequest(text=clip.sentence.text, seed=clip.seed, key=str(clip.id))
+        for clip in chunk
+    ]
+    by_key = {str(clip.id): clip for clip in chunk}
+    results = [
+        (by_key[r.key], r.samples, r.sample_rate, r.seconds, r.error)
+        for r in loaded.impl.synthesize(requests)
+    ]
+    # The engine measures its own peak (CUDA allocator, or the process's high-water mark).
     peak = getattr(loaded.impl, "peak_memory_bytes", None) or _peak_rss_bytes()
     for clip, samples, sample_rate, seconds, error in results:
         if error:

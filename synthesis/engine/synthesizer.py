@@ -255,6 +255,21 @@ class Synthesizer:
         return self.mel.sample_rate
 
     @property
+    def settings(self) -> dict[str, object]:
+        """What, besides text and seed, decides a clip: recorded with every result."""
+        return {
+            "engine": "tacotron2",
+            "acoustic": self.acoustic.source_format,
+            "vocoder": self.vocoder.kind,
+            "vocoder_format": self.vocoder.source_format,
+            "gate_threshold": self.gate_threshold,
+            "griffinlim_iters": self.griffinlim_iters,
+            "waveglow_sigma": self.waveglow_sigma,
+            "device": self.device,
+            "cpu_bf16": self.cpu_bf16,
+        }
+
+    @property
     def peak_memory_bytes(self) -> int:
         """Peak memory of the last ``synthesize`` call (see ``SynthesisStats``)."""
         return self.last_stats.peak_memory_bytes
@@ -496,6 +511,7 @@ class Synthesizer:
                 error=message,
                 seed=request.seed,
                 pieces=len(prepared.items),
+                settings=self.settings,
             )
 
         if prepared.error is not None:
@@ -519,4 +535,5 @@ class Synthesizer:
             device=self.device,
             seed=request.seed,
             pieces=n,
+            settings=self.settings,
         )
