@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import runpy
 
 import numpy as np
 import pytest
@@ -15,23 +14,10 @@ from synthesis.engine.piper import PiperSynthesizer, bundled_voice, load_piper
 from synthesis.engine.protocol import SynthesisRequest
 from tests.conftest import ROOT
 
+# Read from its file: the package listening.objective may still be the module objective.py.
+automatic = runpy.run_path(str(ROOT / "listening" / "objective" / "automatic.py"))
+DISTILLMOS_RATE, distillmos = automatic["DISTILLMOS_RATE"], automatic["distillmos"]
 
-def _automatic():
-    """``listening.objective.automatic`` loaded from its file, so that this test runs both while
-    the measures still live in the module ``listening/objective.py`` (which an import of the
-    package name finds first) and once they have moved into the package."""
-    name = "listening.objective.automatic"
-    if name not in sys.modules:
-        path = ROOT / "listening" / "objective" / "automatic.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
-automatic = _automatic()
-DISTILLMOS_RATE, distillmos = automatic.DISTILLMOS_RATE, automatic.distillmos
 SENTENCES = "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background."
 
 

@@ -16,6 +16,7 @@ import pytest
 import pyworld
 from onnx import TensorProto, helper, numpy_helper
 
+from synthesis.engine import piper
 from synthesis.engine.piper import (
     PiperSynthesizer,
     PiperVoiceError,
@@ -83,6 +84,12 @@ def test_same_seed_same_clip_whatever_the_order_and_the_process(joe, voice):
     fresh = speak(PiperSynthesizer(joe, device="cpu", threads=2), seed=7).samples
     assert np.array_equal(first, again)
     assert np.array_equal(first, fresh)
+
+
+def test_a_noise_buffer_too_short_for_the_durations_changes_nothing(joe, voice, monkeypatch):
+    expected = speak(voice, seed=4).samples
+    monkeypatch.setattr(piper, "_FRAMES_PER_ID", 0.5)  # far fewer columns than frames
+    assert np.array_equal(speak(voice, seed=4).samples, expected)
 
 
 def test_another_seed_gives_another_clip(voice):
