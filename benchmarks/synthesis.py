@@ -18,6 +18,11 @@ rate), followed by HiFi-GAN V1 or V2.
    ``hifigan_flops_per_frame``) against the measured peak, real-time factor.
 4. bfloat16 autocast on the CPU: speed and quality (SNR of the waveform, largest mel change)
    against float32, to decide whether the engine should use it (it does not by default).
+5. Beside the Tacotron2 paths: the bundled Piper voice (real weights, ``en_US-joe-medium``) on
+   the study's sentences, one sentence per onnxruntime call and batched; WaveGlow (NVIDIA's
+   published size, 12 flows of 8 layers x 256 channels) and
+   Parallel WaveGAN (the project's v1: 30 layers x 64 channels) alone on 1 s of audio, once
+   (both are far slower than real time on a CPU). ``--sections piper`` runs only this part.
 
 Peak memory: the largest resident set size seen during a run (sampled every 5 ms from
 ``/proc/self/statm``) minus the resident size before it, plus the process-wide ``ru_maxrss``.
@@ -69,6 +74,8 @@ from synthesis.engine.checkpoints import (  # noqa: E402
     LoadedVocoder,
 )
 from synthesis.engine.hifigan import V1, V2, HiFiGANConfig, HiFiGANGenerator  # noqa: E402
+from synthesis.engine.piper import PiperSynthesizer, bundled_voice, load_piper  # noqa: E402
+from synthesis.engine.pwg import ParallelWaveGANGenerator, PWGConfig, PWGVocoder  # noqa: E402
 from synthesis.engine.synthesizer import SynthesisRequest, Synthesizer  # noqa: E402
 from synthesis.engine.tacotron2 import (  # noqa: E402
     Tacotron2Params,
@@ -77,6 +84,7 @@ from synthesis.engine.tacotron2 import (  # noqa: E402
     onednn_linear_available,
 )
 from synthesis.engine.text import SymbolSet, text_to_sequence  # noqa: E402
+from synthesis.engine.waveglow import WaveGlow, WaveGlowConfig  # noqa: E402
 
 FRAMES_PER_SYMBOL = 6.5
 HOP = LJSPEECH_MEL.hop_length
@@ -306,6 +314,65 @@ def engine(acoustic: LoadedTacotron2, vocoder: LoadedVocoder, batch: int) -> Syn
     )
 
 
+def piper_and_noise_vocoders(texts: list[str], threads: int, repeats: int) -> None:
+    """Section 5: Piper's real-time factor beside WaveGlow's and Parallel WaveGAN's."""
+    rows = []
+    t0 = time.perf_counter()
+    with PeakRss() as rss:
+        voice = load_piper(*bundled_voice())
+        solo = PiperSynthesizer(voice, device="cpu", threads=threads)
+    load_s, load_mb = time.perf_counter() - t0, rss.extra_mb
+    batched = PiperSynthesizer(voice, device="cpu", threads=threads, max_batch_items=8)
+    requests = [SynthesisRequest(t, seed=i) for i, t in enumerate(texts)]
+    solo.synthesize(requests[:2])
+    for name, synthesizer in (("Piper joe-medium, 1 per call", solo), ("batch 8", batched)):
+        seconds, mem, results = best_of(repeats, lambda s=synthesizer: s.synthesize(requests))
+        assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+        audio = sum(r.duration_s for r in results)
+        rows.append(
+            [
+                name,
+                f"{audio / seconds:.1f}",
+                f"{1000 * seconds / len(texts):.0f}",
+                f"{audio / len(texts):.2f}",
+                f"{mem:.0f}",
+            ]
+        )
+    # 1 s: on a CPU both take many times real time (WaveGlow was made for GPUs).
+    mel = torch.randn(1, 80, 86) - 5.0
+    noise = torch.Generator().manual_seed(0)
+    vocoders: list[tuple[str, Callable[[], torch.Tensor]]] = []
+    # DeepLearningExamples' 512 channels cost about four times as much.
+    for label, channels in (("WaveGlow 256 ch (NVIDIA)", 256),):
+        torch.manual_seed(0)
+        waveglow = WaveGlow(WaveGlowConfig(n_channels=channels))
+        with torch.no_grad():
+            for wn in waveglow.WN:  # zero-initialised by NVIDIA too: a stable random flow
+                wn.end.weight.zero_()
+                wn.end.bias.zero_()
+        waveglow.eval().prepare()
+        vocoders.append((label, lambda w=waveglow: w(mel, generator=noise)))
+    torch.manual_seed(0)
+    pwg = PWGVocoder(
+        ParallelWaveGANGenerator(PWGConfig()).eval(), torch.full((80,), -2.0), torch.ones(80)
+    ).eval()
+    vocoders.append(("Parallel WaveGAN v1", lambda: pwg(mel, generator=noise)))
+    for label, run in vocoders:
+        with torch.inference_mode():
+            seconds, mem, audio = best_of(1, run)
+        assert audio.shape[-1] == mel.shape[-1] * HOP
+        audio_s = mel.shape[-1] * HOP / RATE
+        rows.append(
+            [label + " alone", f"{audio_s / seconds:.2f}", "-", f"{audio_s:.2f}", f"{mem:.0f}"]
+        )
+    print_table(
+        f"Piper (real weights; voice load {load_s:.1f} s, +{load_mb:.0f} MB) and the noise "
+        f"vocoders (random weights), {threads} threads",
+        ["run", "x real time", "ms per sentence", "s audio per sentence", "peak MB"],
+        rows,
+    )
+
+
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print(f"\n{title}")
@@ -321,6 +388,9 @@ def main() -> None:
     parser.add_argument("--sentences", type=int, default=32)
     parser.add_argument("--batch-sizes", default="1,8,32", help="engine batch sizes (V2)")
     parser.add_argument("--repeats", type=int, default=2, help="best of N for each timing")
+    parser.add_argument(
+        "--sections", default="all", help="'all', or 'piper' for section 5 alone (about 1 min)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     # torchaudio warns whenever infer reaches decoder_max_step, which the loop does on purpose.
@@ -328,6 +398,11 @@ def main() -> None:
     started = time.perf_counter()
 
     texts = (SENTENCES * (args.sentences // len(SENTENCES) + 1))[: args.sentences]
+    if args.sections == "piper":
+        print(f"{args.threads} threads, load average at start {os.getloadavg()[0]:.2f}")
+        piper_and_noise_vocoders(texts, args.threads, args.repeats)
+        print(f"load average at end {os.getloadavg()[0]:.2f}")
+        return
     token_lists = [text_to_sequence(t, SymbolSet.NVIDIA) for t in texts]
     total_frames = sum(frames_for(t) for t in token_lists)
     audio_seconds = total_frames * HOP / RATE
@@ -500,6 +575,8 @@ def main() -> None:
             ["bfloat16 autocast", f"{bf16_s:.2f}", f"{change:.3f} (mel range {scale:.2f})"],
         ],
     )
+
+    piper_and_noise_vocoders(texts, args.threads, args.repeats)
 
     print("\nTargets (2 cores): engine >= 2.5x the loop on the 32-sentence study with V2; ")
     print("HiFi-GAN V1 >= 50% of the measured peak.")

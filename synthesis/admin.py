@@ -39,5 +39,26 @@ class VoiceAdmin(admin.ModelAdmin):
             },
         ),
         ("eSpeak NG", {"fields": ["espeak_voice", "espeak_rate_wpm"]}),
+        (
+            "Piper (VITS)",
+            {
+                "description": (
+                    "One source for the .onnx and its .onnx.json: the bundled voice, both files "
+                    "uploaded, a path on the worker (NAME.onnx.json beside NAME.onnx), or two "
+                    "URLs with their sha256. Noise and length scales go in the options."
+                ),
+                "fields": [
+                    "piper_bundle",
+                    "piper_model_file",
+                    "piper_config_file",
+                    "piper_model_path",
+                    "piper_model_url",
+                    "piper_model_sha256",
+                    "piper_config_url",
+                    "piper_config_sha256",
+                    "piper_speaker",
+                ],
+            },
+        ),
         ("Options", {"fields": ["options"]}),
     ]

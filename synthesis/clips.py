@@ -31,6 +31,7 @@ from mos_site.errors import TemporaryFailure
 from observability import metrics
 from synthesis.engine.audio import encode_flac, postprocess
 from synthesis.engine.mnru import mnru
+from synthesis.engine.protocol import SynthesisRequest
 from synthesis.signals import clips_changed
 from synthesis.voices import VoiceUnavailable, voice_load
 
@@ -207,30 +208,17 @@ def _synthesize_chunk(
     ready_sentences: list[int] = []
     done = 0
     batch_start = time.monotonic()
-    if loaded.engine == "espeak":
-        results = []
-        for clip in chunk:
-            start = time.monotonic()
-            try:
-                samples = loaded.impl.synthesize(clip.sentence.text)
-                results.append((clip, samples, loaded.sample_rate, time.monotonic() - start, None))
-            except ValueError as exc:
-                results.append((clip, None, 0, 0.0, str(exc)))
-    else:
-        # torch loads here, in the synthesis workers, never in the web process that queues.
-        from synthesis.engine.synthesizer import SynthesisRequest
 
-        requests = [
-            SynthesisRequest(text=clip.sentence.text, seed=clip.seed, key=str(clip.id))
-            for clip in chunk
-        ]
-        by_key = {str(clip.id): clip for clip in chunk}
-        results = [
-            (by_key[r.key], r.samples, r.sample_rate, r.seconds, r.error)
-            for r in loaded.impl.synthesize(requests)
-        ]
-    # The engine measures its own peak (CUDA allocator, or its CPU estimate); eSpeak has no
-    # such figure, so the process's high-water mark stands in.
+    requests = [
+        SynthesisRequest(text=clip.sentence.text, seed=clip.seed, key=str(clip.id))
+        for clip in chunk
+    ]
+    by_key = {str(clip.id): clip for clip in chunk}
+    results = [
+        (by_key[r.key], r.samples, r.sample_rate, r.seconds, r.error)
+        for r in loaded.impl.synthesize(requests)
+    ]
+    # The engine measures its own peak (CUDA allocator, or the process's high-water mark).
     peak = getattr(loaded.impl, "peak_memory_bytes", None) or _peak_rss_bytes()
     for clip, samples, sample_rate, seconds, error in results:
         if error:

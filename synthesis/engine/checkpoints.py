@@ -18,9 +18,8 @@ Formats read:
 - Tacotron2, torchaudio naming: the bundle weights (``tacotron2_english_characters_*.pth``) are
   a plain state dict of ``torchaudio.models.Tacotron2``; a plain or wrapped state dict in either
   naming is accepted too.
-- HiFi-GAN: the authors' ``generator_v1``/``v2``/``v3`` (and ``g_*`` training) files,
-  ``{"generator": state_dict}`` with weight-norm parameters ``weight_g``/``weight_v``, with or
-  without the ``config.json`` that came with them.
+Vocoder checkpoints (HiFi-GAN, WaveGlow, Parallel WaveGAN) are read by ``vocoders.py`` with the
+helpers here.
 
 Every file is read with ``torch.load(weights_only=True)``: a checkpoint is untrusted input and
 must not run code. Shapes are read off the tensors, so smaller or larger variants of the
@@ -30,13 +29,11 @@ networks load as well.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -45,9 +42,11 @@ from numpy._core import multiarray as np_multiarray
 from torch import Tensor
 from torchaudio.models import Tacotron2
 
-from .hifigan import V3, HiFiGANConfig, HiFiGANGenerator, fold_weight_norm
+from .hifigan import HiFiGANConfig
+from .pwg import PWGConfig
 from .tacotron2 import Tacotron2Params, build_tacotron2, params_from_state_dict
 from .text import SymbolSet, symbols
+from .waveglow import WaveGlowConfig
 
 __all__ = [
     "LJSPEECH_MEL",
@@ -58,10 +57,7 @@ __all__ = [
     "MelSettings",
     "MelSettingsMismatch",
     "check_mel_settings",
-    "griffinlim_vocoder",
     "load_acoustic",
-    "load_hifigan",
-    "read_hifigan_config",
 ]
 
 
@@ -132,15 +128,18 @@ class LoadedTacotron2:
 class LoadedVocoder:
     """A vocoder and the mel settings it expects.
 
-    ``kind`` is ``"hifigan"`` (``generator`` and ``config`` set) or ``"griffinlim"`` (no weights;
-    the mel settings alone define it).
+    ``kind`` is ``"hifigan"``, ``"waveglow"`` or ``"pwg"`` (``generator`` set: a module from
+    natural-log mel ``(batch, n_mels, frames)`` to samples ``(batch, frames * hop)``; WaveGlow
+    and Parallel WaveGAN also take a ``torch.Generator`` for their noise) or ``"griffinlim"``
+    (no weights; the mel settings alone define it). ``config`` is the network's configuration.
     """
 
-    kind: Literal["hifigan", "griffinlim"]
+    kind: Literal["hifigan", "griffinlim", "waveglow", "pwg"]
     mel: MelSettings
-    generator: HiFiGANGenerator | None = None
-    config: HiFiGANConfig | None = None
+    generator: torch.nn.Module | None = None
+    config: HiFiGANConfig | WaveGlowConfig | PWGConfig | None = None
     path: str = ""
+    source_format: str = ""
 
 
 # --- Reading files ---------------------------------------------------------------------------
@@ -162,16 +161,22 @@ _METADATA_GLOBALS: dict[str, Any] = {
 }
 
 
-def _describe_keys(keys: Iterable[str], limit: int = 4) -> str:
+def describe_keys(keys: Iterable[str], limit: int = 4) -> str:
     keys = sorted(keys)
     shown = ", ".join(keys[:limit])
     more = f", ... ({len(keys)} in all)" if len(keys) > limit else f" ({len(keys)} in all)"
     return shown + more if keys else "none"
 
 
-def _read_torch_file(path: str | os.PathLike[str], what: str) -> Any:
-    """``torch.load`` with ``weights_only=True``, turning every failure into CheckpointError."""
+def read_torch_file(
+    path: str | os.PathLike[str], what: str, allowed: Mapping[str, Any] | None = None
+) -> Any:
+    """``torch.load`` with ``weights_only=True``, turning every failure into CheckpointError.
+
+    ``allowed`` maps further pickled globals (``"module.Name"``) to the objects the unpickler
+    may build for them."""
     name = os.fspath(path)
+    permitted = {**_METADATA_GLOBALS, **(allowed or {})}
     if not os.path.exists(name):
         raise CheckpointError(f"{name}: no such file; check the {what} checkpoint path.")
     if os.path.isdir(name):
@@ -185,13 +190,13 @@ def _read_torch_file(path: str | os.PathLike[str], what: str) -> Any:
             raise _unreadable(name, what, error) from error
         try:
             found = torch.serialization.get_unsafe_globals_in_checkpoint(name)
-        except Exception:  # the legacy (non-zip) format cannot be scanned
-            found = []
+        except Exception:  # the legacy (non-zip) format cannot be scanned: try what we permit
+            found = list(allowed) if allowed else []
         if not found:  # not a pickle of globals at all: garbage or a damaged file
             raise _unreadable(name, what, error) from error
-        unknown = [g for g in found if g not in _METADATA_GLOBALS]
+        unknown = [g for g in found if g not in permitted]
         if not unknown:
-            with torch.serialization.safe_globals([(_METADATA_GLOBALS[g], g) for g in found]):
+            with torch.serialization.safe_globals([(permitted[g], g) for g in found]):
                 try:
                     return torch.load(name, map_location="cpu", weights_only=True)
                 except Exception as retry_error:
@@ -216,13 +221,13 @@ def _unreadable(name: str, what: str, error: BaseException) -> CheckpointError:
     )
 
 
-def _strip_prefix(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+def strip_prefix(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     if state and all(k.startswith(prefix) for k in state):
         return {k[len(prefix) :]: v for k, v in state.items()}
     return dict(state)
 
 
-def _tensors_only(state: Mapping[str, Any]) -> dict[str, Tensor]:
+def tensors_only(state: Mapping[str, Any]) -> dict[str, Tensor]:
     return {k: v for k, v in state.items() if isinstance(v, Tensor)}
 
 
@@ -274,9 +279,9 @@ def load_acoustic(
     Raises ``CheckpointError`` for unreadable files, unknown layouts and shape mismatches.
     """
     name = os.fspath(path)
-    raw = _read_torch_file(name, "Tacotron2")
+    raw = read_torch_file(name, "Tacotron2")
     inner, wrapper = _unwrap_tacotron2(raw, name)
-    state = _tensors_only(_strip_prefix(inner, "module."))
+    state = tensors_only(strip_prefix(inner, "module."))
     nvidia = _is_nvidia_naming(state)
     if nvidia:
         state = nvidia_to_torchaudio(state)
@@ -289,12 +294,12 @@ def load_acoustic(
         reference = build_tacotron2(Tacotron2Params()).state_dict()
         raise CheckpointError(
             f"{name} is not a Tacotron2 checkpoint in a known layout: found keys "
-            f"{_describe_keys(state)}; expected torchaudio/NVIDIA Tacotron2 keys such as "
-            f"{_describe_keys(reference)} (missing {error})."
+            f"{describe_keys(state)}; expected torchaudio/NVIDIA Tacotron2 keys such as "
+            f"{describe_keys(reference)} (missing {error})."
         ) from error
 
     model = build_tacotron2(params, gate_threshold=gate_threshold)
-    _load_checked(model, state, name, "Tacotron2")
+    load_checked(model, state, name, "Tacotron2")
 
     if symbol_set is None:
         found = _SYMBOL_SET_SIZES.get(params.n_symbol)
@@ -359,7 +364,7 @@ def acoustic_from_bundle_model(model: Tacotron2, name: str = "") -> LoadedTacotr
     )
 
 
-def _load_checked(module: torch.nn.Module, state: dict[str, Tensor], name: str, what: str) -> None:
+def load_checked(module: torch.nn.Module, state: dict[str, Tensor], name: str, what: str) -> None:
     """``load_state_dict(strict=True)`` with messages that name keys and shapes."""
     expected = module.state_dict()
     # BatchNorm's step counter is training bookkeeping; older files do not have it.
@@ -375,9 +380,9 @@ def _load_checked(module: torch.nn.Module, state: dict[str, Tensor], name: str, 
     ]
     problems = []
     if missing:
-        problems.append(f"missing keys {_describe_keys(missing)}")
+        problems.append(f"missing keys {describe_keys(missing)}")
     if unexpected:
-        problems.append(f"unexpected keys {_describe_keys(unexpected)}")
+        problems.append(f"unexpected keys {describe_keys(unexpected)}")
     if wrong:
         shown = "; ".join(wrong[:4]) + (f"; ... ({len(wrong)} in all)" if len(wrong) > 4 else "")
         problems.append(f"{len(wrong)} tensor(s) with the wrong shape ({shown})")
@@ -385,192 +390,7 @@ def _load_checked(module: torch.nn.Module, state: dict[str, Tensor], name: str, 
         raise CheckpointError(
             f"{name} does not match the {what} network its tensors describe: "
             f"{'; '.join(problems)}. Expected {len(expected)} keys such as "
-            f"{_describe_keys(expected)}; found {len(state)}. The file mixes weights of "
+            f"{describe_keys(expected)}; found {len(state)}. The file mixes weights of "
             "different models, is damaged, or is not this kind of checkpoint."
         )
     module.load_state_dict(state, strict=True)
-
-
-# --- HiFi-GAN --------------------------------------------------------------------------------
-
-
-def read_hifigan_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a HiFi-GAN ``config.json``; raises ``CheckpointError`` naming the file."""
-    name = os.fspath(path)
-    try:
-        data = json.loads(Path(name).read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise CheckpointError(f"{name}: no such HiFi-GAN config file.") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{name} is not a readable JSON config ({error}).") from error
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{name} holds {type(data).__name__}; expected a JSON object.")
-    return data
-
-
-def _count(state: Mapping[str, Tensor], prefix: str, suffix: str) -> int:
-    n = 0
-    while f"{prefix}{n}{suffix}" in state:
-        n += 1
-    return n
-
-
-def _infer_hifigan_config(state: Mapping[str, Tensor], name: str) -> HiFiGANConfig:
-    """Recover a generator configuration from tensor shapes (no config.json).
-
-    Read off the shapes: mel bands and initial channels (``conv_pre``), number and kernel
-    sizes of the upsampling layers, number of resblocks per stage, resblock type (``convs1``
-    for type 1, ``convs`` for type 2) and kernel sizes. Not visible in shapes, taken from the
-    published family: upsampling rate = kernel / 2 (true of V1, V2 and V3, and checked against
-    hop 256 below), dilations (1, 3, 5) for type 1 (V1, V2) and V3's ((1, 2), (2, 6), (3, 12))
-    for type 2 with kernels (3, 5, 7). Anything else needs its config.json.
-    """
-    pre = state["conv_pre.weight"]  # (initial_channel, num_mels, 7)
-    n_ups = _count(state, "ups.", ".weight")
-    if n_ups == 0:
-        raise KeyError("ups.0.weight")
-    kernels = tuple(int(state[f"ups.{i}.weight"].shape[2]) for i in range(n_ups))
-    rates = tuple(k // 2 for k in kernels)
-    n_blocks = _count(state, "resblocks.", ".convs1.0.weight")
-    resblock = "1"
-    first_conv = ".convs1.0.weight"
-    if n_blocks == 0:
-        n_blocks = _count(state, "resblocks.", ".convs.0.weight")
-        resblock, first_conv = "2", ".convs.0.weight"
-    if n_blocks == 0 or n_blocks % n_ups:
-        raise CheckpointError(
-            f"{name}: found {n_blocks} resblocks for {n_ups} upsampling layers; expected a "
-            "multiple. Pass the generator's config.json."
-        )
-    per_stage = n_blocks // n_ups
-    res_kernels = tuple(int(state[f"resblocks.{j}{first_conv}"].shape[2]) for j in range(per_stage))
-    if resblock == "1":
-        dilations: tuple[tuple[int, ...], ...] = ((1, 3, 5),) * per_stage
-    elif res_kernels == V3.resblock_kernel_sizes:
-        dilations = V3.resblock_dilation_sizes
-    else:
-        raise CheckpointError(
-            f"{name}: a type-2 generator with resblock kernels {list(res_kernels)} is not one "
-            "of the published configurations, so its dilations cannot be inferred. Pass its "
-            "config.json."
-        )
-    config = HiFiGANConfig(
-        resblock=resblock,
-        upsample_rates=rates,
-        upsample_kernel_sizes=kernels,
-        upsample_initial_channel=int(pre.shape[0]),
-        resblock_kernel_sizes=res_kernels,
-        resblock_dilation_sizes=dilations,
-        num_mels=int(pre.shape[1]),
-    )
-    if config.hop_length != LJSPEECH_MEL.hop_length:
-        raise CheckpointError(
-            f"{name}: upsampling kernels {list(kernels)} suggest rates {list(rates)} (hop "
-            f"{config.hop_length}), not the published hop of 256. Pass the generator's "
-            "config.json."
-        )
-    return config
-
-
-def _mel_from_hifigan_config(data: Mapping[str, Any], config: HiFiGANConfig) -> MelSettings:
-    defaults = LJSPEECH_MEL
-    sample_rate = int(data.get("sampling_rate", defaults.sample_rate))
-    fmax = data.get("fmax", defaults.f_max)
-    mel = MelSettings(
-        sample_rate=sample_rate,
-        n_mels=int(data.get("num_mels", config.num_mels)),
-        hop_length=int(data.get("hop_size", config.hop_length)),
-        win_length=int(data.get("win_size", defaults.win_length)),
-        n_fft=int(data.get("n_fft", defaults.n_fft)),
-        f_min=float(data.get("fmin", defaults.f_min)),
-        f_max=float(fmax) if fmax is not None else sample_rate / 2,
-    )
-    if mel.hop_length != config.hop_length:
-        raise ValueError(
-            f"hop_size {mel.hop_length} differs from the product of upsample_rates "
-            f"{list(config.upsample_rates)} = {config.hop_length}"
-        )
-    return mel
-
-
-def load_hifigan(
-    path: str | os.PathLike[str], config: Mapping[str, Any] | None = None
-) -> LoadedVocoder:
-    """Load a HiFi-GAN generator, folding weight norm away.
-
-    ``config`` is the contents of the generator's ``config.json`` (see
-    ``read_hifigan_config``); without it the configuration is inferred from the tensor shapes
-    and the mel settings are the published LJSpeech ones. Raises ``CheckpointError``.
-    """
-    name = os.fspath(path)
-    raw = _read_torch_file(name, "HiFi-GAN")
-    if not isinstance(raw, Mapping):
-        raise CheckpointError(
-            f"{name} holds a {type(raw).__name__}; expected a HiFi-GAN generator file "
-            "({'generator': state_dict})."
-        )
-    if "generator" in raw and isinstance(raw["generator"], Mapping):
-        inner: Mapping[str, Any] = raw["generator"]
-    elif "mpd" in raw or "msd" in raw:
-        raise CheckpointError(
-            f"{name} is a HiFi-GAN discriminator/optimizer checkpoint (do_*); use the "
-            "generator file (g_* or generator_*) instead."
-        )
-    else:
-        inner = raw
-    state = _tensors_only(_strip_prefix(inner, "module."))
-    try:
-        state = fold_weight_norm(state)
-    except ValueError as error:
-        raise CheckpointError(f"{name}: {error}") from error
-
-    try:
-        if config is not None:
-            gen_config = HiFiGANConfig.from_json_dict(config)
-        else:
-            gen_config = _infer_hifigan_config(state, name)
-    except KeyError as error:
-        expected = HiFiGANGenerator(_tiny_reference()).state_dict()
-        raise CheckpointError(
-            f"{name} is not a HiFi-GAN generator in a known layout: found keys "
-            f"{_describe_keys(state)}; expected keys such as {_describe_keys(expected)} "
-            f"(missing {error})."
-        ) from error
-    except ValueError as error:
-        if isinstance(error, CheckpointError):
-            raise
-        raise CheckpointError(f"{name}: invalid HiFi-GAN config: {error}") from error
-    try:
-        mel = (
-            _mel_from_hifigan_config(config, gen_config)
-            if config is not None
-            else MelSettings(n_mels=gen_config.num_mels, hop_length=gen_config.hop_length)
-        )
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{name}: invalid HiFi-GAN config: {error}") from error
-
-    generator = HiFiGANGenerator(gen_config)
-    _load_checked(generator, state, name, "HiFi-GAN generator")
-    generator.eval()
-    return LoadedVocoder(kind="hifigan", mel=mel, generator=generator, config=gen_config, path=name)
-
-
-def _tiny_reference() -> HiFiGANConfig:
-    # Only used to list example key names in error messages.
-    return HiFiGANConfig(
-        resblock="1",
-        upsample_rates=(8, 8, 2, 2),
-        upsample_kernel_sizes=(16, 16, 4, 4),
-        upsample_initial_channel=16,
-        resblock_kernel_sizes=(3, 7, 11),
-        resblock_dilation_sizes=((1, 3, 5),) * 3,
-    )
-
-
-def griffinlim_vocoder(mel: MelSettings = LJSPEECH_MEL) -> LoadedVocoder:
-    """Griffin-Lim phase reconstruction; needs no weights.
-
-    With the default settings it reproduces torchaudio's TACOTRON2_GRIFFINLIM_CHAR_LJSPEECH
-    vocoder (slaney mel scale and norm, 22050 Hz, n_fft 1024, hop 256, 80 mels, 0-8000 Hz).
-    """
-    return LoadedVocoder(kind="griffinlim", mel=mel)

@@ -1,7 +1,8 @@
 """eSpeak NG through ctypes: the classic formant-synthesis baseline, needing no model weights.
 
 Where it sits: a study's "espeak" system calls ``EspeakEngine(voice).synthesize(text)`` for each
-sentence; the waveform then goes through ``audio.postprocess`` like any other system's. The
+sentence (through ``EspeakSynthesizer``, the interface every engine offers the worker); the
+waveform then goes through ``audio.postprocess`` like any other system's. The
 library and its voice data come from the ``espeakng-loader`` wheel, so no system eSpeak is used.
 
 Determinism. eSpeak NG keeps synthesis state in C statics that survive from one utterance to
@@ -21,14 +22,18 @@ from __future__ import annotations
 
 import _ctypes
 import ctypes
+import resource
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import espeakng_loader
 import numpy as np
 
-__all__ = ["EspeakEngine", "EspeakError", "list_voices"]
+from .protocol import SynthesisRequest, SynthesisResult
+
+__all__ = ["EspeakEngine", "EspeakError", "EspeakSynthesizer", "list_voices"]
 
 # speak_lib.h constants.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -242,3 +247,52 @@ class EspeakEngine:
         if pcm.size == 0:
             raise ValueError(f"eSpeak NG produced no audio for {text!r}; add pronounceable words.")
         return (pcm.astype(np.float32) / 32768.0).astype(np.float32)
+
+
+class EspeakSynthesizer:
+    """An ``EspeakEngine`` behind the engines' common interface: ``synthesize(requests)``.
+
+    The text goes to eSpeak NG as written (it expands numbers and abbreviations itself). The
+    seed is recorded but changes nothing: the same text always gives the same samples.
+    ``peak_memory_bytes`` is the process's resident-set high-water mark.
+    """
+
+    device = "cpu"
+
+    def __init__(self, engine: EspeakEngine) -> None:
+        self.engine = engine
+        self.peak_memory_bytes = 0
+
+    @property
+    def sample_rate(self) -> int:
+        return self.engine.sample_rate
+
+    @property
+    def settings(self) -> dict[str, object]:
+        return {"engine": "espeak", "voice": self.engine.voice, "rate_wpm": self.engine.rate_wpm}
+
+    def synthesize(self, requests: Sequence[SynthesisRequest]) -> list[SynthesisResult]:
+        results = []
+        for request in requests:
+            started = time.perf_counter()
+            error = None
+            try:
+                samples = self.engine.synthesize(request.text)
+            except ValueError as problem:  # empty text, NUL, nothing pronounceable
+                samples, error = np.zeros(0, dtype=np.float32), str(problem)
+            results.append(
+                SynthesisResult(
+                    key=request.key,
+                    samples=samples,
+                    sample_rate=self.sample_rate,
+                    mel_frames=0,
+                    seconds=time.perf_counter() - started,
+                    device=self.device,
+                    error=error,
+                    seed=request.seed,
+                    pieces=0 if error else 1,
+                    settings=self.settings,
+                )
+            )
+        self.peak_memory_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return results

@@ -2,7 +2,8 @@
 
 Data flow: ``synthesis.tasks`` (or ``manage.py synthesize_text``) -> :class:`Synthesizer` ->
 ``text`` (normalise, split, symbol ids) -> ``tacotron2.decode_batch`` (log-mel) -> vocoder
-(``hifigan`` or Griffin-Lim) -> float32 samples -> ``audio.postprocess`` (done by the caller).
+(``hifigan``, ``waveglow``, ``pwg`` or Griffin-Lim) -> float32 samples -> ``audio.postprocess``
+(done by the caller).
 
 How a call runs:
 
@@ -19,7 +20,7 @@ How a call runs:
    tiles (pieces of items) that each carry the generator's receptive field of context, with
    silence beyond an item's ends, so an item's samples depend neither on its batch mates nor on
    the tiling; tiles are kept short because long calls fall out of the CPU caches.
-   Griffin-Lim runs per item, seeded.
+   Griffin-Lim, WaveGlow and Parallel WaveGAN run per item, their noise seeded by the item.
 5. Pieces of one request are joined with ``PAUSE_SECONDS_BETWEEN_PIECES`` of silence.
 
 The same seed gives the same clip: the prenet dropout masks come from per-item generators and
@@ -50,22 +51,24 @@ from .checkpoints import (
     MelSettings,
     MelSettingsMismatch,
     check_mel_settings,
-    griffinlim_vocoder,
     load_acoustic,
-    load_hifigan,
-    read_hifigan_config,
 )
 from .hifigan import LOG_MEL_SILENCE
+from .protocol import (
+    SynthesisRequest,
+    SynthesisResult,
+    join_pieces,
+    piece_seed,
+    seed_problem,
+)
 from .tacotron2 import decode_batch
 from .text import (
-    MAX_PIECE_CHARS,
-    PAUSE_SECONDS_BETWEEN_PIECES,
     EmptyTextError,
     UnsupportedCharactersError,
-    normalize_text,
-    split_text,
+    request_pieces,
     text_to_sequence,
 )
+from .vocoders import griffinlim_vocoder, load_hifigan, load_vocoder, read_hifigan_config
 
 __all__ = [
     "LJSPEECH_MEL",
@@ -82,50 +85,12 @@ __all__ = [
     "griffinlim_vocoder",
     "load_acoustic",
     "load_hifigan",
+    "load_vocoder",
     "piece_seed",
     "read_hifigan_config",
 ]
 
 NO_STOP_TOKEN = "no stop token (attention failed)"
-_MAX_SEED = 2**63 - 1
-
-
-@dataclass(frozen=True)
-class SynthesisRequest:
-    """One sentence to synthesise. ``seed`` fixes the prenet dropout (and Griffin-Lim's phase)."""
-
-    text: str
-    seed: int
-    key: str = ""
-
-
-@dataclass
-class SynthesisResult:
-    """The clip for one request, or why there is none.
-
-    ``samples``: float32 mono (in [-1, 1] from HiFi-GAN), ``mel_frames * hop`` long plus the
-    pauses between pieces; empty when ``error`` is set. ``seconds``: wall-clock synthesis time
-    spent on this clip, i.e. its share (by mel frames) of the decoder and vocoder time of the
-    batches it was in; ``seconds / duration_s`` is its real-time factor.
-    """
-
-    key: str
-    samples: np.ndarray
-    sample_rate: int
-    mel_frames: int
-    seconds: float
-    device: str
-    error: str | None = None
-    seed: int = 0
-    pieces: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def duration_s(self) -> float:
-        return self.samples.size / self.sample_rate if self.sample_rate else 0.0
 
 
 @dataclass
@@ -146,14 +111,6 @@ class SynthesisStats:
     batches: int = 0
     peak_memory_bytes: int = 0
     peak_memory_source: str = ""
-
-
-def piece_seed(seed: int, index: int) -> int:
-    """The seed of piece ``index`` of a request: the request's seed itself for the first."""
-    if index == 0:
-        return seed
-    state = np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0]
-    return int(state) & _MAX_SEED
 
 
 @dataclass
@@ -194,7 +151,8 @@ class Synthesizer:
 
     Args:
         acoustic: from ``load_acoustic``.
-        vocoder: from ``load_hifigan`` or ``griffinlim_vocoder``.
+        vocoder: from ``load_vocoder`` (HiFi-GAN, WaveGlow, Parallel WaveGAN) or
+            ``griffinlim_vocoder``.
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         threads: ``torch.set_num_threads`` for CPU inference (process-wide); None leaves it.
         max_batch_frames: decoder batches hold items whose step limits sum to at most this.
@@ -219,6 +177,8 @@ class Synthesizer:
             float32 and the decoder ~1.2x faster (benchmarks/synthesis.py, random weights).
             Off by default: its effect on trained voices has not been checked by listening.
         griffinlim_iters: Griffin-Lim iterations (torchaudio's bundle uses 32).
+        waveglow_sigma: standard deviation of WaveGlow's noise (NVIDIA's Tacotron2 inference
+            uses 0.666).
     """
 
     def __init__(
@@ -240,6 +200,7 @@ class Synthesizer:
         max_text_chars: int = 1000,
         cpu_bf16: bool = False,
         griffinlim_iters: int = 32,
+        waveglow_sigma: float = 0.666,
     ) -> None:
         # Compare before any work: a mismatched pair would "work" and produce noise.
         check_mel_settings(acoustic.mel, vocoder.mel)
@@ -262,7 +223,7 @@ class Synthesizer:
         self.max_batch_frames = max_batch_frames
         self.max_batch_items = max_batch_items
         cuda = self._device.type == "cuda"
-        context = self.generator.receptive_field_frames() if self.generator is not None else 0
+        context = self.generator.receptive_field_frames() if vocoder.kind == "hifigan" else 0
         if vocoder_chunk_frames is None:
             vocoder_chunk_frames = 2048 if cuda else 512
         if vocoder_batch_frames is None:
@@ -278,6 +239,7 @@ class Synthesizer:
         self.max_text_chars = max_text_chars
         self.cpu_bf16 = cpu_bf16
         self.griffinlim_iters = griffinlim_iters
+        self.waveglow_sigma = waveglow_sigma
         self.last_stats = SynthesisStats()
         self._context_frames = context
         self._inverse_mel: InverseMelScale | None = None
@@ -288,6 +250,21 @@ class Synthesizer:
     @property
     def sample_rate(self) -> int:
         return self.mel.sample_rate
+
+    @property
+    def settings(self) -> dict[str, object]:
+        """What, besides text and seed, decides a clip: recorded with every result."""
+        return {
+            "engine": "tacotron2",
+            "acoustic": self.acoustic.source_format,
+            "vocoder": self.vocoder.kind,
+            "vocoder_format": self.vocoder.source_format,
+            "gate_threshold": self.gate_threshold,
+            "griffinlim_iters": self.griffinlim_iters,
+            "waveglow_sigma": self.waveglow_sigma,
+            "device": self.device,
+            "cpu_bf16": self.cpu_bf16,
+        }
 
     @property
     def peak_memory_bytes(self) -> int:
@@ -350,28 +327,11 @@ class Synthesizer:
     def _prepare(self, request: SynthesisRequest) -> _Prepared:
         prepared = _Prepared()
         seed = request.seed
-        if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-            prepared.error = f"the seed must be an integer, got {seed!r}"
-            return prepared
-        if not 0 <= int(seed) <= _MAX_SEED:
-            prepared.error = f"the seed must be between 0 and 2**63 - 1, got {seed}"
-            return prepared
-        text = request.text.strip() if isinstance(request.text, str) else ""
-        if not text:
-            prepared.error = "empty text: there is nothing to synthesise; give a sentence."
-            return prepared
-        if len(text) > self.max_text_chars:
-            prepared.error = (
-                f"text too long: {len(text)} characters, the limit is {self.max_text_chars}; "
-                "split it into several sentences."
-            )
+        prepared.error = seed_problem(seed)
+        if prepared.error is not None:
             return prepared
         try:
-            pieces = split_text(normalize_text(text), MAX_PIECE_CHARS)
-            if not pieces:
-                raise EmptyTextError(
-                    f"Nothing to synthesise: {text!r} is empty after normalisation."
-                )
+            pieces = request_pieces(request.text, self.max_text_chars)
             for index, piece in enumerate(pieces):
                 tokens = text_to_sequence(piece, self.acoustic.symbol_set)
                 prepared.items.append(
@@ -432,7 +392,26 @@ class Synthesizer:
             for item in items:
                 item.samples = self._griffinlim(item.mel, item.seed)
             return
+        if self.vocoder.kind in ("waveglow", "pwg"):
+            for item in items:
+                item.samples = self._noise_vocoder(item.mel, item.seed)
+            return
         self._hifigan(items)
+
+    def _noise_vocoder(self, mel: Tensor, seed: int) -> np.ndarray:
+        """WaveGlow or Parallel WaveGAN on one whole item, its noise drawn from the item's seed.
+
+        One item per call: both draw noise for every sample, and a batch's padding would change
+        the draw of the items after the first. ``frames * hop`` samples.
+        """
+        assert self.generator is not None
+        noise = torch.Generator(device=self._device).manual_seed(seed)
+        with torch.inference_mode(), self._autocast():
+            if self.vocoder.kind == "waveglow":
+                audio = self.generator(mel[None], generator=noise, sigma=self.waveglow_sigma)
+            else:
+                audio = self.generator(mel[None], generator=noise)
+        return audio[0].float().cpu().numpy()
 
     def _hifigan(self, items: list[_Item]) -> None:
         """Vocode in tiles: at most ``vocoder_chunk_frames`` frames of one item per tile.
@@ -529,6 +508,7 @@ class Synthesizer:
                 error=message,
                 seed=request.seed,
                 pieces=len(prepared.items),
+                settings=self.settings,
             )
 
         if prepared.error is not None:
@@ -542,14 +522,7 @@ class Synthesizer:
                     f"for {len(item.tokens)} symbols without the stop token firing. The "
                     "checkpoint may be undertrained or not match the text's symbol set."
                 )
-        gap = np.zeros(int(round(PAUSE_SECONDS_BETWEEN_PIECES * rate)), dtype=np.float32)
-        parts: list[np.ndarray] = []
-        for index, item in enumerate(prepared.items):
-            if index:
-                parts.append(gap)
-            assert item.samples is not None
-            parts.append(item.samples)
-        samples = np.concatenate(parts).astype(np.float32, copy=False)
+        samples = join_pieces([item.samples for item in prepared.items], rate)
         return SynthesisResult(
             key=request.key,
             samples=samples,
@@ -559,4 +532,5 @@ class Synthesizer:
             device=self.device,
             seed=request.seed,
             pieces=n,
+            settings=self.settings,
         )

@@ -44,12 +44,17 @@ __all__ = [
     "EmptyTextError",
     "SymbolSet",
     "UnsupportedCharactersError",
+    "WORD_CHARACTERS",
     "arpabet_symbols",
     "check_text",
+    "describe_characters",
+    "length_problems",
     "normalize_text",
+    "request_pieces",
     "split_text",
     "symbols",
     "text_to_sequence",
+    "unsupported_word_characters",
 ]
 
 # Silence the synthesizer puts between the waveforms of consecutive pieces of one sentence.
@@ -453,7 +458,19 @@ def normalize_text(text: str) -> str:
 # --- Symbol mapping ---------------------------------------------------------------------------
 
 
-def _describe(characters: list[str]) -> str:
+# What a voice that reads words (not symbol ids) is given: letters, the punctuation the symbol
+# sets share, and spaces. Piper voices phonemise with eSpeak NG, which would read anything else
+# by name ("tilde") or skip it; both surprise a listener, so such characters are reported.
+WORD_CHARACTERS = frozenset(_LOWER + _UPPER + _PUNCTUATION + _SPECIAL)
+
+
+def unsupported_word_characters(normalized: str) -> list[str]:
+    """Sorted characters of normalised text outside ``WORD_CHARACTERS`` (braces included)."""
+    return sorted(set(normalized) - WORD_CHARACTERS)
+
+
+def describe_characters(characters: list[str]) -> str:
+    """``'|', '~', U+00A0``: printable characters quoted, the others as code points."""
     return ", ".join(
         repr(c) if c.isprintable() and c != " " else f"U+{ord(c):04X}" for c in characters
     )
@@ -505,7 +522,7 @@ def text_to_sequence(text: str, symbol_set: SymbolSet) -> list[int]:
     if unsupported:
         found = sorted(unsupported)
         raise UnsupportedCharactersError(
-            f"The '{symbol_set.value}' symbol set cannot encode {_describe(found)}; "
+            f"The '{symbol_set.value}' symbol set cannot encode {describe_characters(found)}; "
             "rewrite or remove them (letters, digits and . , ! ? ' ( ) : ; - are fine).",
             found,
         )
@@ -543,6 +560,15 @@ def check_text(
         problems.append(str(error))
     except UnsupportedCharactersError as error:
         problems.append(str(error))
+    return problems + length_problems(normalized, max_chars, piece_chars)
+
+
+def length_problems(
+    normalized: str, max_chars: int = 300, piece_chars: int = MAX_PIECE_CHARS
+) -> list[str]:
+    """The length checks of ``check_text``, for any engine: too long a stimulus, or a word too
+    long to cut into pieces."""
+    problems = []
     if len(normalized) > max_chars:
         problems.append(
             f"The text is {len(normalized)} characters long after normalisation; the limit is "
@@ -553,6 +579,26 @@ def check_text(
     except ValueError as error:
         problems.append(f"Too long to synthesise even after splitting into pieces: {error}")
     return problems
+
+
+def request_pieces(text: str, max_text_chars: int = 1000) -> list[str]:
+    """The normalised pieces an engine synthesises for one request's text, in order.
+
+    Raises ``EmptyTextError`` (nothing to say) or ``ValueError`` (longer than
+    ``max_text_chars``, or a word longer than a piece) with the message a researcher reads.
+    """
+    text = text.strip() if isinstance(text, str) else ""
+    if not text:
+        raise EmptyTextError("empty text: there is nothing to synthesise; give a sentence.")
+    if len(text) > max_text_chars:
+        raise ValueError(
+            f"text too long: {len(text)} characters, the limit is {max_text_chars}; "
+            "split it into several sentences."
+        )
+    pieces = split_text(normalize_text(text), MAX_PIECE_CHARS)
+    if not pieces:
+        raise EmptyTextError(f"Nothing to synthesise: {text!r} is empty after normalisation.")
+    return pieces
 
 
 # A token is a run of non-space characters in which brace groups count as one character, so a

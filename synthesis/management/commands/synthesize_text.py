@@ -1,7 +1,10 @@
-"""`manage.py synthesize_text --tacotron2 CKPT --vocoder CKPT|griffinlim --out OUT.wav "text"`.
+"""`manage.py synthesize_text --tacotron2 CKPT --vocoder CKPT|griffinlim --out OUT.wav "text"`,
+or `manage.py synthesize_text --piper ONNX|default [--speaker N] --out OUT.wav "text"`.
 
 Synthesises one sentence with the pure engine (``synthesis.engine``), without the database:
-for checking a checkpoint pair before a researcher builds a study on it. ``--ignore-stop-token``
+for checking a checkpoint pair or a Piper voice before a researcher builds a study on it. The
+vocoder's format (HiFi-GAN, WaveGlow, Parallel WaveGAN) is detected; ``--piper default`` is the
+bundled en_US-joe-medium, and an ``.onnx`` reads its ``.onnx.json`` from beside it. ``--ignore-stop-token``
 with ``--max-decoder-steps N`` decodes exactly N frames, whatever the stop token says (for
 timing and for models whose attention fails). The samples are written as they come from the
 vocoder (16-bit PCM, no loudness normalisation, scaled down only if they would clip),
@@ -20,13 +23,14 @@ import soundfile
 from django.core.management.base import BaseCommand, CommandError
 
 from synthesis.engine.audio import write_flac
+from synthesis.engine.piper import PiperSynthesizer, bundled_voice, load_piper
 from synthesis.engine.synthesizer import (
     SynthesisRequest,
     SynthesisResult,
     Synthesizer,
     griffinlim_vocoder,
     load_acoustic,
-    load_hifigan,
+    load_vocoder,
     read_hifigan_config,
 )
 
@@ -83,9 +87,7 @@ def synthesize_text(
     Raises ``CheckpointError``, ``MelSettingsMismatch``, ``SynthesisFailed`` (all
     ``ValueError``) or ``OSError`` with a message for the user.
     """
-    out_dir = Path(out).resolve().parent
-    if not out_dir.is_dir():
-        raise ValueError(f"--out {out}: the directory {out_dir} does not exist")
+    _check_out(out)
     if ignore_stop_token and max_decoder_steps is None:
         raise ValueError("--ignore-stop-token needs --max-decoder-steps N (the frames to decode)")
     acoustic = load_acoustic(tacotron2)
@@ -95,7 +97,7 @@ def synthesize_text(
         loaded_vocoder = griffinlim_vocoder(acoustic.mel)
     else:
         config = read_hifigan_config(hifigan_config) if hifigan_config else None
-        loaded_vocoder = load_hifigan(vocoder, config)
+        loaded_vocoder = load_vocoder(vocoder, config)
     synthesizer = Synthesizer(
         acoustic,
         loaded_vocoder,
@@ -104,6 +106,35 @@ def synthesize_text(
         max_decoder_steps=max_decoder_steps,
         ignore_stop_token=ignore_stop_token,
     )
+    return _speak(synthesizer, text, seed, out)
+
+
+def synthesize_text_piper(
+    *,
+    text: str,
+    piper: str,
+    out: str,
+    seed: int = 0,
+    speaker: str | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+) -> SynthesisResult:
+    """``--piper``: load the voice (``"default"``: the bundled one), speak, write ``out``."""
+    _check_out(out)
+    model, config = bundled_voice() if piper == "default" else (Path(piper), None)
+    synthesizer = PiperSynthesizer(
+        load_piper(model, config), device=device, threads=threads, speaker=speaker
+    )
+    return _speak(synthesizer, text, seed, out)
+
+
+def _check_out(out: str) -> None:
+    out_dir = Path(out).resolve().parent
+    if not out_dir.is_dir():
+        raise ValueError(f"--out {out}: the directory {out_dir} does not exist")
+
+
+def _speak(synthesizer, text: str, seed: int, out: str) -> SynthesisResult:
     (result,) = synthesizer.synthesize([SynthesisRequest(text=text, seed=seed, key="cli")])
     if result.error is not None:
         raise SynthesisFailed(result.error)
@@ -112,17 +143,27 @@ def synthesize_text(
 
 
 class Command(BaseCommand):
-    help = "Synthesise one sentence with a Tacotron2 checkpoint and a vocoder (no database)."
+    help = (
+        "Synthesise one sentence with a Tacotron2 checkpoint and a vocoder, or a Piper voice "
+        "(no database)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("text", help="The sentence to speak.")
-        parser.add_argument("--tacotron2", required=True, help="Tacotron2 checkpoint file.")
-        parser.add_argument(
-            "--vocoder", required=True, help="HiFi-GAN generator file, or 'griffinlim'."
+        engine = parser.add_mutually_exclusive_group(required=True)
+        engine.add_argument("--tacotron2", help="Tacotron2 checkpoint file.")
+        engine.add_argument(
+            "--piper", help="Piper voice .onnx (its .onnx.json beside it), or 'default'."
         )
+        parser.add_argument(
+            "--vocoder",
+            help="With --tacotron2: a HiFi-GAN, WaveGlow or Parallel WaveGAN checkpoint (format "
+            "detected), or 'griffinlim'.",
+        )
+        parser.add_argument("--speaker", help="With --piper: speaker id or name.")
         parser.add_argument("--out", required=True, help="Output .wav or .flac file.")
         parser.add_argument("--hifigan-config", help="The generator's config.json (optional).")
-        parser.add_argument("--seed", type=int, default=0, help="Prenet dropout seed.")
+        parser.add_argument("--seed", type=int, default=0, help="Seed of the clip's noise.")
         parser.add_argument("--max-decoder-steps", type=int, help="Cap on decoder steps.")
         parser.add_argument(
             "--ignore-stop-token",
@@ -130,10 +171,15 @@ class Command(BaseCommand):
             help="Decode exactly --max-decoder-steps frames.",
         )
         parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N].")
-        parser.add_argument("--threads", type=int, help="CPU threads for PyTorch.")
+        parser.add_argument("--threads", type=int, help="CPU threads (PyTorch or onnxruntime).")
 
     def handle(self, *args, **options):
         started = time.perf_counter()
+        if options["piper"]:
+            self._piper(options, started)
+            return
+        if not options["vocoder"]:
+            raise CommandError("--tacotron2 needs --vocoder CKPT|griffinlim")
         try:
             result = synthesize_text(
                 text=options["text"],
@@ -154,4 +200,26 @@ class Command(BaseCommand):
             f"Wrote {options['out']}: {result.duration_s:.2f} s at {result.sample_rate} Hz, "
             f"{result.mel_frames} mel frames, seed {result.seed}, synthesised on "
             f"{result.device} in {result.seconds:.1f} s ({elapsed:.1f} s with loading)."
+        )
+
+    def _piper(self, options, started: float) -> None:
+        if options["vocoder"] or options["hifigan_config"]:
+            raise CommandError("--vocoder and --hifigan-config go with --tacotron2, not --piper")
+        try:
+            result = synthesize_text_piper(
+                text=options["text"],
+                piper=options["piper"],
+                out=options["out"],
+                seed=options["seed"],
+                speaker=options["speaker"],
+                device=options["device"],
+                threads=options["threads"],
+            )
+        except (ValueError, OSError) as error:
+            raise CommandError(str(error)) from error
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            f"Wrote {options['out']}: {result.duration_s:.2f} s at {result.sample_rate} Hz, "
+            f"seed {result.seed}, synthesised on {result.device} in {result.seconds:.2f} s "
+            f"({elapsed:.1f} s with loading)."
         )

@@ -10,6 +10,11 @@ layouts the loaders must read:
 - torchaudio Tacotron2 bundle weights: ``torchaudio.models.Tacotron2(...).state_dict()``.
 - HiFi-GAN ``generator_*``: ``{"generator": state_dict}`` of a generator wrapped with the
   old-style ``torch.nn.utils.weight_norm`` (``weight_g`` / ``weight_v`` keys).
+- WaveGlow: ``_Glow*`` modules mirror NVIDIA/waveglow ``glow.py``'s module tree (with weight
+  norm where NVIDIA puts it), saved as DeepLearningExamples does (``{"state_dict": module.*,
+  "config": ...}``) or, posing as the module ``glow``, pickled whole as NVIDIA/waveglow does.
+- Parallel WaveGAN: ``checkpoint-*.pkl`` as the project's trainer saves it, with ``config.yml``
+  and ``stats.npy`` beside it; weight norm on every convolution, as the project applies it.
 
 Builders are reached through the ``build`` fixture (conftest modules are not importable by name
 when several test directories have one).
@@ -18,14 +23,19 @@ when several test directories have one).
 from __future__ import annotations
 
 import dataclasses
+import sys
+import types
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from synthesis.engine.hifigan import HiFiGANConfig, HiFiGANGenerator
+from synthesis.engine.pwg import ParallelWaveGANGenerator, PWGConfig
 from synthesis.engine.tacotron2 import Tacotron2Params, build_tacotron2
 
 # Small shapes so the whole test set runs in seconds; 80 mels so they pair with the vocoders.
@@ -167,6 +177,100 @@ class NvidiaTacotron2(nn.Module):
         self.encoder = _NvidiaEncoder(p)
         self.decoder = _NvidiaDecoder(p)
         self.postnet = _NvidiaPostnet(p)
+
+
+# --- NVIDIA/waveglow's module tree (glow.py); pickled under the module name "glow" -------------
+
+# Small, but with early outputs (every 2 flows) and both conditioning layouts.
+SMALL_WAVEGLOW = {
+    "n_mel_channels": 80,
+    "n_flows": 4,
+    "n_group": 8,
+    "n_early_every": 2,
+    "n_early_size": 2,
+    "WN_config": {"n_layers": 2, "kernel_size": 3, "n_channels": 8},
+}
+
+
+def _weight_norm(module: nn.Module) -> nn.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # weight_norm is deprecated
+        return nn.utils.weight_norm(module)
+
+
+class _GlowWN(nn.Module):
+    def __init__(self, n_in, n_mel, n_layers, n_channels, kernel_size, shared_cond):
+        super().__init__()
+        self.n_layers, self.n_channels = n_layers, n_channels
+        self.in_layers = nn.ModuleList()
+        self.res_skip_layers = nn.ModuleList()
+        self.start = _weight_norm(nn.Conv1d(n_in, n_channels, 1))
+        self.end = nn.Conv1d(n_channels, 2 * n_in, 1)
+        if shared_cond:
+            self.cond_layer = _weight_norm(nn.Conv1d(n_mel, 2 * n_channels * n_layers, 1))
+        else:
+            self.cond_layers = nn.ModuleList(
+                _weight_norm(nn.Conv1d(n_mel, 2 * n_channels, 1)) for _ in range(n_layers)
+            )
+        for i in range(n_layers):
+            d = 2**i
+            self.in_layers.append(
+                _weight_norm(
+                    nn.Conv1d(
+                        n_channels,
+                        2 * n_channels,
+                        kernel_size,
+                        dilation=d,
+                        padding=(kernel_size * d - d) // 2,
+                    )
+                )
+            )
+            out = 2 * n_channels if i < n_layers - 1 else n_channels
+            self.res_skip_layers.append(_weight_norm(nn.Conv1d(n_channels, out, 1)))
+
+
+class _GlowInvertible1x1Conv(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv1d(c, c, 1, bias=False)
+        weight = torch.linalg.qr(torch.randn(c, c))[0]
+        if torch.det(weight) < 0:
+            weight[:, 0] = -weight[:, 0]
+        self.conv.weight.data = weight.unsqueeze(-1)
+
+
+class _GlowWaveGlow(nn.Module):
+    def __init__(self, n_mel_channels, n_flows, n_group, n_early_every, n_early_size, WN_config,
+                 shared_cond=False):  # fmt: skip
+        super().__init__()
+        self.upsample = nn.ConvTranspose1d(n_mel_channels, n_mel_channels, 1024, stride=256)
+        self.n_flows, self.n_group = n_flows, n_group
+        self.n_early_every, self.n_early_size = n_early_every, n_early_size
+        self.WN = nn.ModuleList()
+        self.convinv = nn.ModuleList()
+        n_half, remaining = n_group // 2, n_group
+        for k in range(n_flows):
+            if k % n_early_every == 0 and k > 0:
+                n_half -= n_early_size // 2
+                remaining -= n_early_size
+            self.convinv.append(_GlowInvertible1x1Conv(remaining))
+            self.WN.append(
+                _GlowWN(n_half, n_mel_channels * n_group, shared_cond=shared_cond, **WN_config)
+            )
+        self.n_remaining_channels = remaining
+
+
+def _as_glow_module():
+    """A stand-in ``glow`` module so that pickle names the classes as NVIDIA's file does."""
+    module = types.ModuleType("glow")
+    for cls, name in (
+        (_GlowWaveGlow, "WaveGlow"),
+        (_GlowWN, "WN"),
+        (_GlowInvertible1x1Conv, "Invertible1x1Conv"),
+    ):
+        cls.__module__, cls.__name__, cls.__qualname__ = "glow", name, name
+        setattr(module, name, cls)
+    return module
 
 
 def _randomize(module: nn.Module, seed: int) -> None:
@@ -320,6 +424,147 @@ class Builders:
         data.update(HIFIGAN_AUDIO_CONFIG)
         data.update(audio_changes)
         return data
+
+    # WaveGlow ----------------------------------------------------------------------------
+
+    small_waveglow = SMALL_WAVEGLOW
+
+    def waveglow(self, *, shared_cond: bool = False, seed: int = 0) -> nn.Module:
+        """A weight-normed WaveGlow in NVIDIA's module tree, small random weights, ``g``
+        away from ``||v||``."""
+        torch.manual_seed(seed)
+        model = _GlowWaveGlow(**SMALL_WAVEGLOW, shared_cond=shared_cond)
+        gen = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for name, tensor in model.state_dict().items():
+                if name.endswith("weight_g"):
+                    tensor.mul_((torch.rand(tensor.shape, generator=gen) + 0.5) * 0.3)
+                elif name.endswith("bias") or name.startswith("WN.") and ".end." in name:
+                    tensor.mul_(0.1)
+        return model.eval()
+
+    def waveglow_deep_learning_examples(self, model: nn.Module, name: str = "waveglow.pt"):
+        """DeepLearningExamples' train.py: DDP's ``module.`` prefix, config and optimizer."""
+        state = {f"module.{k}": v for k, v in model.state_dict().items()}
+        return self.save(
+            {
+                "epoch": 1000,
+                "cuda_rng_state_all": [],
+                "random_rng_state": torch.get_rng_state(),
+                "config": dict(SMALL_WAVEGLOW),
+                "state_dict": state,
+                "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "params": [0]}]},
+            },
+            name,
+        )
+
+    def waveglow_nvidia_pickle(
+        self, model: nn.Module, name: str = "waveglow_v5.pt", **extra: object
+    ) -> Path:
+        """NVIDIA/waveglow's train.py: the whole module object under "model"."""
+        sys.modules["glow"] = _as_glow_module()
+        try:
+            return self.save(
+                {
+                    "model": model,
+                    "iteration": 580000,
+                    "optimizer": None,
+                    "learning_rate": 1e-4,
+                    **extra,
+                },
+                name,
+            )
+        finally:
+            del sys.modules["glow"]
+
+    # Parallel WaveGAN -----------------------------------------------------------------------
+
+    small_pwg = PWGConfig(layers=6, stacks=3, residual_channels=8, gate_channels=16,
+                          skip_channels=8)  # fmt: skip
+
+    def pwg_config_yml(self, config: PWGConfig | None = None, **audio: object) -> dict:
+        """The project's config.yml layout (parallel_wavegan.v1 with small channels)."""
+        config = config or self.small_pwg
+        data = {
+            "sampling_rate": 22050,
+            "fft_size": 1024,
+            "hop_size": 256,
+            "win_length": None,
+            "window": "hann",
+            "num_mels": 80,
+            "fmin": 80,
+            "fmax": 7600,
+            "global_gain_scale": 1.0,
+            "trim_silence": True,
+            "format": "hdf5",
+            "generator_type": "ParallelWaveGANGenerator",
+            "generator_params": {
+                "in_channels": 1,
+                "out_channels": 1,
+                "kernel_size": config.kernel_size,
+                "layers": config.layers,
+                "stacks": config.stacks,
+                "residual_channels": config.residual_channels,
+                "gate_channels": config.gate_channels,
+                "skip_channels": config.skip_channels,
+                "aux_channels": config.aux_channels,
+                "aux_context_window": config.aux_context_window,
+                "dropout": 0.0,
+                "use_weight_norm": True,
+                "upsample_net": config.upsample_net,
+                "upsample_params": {"upsample_scales": list(config.upsample_scales)},
+            },
+            "discriminator_type": "ParallelWaveGANDiscriminator",
+            "discriminator_params": {"layers": 10, "conv_channels": 64},
+            "batch_size": 6,
+            "batch_max_steps": 25600,
+        }
+        data.update(audio)
+        return data
+
+    def pwg_checkpoint(
+        self,
+        config: PWGConfig | None = None,
+        *,
+        seed: int = 0,
+        steps: int = 400000,
+        yml: dict | None = None,
+        stats: bool = True,
+    ) -> Path:
+        """``exp/NAME/checkpoint-STEPSsteps.pkl`` with config.yml and stats.npy beside it."""
+        config = config or self.small_pwg
+        torch.manual_seed(seed)
+        generator = ParallelWaveGANGenerator(config)
+        for module in generator.modules():
+            if isinstance(module, nn.Conv1d | nn.Conv2d):
+                _weight_norm(module)
+        gen = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for name, tensor in generator.state_dict().items():
+                if name.endswith("weight_g"):
+                    tensor.mul_(torch.rand(tensor.shape, generator=gen) + 0.5)
+        directory = self.tmp_path / "exp" / "train_nodev_ljspeech_parallel_wavegan.v1"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"checkpoint-{steps}steps.pkl"
+        torch.save(
+            {
+                "model": {"generator": generator.state_dict(), "discriminator": {}},
+                "optimizer": {"generator": {}, "discriminator": {}},
+                "scheduler": {"generator": {}, "discriminator": {}},
+                "steps": steps,
+                "epochs": 100,
+            },
+            path,
+        )
+        (directory / "config.yml").write_text(
+            yaml.safe_dump(yml or self.pwg_config_yml(config)), encoding="utf-8"
+        )
+        if stats:
+            rng = np.random.default_rng(seed)
+            mean = rng.normal(-2.0, 0.5, size=80)
+            scale = rng.uniform(0.5, 1.5, size=80)
+            np.save(directory / "stats.npy", np.stack([mean, scale]).astype(np.float32))
+        return path
 
 
 @pytest.fixture

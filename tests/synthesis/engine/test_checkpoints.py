@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,12 +19,12 @@ from synthesis.engine.checkpoints import (
     acoustic_from_bundle_model,
     check_mel_settings,
     load_acoustic,
-    load_hifigan,
-    read_hifigan_config,
 )
 from synthesis.engine.hifigan import HIFIGAN_CONFIGS, HiFiGANGenerator
+from synthesis.engine.synthesizer import SynthesisRequest, Synthesizer
 from synthesis.engine.tacotron2 import Tacotron2Params, build_tacotron2
 from synthesis.engine.text import SymbolSet
+from synthesis.engine.vocoders import load_hifigan, load_vocoder, read_hifigan_config
 
 
 class _NotAWeight:
@@ -343,3 +344,47 @@ def test_mel_settings_mismatch_names_every_field_with_both_values():
 
 def test_equal_mel_settings_pass():
     check_mel_settings(LJSPEECH_MEL, MelSettings())
+
+
+# --- Any vocoder: the format is detected ------------------------------------------------------
+
+
+def test_load_vocoder_detects_a_hifigan_generator(build):
+    path = build.hifigan_checkpoint(build.weight_normed_generator(build.small_v2))
+    assert load_vocoder(path).kind == "hifigan"
+
+
+def test_an_unknown_vocoder_format_is_refused_with_what_was_found(build):
+    path = build.save({"encoder.weight": torch.zeros(2), "decoder.bias": torch.zeros(2)}, "x.pt")
+    with pytest.raises(CheckpointError, match=r"x\.pt is not a vocoder.*decoder\.bias, encoder"):
+        load_vocoder(path)
+    listed = build.save([torch.zeros(1)], "list.pt")
+    with pytest.raises(CheckpointError, match=r"list\.pt is not a vocoder.*a list"):
+        load_vocoder(listed)
+
+
+@pytest.mark.parametrize("kind", ["waveglow", "pwg"])
+def test_tacotron2_with_each_noise_vocoder_gives_frames_times_hop_samples(build, kind):
+    acoustic = load_acoustic(build.save(build.tacotron2(seed=1).state_dict(), "t.pth"))
+    if kind == "waveglow":
+        path = build.waveglow_deep_learning_examples(build.waveglow())
+    else:
+        path = build.pwg_checkpoint(yml=build.pwg_config_yml(fmin=0, fmax=8000))
+    vocoder = load_vocoder(path)
+    synthesizer = Synthesizer(
+        acoustic, vocoder, device="cpu", max_decoder_steps=16, ignore_stop_token=True
+    )
+    requests = [SynthesisRequest("Noise vocoders.", seed=5)]
+    (result,) = synthesizer.synthesize(requests)
+    assert result.error is None
+    assert result.samples.shape == (16 * 256,)
+    assert np.isfinite(result.samples).all()
+    (again,) = synthesizer.synthesize(requests)
+    assert np.array_equal(result.samples, again.samples)
+
+
+def test_a_published_parallel_wavegan_is_refused_for_tacotron2(build):
+    acoustic = load_acoustic(build.save(build.tacotron2(seed=1).state_dict(), "t.pth"))
+    vocoder = load_vocoder(build.pwg_checkpoint())  # fmin 80, fmax 7600
+    with pytest.raises(MelSettingsMismatch, match="f_max: acoustic model 8000.0, vocoder 7600.0"):
+        Synthesizer(acoustic, vocoder, device="cpu")

@@ -7,13 +7,13 @@ import warnings
 import pytest
 import torch
 
-from synthesis.engine.checkpoints import load_hifigan
 from synthesis.engine.hifigan import (
     HIFIGAN_CONFIGS,
     HiFiGANConfig,
     HiFiGANGenerator,
     fold_weight_norm,
 )
+from synthesis.engine.vocoders import load_hifigan
 
 
 def test_published_configs_upsample_by_the_hop_of_256():

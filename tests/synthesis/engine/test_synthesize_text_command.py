@@ -50,3 +50,49 @@ def test_a_file_that_is_no_checkpoint_is_named_and_nothing_is_written(tmp_path):
     assert done.returncode == 1
     assert "tacotron2_statedict.pt" in done.stderr
     assert not out.exists()
+
+
+def test_the_default_piper_voice_speaks_with_no_set_up(tmp_path):
+    out = tmp_path / "joe.wav"
+    done = run("--piper", "default", "--out", str(out), "--threads", "1", "Hello from Piper.")
+    assert done.returncode == 0, done.stderr
+    samples, rate = soundfile.read(out)
+    assert rate == 22050 and 0.5 < len(samples) / rate < 3.0
+    assert "22050 Hz" in done.stdout
+
+
+def test_a_piper_voice_without_its_config_is_named(tmp_path):
+    model = tmp_path / "voice.onnx"
+    model.write_bytes(b"not a model")
+    done = run("--piper", str(model), "--out", str(tmp_path / "x.wav"), "Hi.")
+    assert done.returncode == 1
+    assert "voice.onnx.json: no such file" in done.stderr
+
+
+def test_piper_takes_no_vocoder_and_tacotron2_needs_one(build, tmp_path):
+    done = run("--piper", "default", "--vocoder", "griffinlim", "--out", "x.wav", "Hi.")
+    assert done.returncode == 1 and "go with --tacotron2" in done.stderr
+    checkpoint = build.save(build.tacotron2(seed=1).state_dict(), "t.pth")
+    done = run("--tacotron2", str(checkpoint), "--out", str(tmp_path / "x.wav"), "Hi.")
+    assert done.returncode == 1 and "needs --vocoder" in done.stderr
+
+
+def test_a_waveglow_checkpoint_is_detected_as_the_vocoder(build, tmp_path):
+    checkpoint = build.save(build.tacotron2(seed=1).state_dict(), "tacotron2.pth")
+    waveglow = build.waveglow_deep_learning_examples(build.waveglow())
+    out = tmp_path / "wg.wav"
+    done = run(
+        "--tacotron2",
+        str(checkpoint),
+        "--vocoder",
+        str(waveglow),
+        "--out",
+        str(out),
+        "--max-decoder-steps",
+        "10",
+        "--ignore-stop-token",
+        "Hello.",
+    )
+    assert done.returncode == 0, done.stderr
+    samples, rate = soundfile.read(out)
+    assert len(samples) == 10 * HOP

@@ -17,7 +17,6 @@ from synthesis.engine.checkpoints import (
     CheckpointError,
     MelSettingsMismatch,
     load_acoustic,
-    load_hifigan,
 )
 from synthesis.engine.hifigan import HIFIGAN_CONFIGS
 from synthesis.engine.synthesizer import (
@@ -29,6 +28,7 @@ from synthesis.engine.synthesizer import (
 )
 from synthesis.engine.tacotron2 import Tacotron2Params
 from synthesis.engine.text import PAUSE_SECONDS_BETWEEN_PIECES
+from synthesis.engine.vocoders import load_hifigan
 from synthesis.management.commands.synthesize_text import SynthesisFailed, synthesize_text
 
 HOP = 256
