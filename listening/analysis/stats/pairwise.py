@@ -1,4 +1,5 @@
-"""Pairwise comparisons of systems with Holm's correction across pairs."""
+"""Pairwise comparisons of systems: a t test on the two-way clustered difference of MOS, with
+Holm's correction across pairs and intervals that agree with the tests."""
 
 from __future__ import annotations
 
@@ -10,16 +11,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from .table import Coded, code_test_rows, num, pair, validate_ratings
-from .variance import SystemParts, difference_variance, system_parts, t_quantile
-
-# Pairwise tests pair on sentences only when enough sentences are shared: with fewer than 6
-# non-zero pairs an exact two-sided Wilcoxon test cannot reach p < 0.05 at all, and pairing on a
-# small part of each system's sentences would throw most of the ratings away.
-
-MIN_PAIRED_SENTENCES = 6
-
-
-MIN_PAIRED_SHARE = 0.5
+from .variance import CI_LEVEL, SystemParts, contrast_variance, system_parts, t_quantile
 
 
 def holm_adjust(p_values: np.ndarray | list[float]) -> np.ndarray:
@@ -58,42 +50,58 @@ def _mann_whitney_from_hist(a: np.ndarray, b: np.ndarray) -> tuple[float, float,
     return u_a, float(min(1.0, 2 * sps.norm.sf(z))), float(delta)
 
 
-def _wilcoxon(d: np.ndarray) -> tuple[float, float, float]:
-    """Wilcoxon signed-rank on paired differences (zeros dropped, Wilcoxon's convention).
+TEST_REASON = (
+    "t test on the difference of MOS with its two-way (listeners x sentences) cluster-robust "
+    "CR2 variance and Bell-McCaffrey degrees of freedom: valid whether the two systems share "
+    "listeners and sentences or not, and however many clips each listener rated. Rank tests "
+    "(Wilcoxon on sentence means, Mann-Whitney on ratings) are not used: each treats listeners "
+    "or sentences as independent and over-rejects in crowds and designs where they are not."
+)
 
-    The p-value follows scipy.stats.wilcoxon(method="auto"): the exact null distribution when
-    there are no ties or zeros and at most 50 pairs; with ties or zeros, an exact enumeration of
-    all 2^n sign flips for n <= 13 pairs (scipy runs this as a permutation test, which is
-    slow enough to matter with 190 pairs, so it is done here as one matrix product), and the
-    normal approximation with tie correction beyond. Returns (statistic = min(R+, R-),
-    two-sided p, matched-pairs rank-biserial correlation (R+ - R-)/(R+ + R-)).
-    """
-    nonzero = d[d != 0]
-    if len(nonzero) == 0:
-        return 0.0, 1.0, 0.0
-    ranks = sps.rankdata(np.abs(nonzero))
-    r_plus, r_minus = ranks[nonzero > 0].sum(), ranks[nonzero < 0].sum()
-    rank_biserial = (r_plus - r_minus) / (r_plus + r_minus)
-    ties = len(np.unique(ranks)) < len(ranks)
-    if (ties or len(nonzero) < len(d)) and len(d) <= 13:
-        signs = (np.arange(2 ** len(ranks))[:, None] >> np.arange(len(ranks))) & 1
-        null = signs @ ranks  # R+ under every assignment of signs
-        tolerance = 1e-14 * max(abs(r_plus), 1.0)
-        p_high = np.mean(null >= r_plus - tolerance)
-        p_low = np.mean(null <= r_plus + tolerance)
-        p = min(1.0, 2 * min(p_high, p_low))
-        return float(min(r_plus, r_minus)), float(p), float(rank_biserial)
-    method = "exact" if not ties and len(nonzero) == len(d) and len(d) <= 50 else "asymptotic"
-    result = sps.wilcoxon(d, zero_method="wilcox", correction=False, method=method)
-    return float(result.statistic), float(result.pvalue), float(rank_biserial)
+
+def _untestable(entry: dict, reason: str) -> None:
+    entry.update(
+        test=None,
+        test_reason=reason,
+        paired_on=None,
+        n_pairs=None,
+        statistic=None,
+        se=None,
+        df=None,
+        p_value=None,
+        mean_difference=None,
+        mean_difference_ci95_clustered=[None, None],
+        rank_biserial=None,
+        cliffs_delta=None,
+    )
+
+
+def _difference_test(parts: SystemParts, a: int, b: int) -> tuple[float, float, float, float]:
+    """(difference, se, df, two-sided p) of MOS_a - MOS_b; se NaN when not estimable."""
+    diff = float(parts.mean[a] - parts.mean[b])
+    cv = contrast_variance(parts, {a: 1.0, b: -1.0})
+    if not np.isfinite(cv.variance):
+        return diff, math.nan, math.nan, math.nan
+    se = math.sqrt(cv.variance)
+    if se == 0:
+        # Every rating of both systems equals its system's MOS: the difference is exact.
+        return diff, 0.0, math.nan, 1.0 if diff == 0 else 0.0
+    p = float(2 * sps.t.sf(abs(diff) / se, cv.df))
+    return diff, se, cv.df, p
+
+
+def _interval(diff: float, se: float, df: float, level: float) -> list[float | None]:
+    if not math.isfinite(se):
+        return [None, None]
+    half = 0.0 if se == 0 else float(t_quantile(df, level)) * se
+    return pair(diff - half, diff + half)
 
 
 def pairs_of(t: Coded, parts: SystemParts, alpha: float) -> list[dict]:
     k = t.n_systems
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sentence_means = parts.sum_s / parts.count_s  # (K, S), NaN where not rated
-    rated = parts.count_s > 0
+    rated_l, rated_s = parts.count_l > 0, parts.count_s > 0
     pairs: list[dict] = []
+    tests: list[tuple[float, float, float]] = []
     for a in range(k):
         for b in range(a + 1, k):
             entry: dict[str, Any] = {
@@ -103,55 +111,70 @@ def pairs_of(t: Coded, parts: SystemParts, alpha: float) -> list[dict]:
                 "n_b": int(parts.n[b]),
                 "mos_a": num(parts.mean[a]),
                 "mos_b": num(parts.mean[b]),
+                "shared_listeners": int((rated_l[a] & rated_l[b]).sum()),
+                "shared_sentences": int((rated_s[a] & rated_s[b]).sum()),
             }
+            pairs.append(entry)
+            tests.append((math.nan, math.nan, math.nan))
             if parts.n[a] == 0 or parts.n[b] == 0:
-                entry.update(
-                    test=None,
-                    paired_on=None,
-                    n_pairs=None,
-                    statistic=None,
-                    p_value=None,
-                    mean_difference=None,
-                    mean_difference_ci95_clustered=[None, None],
-                    rank_biserial=None,
-                    cliffs_delta=None,
-                )
-                pairs.append(entry)
+                _untestable(entry, "a system of the pair has no ratings")
                 continue
-            shared = rated[a] & rated[b]
-            n_shared = int(shared.sum())
-            smaller = min(int(rated[a].sum()), int(rated[b].sum()))
-            u_a, p_mw, delta = _mann_whitney_from_hist(parts.hist[a], parts.hist[b])
-            if n_shared >= MIN_PAIRED_SENTENCES and n_shared >= MIN_PAIRED_SHARE * smaller:
-                d = sentence_means[a, shared] - sentence_means[b, shared]
-                statistic, p, rank_biserial = _wilcoxon(d)
-                entry.update(test="wilcoxon_signed_rank", paired_on="sentence", n_pairs=n_shared)
-            else:
-                statistic, p, rank_biserial = u_a, p_mw, delta
-                entry.update(test="mann_whitney_u", paired_on=None, n_pairs=None)
-            diff = parts.mean[a] - parts.mean[b]
-            var, df, _ = difference_variance(parts, a, b)
-            half = t_quantile(df) * math.sqrt(var) if var > 0 else (0.0 if var == 0 else math.nan)
+            diff, se, df, p = _difference_test(parts, a, b)
+            _, _, delta = _mann_whitney_from_hist(parts.hist[a], parts.hist[b])
+            if not math.isfinite(se):
+                _untestable(
+                    entry,
+                    "the clustered variance needs ratings of the pair from at least two "
+                    "listeners and two sentences, none holding all of a system's ratings",
+                )
+                entry.update(mean_difference=num(diff), cliffs_delta=num(delta))
+                continue
+            tests[-1] = (diff, se, df)
             entry.update(
-                statistic=num(statistic),
+                test="clustered_t",
+                test_reason=TEST_REASON,
+                paired_on="listener and sentence clusters",
+                n_pairs=None,
+                statistic=num(diff / se) if se > 0 else None,
+                se=num(se),
+                df=num(df),
                 p_value=num(p),
                 mean_difference=num(diff),
-                mean_difference_ci95_clustered=pair(diff - half, diff + half),
-                rank_biserial=num(rank_biserial),
+                mean_difference_ci95_clustered=_interval(diff, se, df, CI_LEVEL),
+                # Descriptive effect sizes over ratings (no test rests on them).
+                rank_biserial=num(delta),
                 cliffs_delta=num(delta),
             )
-            pairs.append(entry)
     testable = [i for i, e in enumerate(pairs) if e["p_value"] is not None]
     adjusted = holm_adjust([pairs[i]["p_value"] for i in testable])
+    rejected = adjusted < alpha
+    # Holm-compatible intervals: at level 1 - alpha / m0, m0 = the pairs Holm does not reject,
+    # an interval excludes 0 exactly when Holm rejects the pair (see METHOD["pairwise"]).
+    m0 = max(int((~rejected).sum()), 1)
+    holm_level = 1 - alpha / m0
     for entry in pairs:
-        entry.update(p_holm=None, significant=False, better=None)
-    for i, p_holm in zip(testable, adjusted):
+        entry.update(
+            p_holm=None,
+            significant=False,
+            significant_unadjusted=False,
+            better=None,
+            mean_difference_ci_holm=[None, None],
+            ci_holm_level=None,
+        )
+    for i, p_holm, significant in zip(testable, adjusted, rejected):
         entry = pairs[i]
-        significant = bool(p_holm < alpha)
-        better, diff = None, entry["mean_difference"]
+        diff, se, df = tests[i]
+        better = None
         if significant and diff:
             better = entry["system_a"] if diff > 0 else entry["system_b"]
-        entry.update(p_holm=num(p_holm), significant=significant, better=better)
+        entry.update(
+            p_holm=num(p_holm),
+            significant=bool(significant),
+            significant_unadjusted=bool(entry["p_value"] < 1 - CI_LEVEL),
+            better=better,
+            mean_difference_ci_holm=_interval(diff, se, df, holm_level),
+            ci_holm_level=holm_level,
+        )
     return pairs
 
 
@@ -180,12 +203,14 @@ def significance_matrix(systems: list[str], pairs: list[dict]) -> dict:
 def pairwise_tests(ratings: pd.DataFrame, *, alpha: float = 0.05) -> list[dict]:
     """Compare every pair of systems (test rows only, no screening).
 
-    Per pair: ``test`` ("wilcoxon_signed_rank" on per-sentence means when the two systems share
-    at least 6 sentences and at least half of the smaller system's sentences, else
-    "mann_whitney_u" on ratings), statistic, p_value, p_holm (Holm across all pairs),
-    significant (p_holm < alpha), better (the significantly higher system or None),
-    mean_difference (mos_a - mos_b) with mean_difference_ci95_clustered, rank_biserial (for the
-    test used) and cliffs_delta (over ratings).
+    Per pair: ``test`` ("clustered_t", or None when untestable) and ``test_reason`` (why this
+    test, or why none), statistic (t), se, df (Bell–McCaffrey), p_value, p_holm (Holm across
+    all pairs), significant (p_holm < alpha), significant_unadjusted (p_value < 0.05),
+    better (the significantly higher system or None), mean_difference (mos_a - mos_b) with
+    mean_difference_ci95_clustered (excludes 0 exactly when significant_unadjusted) and
+    mean_difference_ci_holm at ci_holm_level (excludes 0 exactly when significant),
+    shared_listeners, shared_sentences, and the descriptive effect size cliffs_delta over
+    ratings (also under its old name rank_biserial, which equals it for two samples).
     """
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie between 0 and 1, got {alpha}.")

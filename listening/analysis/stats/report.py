@@ -9,14 +9,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from listening.screening import RULE_LABELS, RULE_TEXT, ScreeningRules, unknown_rule_keys
 
 from .mos import summaries
-from .pairwise import MIN_PAIRED_SENTENCES, MIN_PAIRED_SHARE, pairs_of, significance_matrix
+from .pairwise import pairs_of, significance_matrix
 from .screening import screen
 from .table import Coded, code_test_rows, group_mean, jsonable, num, validate_ratings
-from .variance import CI_LEVEL, SystemParts, system_parts
+from .variance import CI_LEVEL, ContrastVariance, SystemParts, system_parts, t_quantile
 
 T_LABEL = "t-interval over ratings (ignores clustering)"
 CLUSTERED_LABEL = "two-way cluster-robust interval (listeners x sentences)"
@@ -91,23 +92,101 @@ def _listener_table(t: Coded, screening: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _ratings_needed(systems: list[dict], target: float) -> list[dict]:
+UPPER_LEVEL = 0.8  # the "ratings still needed" upper bound
+
+
+def _growth(parts: list[tuple[float, float, bool]], h: float, cap: float = 1e6) -> float | None:
+    """The smallest factor g >= 1 with t(df(g))^2 * V(g) <= h^2, where each variance part
+    (v, df, grows) shrinks as v/g when ``grows`` and stays otherwise, and the df of a growing
+    part scales with g. None when the parts that do not grow alone exceed the target."""
+
+    def needed(g: float) -> float:
+        var = sum(v / g if grows else v for v, _, grows in parts)
+        df = min(d * g if grows else d for _, d, grows in parts)
+        return float(t_quantile(df)) ** 2 * var
+
+    if needed(1.0) <= h * h:
+        return 1.0
+    if needed(cap) > h * h:
+        return None
+    low, high = 1.0, cap
+    for _ in range(100):  # bisection on log g: monotone, so this converges
+        mid = math.sqrt(low * high)
+        low, high = (low, mid) if needed(mid) <= h * h else (mid, high)
+        if high / low < 1 + 1e-9:
+            break
+    return high
+
+
+def _ratings_needed(systems: list[dict], variances: list[ContrastVariance], target: float):
     out = []
-    for s in systems:
-        half = s["ci95_clustered_half_width"]
+    for s, cv in zip(systems, variances):
         entry = {
             "system": s["system"],
             "n": s["n"],
-            "ci95_clustered_half_width": half,
+            "n_listeners": s["n_listeners"],
+            "n_sentences": s["n_sentences"],
+            "ci95_clustered_half_width": s["ci95_clustered_half_width"],
             "target_half_width": target,
             "design_effect": s["design_effect"],
+            "variance_parts": None,
             "total_ratings": None,
             "additional_ratings": None,
+            "total_ratings_upper80": None,
+            "additional_ratings_upper80": None,
+            "total_sentences_upper80": None,
+            "total_listeners_upper80": None,
+            "listeners_alone_reach_target": None,
+            "sentence_part_half_width": None,
+            "note": None,
         }
-        if half is not None and s["n"] > 0:
-            total = s["n"] if half <= target else math.ceil(s["n"] * (half / target) ** 2)
-            entry.update(total_ratings=total, additional_ratings=total - s["n"])
         out.append(entry)
+        if not (s["n"] > 0 and math.isfinite(cv.variance) and math.isfinite(cv.df)):
+            entry["note"] = "n/a: the clustered interval cannot be computed yet"
+            continue
+        n = s["n"]
+        noise = cv.cell.variance if cv.cell.clusters > 1 else 0.0
+        noise = max(noise, 0.0)
+        listener_part = max(cv.listener.variance - noise, 0.0)
+        sentence_part = max(cv.sentence.variance - noise, 0.0)
+        if listener_part + sentence_part + noise <= 0:
+            listener_part = cv.variance
+        entry["variance_parts"] = {
+            "listener": listener_part,
+            "sentence": sentence_part,
+            "residual": noise,
+        }
+        # An upper bound on each part: the variance estimate is treated as a scaled chi-square
+        # with its own (Bell-McCaffrey) df, so V_upper = V * df / chi2_(1-level)(df).
+        inflate_l = cv.listener.df / float(sps.chi2.ppf(1 - UPPER_LEVEL, cv.listener.df))
+        inflate_s = cv.sentence.df / float(sps.chi2.ppf(1 - UPPER_LEVEL, cv.sentence.df))
+        df_l, df_s = cv.listener.df, cv.sentence.df
+        for suffix, fl, fs in (("", 1.0, 1.0), ("_upper80", inflate_l, inflate_s)):
+            shape = [
+                (listener_part * fl, df_l, True),
+                (sentence_part * fs, df_s, True),
+                (noise * fl, df_l, True),
+            ]
+            g = _growth(shape, target)
+            if g is None:
+                continue
+            total = max(n, math.ceil(n * g - 1e-9))
+            entry[f"total_ratings{suffix}"] = total
+            entry[f"additional_ratings{suffix}"] = total - n
+            if suffix:
+                entry["total_sentences_upper80"] = math.ceil(s["n_sentences"] * g - 1e-9)
+                entry["total_listeners_upper80"] = math.ceil(s["n_listeners"] * g - 1e-9)
+        sentence_half = float(t_quantile(df_s)) * math.sqrt(sentence_part)
+        entry["sentence_part_half_width"] = sentence_half
+        alone = _growth([(listener_part + noise, df_l, True), (sentence_part, df_s, False)], target)
+        entry["listeners_alone_reach_target"] = alone is not None
+        if alone is None:
+            entry["note"] = (
+                f"More listeners on these {s['n_sentences']} sentences cannot reach "
+                f"+/-{target:g}: the sentence part alone gives +/-{sentence_half:.3f}. Add "
+                f"sentences: about {entry['total_sentences_upper80']} in all (80 % bound), "
+                "rated like today's."
+            )
     return out
 
 
@@ -122,48 +201,52 @@ METHOD = {
         "median is the midpoint of the two middle scores when n is even."
     ),
     "ci95": (
-        f"{T_LABEL}: MOS +/- t(0.975, n-1) * SD / sqrt(n), as in ITU-T P.800/P.808 reports. It "
-        "treats every rating as independent, so it is too narrow when listeners differ in "
-        "their use of the scale or sentences differ in difficulty."
+        f"{T_LABEL}: MOS +/- t(0.975, n-1) * SD / sqrt(n), as in ITU-T P.800/P.808 reports, "
+        "computed on the bounded scale (see interval_scale). It treats every rating as "
+        "independent, so it is too narrow when listeners differ in their use of the scale or "
+        "sentences differ in difficulty."
+    ),
+    "interval_scale": (
+        "Both per-system intervals are computed on the logit of the position on the scale, "
+        "p = (MOS - 1) / 4, with the delta method (se_logit = se / (4 p (1 - p))), and mapped "
+        "back, so they stay inside 1-5 near the floor and the ceiling; the MOS itself is the "
+        "plain mean. Half-widths are (high - low) / 2 of the interval shown."
     ),
     "ci95_clustered": (
         f"{CLUSTERED_LABEL}: two-way cluster-robust variance of the mean (Cameron, Gelbach & "
-        "Miller 2011, 'Robust inference with multiway clustering', JBES 29(2)). With e_i the "
-        "residual of rating i from its system's MOS and n the system's ratings, "
-        "V = c_L sum_listeners (sum e_i / n)^2 + c_S sum_sentences (sum e_i / n)^2 - "
-        "c_C sum_cells (sum e_i / n)^2, where cells are listener x sentence pairs and "
-        "c_G = G/(G-1) for G clusters of that kind. If V <= 0 it falls back to the larger "
-        "one-way term (CGM 2011). The interval is MOS +/- t(0.975, df) * sqrt(V) with "
-        "df = min(G_L, G_S) - 1, the number of listeners or sentences, whichever is fewer, "
-        "minus one (CGM 2011). Chosen over a pigeonhole bootstrap (Owen 2007) "
-        "because it is exact arithmetic on per-cluster sums (O(n), no random numbers, the "
-        "same input always gives the same interval) and the bootstrap is known to be "
-        "conservative for crossed designs. Checked by simulation in "
-        "tests/listening/analysis/stats/test_simulation.py: crowds with listener bias and scale "
-        "compression, sentence effects, incomplete balanced playlists and spammers give "
-        "93-97 % coverage where the t-interval falls well short. design_effect = V / (SD^2/n)."
+        "Miller 2011, 'Robust inference with multiway clustering', JBES 29(2)): "
+        "V = V_listeners + V_sentences - V_cells, each a sum over clusters of the squared "
+        "cluster sum of residual / n. Each one-way term is the CR2 estimator of Bell & "
+        "McCaffrey (2002, Survey Methodology 28(2)): a cluster's sum is scaled by "
+        "(1 - h)^(-1/2), h = its share of the system's ratings, which equals CGM's G/(G-1) "
+        "in a balanced design and corrects more for listeners who rated many clips. If "
+        "V <= 0 it falls back to the larger one-way term (CGM 2011). df: Bell-McCaffrey's "
+        "Satterthwaite df of each one-way term under independent errors, the smaller of the "
+        "listener and sentence df (equal to min(G_L, G_S) - 1 in a balanced design, smaller "
+        "when a few clusters carry most of the weight). Exact arithmetic on per-cluster sums: "
+        "no random numbers. Checked by simulation in "
+        "tests/listening/analysis/stats/test_simulation.py (docs/statistics.md has the table). "
+        "design_effect = V / (SD^2/n)."
     ),
     "pairwise": (
-        "Every pair of systems. Paired when the design allows: if two systems share at least "
-        f"{MIN_PAIRED_SENTENCES} sentences and at least {MIN_PAIRED_SHARE:.0%} of the smaller "
-        "system's sentences, a Wilcoxon signed-rank test (zeros dropped) on the per-sentence mean scores over "
-        "the shared sentences; p from the exact null distribution (no ties, <= 50 pairs), "
-        "from all 2^n sign flips (ties, <= 13 pairs) or the tie-corrected normal "
-        "approximation, as scipy.stats.wilcoxon(method='auto') does. Sentences are the unit because balanced playlists give each listener each "
-        "sentence at most once, so listener x sentence matched pairs do not exist, while "
-        "sentence difficulty is a large shared source of variance that pairing removes. "
-        "Otherwise a two-sided Mann-Whitney U test on the ratings (normal approximation with "
-        "tie and continuity correction; it ignores clustering, so read it with the clustered "
-        "difference interval). p-values are Holm-corrected (Holm 1979) across all pairs; a "
-        "pair is significant when p_holm < alpha."
+        "Every pair of systems: a t test of MOS_a - MOS_b with the same two-way CR2 variance, "
+        "the difference taken as a linear contrast over the ratings (influence +1/n_a in a, "
+        "-1/n_b in b), so a listener or sentence shared by both systems covaries as it should, "
+        "and the Bell-McCaffrey df of the contrast. p = 2 P(T_df > |d| / se). No rank test: "
+        "Wilcoxon on sentence means ignores listeners and Mann-Whitney on ratings ignores both "
+        "clusterings; in simulation both over-rejected on unbalanced designs. p-values are "
+        "Holm-corrected (Holm 1979, Scand. J. Statistics 6) across all pairs; significant "
+        "means p_holm < alpha. Intervals agree with the tests exactly: "
+        "mean_difference_ci95_clustered excludes 0 exactly when p < 0.05 "
+        "(significant_unadjusted); mean_difference_ci_holm, at level 1 - alpha / m0 with m0 "
+        "the number of pairs Holm does not reject, excludes 0 exactly when Holm rejects the "
+        "pair (it is the Bonferroni interval over the unrejected pairs; for the rejected ones "
+        "Strassburger & Bretz 2008 show only the sign is simultaneously certain)."
     ),
     "effect_sizes": (
-        "mean_difference = MOS_a - MOS_b with a 95 % two-way cluster-robust interval (the "
-        "difference's influence values clustered by listener, sentence and cell, so shared "
-        "listeners and sentences are accounted for). rank_biserial: matched-pairs rank-"
-        "biserial correlation (R+ - R-)/(R+ + R-) for the Wilcoxon test, equal to Cliff's "
-        "delta for the Mann-Whitney test. cliffs_delta = P(a > b) - P(a < b) over all rating "
-        "pairs."
+        "mean_difference = MOS_a - MOS_b with its intervals above. cliffs_delta = "
+        "P(a > b) - P(a < b) over all rating pairs, descriptive only (it ignores clustering); "
+        "rank_biserial is the same number under its former name."
     ),
     "screening": (
         "Per listener, in the spirit of ITU-T P.808 (gold standard questions, consistency, "
@@ -184,11 +267,19 @@ METHOD = {
         "is reproducible; results are reported with and without the exclusions."
     ),
     "ratings_needed": (
-        "For the screened data: total = ceil(n * (h / target)^2), where h is the current "
-        "clustered half-width. Half-widths scale as 1/sqrt(n) when the study grows in the same "
-        "shape (new listeners and new sentences in today's proportions), so the design effect "
-        "stays as measured. More listeners on the same sentences cannot shrink the sentence "
-        "part of the variance: when the sentence set is small, add sentences."
+        "For the screened data. The clustered variance is split into a listener part "
+        "(V_listeners - V_cells), a sentence part (V_sentences - V_cells) and a residual "
+        "(V_cells). Growing the study in today's shape (new listeners and new sentences in "
+        "today's proportions) divides every part by the growth factor g; total_ratings is the "
+        "smallest n * g with t(df * g) * sqrt(V / g) <= target (the t quantile included). "
+        "total_ratings_upper80 does the same with each part at its 80 % upper confidence "
+        "bound (V * df / chi2_0.2(df), df its Bell-McCaffrey df), and "
+        "total_sentences_upper80 / total_listeners_upper80 say what that means in sentences "
+        "and listeners. More listeners on the same sentences shrink only the listener part "
+        "and the residual: when t * sqrt(sentence part) alone exceeds the target "
+        "(listeners_alone_reach_target false), the note says so and how many sentences are "
+        "needed. The half-width is planned on the MOS scale (the bounded interval is a "
+        "little narrower near the ends of the scale)."
     ),
     "reproducibility": (
         "No random numbers are drawn; the same ratings give the same report. The seed is "
@@ -234,14 +325,14 @@ def build_report(
     screening = screen(frame, parsed_rules)
     t = code_test_rows(frame, listener_names=list(screening.index))
     parts = system_parts(t)
-    systems = summaries(t, parts)
+    systems, _ = summaries(t, parts)
     pairs = pairs_of(t, parts, alpha)
 
     excluded_names = screening.index[screening["excluded"].to_numpy()]
     excluded_codes = np.flatnonzero(screening["excluded"].to_numpy())
     kept = t.subset(~np.isin(t.listener, excluded_codes))
     kept_parts = system_parts(kept)
-    systems_kept = summaries(kept, kept_parts)
+    systems_kept, variances_kept = summaries(kept, kept_parts)
     pairs_kept = pairs_of(kept, kept_parts, alpha)
 
     warnings = []
@@ -311,7 +402,7 @@ def build_report(
         },
         "listeners": _listener_table(t, screening),
         "sentences": _sentence_table(kept, kept_parts),
-        "ratings_needed": _ratings_needed(systems_kept, target_half_width),
+        "ratings_needed": _ratings_needed(systems_kept, variances_kept, target_half_width),
         "method": dict(METHOD),
         "warnings": warnings,
     }

@@ -261,10 +261,11 @@ def group_mean(codes: np.ndarray, values: np.ndarray, size: int) -> tuple[np.nda
 
 
 def num(x: Any) -> float | None:
-    """A JSON-safe float: NaN and infinities become None."""
+    """A JSON-safe float: NaN and infinities become None, and -0.0 becomes 0.0 (a spread or
+    a difference of exactly zero must not print as "-0.00")."""
     if x is None:
         return None
-    x = float(x)
+    x = float(x) + 0.0
     return x if math.isfinite(x) else None
 
 

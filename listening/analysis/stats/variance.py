@@ -1,7 +1,27 @@
-"""Two-way cluster-robust variance (listeners x sentences) of means and of differences.
+"""Two-way cluster-robust variance (listeners x sentences) of a linear contrast of system means.
 
-The per-system sufficient statistics (:class:`SystemParts`) are computed once per table and
-shared by the per-system intervals and the pairwise comparisons.
+One machinery serves the per-system interval (the contrast "MOS of system a") and the pairwise
+tests (the contrast "MOS_a - MOS_b"): :func:`contrast_variance` takes the contrast's
+coefficients per system, so ratings by the same listener, or of the same sentence, in both
+systems of a pair covary exactly as they should. The per-system sufficient statistics
+(:class:`SystemParts`) are computed once per table and shared by both.
+
+The estimator, per clustering dimension (listeners, sentences, listener x sentence cells), is
+CR2 (Bell & McCaffrey 2002): a cluster's residual sum is scaled by (1 - h)^(-1/2), with h the
+cluster's leverage in the regression of the scores on system indicators (h = n_gs / n_s for
+the cluster's n_gs ratings of system s). Summed over clusters it is the one-way variance of
+that dimension; the two-way variance combines them as Cameron, Gelbach & Miller (2011):
+V = V_listener + V_sentence - V_cell, with CGM's fallback to the larger one-way term when
+V <= 0. In a balanced design CR2's factor equals CGM's G/(G-1), so the intervals there are
+unchanged; with unbalanced crowds (a listener rating 60 clips beside others rating 5) the
+heavy clusters get the larger correction they need.
+
+Degrees of freedom: Bell & McCaffrey's (2002) Satterthwaite approximation for each one-way CR2
+term under an independent-errors working model, df_G = (tr M)^2 / tr(M^2) (see
+:func:`_dimension`), and the smaller of the listener and sentence df is used, the
+Bell–McCaffrey analogue of CGM's min(G_listener, G_sentence) - 1. In a balanced design df_G
+equals G - 1 exactly; it falls below it when a few clusters carry most of the weight, which is
+where min(G) - 1 over-rejects.
 """
 
 from __future__ import annotations
@@ -16,45 +36,8 @@ from .table import Coded
 CI_LEVEL = 0.95
 
 
-def twoway_variance(
-    v_l: np.ndarray,
-    g_l: np.ndarray,
-    v_s: np.ndarray,
-    g_s: np.ndarray,
-    v_c: np.ndarray,
-    g_c: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cameron–Gelbach–Miller two-way cluster-robust variance of a mean (or a difference).
-
-    Inputs are per estimate: ``v_*`` = sum over clusters of the squared cluster sums of the
-    influence values (residual / n), for clusters by listener, by sentence and by their
-    intersection (listener x sentence cell); ``g_*`` = number of such clusters. Each term gets
-    the usual G/(G-1) small-sample factor; V = V_listener + V_sentence - V_cell (the cell term
-    is counted in both one-way terms). When V comes out non-positive (possible in small
-    samples) we fall back to max(V_listener, V_sentence), as CGM (2011, sec. 2.3) suggest.
-
-    Degrees of freedom: min(G_listener, G_sentence) - 1, CGM's (2011) recommendation for the t
-    critical value. A Satterthwaite df from the two one-way terms looked attractive but the
-    terms are not independent in incomplete designs (each sentence is heard by a subset of
-    listeners, so the sentence term also carries listener variance); in simulation it gave
-    93-94 % coverage where min(G)-1 gives 94-95.5 % (tests/listening/analysis/stats/test_simulation.py).
-
-    Returns (variance, df, fell_back), arrays; NaN where fewer than two listeners or sentences.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a_l = np.where(g_l > 1, v_l * g_l / (g_l - 1), np.nan)
-        a_s = np.where(g_s > 1, v_s * g_s / (g_s - 1), np.nan)
-        a_c = np.where(g_c > 1, v_c * g_c / (g_c - 1), 0.0)
-        var = a_l + a_s - a_c
-        # All ratings equal (both one-way terms 0) is a genuine zero, not a fallback.
-        fell_back = ~(var > 0) & (np.maximum(a_l, a_s) > 0)
-        var = np.where(fell_back, np.maximum(a_l, a_s), np.maximum(var, 0.0))
-        df = np.where((g_l > 1) & (g_s > 1), np.minimum(g_l, g_s) - 1.0, np.nan)
-    return var, df, fell_back
-
-
-def t_quantile(df: np.ndarray | float) -> np.ndarray:
-    return sps.t.ppf(0.5 + CI_LEVEL / 2, df)
+def t_quantile(df: np.ndarray | float, level: float = CI_LEVEL) -> np.ndarray:
+    return sps.t.ppf(0.5 + level / 2, df)
 
 
 @dataclass
@@ -71,6 +54,7 @@ class SystemParts:
     sum_s: np.ndarray  # (K, S) sum of scores per sentence
     cell_ids: list[np.ndarray]  # per system: sorted listener*S + sentence cell ids
     cell_resid: list[np.ndarray]  # per system: residual sums in those cells
+    cell_count: list[np.ndarray]  # per system: ratings in those cells
     ss: np.ndarray  # (K,) sum of squared residuals
 
 
@@ -88,7 +72,8 @@ def system_parts(t: Coded) -> SystemParts:
     key_c = t.system * (n_l * n_s) + cell
     unique_c, inverse = np.unique(key_c, return_inverse=True)
     resid_c = np.bincount(inverse, weights=resid, minlength=len(unique_c))
-    bounds = np.searchsorted(unique_c // (n_l * n_s), np.arange(k + 1))
+    count_c = np.bincount(inverse, minlength=len(unique_c)).astype(np.float64)
+    bounds = np.searchsorted(unique_c // max(n_l * n_s, 1), np.arange(k + 1))
     return SystemParts(
         n=n,
         mean=mean,
@@ -98,38 +83,94 @@ def system_parts(t: Coded) -> SystemParts:
         resid_s=np.bincount(key_s, weights=resid, minlength=k * n_s).reshape(k, n_s),
         count_s=np.bincount(key_s, minlength=k * n_s).reshape(k, n_s),
         sum_s=np.bincount(key_s, weights=t.score, minlength=k * n_s).reshape(k, n_s),
-        cell_ids=[unique_c[bounds[i] : bounds[i + 1]] % (n_l * n_s) for i in range(k)],
+        cell_ids=[unique_c[bounds[i] : bounds[i + 1]] % max(n_l * n_s, 1) for i in range(k)],
         cell_resid=[resid_c[bounds[i] : bounds[i + 1]] for i in range(k)],
+        cell_count=[count_c[bounds[i] : bounds[i + 1]] for i in range(k)],
         ss=np.bincount(t.system, weights=resid**2, minlength=k),
     )
 
 
-def difference_variance(parts: SystemParts, a: int, b: int) -> tuple[float, float, bool]:
-    """Two-way clustered variance of MOS_a - MOS_b.
+@dataclass(frozen=True)
+class Dimension:
+    """One clustering dimension's CR2 variance of a contrast, its BM df and its cluster count."""
 
-    The influence value of a rating is residual/n_a in system a and -residual/n_b in system b;
-    cluster sums over listeners, sentences and listener x sentence cells therefore combine
-    the per-system sums, and ratings by the same listener (or of the same sentence) in both
-    systems correlate the two means exactly as they should.
+    variance: float
+    df: float
+    clusters: int
+
+
+def _dimension(coef: np.ndarray, n: np.ndarray, resid: np.ndarray, count: np.ndarray) -> Dimension:
+    """CR2 variance and Bell–McCaffrey df of sum_s coef_s * mean_s for one clustering.
+
+    ``resid``/``count`` are (m, G): residual sums and ratings per system of the contrast and
+    cluster. With a_s = coef_s / n_s and adj_gs = (1 - count_gs / n_s)^(-1/2) (the cluster's
+    leverage block of the system-indicator regression is count_gs/n_s times an all-ones
+    matrix), the CR2 cluster score is u_g = sum_s a_s adj_gs resid_gs and V = sum_g u_g^2.
+
+    df: with errors i.i.d. (BM's working model) V is a quadratic form in the errors whose
+    matrix has the eigenvalues of M = P'(I - H)P, P's column g being the CR2 weights of
+    cluster g. Because H is block-constant per system, M = diag(d) - sum_s s_s s_s' / n_s with
+    d_g = sum_s count_gs (a_s adj_gs)^2 and s_gs = count_gs a_s adj_gs, so tr M and tr M^2 need
+    no G x G matrix: df = (tr M)^2 / tr M^2 (Satterthwaite).
     """
-    n_a, n_b = parts.n[a], parts.n[b]
-    u_l = parts.resid_l[a] / n_a - parts.resid_l[b] / n_b
-    u_s = parts.resid_s[a] / n_a - parts.resid_s[b] / n_b
-    g_l = np.count_nonzero((parts.count_l[a] > 0) | (parts.count_l[b] > 0))
-    g_s = np.count_nonzero((parts.count_s[a] > 0) | (parts.count_s[b] > 0))
-    ids_a, ids_b = parts.cell_ids[a], parts.cell_ids[b]
-    ra, rb = parts.cell_resid[a], parts.cell_resid[b]
-    _, ia, ib = np.intersect1d(ids_a, ids_b, assume_unique=True, return_indices=True)
-    v_c = (
-        (ra**2).sum() / n_a**2 + (rb**2).sum() / n_b**2 - 2 * (ra[ia] * rb[ib]).sum() / (n_a * n_b)
+    used = (count > 0).any(axis=0)
+    resid, count = resid[:, used], count[:, used]
+    clusters = int(used.sum())
+    if clusters < 2:
+        return Dimension(np.nan, np.nan, clusters)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        leverage = count / n[:, None]
+        if np.any(leverage >= 1 - 1e-12):
+            # One cluster holds all of a system's ratings: nothing varies between clusters.
+            return Dimension(np.nan, np.nan, clusters)
+        weight = (coef / n)[:, None] / np.sqrt(1 - leverage)
+    u = (weight * resid).sum(axis=0)
+    d = (count * weight**2).sum(axis=0)
+    s = count * weight  # (m, G)
+    s_norm = (s**2).sum(axis=1)  # (m,)
+    trace = d.sum() - (s_norm / n).sum()
+    cross = s @ s.T  # (m, m)
+    trace2 = (
+        (d**2).sum() - 2 * ((d * s**2).sum(axis=1) / n).sum() + (cross**2 / np.outer(n, n)).sum()
     )
-    g_c = len(ids_a) + len(ids_b) - len(ia)
-    var, df, fell_back = twoway_variance(
-        np.array([(u_l**2).sum()]),
-        np.array([g_l]),
-        np.array([(u_s**2).sum()]),
-        np.array([g_s]),
-        np.array([v_c]),
-        np.array([g_c]),
-    )
-    return float(var[0]), float(df[0]), bool(fell_back[0])
+    df = trace**2 / trace2 if trace2 > 0 else np.nan
+    return Dimension(float((u**2).sum()), float(df), clusters)
+
+
+@dataclass(frozen=True)
+class ContrastVariance:
+    """The two-way variance of a contrast with its parts, for the intervals and the planning."""
+
+    variance: float  # NaN when fewer than two listeners or sentences
+    df: float
+    fell_back: bool
+    listener: Dimension
+    sentence: Dimension
+    cell: Dimension
+
+
+def contrast_variance(parts: SystemParts, coef: dict[int, float]) -> ContrastVariance:
+    """Two-way CR2 variance of sum_s coef[s] * MOS_s ({a: 1} for one system, {a: 1, b: -1}
+    for a difference), with the Bell–McCaffrey df; see the module docstring."""
+    systems = np.array(list(coef), dtype=np.int64)
+    c = np.array([coef[s] for s in systems], dtype=np.float64)
+    n = parts.n[systems]
+    listener = _dimension(c, n, parts.resid_l[systems], parts.count_l[systems])
+    sentence = _dimension(c, n, parts.resid_s[systems], parts.count_s[systems])
+    ids = np.unique(np.concatenate([parts.cell_ids[s] for s in systems]))
+    resid_c = np.zeros((len(systems), len(ids)))
+    count_c = np.zeros((len(systems), len(ids)))
+    for row, s in enumerate(systems):
+        where = np.searchsorted(ids, parts.cell_ids[s])
+        resid_c[row, where] = parts.cell_resid[s]
+        count_c[row, where] = parts.cell_count[s]
+    cell = _dimension(c, n, resid_c, count_c)
+    var = listener.variance + sentence.variance - (cell.variance if cell.clusters > 1 else 0.0)
+    fell_back = False
+    if np.isfinite(var) and not var > 0:
+        biggest = max(listener.variance, sentence.variance)
+        # All ratings equal (both one-way terms 0) is a genuine zero, not a fallback.
+        fell_back = biggest > 0
+        var = biggest if fell_back else 0.0
+    df = min(listener.df, sentence.df)
+    return ContrastVariance(float(var), float(df), fell_back, listener, sentence, cell)

@@ -51,47 +51,105 @@ def test_mos_sd_median_and_histogram_match_pandas():
         assert s["n_sentences"] == group["sentence"].nunique()
 
 
-def test_t_interval_matches_scipy():
+def logit_interval(mean: float, se: float, q: float) -> list[float]:
+    """The bounded interval written plainly: delta method on logit((m - 1) / 4), mapped back."""
+    p = (mean - 1) / 4
+    eta, se_eta = math.log(p / (1 - p)), se / (4 * p * (1 - p))
+    return [1 + 4 / (1 + math.exp(-(eta + sign * q * se_eta))) for sign in (-1, 1)]
+
+
+def test_t_interval_matches_scipy_on_the_logit_scale():
     ratings = crossed_ratings(seed=3)
     for s in stats.mos_summary(ratings):
         scores = ratings.loc[ratings["system"] == s["system"], "score"].to_numpy(dtype=float)
-        lo, hi = sps.t.interval(
-            0.95, len(scores) - 1, loc=scores.mean(), scale=sps.sem(scores, ddof=1)
-        )
-        assert s["ci95"] == pytest.approx([lo, hi], abs=1e-12)
+        q = sps.t.ppf(0.975, len(scores) - 1)
+        expected = logit_interval(scores.mean(), sps.sem(scores, ddof=1), q)
+        assert s["ci95"] == pytest.approx(expected, abs=1e-12)
+        # Away from the ends of the scale it is within a few hundredths of the classic interval.
+        lo, hi = sps.t.interval(0.95, len(scores) - 1, scores.mean(), sps.sem(scores, ddof=1))
+        assert s["ci95"] == pytest.approx([lo, hi], abs=0.02)
 
 
-def cgm_interval_by_hand(group: pd.DataFrame) -> tuple[float, float]:
-    """Two-way cluster-robust interval written out plainly with pandas groupby."""
-    e = group["score"] - group["score"].mean()
-    n = len(e)
+def test_intervals_stay_inside_the_scale_near_the_floor_and_keep_the_mean():
+    # The demo's worst anchor: almost every rating is 1 (its symmetric interval was [0.94, 1.17]).
+    rows = []
+    for listener in range(12):
+        for sentence in range(6):
+            score = 2 if (listener == 0 and sentence < 3) or (listener, sentence) == (5, 2) else 1
+            rows.append((f"L{listener}", f"s{sentence}", "anchor", score))
+            rows.append((f"L{listener}", f"s{sentence}", "top", 5 if listener else 4))
+    ratings = pd.DataFrame(rows, columns=["listener", "sentence", "system", "score"])
+    for s in stats.mos_summary(ratings):
+        scores = ratings.loc[ratings["system"] == s["system"], "score"]
+        assert s["mos"] == pytest.approx(scores.mean())
+        for key in ("ci95", "ci95_clustered"):
+            lo, hi = s[key]
+            assert 1 < lo < s["mos"] < hi < 5, (s["system"], key, lo, hi)
+    anchor = by_name(stats.mos_summary(ratings))["anchor"]
+    old_low = anchor["mos"] - anchor["se_clustered"] * sps.t.ppf(0.975, anchor["df_clustered"])
+    assert old_low < 1  # the symmetric interval would have left the scale
 
-    def term(keys) -> tuple[float, int]:
-        sums = e.groupby(keys).sum()
-        g = len(sums)
-        return g / (g - 1) * float((sums**2).sum()) / n**2, g
 
-    v_l, g_l = term(group["listener"])
-    v_s, g_s = term(group["sentence"])
-    v_c, _ = term([group["listener"], group["sentence"]])
+def cr2_by_hand(rows: pd.DataFrame, coef: dict[str, float]) -> tuple[float, float, float]:
+    """(contrast, variance, df) of sum coef_s * mean_s, two-way CR2 with Bell-McCaffrey df,
+    written with dense matrices: H = X (X'X)^-1 X' for system indicators X, each cluster's
+    weights (I - H_gg)^(-1/2) a_g, and df = tr(M)^2 / tr(M^2), M = P'(I - H)P."""
+    rows = rows[rows["system"].isin(list(coef))].reset_index(drop=True)
+    y = rows["score"].to_numpy(dtype=float)
+    systems = list(coef)
+    x = np.column_stack([(rows["system"] == s).to_numpy(dtype=float) for s in systems])
+    h = x @ np.linalg.inv(x.T @ x) @ x.T
+    e = y - h @ y
+    n = x.sum(axis=0)
+    a = x @ (np.array([coef[s] for s in systems]) / n)
+    contrast = float(a @ y)
+
+    def dimension(keys) -> tuple[float, float]:
+        groups = rows.groupby(keys).indices
+        p = np.zeros((len(rows), len(groups)))
+        for g, index in enumerate(groups.values()):
+            block = np.eye(len(index)) - h[np.ix_(index, index)]
+            w, v = np.linalg.eigh(block)
+            p[index, g] = (v @ np.diag(w**-0.5) @ v.T) @ a[index]
+        u = p.T @ e
+        m = p.T @ (np.eye(len(rows)) - h) @ p
+        return float((u**2).sum()), float(np.trace(m) ** 2 / np.trace(m @ m))
+
+    v_l, df_l = dimension(rows["listener"])
+    v_s, df_s = dimension(rows["sentence"])
+    v_c, _ = dimension([rows["listener"], rows["sentence"]])
     v = v_l + v_s - v_c
     if v <= 0:
         v = max(v_l, v_s)
-    half = sps.t.ppf(0.975, min(g_l, g_s) - 1) * math.sqrt(v)
-    return group["score"].mean() - half, group["score"].mean() + half
+    return contrast, v, min(df_l, df_s)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_clustered_interval_matches_two_way_formula_written_by_hand(seed):
-    ratings = crossed_ratings(seed)
+def test_clustered_interval_matches_cr2_and_bell_mccaffrey_written_by_hand(seed):
+    ratings = crossed_ratings(seed, n_listeners=12, n_sentences=9)
     # Make the design irregular: drop a random fifth of the ratings and add repeated cells.
     rng = np.random.default_rng(seed)
     ratings = ratings.sample(frac=0.8, random_state=seed).reset_index(drop=True)
     extra = ratings.sample(n=10, random_state=seed).assign(score=rng.integers(1, 6, 10))
     ratings = pd.concat([ratings, extra], ignore_index=True)
     for s in stats.mos_summary(ratings):
-        group = ratings[ratings["system"] == s["system"]]
-        assert s["ci95_clustered"] == pytest.approx(cgm_interval_by_hand(group), abs=1e-12)
+        mean, var, df = cr2_by_hand(ratings, {s["system"]: 1.0})
+        assert s["df_clustered"] == pytest.approx(df, rel=1e-9)
+        assert s["se_clustered"] == pytest.approx(math.sqrt(var), rel=1e-9)
+        expected = logit_interval(mean, math.sqrt(var), sps.t.ppf(0.975, df))
+        assert s["ci95_clustered"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_bell_mccaffrey_df_is_g_minus_one_when_balanced_and_smaller_when_not():
+    ratings = crossed_ratings(seed=1, n_listeners=24, n_sentences=24)
+    balanced = by_name(stats.mos_summary(ratings))
+    assert all(s["df_clustered"] == pytest.approx(23) for s in balanced.values())
+    # Four listeners rate most of the clips: the listener clusters are far from equal.
+    heavy = ratings["listener"].isin(["L0", "L1", "L2", "L3"])
+    light = ratings[~heavy].groupby("listener").head(2)
+    unbalanced = pd.concat([ratings[heavy], light], ignore_index=True)
+    for s in stats.mos_summary(unbalanced):
+        assert s["df_clustered"] < s["n_listeners"] - 1
 
 
 def test_clustered_interval_is_wider_than_the_t_interval_when_listeners_disagree():
@@ -129,25 +187,20 @@ def test_only_test_rows_enter_the_mos():
 
 
 @pytest.mark.parametrize("n_sentences", [12, 30])
-def test_paired_wilcoxon_on_sentence_means_matches_scipy(n_sentences):
-    ratings = crossed_ratings(seed=11, n_sentences=n_sentences)
+def test_pairwise_t_uses_the_clustered_difference_and_its_interval_agrees(n_sentences):
+    ratings = crossed_ratings(seed=11, n_listeners=12, n_sentences=n_sentences)
     pairs = stats.pairwise_tests(ratings)
-    means = ratings.pivot_table(index="sentence", columns="system", values="score", aggfunc="mean")
     assert len(pairs) == 3
     for p in pairs:
-        assert p["test"] == "wilcoxon_signed_rank"
-        d = (means[p["system_a"]] - means[p["system_b"]]).to_numpy()
-        expected = sps.wilcoxon(d, zero_method="wilcox", correction=False)
-        assert p["n_pairs"] == len(d)
-        assert p["p_value"] == pytest.approx(expected.pvalue, rel=1e-12)
-        assert p["statistic"] == pytest.approx(expected.statistic)
-        nonzero = d[d != 0]
-        ranks = sps.rankdata(np.abs(nonzero))
-        r = (ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum()
-        assert p["rank_biserial"] == pytest.approx(r)
-        a = ratings.loc[ratings["system"] == p["system_a"], "score"]
-        b = ratings.loc[ratings["system"] == p["system_b"], "score"]
-        assert p["mean_difference"] == pytest.approx(a.mean() - b.mean())
+        diff, var, df = cr2_by_hand(ratings, {p["system_a"]: 1.0, p["system_b"]: -1.0})
+        assert p["test"] == "clustered_t" and "Bell-McCaffrey" in p["test_reason"]
+        assert p["mean_difference"] == pytest.approx(diff)
+        assert p["se"] == pytest.approx(math.sqrt(var), rel=1e-9)
+        assert p["df"] == pytest.approx(df, rel=1e-9)
+        assert p["statistic"] == pytest.approx(diff / math.sqrt(var), rel=1e-9)
+        assert p["p_value"] == pytest.approx(2 * sps.t.sf(abs(diff) / math.sqrt(var), df))
+        half = sps.t.ppf(0.975, df) * math.sqrt(var)
+        assert p["mean_difference_ci95_clustered"] == pytest.approx([diff - half, diff + half])
 
 
 def disjoint_ratings(seed: int = 0) -> pd.DataFrame:
@@ -162,54 +215,60 @@ def disjoint_ratings(seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["listener", "sentence", "system", "score"])
 
 
-def test_unpaired_mann_whitney_matches_scipy_and_cliffs_delta_matches_brute_force():
+def test_disjoint_systems_are_tested_on_the_clustered_difference_with_cliffs_delta_beside():
     ratings = disjoint_ratings()
     (p,) = stats.pairwise_tests(ratings)
+    diff, var, df = cr2_by_hand(ratings, {"X": 1.0, "Y": -1.0})
+    assert p["test"] == "clustered_t"
+    assert p["shared_listeners"] == 0 and p["shared_sentences"] == 0
+    assert p["p_value"] == pytest.approx(2 * sps.t.sf(abs(diff) / math.sqrt(var), df))
     a = ratings.loc[ratings["system"] == "X", "score"].to_numpy()
     b = ratings.loc[ratings["system"] == "Y", "score"].to_numpy()
-    expected = sps.mannwhitneyu(a, b, method="asymptotic", use_continuity=True)
-    assert p["test"] == "mann_whitney_u"
-    assert p["p_value"] == pytest.approx(expected.pvalue, rel=1e-10)
-    assert p["statistic"] == pytest.approx(expected.statistic)
     delta = (np.sign(a[:, None] - b[None, :])).mean()
     assert p["cliffs_delta"] == pytest.approx(delta)
-    assert p["rank_biserial"] == pytest.approx(delta)
-
-
-def difference_interval_by_hand(ratings: pd.DataFrame, a: str, b: str) -> list[float]:
-    """Two-way clustered interval of MOS_a - MOS_b from influence values, with pandas."""
-    rows = ratings[ratings["system"].isin([a, b])].copy()
-    n = rows["system"].map(rows["system"].value_counts())
-    mean = rows["system"].map(rows.groupby("system")["score"].mean())
-    sign = np.where(rows["system"] == a, 1.0, -1.0)
-    psi = pd.Series(sign * (rows["score"] - mean) / n, index=rows.index)
-
-    def term(keys) -> tuple[float, int]:
-        sums = psi.groupby(keys).sum()
-        g = len(sums)
-        return g / (g - 1) * float((sums**2).sum()), g
-
-    v_l, g_l = term(rows["listener"])
-    v_s, g_s = term(rows["sentence"])
-    v_c, _ = term([rows["listener"], rows["sentence"]])
-    v = v_l + v_s - v_c
-    if v <= 0:
-        v = max(v_l, v_s)
-    diff = (
-        rows.loc[rows["system"] == a, "score"].mean()
-        - rows.loc[rows["system"] == b, "score"].mean()
-    )
-    half = sps.t.ppf(0.975, min(g_l, g_s) - 1) * math.sqrt(v)
-    return [diff - half, diff + half]
 
 
 @pytest.mark.parametrize("make", [disjoint_ratings, crossed_ratings])
-def test_difference_interval_matches_the_influence_formula_written_by_hand(make):
+def test_difference_interval_matches_cr2_written_by_hand_with_repeated_cells(make):
     ratings = make(4)
     ratings = pd.concat([ratings, ratings.sample(n=12, random_state=1)], ignore_index=True)
     for p in stats.pairwise_tests(ratings):
-        expected = difference_interval_by_hand(ratings, p["system_a"], p["system_b"])
-        assert p["mean_difference_ci95_clustered"] == pytest.approx(expected, abs=1e-12)
+        diff, var, df = cr2_by_hand(ratings, {p["system_a"]: 1.0, p["system_b"]: -1.0})
+        half = sps.t.ppf(0.975, df) * math.sqrt(var)
+        assert p["mean_difference_ci95_clustered"] == pytest.approx(
+            [diff - half, diff + half], abs=1e-9
+        )
+
+
+def test_significance_and_intervals_agree_exactly_unadjusted_and_after_holm():
+    checked = 0
+    for seed in range(30):
+        ratings = crossed_ratings(seed, n_listeners=9, n_sentences=6)
+        ratings.loc[ratings["system"] == "C", "score"] = (
+            ratings.loc[ratings["system"] == "C", "score"] - (seed % 3 == 0)
+        ).clip(1, 5)
+        for p in stats.pairwise_tests(ratings):
+            lo, hi = p["mean_difference_ci95_clustered"]
+            assert p["significant_unadjusted"] == (not lo <= 0 <= hi)
+            lo, hi = p["mean_difference_ci_holm"]
+            assert p["significant"] == (not lo <= 0 <= hi)
+            assert p["ci_holm_level"] >= 0.95
+            checked += 1
+    assert checked == 90
+
+
+def test_a_pair_without_enough_clusters_is_untestable_with_the_reason():
+    ratings = pd.DataFrame(
+        {
+            "listener": ["a", "a", "b", "b"],
+            "sentence": ["s1", "s2", "s1", "s2"],
+            "system": ["X", "X", "Y", "Y"],
+            "score": [3, 4, 2, 2],
+        }
+    )
+    (p,) = stats.pairwise_tests(ratings)
+    assert p["test"] is None and p["p_value"] is None and not p["significant"]
+    assert "at least two listeners" in p["test_reason"]
 
 
 def holm_by_hand(p_values: list[float]) -> list[float]:
@@ -370,15 +429,36 @@ def test_same_input_gives_the_same_report():
     assert json.dumps(stats.build_report(ratings.copy(), seed=1)) == first
 
 
-def test_ratings_needed_scale_with_the_squared_half_width_ratio():
+def test_ratings_needed_include_the_t_quantile_and_an_upper_bound():
     ratings = crossed_ratings(seed=9)
     report = stats.build_report(ratings, target_half_width=0.05)
     for need, s in zip(report["ratings_needed"], report["systems_after_exclusion"]):
-        expected = math.ceil(s["n"] * (s["ci95_clustered_half_width"] / 0.05) ** 2)
-        assert need["total_ratings"] == expected
-        assert need["additional_ratings"] == expected - s["n"]
-    relaxed = stats.build_report(ratings, target_half_width=5.0)
-    assert all(r["additional_ratings"] == 0 for r in relaxed["ratings_needed"])
+        parts = need["variance_parts"]
+        var = parts["listener"] + parts["sentence"] + parts["residual"]
+        assert var == pytest.approx(s["se_clustered"] ** 2)
+        g = need["total_ratings"] / s["n"]
+        # At the planned size the t-based half-width just reaches the target.
+        assert sps.t.ppf(0.975, s["df_clustered"] * g) * math.sqrt(var / g) <= 0.05 + 1e-6
+        smaller = (need["total_ratings"] - 2) / s["n"]
+        assert sps.t.ppf(0.975, s["df_clustered"] * smaller) * math.sqrt(var / smaller) > 0.05
+        assert need["total_ratings_upper80"] > need["total_ratings"]
+        assert need["additional_ratings_upper80"] == need["total_ratings_upper80"] - s["n"]
+
+
+def test_ratings_needed_say_when_only_more_sentences_can_reach_the_target():
+    rng = np.random.default_rng(3)
+    difficulty = rng.normal(0, 1.0, 6)  # six very different sentences
+    rows = [
+        (f"L{j}", f"s{k}", "A", int(np.clip(round(3 + difficulty[k] + rng.normal(0, 0.5)), 1, 5)))
+        for j in range(40)
+        for k in range(6)
+    ]
+    ratings = pd.DataFrame(rows, columns=["listener", "sentence", "system", "score"])
+    (need,) = stats.build_report(ratings, target_half_width=0.1)["ratings_needed"]
+    assert need["listeners_alone_reach_target"] is False
+    assert need["sentence_part_half_width"] > 0.1
+    assert need["total_sentences_upper80"] > 6
+    assert "cannot reach" in need["note"] and "sentences" in need["note"]
 
 
 def test_sentence_and_listener_tables_match_pandas():
