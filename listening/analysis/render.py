@@ -51,6 +51,7 @@ SUMMARY_COLUMNS = [
     "ci95_high_after_exclusion",
     "ci95_clustered_low_after_exclusion",
     "ci95_clustered_high_after_exclusion",
+    "notes",
 ]
 
 
@@ -59,13 +60,14 @@ def csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, float):
-        return round(value, 6)
+        return round(value, 6) + 0.0  # + 0.0: a rounded -0.0 is written as 0.0
     return value
 
 
 def report_summary_csv(report: dict) -> str:
     """One row per system: n, MOS, SD, median, the t-interval and the clustered interval, for
-    all listeners and after the screening's exclusions (columns ``*_after_exclusion``)."""
+    all listeners and after the screening's exclusions (columns ``*_after_exclusion``).
+    Missing numbers are "n/a" and the ``notes`` column says why."""
     after = {s["system"]: s for s in report.get("systems_after_exclusion", [])}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -74,6 +76,8 @@ def report_summary_csv(report: dict) -> str:
         a = after.get(s["system"], {})
         a_ci = a.get("ci95", [None, None])
         a_cc = a.get("ci95_clustered", [None, None])
+        notes = [f"{k}: {v}" for k, v in (s.get("missing_reasons") or {}).items()]
+        notes += [f"{k} after exclusion: {v}" for k, v in (a.get("missing_reasons") or {}).items()]
         row = [
             s["system"],
             s.get("kind"),
@@ -97,7 +101,9 @@ def report_summary_csv(report: dict) -> str:
             a_cc[0],
             a_cc[1],
         ]
-        writer.writerow([csv_cell(v) for v in row])
+        # A missing number is "n/a" (why in the notes column), never an empty or "-0" cell.
+        cells = [v if v is not None or i < 2 else "n/a" for i, v in enumerate(row)]
+        writer.writerow([csv_cell(v) for v in cells] + ["; ".join(notes)])
     return out.getvalue()
 
 
@@ -107,13 +113,22 @@ def report_summary_csv(report: dict) -> str:
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    if value is None:
+        return "n/a"
+    text = f"{value:.{digits}f}"
+    # A tiny negative number (round-off of an exact zero) must not print as "-0.00".
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _na(text: str, reason: str | None) -> str:
+    """A formatted number, or "n/a (why)" when the report says why it is missing."""
+    return f"n/a ({reason})" if text == "n/a" and reason else text
 
 
 def _interval_text(ci: list[float | None]) -> str:
     if ci is None or ci[0] is None or ci[1] is None:
         return "n/a"
-    return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
 def _short(name: str, limit: int) -> str:
@@ -324,7 +339,12 @@ def svg_histograms(systems: list[dict], *, compact: bool = False, chart_id: str 
 # --------------------------------------------------------------------------------------------
 
 MATRIX_TEXT = {">": "higher", "<": "lower", "=": "n.s."}
-TEST_TEXT = {"wilcoxon_signed_rank": "Wilcoxon signed-rank", "mann_whitney_u": "Mann–Whitney U"}
+TEST_TEXT = {
+    "clustered_t": "t on the clustered difference",
+    # Reports cached before the clustered t test still name these.
+    "wilcoxon_signed_rank": "Wilcoxon signed-rank",
+    "mann_whitney_u": "Mann–Whitney U",
+}
 
 
 def _p(value: float | None) -> str:
@@ -334,22 +354,27 @@ def _p(value: float | None) -> str:
 
 
 def _system_rows(systems: list[dict]) -> list[dict]:
-    return [
-        {
-            "system": s["system"],
-            "kind": s.get("kind") or "",
-            "n": s["n"],
-            "n_listeners": s["n_listeners"],
-            "n_sentences": s["n_sentences"],
-            "mos": _fmt(s["mos"], 3),
-            "sd": _fmt(s["sd"]),
-            "median": _fmt(s["median"], 1),
-            "ci95": _interval_text(s["ci95"]),
-            "ci95_clustered": _interval_text(s["ci95_clustered"]),
-            "design_effect": _fmt(s.get("design_effect")),
-        }
-        for s in systems
-    ]
+    rows = []
+    for s in systems:
+        why = s.get("missing_reasons") or {}
+        rows.append(
+            {
+                "system": s["system"],
+                "kind": s.get("kind") or "",
+                "n": s["n"],
+                "n_listeners": s["n_listeners"],
+                "n_sentences": s["n_sentences"],
+                "mos": _na(_fmt(s["mos"], 3), why.get("mos")),
+                "sd": _na(_fmt(s["sd"]), why.get("sd")),
+                "median": _na(_fmt(s["median"], 1), why.get("median")),
+                "ci95": _na(_interval_text(s["ci95"]), why.get("ci95")),
+                "ci95_clustered": _na(
+                    _interval_text(s["ci95_clustered"]), why.get("ci95_clustered")
+                ),
+                "design_effect": _fmt(s.get("design_effect")),
+            }
+        )
+    return rows
 
 
 def _pair_rows(pairs: list[dict]) -> list[dict]:
@@ -358,9 +383,13 @@ def _pair_rows(pairs: list[dict]) -> list[dict]:
             "a": p["system_a"],
             "b": p["system_b"],
             "test": TEST_TEXT.get(p["test"], "not testable"),
+            "test_reason": p.get("test_reason") or "",
+            "untestable": p["test"] is None,
             "n_pairs": "" if p["n_pairs"] is None else p["n_pairs"],
+            "df": _fmt(p.get("df"), 1),
             "difference": _fmt(p["mean_difference"], 3),
             "difference_ci": _interval_text(p["mean_difference_ci95_clustered"]),
+            "difference_ci_holm": _interval_text(p.get("mean_difference_ci_holm")),
             "p": _p(p["p_value"]),
             "p_holm": _p(p["p_holm"]),
             "significant": p["significant"],
@@ -533,9 +562,20 @@ def report_context(report: dict, *, title: str) -> dict[str, Any]:
                 "half_width": _fmt(r["ci95_clustered_half_width"], 3),
                 "target": _fmt(r["target_half_width"], 3),
                 "additional": "n/a" if r["additional_ratings"] is None else r["additional_ratings"],
+                "additional_upper": (
+                    "n/a"
+                    if r.get("additional_ratings_upper80") is None
+                    else r["additional_ratings_upper80"]
+                ),
+                "sentences_upper": r.get("total_sentences_upper80") or "n/a",
+                "note": r.get("note") or "",
             }
             for r in report["ratings_needed"]
         ],
+        "pair_test_reasons": sorted(
+            {p.get("test_reason") for p in report["pairs_after_exclusion"] if p.get("test")}
+            - {None}
+        ),
         "method": list(report["method"].items()),
         "objective": objective_context(report.get("objective")),
         "n_manually_excluded": screening.get("n_manually_excluded", 0),

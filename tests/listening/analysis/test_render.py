@@ -175,3 +175,42 @@ def test_html_report_says_when_screening_is_off(django_templates):
     assert "listener screening is switched off" in html
     assert "No listener was excluded." in html
     assert html.count("<svg") == 2
+
+
+def test_missing_numbers_say_why_and_nothing_prints_as_minus_zero(django_templates):
+    # "solo" has one rating; "flat" is rated 3 throughout (an SD of exactly zero); after the
+    # exclusions the straight-liner's only system "gone" has no ratings at all.
+    table = ratings_table()
+    extra = pd.DataFrame(
+        [("L0", "s0", "solo", 4)]
+        + [(f"L{j}", f"s{s}", "flat", 3) for j in range(11) for s in range(2)]
+        + [("L11", f"s{s}", "gone", 3) for s in range(9)],
+        columns=["listener", "sentence", "system", "score"],
+    )
+    report = stats.build_report(pd.concat([table, extra], ignore_index=True))
+    systems = {s["system"]: s for s in report["systems"]}
+    assert systems["solo"]["sd"] is None
+    assert systems["solo"]["missing_reasons"]["sd"].startswith("one rating")
+    assert systems["flat"]["sd"] == 0.0 and "sd" not in systems["flat"]["missing_reasons"]
+    after = {s["system"]: s for s in report["systems_after_exclusion"]}
+    assert after["gone"]["n"] == 0 and after["gone"]["missing_reasons"]["sd"] == "no ratings"
+    json.loads(reports.report_json(report))
+
+    html = reports.report_html(report, title="Degenerate")
+    summary = reports.report_summary_csv(report)
+    for text in (html, summary):
+        assert "-0.00" not in text and "-0.0," not in text
+    assert "n/a (one rating: no spread to measure)" in html
+    assert "n/a (no ratings)" in html
+    rows = {r["system"]: r for r in csv.DictReader(io.StringIO(summary))}
+    assert rows["solo"]["sd"] == "n/a" and "sd: one rating" in rows["solo"]["notes"]
+    assert rows["gone"]["mos_after_exclusion"] == "n/a"
+    assert "sd after exclusion: no ratings" in rows["gone"]["notes"]
+
+
+def test_format_never_prints_minus_zero():
+    assert reports._fmt(-1e-12) == "0.00"
+    assert reports._fmt(-0.0, 3) == "0.000"
+    assert reports._fmt(-0.004) == "0.00"
+    assert reports._fmt(-0.006) == "-0.01"
+    assert reports.csv_cell(-1e-9) == 0.0 and str(reports.csv_cell(-1e-9)) == "0.0"

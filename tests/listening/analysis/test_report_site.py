@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import logging
+import math
 import statistics
 import zipfile
 
@@ -99,14 +100,15 @@ def test_summary_csv_mos_matches_a_hand_computation(client_ada, study):
             expected_mos(name, straight_liner=False)
         )
         assert int(row["n"]) == 5 * 4 and int(row["n_after_exclusion"]) == 4 * 4
-        # The t-interval by hand: mean +/- t(0.975, n-1) s / sqrt(n), honest listeners only.
+        # The t-interval by hand: mean +/- t(0.975, n-1) s / sqrt(n) on the logit of
+        # (mean - 1) / 4 (delta method), mapped back; honest listeners only.
         scores = [honest_score(j, name, s) for j in range(4) for s in range(4)]
         from scipy import stats as sps
 
         half = sps.t.ppf(0.975, 15) * statistics.stdev(scores) / 4
-        assert float(row["ci95_low_after_exclusion"]) == pytest.approx(
-            statistics.mean(scores) - half, abs=1e-5
-        )
+        p = (statistics.mean(scores) - 1) / 4
+        low = 1 + 4 / (1 + math.exp(-(math.log(p / (1 - p)) - half / (4 * p * (1 - p)))))
+        assert float(row["ci95_low_after_exclusion"]) == pytest.approx(low, abs=1e-5)
         assert row["ci95_clustered_low_after_exclusion"] != ""
 
 
