@@ -9,7 +9,10 @@ the same rules.
 
 The rules follow ITU-T P.808 practice (gold standard questions, repeated clips, reference and
 anchor plausibility) plus the checks large crowdsourced MOS collections use (straight-lining,
-answer speed, agreement with the crowd).
+answer speed, agreement with the crowd). They are calibrated to the study rather than to fixed
+numbers: agreement is judged against the crowd's own distribution of agreement, gold answers
+within the listener's own range of scores, and a rule that would exclude more than
+``max_rule_share`` of the listeners is reported but not applied, with a warning.
 """
 
 from __future__ import annotations
@@ -108,27 +111,66 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "min_median_response_seconds",
         "float",
-        1.0,
+        None,
         0,
         60,
         can_be_off=True,
         label="Shortest median answer time (seconds)",
-        help="Faster listeners probably did not listen.",
+        help=(
+            "Measured from the end of the clip's first full play, the moment the listener could "
+            "first answer. Listening to the end is enforced, so an attentive listener using the "
+            "keyboard often answers within half a second: leave this empty (off) unless your "
+            "ratings come from a test that did not enforce listening to the end."
+        ),
+    ),
+    Setting(
+        "correlation_alpha",
+        "float",
+        0.01,
+        0.0001,
+        0.5,
+        can_be_off=True,
+        label="Significance level for disagreeing with the crowd",
+        help=(
+            "A listener is flagged when the correlation of their scores with the other "
+            "listeners' clip means is significantly below the crowd's median (one-sided Fisher "
+            "z test at this level, allowing for the crowd's own spread). Empty switches it off."
+        ),
     ),
     Setting(
         "min_correlation",
         "float",
-        0.25,
+        None,
         -1,
         1,
         can_be_off=True,
-        label="Lowest correlation with the other listeners",
-        help="Pearson correlation of a listener's scores with the per-clip means of the others.",
+        label="Lowest correlation with the other listeners (optional floor)",
+        help=(
+            "If set, a listener is flagged for disagreeing only when their correlation is also "
+            "below this value. Empty: significance against the crowd alone decides."
+        ),
+    ),
+    Setting(
+        "max_rule_share",
+        "float",
+        0.2,
+        0,
+        1,
+        can_be_off=True,
+        label="Largest share of listeners one rule may exclude",
+        help=(
+            "A rule that would exclude more listeners than this share is not applied; the "
+            "report warns and shows what it would change. Empty: apply every rule whatever it "
+            "excludes."
+        ),
+        in_form=False,
     ),
     # Tuning knobs: always set, changed through the API only.
+    # gold_tolerance is in points of the full 1-5 scale; it is scaled to each listener's own
+    # range of scores (see listening.analysis.stats.screening).
     Setting("gold_tolerance", "float", 1, 0, 4, in_form=False),
     Setting("min_ratings_for_identical", "int", 5, 1, 10000, in_form=False),
-    Setting("min_items_for_correlation", "int", 5, 2, 10000, in_form=False),
+    Setting("min_items_for_correlation", "int", 8, 5, 10000, in_form=False),
 )
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
@@ -273,10 +315,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "gold_failures",
         "Gold questions failed",
-        "gold questions answered wrongly",
+        "gold questions answered wrongly (judged within the listener's own range of scores)",
         lambda row, rules: (
-            f"{row.gold_failures} of {row.n_gold} gold questions answered more than "
-            f"{rules.gold_tolerance:g} point(s) from the expected score "
+            f"{row.gold_failures} of {row.n_gold} gold questions answered further from the "
+            f"expected score than {rules.gold_tolerance:g} point(s) of the 1-5 scale, scaled "
+            f"to the listener's own range {row.score_low:g}-{row.score_high:g} "
             f"(allowed {rules.max_gold_failures})"
         ),
     ),
@@ -325,10 +368,18 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "low_correlation",
         "Disagrees with the crowd",
-        "low agreement with the other listeners",
+        "agreement with the other listeners significantly below the crowd's",
         lambda row, rules: (
             f"r = {row.correlation:.2f} with the other listeners' clip means over "
-            f"{row.n_correlation_items} clips (minimum {rules.min_correlation:g})"
+            f"{row.n_correlation_items} clips, significantly below the "
+            f"r = {row.expected_correlation:.2f} the crowd would reach with this listener's "
+            f"use of the scale (z = {row.correlation_z:.2f}, one-sided "
+            f"p = {row.correlation_p:.4f} < {rules.correlation_alpha:g})"
+            + (
+                f" and below the floor {rules.min_correlation:g}"
+                if rules.min_correlation is not None
+                else ""
+            )
         ),
     ),
 )

@@ -85,6 +85,8 @@ def _listener_table(t: Coded, screening: pd.DataFrame) -> list[dict]:
                 "anchor_mean": num(row.anchor_mean),
                 "median_response_seconds": num(row.median_response_seconds),
                 "correlation": num(row.correlation),
+                "expected_correlation": num(row.expected_correlation),
+                "correlation_p": num(row.correlation_p),
                 "rules_fired": list(row.rules),
                 "excluded": bool(row.excluded),
             }
@@ -190,6 +192,28 @@ def _ratings_needed(systems: list[dict], variances: list[ContrastVariance], targ
     return out
 
 
+def _rule_effects(
+    t: Coded, screening: pd.DataFrame, rule_names: list[str], suspended: list[str]
+) -> dict:
+    """Per rule: how many listeners it flagged, whether it was applied, and each system's MOS
+    over all listeners and without the listeners this rule flagged (the rule's own effect)."""
+    mos_all, _ = group_mean(t.system, t.score, t.n_systems)
+    out = {}
+    for name in rule_names:
+        flagged = np.flatnonzero(screening[f"rule_{name}"].to_numpy())
+        keep = ~np.isin(t.listener, flagged)
+        mos_without, _ = group_mean(t.system[keep], t.score[keep], t.n_systems)
+        out[name] = {
+            "flagged": int(len(flagged)),
+            "share": num(len(flagged) / len(screening)) if len(screening) else None,
+            "applied": name not in suspended,
+            "mos_with": {n: num(m) for n, m in zip(t.system_names, mos_all)},
+            "mos_without": {n: num(m) for n, m in zip(t.system_names, mos_without)},
+            "mos_shift": {n: num(b - a) for n, a, b in zip(t.system_names, mos_all, mos_without)},
+        }
+    return out
+
+
 METHOD = {
     "data": (
         "Only rows with purpose 'test' enter MOS, intervals, pairwise tests and the sentence "
@@ -250,21 +274,35 @@ METHOD = {
     ),
     "screening": (
         "Per listener, in the spirit of ITU-T P.808 (gold standard questions, consistency, "
-        "reference/anchor checks) and large crowdsourced MOS collections: gold_failures fires "
-        "when more than max_gold_failures gold answers lie more than gold_tolerance points "
-        "from the expected score; inconsistent_repeats when more than "
-        "max_inconsistent_repeats repeated clips differ from the listener's own test rating "
-        "by more than max_repeat_difference; identical_scores when all of at least "
-        "min_ratings_for_identical test ratings are the same; reference_low when the mean "
-        "score given to natural references is below min_reference_score; anchor_high when the "
-        "mean score given to low anchors (all anchors when is_low_anchor is absent) exceeds "
-        "max_anchor_score; fast_answers when the median response time is below "
-        "min_median_response_seconds; low_correlation when the Pearson correlation between "
-        "the listener's test scores and the mean of the other listeners' scores for the same "
-        "clips (leave-one-out; listeners flagged by any other rule are left out of this crowd "
-        "reference), over at least min_items_for_correlation clips, is below min_correlation. A rule without the data it needs (no gold rows, no response times, "
-        "...) does not fire. Screening is one pass over all listeners (no iteration), so it "
-        "is reproducible; results are reported with and without the exclusions."
+        "reference/anchor checks) and large crowdsourced MOS collections, calibrated to the "
+        "study: gold_failures fires when more than max_gold_failures gold answers miss, a miss "
+        "judged in the listener's own range of test scores (the expected score mapped "
+        "linearly into [their lowest, their highest], the answer clipped to it, tolerance "
+        "gold_tolerance * range / 4, at least 0.5), so narrow scale use is not a miss; "
+        "inconsistent_repeats when more than max_inconsistent_repeats repeated clips differ "
+        "from the listener's own test rating by more than max_repeat_difference; "
+        "identical_scores when all of at least min_ratings_for_identical test ratings are the "
+        "same; reference_low when the mean score given to natural references is below "
+        "min_reference_score; anchor_high when the mean score given to low anchors exceeds "
+        "max_anchor_score; fast_answers (off by default) when the median time from the end "
+        "of the clip's first full play, the moment the listener could first answer, to the "
+        "answer is below min_median_response_seconds - listening to the end is enforced, so "
+        "a quick keyboard answer is normal; low_correlation when the Pearson correlation of "
+        "the listener's test scores with the other listeners' mean for the same clips "
+        "(leave-one-out, listeners flagged by another rule left out of the crowd), over at "
+        "least min_items_for_correlation clips, is significantly below what the crowd reaches "
+        "with that listener's use of the scale: r_max is the r the listener's own scores "
+        "would give in the crowd's order (narrow or coarse scale use lowers it; Pearson's r "
+        "is already unchanged by a linear rescaling), A the crowd's median r / r_max, and "
+        "Fisher's z = atanh(r) is tested against atanh(A r_max) with standard error "
+        "sqrt(1/(m - 3) + tau^2), tau^2 the crowd's spread beyond sampling error (robust "
+        "MAD): one-sided p < correlation_alpha (and r < min_correlation if that floor is "
+        "set). A rule that flags more "
+        "than max_rule_share of the listeners is reported but not applied, with a warning. "
+        "screening.effects gives, per rule, how many it flagged and each system's MOS with "
+        "and without those listeners. A rule without the data it needs does not fire. "
+        "Screening is one pass over all listeners (no iteration), so it is reproducible; "
+        "results are reported with and without the exclusions."
     ),
     "ratings_needed": (
         "For the screened data. The clustered variance is split into a listener part "
@@ -346,6 +384,15 @@ def build_report(
                     f"at least two listeners and two sentences (has {s['n_listeners']} and "
                     f"{s['n_sentences']})."
                 )
+    suspended = list(screening.attrs.get("suspended_rules", []))
+    shares = screening.attrs.get("rule_share", {})
+    for name in suspended:
+        warnings.append(
+            f"Screening rule {name!r} ({RULE_LABELS[name]}) would exclude "
+            f"{shares[name]:.0%} of the listeners, more than max_rule_share "
+            f"({parsed_rules.max_rule_share:.0%}); it was not applied. Check its threshold, or "
+            "raise max_rule_share to apply it anyway (its effect is in screening.effects)."
+        )
     unknown = unknown_rule_keys(rules)
     if unknown:
         warnings.append(f"Unknown screening rule keys ignored: {', '.join(unknown)}.")
@@ -388,6 +435,8 @@ def build_report(
             "n_flagged": int(screening["rules"].map(bool).sum()),
             "n_excluded": int(len(excluded_names)),
             "fired": {r: int(screening[f"rule_{r}"].sum()) for r in rule_names},
+            "suspended": suspended,
+            "effects": _rule_effects(t, screening, rule_names, suspended),
             "evaluated": {
                 "gold_failures": int((screening["n_gold"] > 0).sum()),
                 "inconsistent_repeats": int((screening["n_repeats"] > 0).sum()),

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 from listening.screening import ScreeningRules, rule_reasons
 
@@ -31,9 +32,21 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     np.maximum.at(high, test_codes, test_scores)
     identical = (n_test >= rules.min_ratings_for_identical) & (low == high)
 
-    # Gold questions (P.808 "gold standard questions"): clips with a known answer.
+    # Gold questions (P.808 "gold standard questions"): clips with a known answer, judged in
+    # the listener's own range of test scores. A listener who uses 2-4 answers an obvious "1"
+    # with a 2: the expected score is mapped into their range (1 -> their lowest, 5 -> their
+    # highest), the answer is clipped to it (a 1 is no worse than their lowest score) and the
+    # tolerance shrinks with the range. Over the full 1-5 range this is the plain rule.
+    own_range = (n_test >= rules.min_ratings_for_identical) & (high > low)
+    score_low = np.where(own_range, low, 1.0)
+    score_high = np.where(own_range, high, 5.0)
+    width = score_high - score_low
     gold = purpose == "gold"
-    miss = np.abs(score - frame["expected_score"].to_numpy()) > rules.gold_tolerance
+    expected = frame["expected_score"].to_numpy()
+    mapped = score_low[codes] + (expected - 1) / 4 * width[codes]
+    answer = np.clip(score, score_low[codes], score_high[codes])
+    tolerance = np.maximum(rules.gold_tolerance * width[codes] / 4, 0.5)
+    miss = np.abs(answer - mapped) > tolerance + 1e-9
     n_gold = np.bincount(codes[gold], minlength=n_l)
     gold_failures = np.bincount(codes[gold & miss], minlength=n_l)
 
@@ -79,7 +92,13 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     # the clip means and would pull honest listeners' correlations down with them. One pass,
     # no iteration, so the result does not depend on an order. O(n) from per-listener sums.
     test_clips = clip_codes[is_test]
-    flagged_before = np.logical_or.reduce(list(fired.values()))
+    # Only rules that will be applied shape the crowd (a suspended rule may flag everyone).
+    limit = np.inf if rules.max_rule_share is None else rules.max_rule_share
+    flagged_before = np.zeros(n_l, dtype=bool)
+    for flags_of_rule in fired.values():
+        flags_of_rule = np.asarray(flags_of_rule, dtype=bool)
+        if n_l and flags_of_rule.mean() <= limit:
+            flagged_before |= flags_of_rule
     in_reference = (~flagged_before[test_codes]).astype(np.float64)
     clip_sum = np.bincount(test_clips, weights=test_scores * in_reference)
     clip_n = np.bincount(test_clips, weights=in_reference)
@@ -89,16 +108,22 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     y = (clip_sum[test_clips] - in_reference * test_scores)[usable] / others[usable]
     c = test_codes[usable]
     m = np.bincount(c, minlength=n_l).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sx, sy = np.bincount(c, x, n_l), np.bincount(c, y, n_l)
-        sxx = np.bincount(c, x * x, n_l) - sx**2 / m
-        syy = np.bincount(c, y * y, n_l) - sy**2 / m
-        sxy = np.bincount(c, x * y, n_l) - sx * sy / m
-        correlation = sxy / np.sqrt(sxx * syy)
+    correlation, sxx, syy = _pearson_by_group(c, x, y, n_l)
+    # The best agreement this listener's own use of the scale allows: their scores, as they
+    # are (same values, same counts), given to the clips in the crowd's order. A listener who
+    # uses only 3 and 4 cannot reach r = 1 with a crowd mean that varies smoothly; judging
+    # each listener against A * r_max (A: the crowd's typical share of r_max it reaches) means
+    # narrow or coarse scale use is not read as inattention.
+    order_x, order_y = np.lexsort((x, c)), np.lexsort((y, c))
+    best, _, _ = _pearson_by_group(c[order_y], x[order_x], y[order_y], n_l)
     # Guard against round-off: a constant listener has sxx == 0 exactly in theory.
-    degenerate = (m < rules.min_items_for_correlation) | (sxx <= 1e-9 * m) | (syy <= 1e-12 * m)
+    degenerate = (m < max(rules.min_items_for_correlation, 4)) | (sxx <= 1e-9 * m)
+    degenerate |= (syy <= 1e-12 * m) | ~(best > 0)
     correlation = np.where(degenerate, np.nan, np.clip(correlation, -1.0, 1.0))
-    fired["low_correlation"] = correlation < _or_neg_inf(rules.min_correlation)
+    best = np.where(degenerate, np.nan, best)
+    crowd, expected_r, z_stat, p_low = _below_the_crowd(correlation, best, m, ~flagged_before)
+    below = p_low < (rules.correlation_alpha if rules.correlation_alpha is not None else -1.0)
+    fired["low_correlation"] = below & (correlation < _or_inf(rules.min_correlation))
 
     table = pd.DataFrame(
         {
@@ -116,6 +141,13 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
             "median_response_seconds": median_seconds,
             "n_correlation_items": m.astype(np.int64),
             "correlation": correlation,
+            "best_correlation": best,
+            "expected_correlation": expected_r,
+            "crowd_agreement": np.full(n_l, crowd),
+            "correlation_z": z_stat,
+            "correlation_p": p_low,
+            "score_low": score_low,
+            "score_high": score_high,
         },
         index=pd.Index([str(x) for x in listener_index], name="listener"),
     )
@@ -126,8 +158,64 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     flags = table[[f"rule_{r}" for r in rule_names]].to_numpy()
     table["rules"] = [[r for r, f in zip(rule_names, row) if f] for row in flags]
     table["reasons"] = [rule_reasons(row, rules) for row in table.itertuples()]
-    table["excluded"] = flags.any(axis=1) & rules.enabled
+    # A rule that would exclude more than max_rule_share of the listeners says more about the
+    # rule (or the study) than about them: it is reported, not applied, and the report warns.
+    share = flags.mean(axis=0) if n_l else np.zeros(len(rule_names))
+    applied = share <= limit
+    table.attrs["suspended_rules"] = [r for r, ok in zip(rule_names, applied) if not ok]
+    table.attrs["rule_share"] = dict(zip(rule_names, share.tolist()))
+    table["excluded"] = (flags & applied).any(axis=1) & rules.enabled
     return table
+
+
+def _pearson_by_group(
+    c: np.ndarray, x: np.ndarray, y: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pearson r of x and y within each group code (O(n) from sums), with the centred sums of
+    squares for the degeneracy checks."""
+    m = np.bincount(c, minlength=size).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sx, sy = np.bincount(c, x, size), np.bincount(c, y, size)
+        sxx = np.bincount(c, x * x, size) - sx**2 / m
+        syy = np.bincount(c, y * y, size) - sy**2 / m
+        sxy = np.bincount(c, x * y, size) - sx * sy / m
+        return sxy / np.sqrt(sxx * syy), sxx, syy
+
+
+def _below_the_crowd(
+    r: np.ndarray, best: np.ndarray, m: np.ndarray, in_crowd: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Is each listener's agreement significantly below what the crowd's would be for them?
+
+    The crowd's typical agreement A is the median of r / r_max over the listeners no other
+    rule flagged (r_max: the best r the listener's own scores allow, see ``screen``), so a
+    listener is expected to reach r = A * r_max. Fisher's z = atanh(r) has standard error
+    1/sqrt(m - 3) over m items; honest listeners also differ beyond sampling (taste,
+    attention), so tau^2 = (1.4826 MAD)^2 of the crowd's z - atanh(A r_max), minus the median
+    sampling variance (at least 0), widens the yardstick:
+    stat = (z - atanh(A r_max) - centre) / sqrt(1/(m - 3) + tau^2), one-sided p = Phi(stat).
+    Median and MAD are robust to the spammers still in the crowd. Returns (A, the expected r
+    per listener, stat, p), NaN where r is NaN."""
+    cap = 0.999
+    nan = np.full(len(r), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = r / best
+        sampling = np.where(m > 3, 1.0 / np.maximum(m - 3, 1), np.nan)
+    usable = np.isfinite(ratio) & np.isfinite(sampling)
+    reference = usable & in_crowd
+    if reference.sum() < 3:
+        reference = usable
+    if reference.sum() < 3:
+        return float("nan"), nan, nan, nan
+    typical = float(np.clip(np.median(ratio[reference]), -cap, cap))
+    expected = np.clip(typical * best, -cap, cap)
+    resid = np.arctanh(np.clip(r, -cap, cap)) - np.arctanh(expected)
+    centre = float(np.median(resid[reference]))
+    mad = 1.4826 * float(np.median(np.abs(resid[reference] - centre)))
+    tau2 = max(mad**2 - float(np.median(sampling[reference])), 0.0)
+    with np.errstate(invalid="ignore"):
+        stat = (resid - centre) / np.sqrt(sampling + tau2)
+    return typical, np.where(usable, expected, np.nan), stat, sps.norm.cdf(stat)
 
 
 def _or_inf(x: float | None) -> float:
@@ -143,10 +231,13 @@ def screen_listeners(ratings: pd.DataFrame, rules: Mapping[str, Any] | None) -> 
 
     Columns: the measured values (n_test, mean_score, n_gold, gold_failures, n_repeats,
     inconsistent_repeats, identical_scores, reference_mean, anchor_mean,
-    median_response_seconds, n_correlation_items, correlation — NaN where a rule cannot be
-    evaluated for lack of data), one boolean ``rule_<name>`` per rule, ``rules`` (names that
-    fired), ``reasons`` (text with value and threshold) and ``excluded`` (any rule fired and
-    screening enabled). ``rules`` takes the shape of ``listening.screening.default_rules()``.
+    median_response_seconds, n_correlation_items, correlation,
+    best_correlation, expected_correlation, crowd_agreement, correlation_z, correlation_p,
+    score_low/score_high (the listener's own range) — NaN where
+    a rule cannot be evaluated for lack of data), one boolean ``rule_<name>`` per rule,
+    ``rules`` (names that fired), ``reasons`` (text with value and threshold) and ``excluded``
+    (an applied rule fired and screening enabled). ``table.attrs["suspended_rules"]`` names
+    the rules not applied because they fired for more than ``max_rule_share`` of listeners. ``rules`` takes the shape of ``listening.screening.default_rules()``.
     """
     frame = validate_ratings(ratings)
     frame = frame[frame["purpose"].to_numpy() != "training"]

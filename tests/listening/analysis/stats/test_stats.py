@@ -352,8 +352,12 @@ def screening_fixture() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+WITH_SPEED = dict(stats.ScreeningRules().as_dict(), min_median_response_seconds=1.0)
+
+
 def test_each_rule_fires_for_the_listener_built_to_break_it():
-    table = stats.screen_listeners(screening_fixture(), stats.ScreeningRules().as_dict())
+    # The speed rule is off by default (see test_speed_rule_is_off_by_default...): on here.
+    table = stats.screen_listeners(screening_fixture(), WITH_SPEED)
     fired = {name: set(rules) for name, rules in table["rules"].items()}
     assert fired["L1"] >= {"low_correlation", "reference_low", "anchor_high"}
     assert "identical_scores" in fired["L2"]
@@ -401,12 +405,112 @@ def test_default_rules_have_the_shape_of_the_study_model_default():
     assert stats.ScreeningRules.from_dict(model_default) == stats.ScreeningRules()
 
 
+def crowd_fixture(seed: int = 0) -> pd.DataFrame:
+    """30 listeners rating the same 24 clips: 20 use the whole scale, 7 only its middle
+    (about 2-4), 3 click at random; everyone answers within 0.1-0.6 s of the clip's
+    end by keyboard, and answers two gold questions (expected 1 and 5)."""
+    rng = np.random.default_rng(seed)
+    quality = np.linspace(1.3, 4.7, 24)
+    rows = []
+    for j in range(30):
+        if j < 20:
+            scores = np.rint(quality + rng.normal(0, 0.5, 24))
+        elif j < 27:
+            # Compressed scale use with the same precision relative to it as the others.
+            scores = np.rint(3 + 0.4 * (quality - 3) + rng.normal(0, 0.2, 24))
+        else:
+            scores = rng.integers(1, 6, 24).astype(float)
+        scores = np.clip(scores, 1, 5).astype(int)
+        for c in range(24):
+            rows.append(
+                dict(
+                    listener=f"L{j}",
+                    sentence=f"s{c}",
+                    system="AB"[c % 2],
+                    clip=f"c{c}",
+                    score=int(scores[c]),
+                    response_seconds=rng.uniform(0.1, 0.6),
+                )
+            )
+        for expected in (1, 5):
+            answer = expected if j < 20 else int(scores.min() if expected == 1 else scores.max())
+            if j >= 27:
+                answer = int(rng.integers(1, 6))
+            rows.append(
+                dict(
+                    listener=f"L{j}",
+                    sentence=f"g{expected}",
+                    system="gold",
+                    clip=f"g{expected}",
+                    score=answer,
+                    purpose="gold",
+                    expected_score=expected,
+                    response_seconds=0.3,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+def test_narrow_scale_and_quick_keyboard_listeners_are_not_excluded_but_clickers_are():
+    table = stats.screen_listeners(crowd_fixture(), None)
+    narrow = [f"L{j}" for j in range(20, 27)]
+    assert not table.loc[narrow, "excluded"].any(), table.loc[narrow, "reasons"]
+    assert not table.loc[[f"L{j}" for j in range(20)], "excluded"].any()
+    # The narrow listeners answered the gold questions at the ends of their own range.
+    assert (table.loc[narrow, "gold_failures"] == 0).all()
+    assert table.loc[narrow, "score_high"].le(4).all()
+    clickers = [f"L{j}" for j in range(27, 30)]
+    assert table.loc[clickers, "rule_low_correlation"].all()
+    reason = next(r for r in table.loc["L27", "reasons"] if r.startswith("low_correlation"))
+    assert "significantly below the" in reason and "p =" in reason
+
+
+def test_speed_rule_is_off_by_default_and_measured_from_the_clip_end_when_on():
+    assert stats.ScreeningRules().min_median_response_seconds is None
+    table = stats.screen_listeners(crowd_fixture(), None)
+    assert not table["rule_fast_answers"].any()
+    on = stats.screen_listeners(crowd_fixture(), {"min_median_response_seconds": 1.0})
+    assert on["rule_fast_answers"].all()  # every keyboard listener: hence off by default
+
+
+def test_a_rule_that_would_exclude_too_many_warns_instead_and_shows_its_effect():
+    ratings = crowd_fixture()
+    report = stats.build_report(ratings, rules={"min_median_response_seconds": 1.0})
+    screening = report["screening"]
+    assert screening["suspended"] == ["fast_answers"]
+    assert screening["fired"]["fast_answers"] == 30
+    assert any("fast_answers" in w and "not applied" in w for w in report["warnings"])
+    # The report is not emptied: only the clickers (low agreement) are excluded.
+    assert {e["listener"] for e in report["excluded_listeners"]} >= {"L27", "L28", "L29"}
+    assert all(s["n"] > 0 for s in report["systems_after_exclusion"])
+    effect = screening["effects"]["low_correlation"]
+    assert effect["flagged"] >= 3 and effect["applied"]
+    kept = ratings[
+        (ratings["purpose"].fillna("test") == "test")
+        & ~ratings["listener"].isin(
+            [r["listener"] for r in report["listeners"] if "low_correlation" in r["rules_fired"]]
+        )
+    ]
+    assert effect["mos_without"]["A"] == pytest.approx(
+        kept.loc[kept["system"] == "A", "score"].mean()
+    )
+    assert effect["mos_shift"]["A"] == pytest.approx(
+        effect["mos_without"]["A"] - effect["mos_with"]["A"]
+    )
+    # Raising the share applies it (and then nobody is left).
+    everything = stats.build_report(
+        ratings, rules={"min_median_response_seconds": 1.0, "max_rule_share": 1.0}
+    )
+    assert everything["screening"]["suspended"] == []
+    assert all(s["n"] == 0 for s in everything["systems_after_exclusion"])
+
+
 # --- the report -----------------------------------------------------------------------------
 
 
 def test_report_shows_results_with_and_without_exclusions():
     ratings = screening_fixture()
-    report = stats.build_report(ratings, rules=None)
+    report = stats.build_report(ratings, rules=WITH_SPEED)
     text = json.dumps(report, allow_nan=False)
     assert json.loads(text) == report
     excluded = {e["listener"] for e in report["excluded_listeners"]}
