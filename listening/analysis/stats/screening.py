@@ -36,7 +36,8 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     # the listener's own range of test scores. A listener who uses 2-4 answers an obvious "1"
     # with a 2: the expected score is mapped into their range (1 -> their lowest, 5 -> their
     # highest), the answer is clipped to it (a 1 is no worse than their lowest score) and the
-    # tolerance shrinks with the range. Over the full 1-5 range this is the plain rule.
+    # tolerance shrinks with the range (to one score step at least). Over the full 1-5 range
+    # this is the plain rule.
     own_range = (n_test >= rules.min_ratings_for_identical) & (high > low)
     score_low = np.where(own_range, low, 1.0)
     score_high = np.where(own_range, high, 5.0)
@@ -45,7 +46,8 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     expected = frame["expected_score"].to_numpy()
     mapped = score_low[codes] + (expected - 1) / 4 * width[codes]
     answer = np.clip(score, score_low[codes], score_high[codes])
-    tolerance = np.maximum(rules.gold_tolerance * width[codes] / 4, 0.5)
+    # Never below one score step: an honest listener is often one step off a gold answer.
+    tolerance = np.maximum(rules.gold_tolerance * width[codes] / 4, 1.0)
     miss = np.abs(answer - mapped) > tolerance + 1e-9
     n_gold = np.bincount(codes[gold], minlength=n_l)
     gold_failures = np.bincount(codes[gold & miss], minlength=n_l)

@@ -79,7 +79,7 @@ def test_documented_python_example_runs_a_study_to_an_open_test(
 
     study = Study.objects.get(slug="tacotron2-vs-espeak")
     assert study.owner == user and study.status == Study.Status.OPEN
-    assert study.screening["min_correlation"] == 0.25
+    assert study.screening["correlation_alpha"] == 0.01  # the default
     clips = Clip.objects.filter(system__study=study)
     assert clips.count() == 9  # tts, natural, MNRU anchor x 3 sentences
     assert set(clips.values_list("status", flat=True)) == {Clip.Status.READY}
