@@ -65,7 +65,7 @@ class Design:
     noise: tuple[float, float] = (0.6, 0.6)  # per-listener noise SD drawn uniformly in range
     narrow_share: float = 0.15
     spam_share: float = 0.1
-    reps: int = 150
+    reps: int = 100
 
 
 DESIGNS = (
@@ -230,7 +230,6 @@ def run_design(d: Design, reps: int, seed: int) -> tuple[Tally, np.ndarray]:
     rules = stats.ScreeningRules()
     tally = Tally(power={})
     k = len(d.latent)
-    null_pairs = [(a, b) for a in range(k) for b in range(a + 1, k) if truth[a] == truth[b]]
     null_pairs = [(a, b) for a in range(k) for b in range(a + 1, k) if d.latent[a] == d.latent[b]]
     gaps = {
         (0, b): round(d.latent[b] - d.latent[0], 2)
@@ -245,7 +244,6 @@ def run_design(d: Design, reps: int, seed: int) -> tuple[Tally, np.ndarray]:
         t = code_test_rows(frame, listener_names=list(screening.index))
         parts = system_parts(t)
         systems, _ = summaries(t, parts)
-        index = {name: i for i, name in enumerate(t.system_names)}
         for s in systems:
             lo, hi = s["ci95_clustered"]
             if lo is not None:
@@ -263,7 +261,6 @@ def run_design(d: Design, reps: int, seed: int) -> tuple[Tally, np.ndarray]:
             tuple(sorted((SYSTEMS.index(t.system_names[a]), SYSTEMS.index(t.system_names[b])))): v
             for (a, b), v in old.items()
         }
-        del index
         tally.studies += 1
         tally.false_any += any(significant.get(pr, False) for pr in null_pairs)
         tally.false_any_old += any(old.get(pr, False) for pr in null_pairs)
@@ -297,7 +294,7 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
         cov = r.covered / max(r.intervals, 1)
         fwer, fwer_old = r.false_any / r.studies, r.false_any_old / r.studies
 
-        def power(gap: float) -> str:
+        def power(gap: float, r: Tally = r) -> str:
             if gap not in r.power:
                 return "n/a"
             new, old = r.power[gap]
