@@ -16,7 +16,8 @@ score              integer 1–5, the ACR scale of ITU-T P.800 (1 Bad … 5 Exce
 clip               optional; the rated clip. Without it a clip is (system, sentence).
 purpose            optional; "test" (default), "gold", "repeat" or "training" (dropped)
 expected_score     gold rows: the answer an attentive listener gives
-response_seconds   optional; time from the end of the first full play to the answer
+response_seconds   optional; time from the end of the first full play (when the listener
+                   could first answer) to the answer
 system_kind        optional; "voice", "uploaded", "reference" or "anchor"
 is_low_anchor      optional; anchors that should sound bad (used by the anchor rule)
 =================  =========================================================================
@@ -27,16 +28,20 @@ What it computes (the ``method`` entry of the report explains each point for a r
   (ITU-T P.800 / P.808 practice) and a 95 % interval that respects that ratings are clustered
   by listener *and* by sentence: the two-way cluster-robust variance of Cameron, Gelbach &
   Miller (2011), "Robust inference with multiway clustering", J. Business & Economic
-  Statistics 29(2), with per-dimension G/(G-1) corrections and t(min(G) - 1) quantiles;
-* pairwise comparisons: Wilcoxon signed-rank on per-sentence means when two systems were
-  rated on (mostly) the same sentences, Mann–Whitney U on ratings otherwise, Holm (1979)
-  correction across all pairs, the mean difference with a clustered interval, rank-biserial
-  correlation and Cliff's delta;
+  Statistics 29(2), each one-way term CR2 with Bell & McCaffrey (2002) degrees of freedom;
+  both intervals on the logit of the scale position, so they stay inside 1–5;
+* pairwise comparisons: a t test on the two-way clustered difference of MOS (the same
+  machinery, the difference as a linear contrast), Holm (1979) correction across all pairs,
+  a 95 % interval and a Holm-compatible interval that agree with the tests exactly, and
+  Cliff's delta as a descriptive effect size;
 * listener screening in the style of ITU-T P.808 (gold questions, repeated clips, straight-
-  lining, reference/anchor plausibility, answer speed, agreement with the crowd), reported per
-  listener and applied switchably: every result is given with and without the exclusions;
-* per-sentence and per-listener tables and the number of further ratings needed for a target
-  interval half-width.
+  lining, reference/anchor plausibility, answer speed, agreement with the crowd), calibrated
+  to the study, reported per listener with each rule's effect, and applied switchably: every
+  result is given with and without the exclusions;
+* per-sentence and per-listener tables and the ratings still needed for a target interval
+  half-width (point estimate and 80 % upper bound, split by listener and sentence variance).
+
+docs/statistics.md explains each method and its reference, with the simulation table.
 
 Modules: ``table`` (input checks, CSV, integer coding), ``variance`` (the clustered variance),
 ``mos`` (per-system summaries), ``pairwise`` (comparisons, Holm), ``screening`` (applies the
