@@ -423,6 +423,19 @@ def _matrix_rows(matrix: dict) -> list[dict]:
     return rows
 
 
+def _effect_text(effect: dict | None) -> str:
+    """How each system's MOS moves without the listeners one rule flagged ("A +0.05, B -0.02")."""
+    if not effect or not effect.get("flagged"):
+        return ""
+    shifts = effect.get("mos_shift") or {}
+    return ", ".join(f"{name} {_signed(shift)}" for name, shift in shifts.items())
+
+
+def _signed(value: float | None) -> str:
+    text = _fmt(value)
+    return text if text == "n/a" or text.startswith("-") else f"+{text}"
+
+
 def _r(stats: dict | None) -> str:
     if not stats or stats.get("pearson") is None:
         return "n/a"
@@ -551,6 +564,8 @@ def report_context(report: dict, *, title: str) -> dict[str, Any]:
                 "text": screening["rule_descriptions"].get(name, ""),
                 "fired": fired,
                 "evaluated": screening["evaluated"].get(name, 0),
+                "applied": name not in screening.get("suspended", []),
+                "effect": _effect_text((screening.get("effects") or {}).get(name)),
             }
             for name, fired in screening["fired"].items()
         ],

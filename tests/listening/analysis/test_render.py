@@ -214,3 +214,15 @@ def test_format_never_prints_minus_zero():
     assert reports._fmt(-0.004) == "0.00"
     assert reports._fmt(-0.006) == "-0.01"
     assert reports.csv_cell(-1e-9) == 0.0 and str(reports.csv_cell(-1e-9)) == "0.0"
+
+
+def test_html_shows_each_rules_effect_and_a_rule_not_applied(django_templates):
+    table = ratings_table().assign(response_seconds=0.3)  # quick keyboard answers throughout
+    report = stats.build_report(table, rules={"min_median_response_seconds": 1.0})
+    assert report["screening"]["suspended"] == ["fast_answers"]
+    html = reports.report_html(report, title="Effects")
+    assert "not applied: too many" in html and "MOS change without them" in html
+    shift = report["screening"]["effects"]["identical_scores"]["mos_shift"]["natural"]
+    assert f"natural {shift:+.2f}" in html
+    assert any("would exclude 100%" in w for w in report["warnings"])
+    assert "would exclude 100%" in html

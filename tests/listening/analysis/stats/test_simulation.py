@@ -6,7 +6,8 @@ latent quality, per-sentence difficulty, system x sentence and system x listener
 compression and noise (some heteroscedastic), a share of honest *narrow-scale* listeners (who
 compress the scale to its middle with proportionally less noise), rounding and clipping to the
 1-5 ACR scale, and a share of spammers (random clickers, a quarter of them constant). Every
-listener also answers two gold questions (expected 1 and 5, P.808 practice).
+listener also answers two gold questions (expected 1 and 5, P.808 practice), honest ones with
+their own bias and scale use and half their usual noise (gold clips are chosen to be obvious).
 
 Designs (``DESIGNS``): a fully crossed 10-listener study, a small balanced crowd (20 listeners),
 an unbalanced crowd (listeners rating 5-60 clips, systems on partly different sentence sets,
@@ -169,7 +170,10 @@ def simulate(d: Design, rng: np.random.Generator) -> tuple[pd.DataFrame, set[str
     score = np.where(who["spammer"][lis], spam(who, lis, rng), score)
     gold_lis = np.repeat(np.arange(n_l), 2)
     expected = np.tile([1.0, 5.0], n_l)
-    gold = honest(expected + rng.normal(0, 0.3, len(expected)), who, gold_lis, rng)
+    # Gold clips are chosen to be obvious: honest listeners answer them with their own bias
+    # and scale use but half their usual noise.
+    calm = dict(who, noise=who["noise"] / 2)
+    gold = honest(expected + rng.normal(0, 0.3, len(expected)), calm, gold_lis, rng)
     gold = np.where(who["spammer"][gold_lis], spam(who, gold_lis, rng), gold)
     names = np.array([f"L{j}" for j in range(n_l)])
     table = pd.DataFrame(
