@@ -76,7 +76,7 @@ DESIGNS = (
     Design("strong interactions", "balanced", 48, 40, sd_sys_sentence=0.4, sd_sys_listener=0.4),
     Design("ceiling and floor", "balanced", 48, 40, latent=(4.6, 4.6, 4.8, 1.3)),
     Design("heteroscedastic", "balanced", 48, 40, noise=(0.2, 1.3)),
-    Design("large, 2000 listeners", "balanced", 2000, 200, reps=12),
+    Design("large, 2000 listeners", "balanced", 2000, 200, reps=20),
 )
 
 
@@ -317,8 +317,10 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
 def check(d: Design, r: Tally, *, slack: float = 0.0) -> None:
     cov = r.covered / r.intervals
     se_cov = mc_error(0.95, r.intervals)
-    # 93-97 % coverage, widened by two Monte-Carlo standard errors where the study count is small.
-    assert 0.93 - slack - 2 * max(se_cov - 0.008, 0) <= cov <= 0.97 + slack, (d.name, cov)
+    # 93-97 % coverage; where few studies make the Monte-Carlo error large (the large design),
+    # the band widens by two standard errors beyond the 0.8 % of 400 intervals.
+    widen = 2 * max(se_cov - 0.008, 0)
+    assert 0.93 - slack - widen <= cov <= 0.97 + slack + widen, (d.name, cov)
     fwer = r.false_any / r.studies
     assert fwer <= 0.05 + 2 * mc_error(0.05, r.studies) + slack, (d.name, fwer)
     if r.spammers >= 20:
@@ -340,10 +342,10 @@ def test_harness_table_meets_the_targets_on_every_design():
 def test_harness_fast_subset():
     results = []
     for i, d in enumerate((DESIGNS[1], DESIGNS[2])):
-        tally, _ = run_design(d, 25, seed=77 + i)
+        tally, _ = run_design(d, 20, seed=77 + i)
         results.append((d, tally))
     print("\n" + "\n".join(table_rows(results)))
-    # 25 studies: loose bounds (the slow harness holds the real targets).
+    # 20 studies: loose bounds (the slow harness holds the real targets).
     for d, tally in results:
         check(d, tally, slack=0.06)
 
