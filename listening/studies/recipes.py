@@ -295,6 +295,14 @@ def recipe_read(data: bytes, *, name: str = RECIPE_NAME) -> RecipeFile:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 names = set(zf.namelist())
+                # Sizes from the directory before anything is unpacked: a bomb stops here.
+                unpacked = sum(info.file_size for info in zf.infolist())
+                limit = settings.MAX_UNZIPPED_MB * (1 << 20)
+                if unpacked > limit:
+                    raise RecipeError(
+                        f"{name} unpacks to {unpacked / (1 << 20):.0f} MB; the limit is "
+                        f"{settings.MAX_UNZIPPED_MB} MB (MAX_UNZIPPED_MB)."
+                    )
                 if RECIPE_NAME not in names:
                     raise RecipeError(
                         f"{name} is a ZIP without {RECIPE_NAME} at its top: export the bundle "
