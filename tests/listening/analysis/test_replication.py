@@ -115,3 +115,45 @@ def test_recipe_endpoints_export_and_import_for_the_owner_only(client, client_ad
     client.force_login(ResearcherFactory(username="bob"))
     assert client.get(url).status_code == 404
     assert client.get(reverse("researcher:api:replication", args=[study.slug])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_study_and_report_pages_link_the_recipe_and_the_bundle(client_ada, ada):
+    study = rated_study(ada, slug="linked")
+    page = client_ada.get(reverse("researcher:study", args=[study.slug])).content.decode()
+    assert reverse("researcher:api:recipe", args=[study.slug]) + "?audio=1" in page
+    assert reverse("researcher:api:replication", args=[study.slug]) in page
+    report = client_ada.get(reverse("study_report", args=[study.slug])).content.decode()
+    assert reverse("researcher:api:replication", args=[study.slug]) in report
+
+
+@pytest.mark.django_db
+def test_recruitment_and_pay_are_study_settings(client_ada, ada):
+    study = rated_study(ada, slug="paid")
+    url = reverse("researcher:study_edit", args=[study.slug])
+    form = client_ada.get(url).content.decode()
+    for field in ("recruitment_platforms", "recruitment_filters", "pay_per_hour", "pay_currency"):
+        assert f'name="{field}"' in form
+    data = {
+        "title": study.title,
+        "slug": study.slug,
+        "ratings_per_clip": 8,
+        "clips_per_listener": 20,
+        "training_clips": 3,
+        "attention_check_rate": 0.1,
+        "max_attention_failures": 1,
+        "listener_timeout_minutes": 60,
+        "screening_enabled": "on",
+        "recruitment_platforms": "Prolific",
+        "recruitment_filters": "First language English; UK and US",
+        "pay_per_hour": "12.00",
+        "pay_currency": "GBP",
+    }
+    response = client_ada.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    study.refresh_from_db()
+    assert (study.recruitment_platforms, str(study.pay_per_hour), study.pay_currency) == (
+        "Prolific",
+        "12.00",
+        "GBP",
+    )

@@ -86,7 +86,9 @@ def replay_ratings_csv(text: str, study: Study) -> int:
                 purpose=row["purpose"],
                 play_count=int(row["play_count"]),
                 played_seconds=float(row["played_seconds"]),
-                response_seconds=float(row["response_seconds"]) if row["response_seconds"] else None,
+                response_seconds=float(row["response_seconds"])
+                if row["response_seconds"]
+                else None,
             )
         )
     Rating.objects.bulk_create(made)
@@ -202,7 +204,12 @@ def test_export_and_import_commands_round_trip(ada, tmp_path, capsys):
     call_command("study_export", "cmd", "--out", str(tmp_path / "r.json"))
     call_command("study_export", "cmd", "--with-audio", "--out", str(tmp_path / "r.zip"))
     recipe = json.loads((tmp_path / "r.json").read_text())
-    assert [s["name"] for s in recipe["systems"]] == ["natural", "tacotron2", "espeak", "espeak-voice"]
+    assert [s["name"] for s in recipe["systems"]] == [
+        "natural",
+        "tacotron2",
+        "espeak",
+        "espeak-voice",
+    ]
     call_command("study_import", str(tmp_path / "r.zip"), "--slug", "cmd-copy", "--owner", "ada")
     out = capsys.readouterr().out
     assert "Created study cmd-copy" in out
