@@ -51,6 +51,7 @@ from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
+from listening.analysis.accompanying import accompanying_section, study_accompanying_facts
 from listening.analysis.objective_section import (
     OBJECTIVE_VERSION,
     objective_rows_csv,
@@ -66,7 +67,7 @@ log = logging.getLogger(__name__)
 report_log = logging.getLogger("harken.reports")
 
 # Bump when the shape or the content of a built report changes, so cached reports are rebuilt.
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 Progress = Callable[[float, str], None]
 
@@ -137,6 +138,12 @@ def report_fingerprint(*, study: Study) -> tuple[str, dict]:
         "rules": study.screening,
         "manual": [[pk, reason] for pk, _, _, reason in _manual_exclusions(study)],
         "objective": _objective_version(study),
+        # The accompanying information reads the settings (pay, texts) and the listeners.
+        "accompanying": [
+            study.updated_at,
+            Listener.objects.filter(study=study).count(),
+            Listener.objects.filter(study=study).exclude(completed_at=None).count(),
+        ],
     }
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest(), parts
@@ -250,6 +257,9 @@ def study_report_compute(
         # researcher the MOS report. Logged with its traceback, shown in the section.
         log.exception("objective section failed", extra={"study": study.slug})
         report["objective"] = {"error": f"{type(error).__name__}: {error}"}
+    section = accompanying_section(study_accompanying_facts(study=study), report)
+    report["accompanying_information"] = section
+    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
     step(0.95, "Saving the report")
     return report
 

@@ -34,18 +34,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import platform
 import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from importlib import metadata
 from pathlib import PurePosixPath
 from typing import IO, Any
 
-import django
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -54,28 +51,15 @@ from django.utils.text import slugify
 
 from listening.errors import ServiceError
 from listening.models import Clip, Sentence, Study, System
+from listening.scales import ACR_TEST
 from listening.studies.settings import study_create
 from listening.studies.systems import system_add, system_add_anchor
+from mos_site.version import software_versions
 from synthesis.models import Voice
 
 RECIPE_FORMAT = "harken-study-recipe"
 RECIPE_VERSION = 1
 RECIPE_NAME = "recipe.json"
-
-# The ACR test of ITU-T P.800 as listeners see it (templates/listening/participation/rate.html).
-ACR_TEST = {
-    "type": "acr",
-    "standard": "ITU-T P.800 (1996), Annex B: absolute category rating, listening quality",
-    "question": "How does it sound?",
-    "scale": [
-        {"value": 5, "label": "Excellent"},
-        {"value": 4, "label": "Good"},
-        {"value": 3, "label": "Fair"},
-        {"value": 2, "label": "Poor"},
-        {"value": 1, "label": "Bad"},
-    ],
-    "increment": 1,
-}
 
 # Study fields a recipe carries, by section. Slug and title are the study's name, not design.
 DESIGN_SETTINGS = (
@@ -110,27 +94,6 @@ COPY_CHUNK = 1 << 20
 
 class RecipeError(ServiceError):
     """A recipe or bundle that cannot be imported; the message names the cause and the fix."""
-
-
-def software_versions() -> dict[str, str]:
-    """The software a recipe or report was made with (P.800.2 asks for it)."""
-    try:
-        harken = metadata.version("harken")
-    except metadata.PackageNotFoundError:
-        harken = _pyproject_version()
-    return {"harken": harken, "python": platform.python_version(), "django": django.get_version()}
-
-
-def _pyproject_version() -> str:
-    # Harken runs from a checkout, not an installed wheel: read the version it declares.
-    path = settings.BASE_DIR / "pyproject.toml"
-    try:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("version"):
-                return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return "unknown"
 
 
 # --------------------------------------------------------------------------------------------
