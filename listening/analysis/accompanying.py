@@ -335,7 +335,7 @@ def accompanying_section(facts: dict, report: dict) -> dict:
             "Ratings per listener",
             f"cap {facts['clips_per_listener']} test clips per listener "
             f"(plus {facts['training_clips']} training); given: min {per_listener['min']}, "
-            f"median {per_listener['median']}, max {per_listener['max']} over "
+            f"median {_whole(per_listener['median'])}, max {per_listener['max']} over "
             f"{per_listener['n_listeners']} listeners; {facts['ratings_per_clip']} ratings per "
             f"clip planned. Most active {TOP_SHARE_OF_LISTENERS:.0%} of listeners gave "
             f"{_num((concentration['share'] or 0) * 100, 0)} % of the ratings.",
@@ -363,9 +363,12 @@ def accompanying_section(facts: dict, report: dict) -> dict:
         "headphone_check": item(
             "Headphone check",
             (
-                f"{HEADPHONE_METHOD} {passed} of {answered} passed ({_num((pass_rate or 0) * 100, 0)} %)."
-                if facts["headphone_check_enabled"]
-                else "No headphone check (switched off for this study)."
+                "No headphone check (switched off for this study)."
+                if not facts["headphone_check_enabled"]
+                else f"{HEADPHONE_METHOD} No listener has taken it yet."
+                if not answered
+                else f"{HEADPHONE_METHOD} {passed} of {answered} passed "
+                f"({_num((pass_rate or 0) * 100, 0)} %)."
             ),
             enabled=facts["headphone_check_enabled"],
             method=HEADPHONE_METHOD,
@@ -395,13 +398,14 @@ def accompanying_section(facts: dict, report: dict) -> dict:
                 or "no rule could be evaluated"
             )
             + (
-                f"; {n_excluded} listeners excluded."
+                f"; {_listeners(n_excluded)} excluded."
                 if screening.get("enabled", True)
                 else "; screening switched off."
             ),
             enabled=screening.get("enabled", True),
             rules=rules,
             fired=fired,
+            labels=screening.get("rule_labels", {}),
             evaluated=screening.get("evaluated", {}),
             n_excluded=n_excluded,
         ),
@@ -468,6 +472,31 @@ def accompanying_section(facts: dict, report: dict) -> dict:
     }
 
 
+def _listeners(n: int) -> str:
+    return f"{n} listener" if n == 1 else f"{n} listeners"
+
+
+def _whole(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def _screening_summary(items: dict) -> str:
+    """The rules that excluded someone, for the paragraph: " (one score throughout: 1 ...)"."""
+    screening = items["screening"]
+    if not screening["enabled"]:
+        return " (screening switched off)"
+    labels = items["screening"].get("labels", {})
+    fired = [
+        f"{labels.get(name, name).lower()}: {_listeners(n)}"
+        for name, n in screening["fired"].items()
+        if n
+    ]
+    excluded = _listeners(screening["n_excluded"])
+    return f" ({'; '.join(fired)}; {excluded} excluded by the screening)" if fired else ""
+
+
 def _scale_text() -> str:
     return ", ".join(f"{s['value']} {s['label']}" for s in ACR_TEST["scale"])
 
@@ -494,11 +523,12 @@ def _paragraph(facts: dict, items: dict, n_after: int, quality: dict) -> str:
             else "."
         ),
         f"Of {items['listeners']['funnel']['rated']} listeners who rated, {n_after} remained after "
-        f"screening ({items['screening']['text']}).",
+        f"screening{_screening_summary(items)}.",
         f"Each listener rated at most {facts['clips_per_listener']} test clips (median "
-        f"{per['median']}); every clip was to receive {facts['ratings_per_clip']} ratings.",
+        f"{_whole(per['median'])}); every clip was to receive {facts['ratings_per_clip']} "
+        "ratings.",
     ]
-    if hp["enabled"]:
+    if hp["enabled"] and hp["answered"]:
         parts.append(
             f"A headphone check (Woods et al., 2017) was passed by {hp['passed']} of "
             f"{hp['answered']} listeners."
