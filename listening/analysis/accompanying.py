@@ -493,8 +493,11 @@ def _screening_summary(items: dict) -> str:
         for name, n in screening["fired"].items()
         if n
     ]
-    excluded = _listeners(screening["n_excluded"])
-    return f" ({'; '.join(fired)}; {excluded} excluded by the screening)" if fired else ""
+    parts = [*fired, f"{_listeners(screening['n_excluded'])} excluded by the screening"]
+    by_hand = items["listeners"]["funnel"]["excluded_by_hand"]
+    if by_hand:
+        parts.append(f"{_listeners(by_hand)} excluded by the researcher")
+    return f" ({'; '.join(parts)})"
 
 
 def _scale_text() -> str:
