@@ -129,7 +129,8 @@ def report_fingerprint(*, study: Study) -> tuple[str, dict]:
 
     Parts: counted ratings and the newest rating id (a new rating changes both; a deleted one
     the count), the screening rules, the manually excluded listeners with their reasons, the
-    objective-metrics version and :data:`REPORT_VERSION`."""
+    objective-metrics version, what the accompanying information reads (the study's last
+    change, its listeners and completions) and :data:`REPORT_VERSION`."""
     counts = _counted_ratings(study).aggregate(n=Count("id"), newest=Max("id"))
     parts = {
         "version": REPORT_VERSION,
@@ -217,7 +218,9 @@ def study_report_compute(
     ``rules``: screening rules (default: the study's own). ``progress(fraction, message)`` is
     called as the build advances. Raises ``ValueError`` (message for the researcher) when there
     is nothing to analyse yet. Extra keys beside ``stats.build_report``'s: ``study``,
-    ``manual_exclusions``, ``objective`` (when the objective module is installed)."""
+    ``manual_exclusions``, ``objective`` (when the objective module is installed) and
+    ``accompanying_information`` (ITU-T P.800.2, ``analysis.accompanying``), whose warnings
+    (a few listeners giving most ratings) join ``warnings``."""
     step = progress or (lambda fraction, message: None)
     step(0.05, "Reading the ratings")
     frame = study_ratings_frame(study)

@@ -136,23 +136,27 @@ def _plain(value: Any) -> Any:
 def study_recipe(*, study: Study, with_audio: bool = False) -> dict:
     """The recipe of ``study`` as a JSON-ready dict (see the module docstring).
 
-    Every ready clip is listed with the sha256 of its file; ``with_audio=True`` adds the path
-    of the file in the bundle (``audio/<system>/<sentence key>.<ext>``)."""
+    Every clip is listed with its synthesis seed, a ready one with the sha256 of its file;
+    ``with_audio=True`` adds the path of the file in the bundle
+    (``audio/<system>/<sentence key>.<ext>``)."""
     systems = list(
         study.systems.select_related("voice", "anchor_source").order_by("position", "id")
     )
     folders = _folders(systems)
     clips: dict[int, list[dict]] = {system.pk: [] for system in systems}
-    ready = (
-        Clip.objects.filter(system__study=study, status=Clip.Status.READY)
-        .exclude(audio="")
+    # Every clip with its synthesis seed (so a re-synthesis draws the same noise, VITS and
+    # MNRU alike); a ready one also with its file's sha256 and measurements.
+    every = (
+        Clip.objects.filter(system__study=study)
         .select_related("sentence")
         .order_by("system_id", "sentence__position", "sentence__key")
     )
-    for clip in ready:
+    for clip in every:
+        ready = clip.status == Clip.Status.READY and bool(clip.audio)
         entry = {
             "sentence": clip.sentence.key,
-            "sha256": _sha256(clip),
+            "seed": clip.seed,
+            "sha256": _sha256(clip) if ready else None,
             "duration_s": clip.duration_s,
             "sample_rate": clip.sample_rate,
             "loudness_lufs": clip.loudness_lufs,
@@ -460,7 +464,11 @@ def _systems_from(study: Study, recipe: dict) -> dict[str, System]:
     return made
 
 
-def _audio_from(study: Study, recipe: dict, made: dict[str, System], audio: Mapping) -> int:
+def _clips_from(
+    study: Study, recipe: dict, made: dict[str, System], audio: Mapping[str, bytes] | None
+) -> int:
+    """Give each clip row the recipe's seed and, from a bundle, its audio; returns how many
+    clips got audio."""
     clips = {
         (c.system_id, c.sentence.key): c
         for c in Clip.objects.filter(system__study=study).select_related("sentence")
@@ -468,14 +476,18 @@ def _audio_from(study: Study, recipe: dict, made: dict[str, System], audio: Mapp
     now, stored = timezone.now(), 0
     for spec in recipe["systems"]:
         for entry in spec.get("clips", []):
-            path = entry.get("file")
-            if not path:
-                continue
             clip = clips.get((made[spec["name"]].pk, entry["sentence"]))
             if clip is None:
                 raise RecipeError(
-                    f"{path} is for sentence '{entry['sentence']}', which the recipe does not list."
+                    f"System '{spec['name']}' has a clip for sentence '{entry['sentence']}', "
+                    "which the recipe does not list."
                 )
+            if isinstance(entry.get("seed"), int):
+                clip.seed = entry["seed"]
+            path = entry.get("file")
+            if not path or audio is None:
+                clip.save(update_fields=["seed"])
+                continue
             clip.audio.save(PurePosixPath(path).name, ContentFile(audio[path]), save=False)
             clip.status = Clip.Status.READY
             for name in ("duration_s", "sample_rate", "loudness_lufs", "peak_dbfs"):
@@ -527,7 +539,7 @@ def study_import(
         study = _study_from(owner, recipe, slug)
         _sentences_from(study, recipe)
         made = _systems_from(study, recipe)
-        stored = _audio_from(study, recipe, made, audio) if audio else 0
+        stored = _clips_from(study, recipe, made, audio or None)
     except (KeyError, TypeError) as exc:
         raise RecipeError(
             f"The recipe is missing or mistypes {exc}: export the study again."

@@ -24,7 +24,7 @@ from listening.scales import ACR_TEST
 from listening.studies.lifecycle import study_open
 from listening.studies.settings import study_update
 from tests.conftest import ROOT
-from tests.factories import join, open_study, rate_everything, rating_listener
+from tests.factories import join, open_study, rate_everything, rated_study, rating_listener
 
 
 @pytest.fixture
@@ -243,3 +243,15 @@ def test_the_rating_page_asks_the_question_the_report_states():
         assert f'gettext_lazy("{label["label"]}")' in (
             ROOT / "listening/participation/views.py"
         ).read_text(encoding="utf-8")
+
+
+@pytest.mark.django_db
+def test_the_report_warns_when_one_listener_gives_most_ratings(ada):
+    study = rated_study(ada, slug="dominated")
+    # Every listener but P1 keeps one rating: P1's 12 are 12 of 17 test ratings.
+    for listener in Listener.objects.filter(study=study).exclude(external_id="P1"):
+        keep = listener.ratings.order_by("id").first()
+        listener.ratings.exclude(pk=keep.pk).delete()
+    report = study_report_compute(study=study)
+    warned = [w for w in report["warnings"] if "Finkelstein" in w]
+    assert len(warned) == 1 and "1 of 6 listeners" in warned[0] and "71%" in warned[0]

@@ -169,6 +169,15 @@ def test_a_recipe_without_audio_leaves_systems_to_synthesise_and_upload(ada):
     assert kinds == {"espeak": "voice", "mnru10": "anchor"}
     assert result.study.status == Study.Status.DRAFT
     assert "To synthesise" in result.notes[0] and "espeak" in result.notes[0]
+    # The same seeds per clip: a re-synthesis draws the same noise (VITS, MNRU).
+    assert seeds_of(result.study) == seeds_of(study) and len(seeds_of(study)) == 8
+
+
+def seeds_of(study: Study) -> dict:
+    return {
+        (c.system.name, c.sentence.key): c.seed
+        for c in Clip.objects.filter(system__study=study).select_related("system", "sentence")
+    }
 
 
 @pytest.mark.django_db
