@@ -144,7 +144,11 @@ def study_accompanying_facts(*, study: Study) -> dict:
         "recruitment_filters": study.recruitment_filters,
         "pay_per_hour": _plain(study.pay_per_hour),
         "pay_currency": study.pay_currency,
-        "platforms_seen": _counts(listeners.values_list("platform", flat=True)),
+        # As the listener links recorded them: the platform's name, not its code.
+        "platforms_seen": _counts(
+            str(Listener.Platform(code).label)
+            for code in listeners.values_list("platform", flat=True)
+        ),
         "stages": stages,
         "n_joined": sum(stages.values()),
         "n_consented": listeners.exclude(consented_at=None).count(),
