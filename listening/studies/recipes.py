@@ -428,7 +428,14 @@ def _sentences_from(study: Study, recipe: dict) -> None:
     Sentence.objects.bulk_create(sentences)
 
 
-def _systems_from(study: Study, recipe: dict) -> dict[str, System]:
+def _all_audio_bundled(spec: dict, recipe: dict, audio: Mapping[str, bytes] | None) -> bool:
+    files = {c.get("file") for c in spec.get("clips", [])} - {None}
+    return bool(audio) and len(files) == len(recipe["sentences"]) and files <= set(audio)
+
+
+def _systems_from(
+    study: Study, recipe: dict, audio: Mapping[str, bytes] | None, notes: list[str]
+) -> dict[str, System]:
     made: dict[str, System] = {}
     specs = recipe["systems"]
     # Sources before the anchors derived from them; the recipe's positions are restored after.
@@ -450,7 +457,20 @@ def _systems_from(study: Study, recipe: dict) -> dict[str, System]:
                 is_low_anchor=spec.get("is_low_anchor", True),
             )
         else:
-            voice = _voice_for(spec["voice"], name) if kind == System.Kind.VOICE else None
+            voice = None
+            if kind == System.Kind.VOICE:
+                try:
+                    voice = _voice_for(spec["voice"], name)
+                except RecipeError:
+                    if not _all_audio_bundled(spec, recipe, audio):
+                        raise
+                    # Its every clip is in the bundle: the audio is what listeners hear, so the
+                    # study can run without the voice, as recordings of that system.
+                    kind = System.Kind.UPLOADED
+                    notes.append(
+                        f"System '{name}': the voice '{spec['voice'].get('name')}' is not on "
+                        "this site, so its bundled audio was imported as uploaded recordings."
+                    )
             system = system_add(
                 study=study,
                 name=name,
@@ -538,9 +558,10 @@ def study_import(
     try:
         study = _study_from(owner, recipe, slug)
         _sentences_from(study, recipe)
-        made = _systems_from(study, recipe)
+        notes: list[str] = []
+        made = _systems_from(study, recipe, audio, notes)
         stored = _clips_from(study, recipe, made, audio or None)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise RecipeError(
             f"The recipe is missing or mistypes {exc}: export the study again."
         ) from exc
@@ -548,4 +569,4 @@ def study_import(
     if total and stored == total:
         Study.objects.filter(pk=study.pk).update(status=Study.Status.READY)
     study.refresh_from_db()
-    return RecipeImport(study=study, notes=_notes(study, made))
+    return RecipeImport(study=study, notes=notes + _notes(study, made))

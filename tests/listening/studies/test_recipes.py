@@ -30,7 +30,13 @@ from listening.studies.recipes import (
     study_recipe,
 )
 from listening.studies.settings import study_update
-from tests.factories import VoiceSystemFactory, espeak_study, open_study, rated_study
+from tests.factories import (
+    EspeakVoiceFactory,
+    VoiceSystemFactory,
+    espeak_study,
+    open_study,
+    rated_study,
+)
 
 TIMESTAMP_KEYS = {"exported_at", "created_at", "generated_at", "computed_at", "built_at"}
 
@@ -228,3 +234,20 @@ def test_export_and_import_commands_round_trip(ada, tmp_path, capsys):
     assert Clip.objects.filter(system__study=copy, status=Clip.Status.READY).count() == 12
     with pytest.raises(CommandError, match="No such file"):
         call_command("study_import", str(tmp_path / "none.json"), "--owner", "ada")
+
+
+@pytest.mark.django_db
+def test_a_bundle_whose_voice_is_missing_here_imports_its_audio_as_recordings(ada):
+    study = open_study(slug="voiced", n_systems=2, open_study=False)
+    # system-1's clips were made by a voice; the site importing the bundle lacks that voice.
+    voice = EspeakVoiceFactory(name="private-voice")
+    System.objects.filter(study=study, name="system-1").update(kind=System.Kind.VOICE, voice=voice)
+    read = recipe_read(bundle_of(study))
+    read.recipe["systems"][1]["voice"]["name"] = "a-voice-elsewhere"
+    result = study_import(owner=ada, recipe=read.recipe, audio=read.audio, slug="voiced-copy")
+    assert result.study.systems.get(name="system-1").kind == System.Kind.UPLOADED
+    assert "a-voice-elsewhere" in result.notes[0] and "uploaded recordings" in result.notes[0]
+    assert result.study.status == Study.Status.READY
+    # Without its audio the same recipe is refused, naming the voice.
+    with pytest.raises(RecipeError, match="voice 'a-voice-elsewhere'"):
+        study_import(owner=ada, recipe=read.recipe)
