@@ -334,6 +334,8 @@ def accompanying_section(facts: dict, report: dict) -> dict:
                 "after_screening": n_after,
             },
             stages=facts["stages"],
+            # The listener path's own funnel, when the report has one.
+            listener_path=report.get("funnel"),
         ),
         "ratings_per_listener": item(
             "Ratings per listener",
