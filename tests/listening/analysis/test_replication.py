@@ -157,3 +157,48 @@ def test_recruitment_and_pay_are_study_settings(client_ada, ada):
         "12.00",
         "GBP",
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"settings": [], "design": {}, "sentences": [], "systems": []},
+        {"settings": {}, "design": {"design_seed": "x"}, "sentences": [], "systems": []},
+        {"settings": {}, "design": {"design_seed": 1}, "sentences": ["s1"], "systems": []},
+        {
+            "settings": {"ratings_per_clip": 0},
+            "design": {"design_seed": 1},
+            "sentences": [],
+            "systems": [],
+        },
+        {
+            "settings": {},
+            "design": {"design_seed": 1},
+            "sentences": [{"key": "s1", "text": "Hi."}],
+            "systems": [{"name": "a", "kind": "robot", "position": 0}],
+        },
+        {
+            "settings": {},
+            "design": {"design_seed": 1},
+            "sentences": [{"key": "s1", "text": "Hi."}],
+            "systems": [
+                {"name": "a", "kind": "uploaded", "position": 0},
+                {
+                    "name": "m",
+                    "kind": "anchor",
+                    "position": 1,
+                    "anchor": {"source": "a", "q_db": "x"},
+                },
+            ],
+        },
+    ],
+)
+def test_a_malformed_recipe_is_a_400_that_says_why_never_a_500(client_ada, broken):
+    recipe = {"format": "harken-study-recipe", "version": 1, **broken}
+    upload = io.BytesIO(json.dumps(recipe).encode())
+    upload.name = "recipe.json"
+    response = client_ada.post(reverse("researcher:api:study-import"), {"file": upload})
+    assert response.status_code == 400, response.content
+    assert response.json()
+    assert not Study.objects.exists()
