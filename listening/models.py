@@ -92,6 +92,29 @@ class Study(models.Model):
         blank=True, help_text=_("e.g. https://app.prolific.com/submissions/complete?cc=CODE")
     )
 
+    # How listeners were found and paid: ITU-T P.800.2 asks for it beside every MOS, and Harken
+    # cannot know it from the ratings (the accompanying-information section reports it).
+    recruitment_platforms = models.CharField(
+        max_length=200, blank=True, help_text=_("Where listeners were recruited, e.g. Prolific.")
+    )
+    recruitment_filters = models.TextField(
+        blank=True,
+        help_text=_(
+            "The platform's screeners, e.g. first language English, UK/US, approval ≥ 95%."
+        ),
+    )
+    pay_per_hour = models.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=_("What listeners were paid per hour of work."),
+    )
+    pay_currency = models.CharField(
+        max_length=3, blank=True, help_text=_("ISO 4217 code of the pay, e.g. GBP, USD, EUR.")
+    )
+
     sample_rate = models.PositiveIntegerField(default=22050)
     loudness_target_lufs = models.FloatField(
         default=-26.0, validators=[MinValueValidator(-60.0), MaxValueValidator(-5.0)]

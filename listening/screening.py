@@ -176,8 +176,15 @@ SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 
 
 def default_rules() -> dict[str, Any]:
-    """A study's screening settings when the researcher has changed nothing."""
-    return {s.name: s.default for s in SETTINGS}
+    """A study's screening settings when the researcher has changed nothing.
+
+    Numbers come in their setting's type (3.0, not 3, for a float rule), as ``screening_clean``
+    returns them: otherwise the same rules, once saved and read back, print differently in the
+    report JSON and an imported recipe's report is not byte-identical to its original's."""
+    return {
+        s.name: float(s.default) if s.kind == "float" and s.default is not None else s.default
+        for s in SETTINGS
+    }
 
 
 def _checked(setting: Setting, value: Any) -> Any:

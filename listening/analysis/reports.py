@@ -51,6 +51,7 @@ from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
+from listening.analysis.accompanying import accompanying_section, study_accompanying_facts
 from listening.analysis.objective_section import (
     OBJECTIVE_VERSION,
     objective_rows_csv,
@@ -66,7 +67,7 @@ log = logging.getLogger(__name__)
 report_log = logging.getLogger("harken.reports")
 
 # Bump when the shape or the content of a built report changes, so cached reports are rebuilt.
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 Progress = Callable[[float, str], None]
 
@@ -128,7 +129,8 @@ def report_fingerprint(*, study: Study) -> tuple[str, dict]:
 
     Parts: counted ratings and the newest rating id (a new rating changes both; a deleted one
     the count), the screening rules, the manually excluded listeners with their reasons, the
-    objective-metrics version and :data:`REPORT_VERSION`."""
+    objective-metrics version, what the accompanying information reads (the study's last
+    change, its listeners and completions) and :data:`REPORT_VERSION`."""
     counts = _counted_ratings(study).aggregate(n=Count("id"), newest=Max("id"))
     parts = {
         "version": REPORT_VERSION,
@@ -137,6 +139,12 @@ def report_fingerprint(*, study: Study) -> tuple[str, dict]:
         "rules": study.screening,
         "manual": [[pk, reason] for pk, _, _, reason in _manual_exclusions(study)],
         "objective": _objective_version(study),
+        # The accompanying information reads the settings (pay, texts) and the listeners.
+        "accompanying": [
+            study.updated_at,
+            Listener.objects.filter(study=study).count(),
+            Listener.objects.filter(study=study).exclude(completed_at=None).count(),
+        ],
     }
     text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest(), parts
@@ -210,7 +218,9 @@ def study_report_compute(
     ``rules``: screening rules (default: the study's own). ``progress(fraction, message)`` is
     called as the build advances. Raises ``ValueError`` (message for the researcher) when there
     is nothing to analyse yet. Extra keys beside ``stats.build_report``'s: ``study``,
-    ``manual_exclusions``, ``objective`` (when the objective module is installed)."""
+    ``manual_exclusions``, ``objective`` (when the objective module is installed) and
+    ``accompanying_information`` (ITU-T P.800.2, ``analysis.accompanying``), whose warnings
+    (a few listeners giving most ratings) join ``warnings``."""
     step = progress or (lambda fraction, message: None)
     step(0.05, "Reading the ratings")
     frame = study_ratings_frame(study)
@@ -250,6 +260,9 @@ def study_report_compute(
         # researcher the MOS report. Logged with its traceback, shown in the section.
         log.exception("objective section failed", extra={"study": study.slug})
         report["objective"] = {"error": f"{type(error).__name__}: {error}"}
+    section = accompanying_section(study_accompanying_facts(study=study), report)
+    report["accompanying_information"] = section
+    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
     step(0.95, "Saving the report")
     return report
 

@@ -3,7 +3,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from . import views
+from . import recipes, views
 from .docs import api_docs
 
 app_name = "api"
@@ -35,4 +35,7 @@ urlpatterns = [
     path(study + "clips/<str:token>/audio/", views.ClipAudioView.as_view(), name="clip-audio"),
     path(study + "report/", views.ReportView.as_view(), name="report"),
     path(study + "ratings.csv", views.RatingsCsvView.as_view(), name="ratings-csv"),
+    path(study + "recipe/", recipes.RecipeView.as_view(), name="recipe"),
+    path(study + "replication.zip", recipes.ReplicationView.as_view(), name="replication"),
+    path("v1/study-imports/", recipes.RecipeImportView.as_view(), name="study-import"),
 ]

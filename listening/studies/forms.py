@@ -33,6 +33,7 @@ class StudyForm(forms.ModelForm):
         widgets = {
             "instructions": forms.Textarea(attrs={"rows": 5}),
             "consent_text": forms.Textarea(attrs={"rows": 4}),
+            "recruitment_filters": forms.Textarea(attrs={"rows": 2}),
             "attention_check_rate": forms.NumberInput(attrs={"step": "0.01", "min": 0, "max": 0.5}),
         }
         error_messages = {"slug": {"unique": SLUG_TAKEN}}

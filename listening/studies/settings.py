@@ -52,6 +52,10 @@ STUDY_FIELDS = (
     "listener_timeout_minutes",
     "completion_code",
     "completion_url",
+    "recruitment_platforms",
+    "recruitment_filters",
+    "pay_per_hour",
+    "pay_currency",
     "screening",
 )
 

@@ -1,6 +1,6 @@
 """``manage.py mos_report``: the MOS report of a study or of a ratings CSV, as JSON, CSV or HTML.
 
-    python manage.py mos_report --ratings-csv FILE [--format json|csv|html] [--out PATH]
+    python manage.py mos_report --ratings-csv FILE [--recipe recipe.json] [--format json|csv|html] [--out PATH]
     python manage.py mos_report STUDY_SLUG [--format json|csv|html] [--out PATH]
 
 An interface only: for a study it calls ``listening.analysis.reports.study_report_compute``
@@ -25,6 +25,7 @@ from listening.analysis.render import report_html, report_json, report_summary_c
 from listening.analysis.reports import build_report_without, study_report_compute
 from listening.analysis.stats import read_ratings_csv
 from listening.models import Study
+from listening.studies.recipes import RecipeError, recipe_read
 
 
 class Command(BaseCommand):
@@ -56,6 +57,12 @@ class Command(BaseCommand):
             help="Half-width of the clustered 95%% interval to plan further ratings for.",
         )
         parser.add_argument("--seed", type=int, default=0, help="Recorded in the report.")
+        parser.add_argument(
+            "--recipe",
+            metavar="FILE",
+            help="With --ratings-csv: take the screening rules from this study recipe "
+            "(recipe.json of study_export or of a replication bundle).",
+        )
 
     def handle(self, *args, **options) -> None:
         slug, csv_path = options["study_slug"], options["ratings_csv"]
@@ -65,9 +72,11 @@ class Command(BaseCommand):
                 + (" Both were given." if slug else "")
             )
         study = None
+        if options["recipe"] and not csv_path:
+            raise CommandError("--recipe goes with --ratings-csv; a study has its own rules.")
         if csv_path:
             ratings, manual, title = self._from_csv(csv_path)
-            rules = None
+            rules = self._recipe_rules(options["recipe"]) if options["recipe"] else None
         else:
             study = self._study(slug)
             rules, title = study.screening, study.title
@@ -120,6 +129,16 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(f"{path}: {error}") from None
         return ratings, manual, Path(path).name
+
+    def _recipe_rules(self, path: str) -> dict:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise CommandError(f"Cannot read the recipe {path}: {error.strerror}.") from None
+        try:
+            return recipe_read(data, name=path).recipe.get("screening") or {}
+        except RecipeError as error:
+            raise CommandError(str(error)) from None
 
     def _study(self, slug: str):
         study = Study.objects.filter(slug=slug).first()
