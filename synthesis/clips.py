@@ -7,6 +7,11 @@ anchor clips whose source became ready are handed back to the task that called i
 (``enqueue_anchors``), which queues them. The engine in ``synthesis/engine`` knows nothing of
 either. Every clip ends ready (audio, duration, loudness, seed, timings, device) or failed (with
 the error a researcher can act on).
+
+A claim is a lease: the worker process (``host/pid``) and ``lease_until``, renewed while it
+works (:func:`lease_kept`). :func:`clips_sweep` queues again, through its caller, the clips
+whose lease ran out and the pending clips whose task was lost, and fails a clip whose worker
+died ``SYNTHESIS_MAX_LEASE_EXPIRIES`` times.
 """
 
 from __future__ import annotations

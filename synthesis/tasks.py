@@ -4,15 +4,18 @@
 anchors (ITU-T P.810) from a source system's ready clips. Both are idempotent (a ready clip is
 skipped) and, as every Harken task (``mos_site.celery.HarkenTask``), ``acks_late``: a worker
 killed mid-task leaves its message unacknowledged, the broker delivers it again, and the clips
-it had not finished are done then. Files are written under the clip's token, so a retry
+it had not finished are done then. Where the broker does not (an hour's visibility timeout, a
+Redis restarted without persistence), :func:`sweep_clips` does: clips whose worker's lease ran
+out and pending clips whose task was lost are queued again (docs/architecture.md, "Leases and
+the sweep"). Files are written under the clip's token, so a retry
 replaces a half-written file instead of adding a second one. Temporary errors (database or
 broker hiccups, a checkpoint server down) retry on the base's fixed back-off; permanent ones (a
 checkpoint that will not load, text the model cannot say) mark the clip failed with a message
 the researcher reads.
 
 :func:`clips_enqueue` is the one place that chooses the task for a system's kind; the studies'
-launch, a clip's retry, anchors whose source became ready and the orphans found when a worker
-starts all go through it, after their transaction commits.
+launch, a clip's retry, anchors whose source became ready and what the sweep and a starting
+worker re-queue all go through it, after their transaction commits.
 """
 
 from __future__ import annotations
