@@ -23,6 +23,7 @@ import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from listening.models import Clip, Study, System
 from listening.studies.launch import study_start_synthesis
@@ -396,3 +397,42 @@ def test_a_redis_restart_losing_a_queued_task_heals(transactional_db, tmp_path, 
         timeout=30,
         message="the study to become ready",
     )
+
+
+def test_enqueue_stamps_the_clips_in_the_transaction_and_sends_after_the_commit(
+    transactional_db, monkeypatch
+):
+    study = espeak_study(n_sentences=2)
+    system = study.systems.get()
+    ids = sorted(system.clips.values_list("id", flat=True))
+    sent = []
+
+    class Sent:
+        id = "task-1"
+
+    def delay(system_id, clip_ids):
+        # What a worker would find: the stamp is committed before the message exists.
+        stamped = Clip.objects.filter(id__in=clip_ids, enqueued_at__isnull=False).count()
+        sent.append((system_id, clip_ids, stamped))
+        return Sent()
+
+    monkeypatch.setattr(tasks.synthesize_clips, "delay", delay)
+    with transaction.atomic():
+        tasks.clips_enqueue(system=system, clip_ids=ids)
+        assert sent == []
+        assert system.clips.filter(enqueued_at__isnull=False).count() == 2
+    assert sent == [(system.pk, ids, 2)]
+    assert set(system.clips.values_list("task_id", flat=True)) == {"task-1"}
+
+
+def test_a_broker_down_at_send_time_leaves_the_stamp_for_the_sweep(db, monkeypatch, settings):
+    study = espeak_study(n_sentences=1)
+    clip = clips_of(study).get()
+
+    def down(*_args):
+        raise OperationalError("Error 111 connecting to redis:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.synthesize_clips, "delay", down)
+    tasks.clips_enqueue(system=clip.system, clip_ids=[clip.pk])  # logged, not raised
+    Clip.objects.filter(pk=clip.pk).update(enqueued_at=_ago(settings.SYNTHESIS_RESEND_AFTER_S + 1))
+    assert [ids for _, ids in clip_service.clips_sweep().requeue] == [[clip.pk]]
