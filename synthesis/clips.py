@@ -528,6 +528,9 @@ def clips_sweep() -> Sweep:
         ]
     for system_id in touched:
         _announce(systems[system_id])
+    for outcome in ("expired", "failed", "resent"):
+        if getattr(result, outcome):
+            metrics.SYNTHESIS_SWEPT.labels(outcome=outcome).inc(getattr(result, outcome))
     if result.expired or result.failed or result.resent:
         log.warning(
             "synthesis sweep",

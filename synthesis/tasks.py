@@ -84,8 +84,8 @@ def clips_enqueue(*, system: System, clip_ids: list[int]) -> None:
     """Queue ``clip_ids`` of ``system`` on the task its kind needs, once the current transaction
     commits (at once outside one): a worker must never look for rows not committed yet.
 
-    The clips are stamped with the task's id and the time (in the same transaction), so the
-    sweep can tell a task the broker lost from one still queued. A broker that is down when the
+    The clips are stamped with the time in the same transaction (and with the task's id once
+    the broker took it), so the sweep can tell a task the broker lost from one just queued. A broker that is down when the
     task is sent is logged, not raised: the stamp stands, and the sweep sends the task again."""
     if system.kind == System.Kind.VOICE:
         task = synthesize_clips
