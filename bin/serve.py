@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run gunicorn and a Celery worker together for `make run`; Ctrl-C stops both.
+"""Run gunicorn and a Celery worker (with beat) together for `make run`; Ctrl-C stops both.
 
 The embedded default needs no servers: SQLite and Celery's filesystem broker under var/. When
 either child exits, the other is stopped too, so a crash never leaves half a site running.
@@ -69,6 +69,9 @@ def main() -> int:
             "INFO",
             "--hostname",
             "harken@%h",
+            # Beat inside the worker: the periodic sweep that queues again the clips of a
+            # worker that died (its schedule file: CELERY_BEAT_SCHEDULE_FILENAME under var/).
+            "--beat",
         ],
         cwd=ROOT,
         env=env,

@@ -65,7 +65,18 @@ class ClipAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "system__study"]
     search_fields = ["token", "sentence__key", "system__name"]
-    readonly_fields = ["token", "created_at", "updated_at", "ready_at"]
+    readonly_fields = [
+        "token",
+        "created_at",
+        "updated_at",
+        "ready_at",
+        # The synthesis claim, written by the workers and the sweep only.
+        "worker",
+        "lease_until",
+        "lease_expiries",
+        "enqueued_at",
+        "task_id",
+    ]
     raw_id_fields = ["system", "sentence"]
 
 

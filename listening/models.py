@@ -270,6 +270,17 @@ class Clip(models.Model):
     device = models.CharField(max_length=32, blank=True)
     peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # The claim on a clip being synthesised (synthesis/clips.py): which worker process holds it
+    # ("host/pid") and until when; the worker renews the lease while it works, and the sweep
+    # queues again a clip whose lease ran out (its worker died). After
+    # SYNTHESIS_MAX_LEASE_EXPIRIES expiries the clip fails instead of looping.
+    worker = models.CharField(max_length=255, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    lease_expiries = models.PositiveSmallIntegerField(default=0)
+    # When the clip's task was last sent, and its id: a pending clip whose task was sent long
+    # ago and never picked up (a broker that lost it) is sent again by the sweep.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
     objective = models.JSONField(
         default=dict,
         blank=True,

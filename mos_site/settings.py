@@ -307,6 +307,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1900)
 CELERY_TASK_ANNOTATIONS = {
     # MNRU of a batch takes milliseconds per clip.
     "synthesis.tasks.derive_anchor_clips": {"soft_time_limit": 600, "time_limit": 660},
+    # A few queries.
+    "harken.sweep_clips": {"soft_time_limit": 60, "time_limit": 90},
     # 1M ratings take about 10 s (benchmarks/report.py); reading them from the database more.
     "listening.tasks_reports.build_study_report": {"soft_time_limit": 900, "time_limit": 960},
     # 8 clips with WORLD's Harvest: about 10 s.
@@ -322,6 +324,32 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CHECKPOINT_CACHE_DIR = Path(env_str("CHECKPOINT_CACHE_DIR", str(VAR_DIR / "checkpoints")))
 SYNTHESIS_DEVICE = env_str("SYNTHESIS_DEVICE", "auto")  # auto | cpu | cuda
 SYNTHESIS_THREADS = env_int("SYNTHESIS_THREADS", 0)  # 0: torch's default
+# Self-healing (synthesis/clips.py, docs/architecture.md "Leases and the sweep"). A worker that
+# claims clips holds a lease of SYNTHESIS_LEASE_S seconds, renewed every third of it while it
+# works; the sweep runs every SYNTHESIS_SWEEP_S seconds (Celery beat) and queues again the
+# clips whose lease ran out, so a clip stays "running" at most LEASE + SWEEP seconds after its
+# worker dies. A pending clip whose task was sent more than SYNTHESIS_RESEND_AFTER_S ago and
+# that no worker took (a broker that lost the message) is sent again. A clip whose worker died
+# SYNTHESIS_MAX_LEASE_EXPIRIES times fails instead of looping. The researcher's page calls
+# synthesis stalled when pending clips have waited SYNTHESIS_STALLED_AFTER_S with nothing
+# running.
+SYNTHESIS_LEASE_S = env_int("SYNTHESIS_LEASE_S", 60)
+SYNTHESIS_SWEEP_S = env_int("SYNTHESIS_SWEEP_S", 30)
+SYNTHESIS_RESEND_AFTER_S = env_int("SYNTHESIS_RESEND_AFTER_S", 300)
+SYNTHESIS_MAX_LEASE_EXPIRIES = env_int("SYNTHESIS_MAX_LEASE_EXPIRIES", 3)
+SYNTHESIS_STALLED_AFTER_S = env_int("SYNTHESIS_STALLED_AFTER_S", 120)
+# Beat runs embedded in the `make run` worker (-B) and as its own service in docker-compose.
+CELERY_BEAT_SCHEDULE = {
+    "synthesis-sweep": {
+        # Named outside "synthesis.": bookkeeping on the default queue, so it never waits
+        # behind a synthesis batch, and runs while the GPU worker is the one that died.
+        "task": "harken.sweep_clips",
+        "schedule": float(SYNTHESIS_SWEEP_S),
+        # A sweep not run within its interval is replaced by the next one, not piled up.
+        "options": {"expires": float(SYNTHESIS_SWEEP_S)},
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 LOUDNESS_TARGET_LUFS = env_float("LOUDNESS_TARGET_LUFS", -26.0)
 
 # --- Objective metrics and reports ---------------------------------------------------------

@@ -64,6 +64,12 @@ SYNTHESIS_RTF = Histogram(
     PER_VOICE_AND_DEVICE,
     buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
 )
+SYNTHESIS_SWEPT = Counter(
+    "harken_synthesis_swept_clips_total",
+    "Clips the synthesis sweep acted on (outcome: expired = requeued after its worker died, "
+    "failed = its worker died too often, resent = its task was lost)",
+    ["outcome"],
+)
 MODEL_CACHE = Counter(
     "harken_worker_model_cache_total", "Voice model lookups in a worker", ["result"]
 )
@@ -97,6 +103,7 @@ HARKEN_COLLECTORS = (
     RATINGS_SUBMITTED,
     SYNTHESIS_SECONDS,
     SYNTHESIS_RTF,
+    SYNTHESIS_SWEPT,
     MODEL_CACHE,
     GPU_MEMORY,
     OBJECTIVE_CLIPS,

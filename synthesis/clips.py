@@ -7,23 +7,34 @@ anchor clips whose source became ready are handed back to the task that called i
 (``enqueue_anchors``), which queues them. The engine in ``synthesis/engine`` knows nothing of
 either. Every clip ends ready (audio, duration, loudness, seed, timings, device) or failed (with
 the error a researcher can act on).
+
+A claim is a lease: the worker process (``host/pid``) and ``lease_until``, renewed while it
+works (:func:`lease_kept`). :func:`clips_sweep` queues again, through its caller, the clips
+whose lease ran out and the pending clips whose task was lost, and fails a clip whose worker
+died ``SYNTHESIS_MAX_LEASE_EXPIRIES`` times.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
 import resource
+import socket
+import threading
 import time
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import numpy as np
 import soundfile as sf
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from listening.models import Clip, System, clip_upload_to
@@ -46,26 +57,89 @@ CHUNK = 16
 EnqueueAnchors = Callable[..., None]
 
 
+def worker_id() -> str:
+    """Who holds a claim: this process, as ``host/pid`` (a worker's pool process)."""
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
+def _lease_end() -> datetime:
+    return timezone.now() + timedelta(seconds=settings.SYNTHESIS_LEASE_S)
+
+
+def _held_by_another(now) -> Q:
+    """Running clips another live worker holds: their lease has not run out."""
+    return Q(status=Clip.Status.RUNNING, lease_until__gt=now) & ~Q(worker=worker_id())
+
+
 def _claim(clip_ids: Iterable[int], system_id: int) -> list[Clip]:
-    """Mark the not-yet-ready clips running; ready ones are skipped (idempotence)."""
+    """Mark running, under this worker's lease, the clips that are neither ready nor held by
+    another worker whose lease still runs (a second delivery of the task leaves those alone)."""
+    now = timezone.now()
     with transaction.atomic():
         clips = list(
             Clip.objects.select_for_update()
             .filter(id__in=list(clip_ids), system_id=system_id)
             .exclude(status=Clip.Status.READY)
+            .exclude(_held_by_another(now))
             .select_related("sentence")
             .order_by("id")
         )
+        # QuerySet.update skips auto_now: updated_at is set here, or a clip claimed a moment
+        # ago would look as old as its row.
         Clip.objects.filter(id__in=[c.id for c in clips]).update(
-            status=Clip.Status.RUNNING, attempts=F("attempts") + 1, error=""
+            status=Clip.Status.RUNNING,
+            attempts=F("attempts") + 1,
+            error="",
+            worker=worker_id(),
+            lease_until=_lease_end(),
+            updated_at=now,
         )
     return clips
+
+
+def leases_renew(clip_ids: Iterable[int]) -> int:
+    """Extend this worker's lease on those of ``clip_ids`` it still holds; returns how many."""
+    return Clip.objects.filter(
+        id__in=list(clip_ids), status=Clip.Status.RUNNING, worker=worker_id()
+    ).update(lease_until=_lease_end(), updated_at=timezone.now())
+
+
+@contextmanager
+def lease_kept(clip_ids: list[int]) -> Iterator[None]:
+    """Renew the lease on ``clip_ids`` every third of its length while the block runs.
+
+    A thread does it, so that one long engine call (a batch can take minutes on a CPU) does
+    not let the lease run out under a live worker; if the process dies, so does the thread,
+    and the lease runs out as it should."""
+    stop = threading.Event()
+    me = worker_id()  # the thread runs in this process: same pid
+
+    def renew() -> None:
+        interval = max(settings.SYNTHESIS_LEASE_S / 3, 0.5)
+        try:
+            while not stop.wait(interval):
+                try:
+                    Clip.objects.filter(
+                        id__in=clip_ids, status=Clip.Status.RUNNING, worker=me
+                    ).update(lease_until=_lease_end(), updated_at=timezone.now())
+                except Exception:  # the database briefly away: try again next time
+                    log.warning("could not renew the synthesis lease", exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=renew, name="synthesis-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def _fail(clips: Iterable[Clip], message: str) -> None:
     ids = [c.id for c in clips]
     Clip.objects.filter(id__in=ids).exclude(status=Clip.Status.READY).update(
-        status=Clip.Status.FAILED, error=message[:4000]
+        status=Clip.Status.FAILED, error=message[:4000], lease_until=None, updated_at=timezone.now()
     )
     log.warning("clips failed", extra={"clips": len(ids), "error": message[:500]})
 
@@ -121,7 +195,9 @@ def clip_store(
                 real_time_factor=rtf,
                 device=device,
                 peak_memory_bytes=peak_memory_bytes,
+                lease_until=None,
                 ready_at=timezone.now(),
+                updated_at=timezone.now(),
             )
         )
     if not updated and saved != name:
@@ -174,16 +250,19 @@ def voice_clips_synthesize(
         loaded = voice_load(system.voice)
     except VoiceUnavailable as exc:
         if exc.temporary:
-            Clip.objects.filter(id__in=[c.id for c in clips]).update(status=Clip.Status.PENDING)
+            Clip.objects.filter(id__in=[c.id for c in clips]).update(
+                status=Clip.Status.PENDING, lease_until=None, updated_at=timezone.now()
+            )
             raise TemporaryFailure(str(exc)) from exc
         _fail(clips, str(exc))
         _announce(system)
         return 0
 
     done = 0
-    for start in range(0, len(clips), CHUNK):
-        done += _synthesize_chunk(system, loaded, clips[start : start + CHUNK], enqueue_anchors)
-        _announce(system)
+    with lease_kept([c.id for c in clips]):
+        for start in range(0, len(clips), CHUNK):
+            done += _synthesize_chunk(system, loaded, clips[start : start + CHUNK], enqueue_anchors)
+            _announce(system)
     return done
 
 
@@ -293,7 +372,14 @@ def anchor_clips_derive(*, system_id: int, clip_ids: list[int]) -> int:
         claimed = (
             Clip.objects.filter(pk=clip.pk)
             .exclude(status=Clip.Status.READY)
-            .update(status=Clip.Status.RUNNING, attempts=F("attempts") + 1)
+            .exclude(_held_by_another(timezone.now()))
+            .update(
+                status=Clip.Status.RUNNING,
+                attempts=F("attempts") + 1,
+                worker=worker_id(),
+                lease_until=_lease_end(),
+                updated_at=timezone.now(),
+            )
         )
         if not claimed:
             continue
@@ -319,15 +405,139 @@ def anchor_clips_derive(*, system_id: int, clip_ids: list[int]) -> int:
     return done
 
 
-def clips_requeue_stale(*, older_than: timedelta) -> list[tuple[System, list[int]]]:
-    """Set back to pending the clips left running by a worker that died (the filesystem
-    broker, unlike Redis, cannot redeliver an unacknowledged task), and return them by system
-    for the caller to queue again."""
-    cutoff = timezone.now() - older_than
-    stale = Clip.objects.filter(status=Clip.Status.RUNNING, updated_at__lte=cutoff)
-    by_system: dict[int, list[int]] = {}
-    for clip_id, system_id in stale.values_list("id", "system_id"):
-        by_system.setdefault(system_id, []).append(clip_id)
-    stale.update(status=Clip.Status.PENDING)
-    systems = System.objects.in_bulk(list(by_system))
-    return [(systems[system_id], ids) for system_id, ids in by_system.items()]
+def clips_mark_enqueued(*, clip_ids: list[int]) -> None:
+    """Note that a task for ``clip_ids`` is being queued now (the sweep's clock for lost
+    tasks); called in the transaction whose commit sends it."""
+    Clip.objects.filter(id__in=clip_ids).update(enqueued_at=timezone.now(), task_id="")
+
+
+def clips_mark_sent(*, clip_ids: list[int], task_id: str) -> None:
+    """Note the id of the task the broker accepted for ``clip_ids`` (for the logs and admin)."""
+    Clip.objects.filter(id__in=clip_ids, status=Clip.Status.PENDING).update(task_id=task_id)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def leases_release_dead_local() -> int:
+    """End at once the leases of workers on this host whose process is gone; returns how many
+    clips. A worker starting after a crash need not wait for those leases to run out."""
+    host = socket.gethostname()
+    dead = []
+    for holder in (
+        Clip.objects.filter(status=Clip.Status.RUNNING, worker__startswith=f"{host}/")
+        .values_list("worker", flat=True)
+        .distinct()
+    ):
+        pid = holder.rpartition("/")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            dead.append(holder)
+    if not dead:
+        return 0
+    return Clip.objects.filter(status=Clip.Status.RUNNING, worker__in=dead).update(
+        lease_until=timezone.now()
+    )
+
+
+@dataclass
+class Sweep:
+    """What one sweep did. ``requeue`` is for the caller to queue: (system, clip ids)."""
+
+    requeue: list[tuple[System, list[int]]] = field(default_factory=list)
+    expired: int = 0  # running clips whose worker died, set back to pending
+    failed: int = 0  # ... whose worker died too often: failed for good
+    resent: int = 0  # pending clips whose task no worker took, sent again
+
+
+def clips_sweep() -> Sweep:
+    """Running clips whose lease ran out go back to pending (or fail after
+    ``SYNTHESIS_MAX_LEASE_EXPIRIES``); pending clips whose task was sent longer than
+    ``SYNTHESIS_RESEND_AFTER_S`` ago go out again. Safe to run twice at once (rows are locked,
+    skipping those another sweep holds) and to over-send: a task skips ready and held clips."""
+    now = timezone.now()
+    result = Sweep()
+    worst = settings.SYNTHESIS_MAX_LEASE_EXPIRIES
+    touched: set[int] = set()
+    with transaction.atomic():
+        expired = list(
+            Clip.objects.select_for_update(skip_locked=True)
+            .filter(status=Clip.Status.RUNNING)
+            .filter(
+                Q(lease_until__lte=now)
+                # Claimed before leases existed: judged by the claim's age.
+                | Q(lease_until__isnull=True, updated_at__lte=now - _lease_length())
+            )
+            .values_list("id", "system_id", "lease_expiries", "worker")
+        )
+        give_up: dict[str, list[int]] = {}
+        back: list[int] = []
+        for clip_id, system_id, expiries, holder in expired:
+            touched.add(system_id)
+            if expiries + 1 >= worst:
+                give_up.setdefault(holder, []).append(clip_id)
+            else:
+                back.append(clip_id)
+        Clip.objects.filter(id__in=back).update(
+            status=Clip.Status.PENDING,
+            lease_expiries=F("lease_expiries") + 1,
+            lease_until=None,
+            updated_at=now,
+        )
+        for holder, ids in give_up.items():
+            Clip.objects.filter(id__in=ids).update(
+                status=Clip.Status.FAILED,
+                lease_expiries=F("lease_expiries") + 1,
+                lease_until=None,
+                updated_at=now,
+                error=(
+                    f"The worker died {worst} times while synthesising this clip (last: "
+                    f"{holder or 'unknown'}); see the worker logs (often: out of memory or a "
+                    "time limit), fix the cause, then retry the failed clips."
+                ),
+            )
+        result.expired = len(back)
+        result.failed = sum(len(ids) for ids in give_up.values())
+
+        resend_before = now - timedelta(seconds=settings.SYNTHESIS_RESEND_AFTER_S)
+        lost = (
+            Clip.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                status=Clip.Status.PENDING,
+                system__kind__in=[System.Kind.VOICE, System.Kind.ANCHOR],
+                enqueued_at__lte=resend_before,
+            )
+            .values_list("id", "system_id")
+        )
+        by_system: dict[int, list[int]] = {}
+        for clip_id, system_id in lost:
+            by_system.setdefault(system_id, []).append(clip_id)
+        result.resent = sum(len(ids) for ids in by_system.values())
+        system_of = {clip_id: system_id for clip_id, system_id, *_ in expired}
+        for clip_id in back:
+            by_system.setdefault(system_of[clip_id], []).append(clip_id)
+        systems = System.objects.select_related("study").in_bulk([*by_system, *touched])
+        result.requeue = [
+            (systems[system_id], sorted(set(ids))) for system_id, ids in by_system.items()
+        ]
+    for system_id in touched:
+        _announce(systems[system_id])
+    for outcome in ("expired", "failed", "resent"):
+        if getattr(result, outcome):
+            metrics.SYNTHESIS_SWEPT.labels(outcome=outcome).inc(getattr(result, outcome))
+    if result.expired or result.failed or result.resent:
+        log.warning(
+            "synthesis sweep",
+            extra={"expired": result.expired, "failed": result.failed, "resent": result.resent},
+        )
+    return result
+
+
+def _lease_length() -> timedelta:
+    return timedelta(seconds=settings.SYNTHESIS_LEASE_S)

@@ -4,27 +4,30 @@
 anchors (ITU-T P.810) from a source system's ready clips. Both are idempotent (a ready clip is
 skipped) and, as every Harken task (``mos_site.celery.HarkenTask``), ``acks_late``: a worker
 killed mid-task leaves its message unacknowledged, the broker delivers it again, and the clips
-it had not finished are done then. Files are written under the clip's token, so a retry
+it had not finished are done then. Where the broker does not (an hour's visibility timeout, a
+Redis restarted without persistence), :func:`sweep_clips` does: clips whose worker's lease ran
+out and pending clips whose task was lost are queued again (docs/architecture.md, "Leases and
+the sweep"). Files are written under the clip's token, so a retry
 replaces a half-written file instead of adding a second one. Temporary errors (database or
 broker hiccups, a checkpoint server down) retry on the base's fixed back-off; permanent ones (a
 checkpoint that will not load, text the model cannot say) mark the clip failed with a message
 the researcher reads.
 
 :func:`clips_enqueue` is the one place that chooses the task for a system's kind; the studies'
-launch, a clip's retry, anchors whose source became ready and the orphans found when a worker
-starts all go through it, after their transaction commits.
+launch, a clip's retry, anchors whose source became ready and what the sweep and a starting
+worker re-queue all go through it, after their transaction commits.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerError
 
 from listening.models import System
 from mos_site.celery import HarkenTask, app
@@ -67,9 +70,23 @@ def derive_anchor_clips(system_id: int, clip_ids: list[int]) -> int:
     return clip_service.anchor_clips_derive(system_id=system_id, clip_ids=clip_ids)
 
 
+@app.task(base=HarkenTask, name="harken.sweep_clips")
+def sweep_clips() -> dict:
+    """The periodic sweep (Celery beat, every ``SYNTHESIS_SWEEP_S``): clips whose worker died
+    and pending clips whose task was lost are queued again; see ``clips.clips_sweep``."""
+    sweep = clip_service.clips_sweep()
+    for system, ids in sweep.requeue:
+        clips_enqueue(system=system, clip_ids=ids)
+    return {"expired": sweep.expired, "failed": sweep.failed, "resent": sweep.resent}
+
+
 def clips_enqueue(*, system: System, clip_ids: list[int]) -> None:
     """Queue ``clip_ids`` of ``system`` on the task its kind needs, once the current transaction
-    commits (at once outside one): a worker must never look for rows not committed yet."""
+    commits (at once outside one): a worker must never look for rows not committed yet.
+
+    The clips are stamped with the time in the same transaction (and with the task's id once
+    the broker took it), so the sweep can tell a task the broker lost from one just queued. A broker that is down when the
+    task is sent is logged, not raised: the stamp stands, and the sweep sends the task again."""
     if system.kind == System.Kind.VOICE:
         task = synthesize_clips
     elif system.kind == System.Kind.ANCHOR:
@@ -77,7 +94,22 @@ def clips_enqueue(*, system: System, clip_ids: list[int]) -> None:
     else:
         raise ValueError(f"system {system.pk} is {system.kind}: its audio is uploaded")
     system_id, ids = system.pk, list(clip_ids)
-    transaction.on_commit(lambda: task.delay(system_id, ids))
+    clip_service.clips_mark_enqueued(clip_ids=ids)
+
+    def send() -> None:
+        try:
+            sent = task.delay(system_id, ids)
+        except (BrokerError, ConnectionError):
+            log.exception(
+                "could not send the synthesis task; the sweep will send it again",
+                extra={"system": system_id, "clips": len(ids)},
+            )
+            return
+        task_id = getattr(sent, "id", None)
+        if isinstance(task_id, str):
+            clip_service.clips_mark_sent(clip_ids=ids, task_id=task_id)
+
+    transaction.on_commit(send)
 
 
 @worker_process_init.connect
@@ -92,22 +124,14 @@ def _configure_torch(**_kwargs) -> None:
 
 @worker_ready.connect
 def _recover_orphans(**_kwargs) -> None:
-    """Clips left running by a worker that died are queued again.
-
-    Redis redelivers an unacknowledged task after its visibility timeout, so there only clips
-    older than the synthesis task's hard time limit are orphans. The filesystem broker (the
-    embedded default, one worker) hands a message out once: every clip still running when it
-    starts is orphaned.
-    """
-    filesystem = settings.CELERY_BROKER_URL.startswith("filesystem://")
-    older = timedelta(seconds=0 if filesystem else synthesize_clips.time_limit)
+    """On start, queue again what no live worker holds: clips whose lease ran out, clips held
+    by a process of this host that is gone (a crash just before this start), and pending clips
+    whose task was lost. The periodic sweep does the same for workers that die later."""
     try:
-        orphans = clip_service.clips_requeue_stale(older_than=older)
-        for system, ids in orphans:
-            clips_enqueue(system=system, clip_ids=ids)
+        released = clip_service.leases_release_dead_local()
+        sweep_clips()
     except Exception:  # a worker must start even if the database is briefly away
         log.exception("could not look for orphaned clips")
         return
-    n = sum(len(ids) for _, ids in orphans)
-    if n:
-        log.warning("requeued orphaned clips", extra={"clips": n})
+    if released:
+        log.warning("requeued clips of a dead worker", extra={"clips": released})

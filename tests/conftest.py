@@ -111,11 +111,17 @@ class WorkerProcess:
     """A real `celery worker` subprocess sharing the test database and broker."""
 
     def __init__(
-        self, log_path: Path, queues: str = "default,synthesis,metrics", env: dict | None = None
+        self,
+        log_path: Path,
+        queues: str = "default,synthesis,metrics",
+        env: dict | None = None,
+        beat: bool = False,
     ):
         self.log_path = log_path
         self.queues = queues
         self.extra_env = env or {}
+        # Beat embedded (-B), as `make run` does: the periodic synthesis sweep.
+        self.beat = beat
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -150,6 +156,11 @@ class WorkerProcess:
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",
+                *(
+                    ["--beat", "--schedule", str(self.log_path.with_suffix(".beat"))]
+                    if self.beat
+                    else []
+                ),
             ],
             cwd=ROOT,
             env=env,
@@ -178,6 +189,17 @@ class WorkerProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        """Wait for the worker's own "ready" line (for a worker on a broker this process does
+        not use, which cannot answer a ping sent here)."""
+        try:
+            wait_for(lambda: " ready." in self.log_text(), timeout=timeout, message="the worker")
+        except AssertionError:
+            self.stop()
+            raise AssertionError(
+                "Celery worker did not start:\n" + self.log_text()[-4000:]
+            ) from None
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.25, message: str = "") -> None:

@@ -215,11 +215,31 @@ class PlaylistCountsSerializer(serializers.Serializer):
     claimed = serializers.IntegerField()
 
 
+class WorkerClipsSerializer(serializers.Serializer):
+    worker = serializers.CharField(help_text="host/pid of the worker process")
+    clips = serializers.IntegerField()
+
+
+class SynthesisHealthSerializer(serializers.Serializer):
+    """``lifecycle.synthesis_health``: whether synthesis is moving, and if not, why."""
+
+    stalled = serializers.BooleanField(
+        help_text="Pending clips waited SYNTHESIS_STALLED_AFTER_S with nothing running."
+    )
+    stalled_minutes = serializers.IntegerField()
+    waiting = serializers.IntegerField(help_text="Pending clips whose task was sent.")
+    running_live = serializers.IntegerField(help_text="Running clips under a live lease.")
+    dead_workers = WorkerClipsSerializer(many=True, help_text="Running under an expired lease.")
+    requeued = WorkerClipsSerializer(many=True, help_text="Queued again after a worker died.")
+    alerts = serializers.ListField(child=serializers.CharField())
+
+
 class StatusSerializer(serializers.Serializer):
     """``study_progress``: clips by state, failures with their message, ratings so far."""
 
     status = serializers.CharField()
     clips = ClipCountsSerializer()
+    synthesis = SynthesisHealthSerializer()
     failures = FailureSerializer(many=True)
     playlists = PlaylistCountsSerializer()
     ratings = serializers.IntegerField()

@@ -47,7 +47,10 @@ def study_start_synthesis(*, study: Study, user=None, only_failed: bool = False)
         ids = list(system.clips.filter(status__in=wanted).values_list("id", flat=True))
         if not ids:
             continue
-        Clip.objects.filter(id__in=ids).update(status=Clip.Status.PENDING, error="")
+        # A researcher's launch starts the count of dead workers afresh (synthesis.clips_sweep).
+        Clip.objects.filter(id__in=ids).update(
+            status=Clip.Status.PENDING, error="", lease_expiries=0
+        )
         clips_enqueue(system=system, clip_ids=ids)
         queued += len(ids)
         n_systems += 1
@@ -72,7 +75,12 @@ def clip_retry(*, clip: Clip) -> None:
     if clip.system.kind not in SYNTHESISED_KINDS:
         raise ServiceError("This clip comes from uploaded audio: upload a new file instead.")
     Clip.objects.filter(pk=clip.pk).update(
-        status=Clip.Status.PENDING, error="", audio="", duration_s=None, loudness_lufs=None
+        status=Clip.Status.PENDING,
+        error="",
+        audio="",
+        duration_s=None,
+        loudness_lufs=None,
+        lease_expiries=0,
     )
     study.status = Study.Status.SYNTHESIZING
     study.save(update_fields=["status", "updated_at"])

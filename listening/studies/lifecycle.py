@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import logging
 import random
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from listening.errors import ServiceError
 from listening.models import Clip, Playlist, PlaylistItem, Rating, Study, System
@@ -282,8 +286,96 @@ def study_progress(*, study: Study) -> dict:
     return {
         "status": study.status,
         "clips": counts,
+        "synthesis": synthesis_health(study=study),
         "failures": failures,
         "playlists": playlists,
         "ratings": ratings,
         "ratings_target": n_test_clips * study.ratings_per_clip,
+    }
+
+
+#: The command a researcher can run when no worker takes the clips.
+WORKER_HINT = "`make run` starts one; in production `celery -A mos_site worker`"
+
+
+def synthesis_health(*, study: Study) -> dict:
+    """Whether the study's synthesis is moving, for the researcher: the workers that died
+    holding its clips (their clips are or will be queued again by the sweep,
+    ``synthesis.clips.clips_sweep``) and whether pending clips have waited
+    ``SYNTHESIS_STALLED_AFTER_S`` with nothing running, which means no worker takes them.
+
+    ``alerts`` are the sentences the pages show, in the request's language."""
+    now = timezone.now()
+    clips = Clip.objects.filter(system__study=study)
+    lease = timedelta(seconds=settings.SYNTHESIS_LEASE_S)
+    running = clips.filter(status=Clip.Status.RUNNING)
+    live = running.filter(lease_until__gt=now).count()
+    dead = list(
+        running.filter(
+            Q(lease_until__lte=now) | Q(lease_until__isnull=True, updated_at__lte=now - lease)
+        )
+        .values("worker")
+        .annotate(clips=Count("id"))
+        .order_by("worker")
+    )
+    requeued = list(
+        clips.filter(status=Clip.Status.PENDING, lease_expiries__gt=0)
+        .values("worker")
+        .annotate(clips=Count("id"))
+        .order_by("worker")
+    )
+    waiting = clips.filter(
+        status=Clip.Status.PENDING,
+        enqueued_at__isnull=False,
+        system__kind__in=[System.Kind.VOICE, System.Kind.ANCHOR],
+    ).aggregate(n=Count("id"), since=Min("enqueued_at"))
+    last_change = clips.aggregate(at=Max("updated_at"))["at"]
+    quiet_since = max(filter(None, [last_change, waiting["since"]]), default=now)
+    quiet_s = (now - quiet_since).total_seconds()
+    stalled = bool(waiting["n"] and not live and quiet_s >= settings.SYNTHESIS_STALLED_AFTER_S)
+    alerts = [
+        ngettext(
+            "Worker %(worker)s stopped while synthesising %(n)d clip: it will be queued again "
+            "within %(s)d s. If this message stays, no worker is running (%(hint)s).",
+            "Worker %(worker)s stopped while synthesising %(n)d clips: they will be queued "
+            "again within %(s)d s. If this message stays, no worker is running (%(hint)s).",
+            row["clips"],
+        )
+        % {
+            "worker": row["worker"] or _("(unknown)"),
+            "n": row["clips"],
+            "s": settings.SYNTHESIS_SWEEP_S,
+            "hint": WORKER_HINT,
+        }
+        for row in dead
+    ]
+    alerts += [
+        ngettext(
+            "Worker %(worker)s died; %(n)d clip re-queued.",
+            "Worker %(worker)s died; %(n)d clips re-queued.",
+            row["clips"],
+        )
+        % {"worker": row["worker"] or _("(unknown)"), "n": row["clips"]}
+        for row in requeued
+    ]
+    minutes = int(quiet_s // 60)
+    if stalled:
+        alerts.append(
+            ngettext(
+                "Stalled: no worker has picked up these %(n)d clips for %(m)d minute. "
+                "Is a worker running? (%(hint)s)",
+                "Stalled: no worker has picked up these %(n)d clips for %(m)d minutes. "
+                "Is a worker running? (%(hint)s)",
+                minutes,
+            )
+            % {"n": waiting["n"], "m": minutes, "hint": WORKER_HINT}
+        )
+    return {
+        "stalled": stalled,
+        "stalled_minutes": minutes if stalled else 0,
+        "waiting": waiting["n"],
+        "running_live": live,
+        "dead_workers": dead,
+        "requeued": requeued,
+        "alerts": alerts,
     }

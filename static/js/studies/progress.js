@@ -1,7 +1,8 @@
 // Live synthesis progress: polls the study's JSON status endpoint (study_progress) every
 // 1.5 s while clips are pending or running, and updates the counts, the progress bar, the
-// failures and the status badge. On a panel marked data-reload-when-done the page reloads
-// once when the last clip finishes, so the clip table shows the new audio.
+// failures, the synthesis alerts (stalled, a worker died) and the status badge. On a panel
+// marked data-reload-when-done the page reloads once when the last clip finishes, so the clip
+// table shows the new audio.
 
 import { fetchStatus } from "../shared/poll.js";
 
@@ -39,6 +40,19 @@ function render(data) {
       }),
     );
     box.hidden = data.failures.length === 0;
+  }
+  // Why synthesis is not moving (a dead worker, no worker at all), in the server's words.
+  const alerts = document.querySelector("[data-synthesis-alerts]");
+  const alertList = document.querySelector("[data-synthesis-alert-list]");
+  if (alerts && alertList && data.synthesis) {
+    alertList.replaceChildren(
+      ...data.synthesis.alerts.map((text) => {
+        const item = document.createElement("li");
+        item.textContent = text;
+        return item;
+      }),
+    );
+    alerts.hidden = data.synthesis.alerts.length === 0;
   }
 }
 

@@ -14,6 +14,7 @@ from listening.participation.design import (
     REPEAT_MIN_DISTANCE,
     DesignError,
     PlannedItem,
+    _order_playlist,
     design_playlists,
     design_shape,
     playlist_seed,
@@ -395,3 +396,43 @@ def test_impossible_inputs_are_refused_with_the_cause(kwargs, message):
 
 def test_design_error_is_a_value_error():
     assert issubclass(DesignError, ValueError)
+
+
+# --- the order of the attention checks: repeat or gold, and where a repeat goes ---------------
+
+
+def _repeat_follows_its_test(items) -> None:
+    for i, item in enumerate(items):
+        if item.purpose == "repeat":
+            first = next(
+                k for k, o in enumerate(items) if o.purpose == "test" and o.clip_id == item.clip_id
+            )
+            assert first < i and i - first >= REPEAT_MIN_DISTANCE
+
+
+def test_a_repeat_is_tried_before_gold_on_its_turn_even_with_gold_left():
+    """Checks alternate gold, repeat, gold, …: on a repeat's turn the repeat comes first, even
+    though unused gold remains; the repeat sits after its test item, never before it."""
+    gold = [(900 + i, 1 + i % 5) for i in range(10)]
+    for seed in range(20):
+        items = _order_playlist(
+            list(range(1, 11)), seed=seed, training=[], gold=gold, attention_check_rate=0.4
+        )
+        assert Counter(item.purpose for item in items) == {"test": 10, "gold": 2, "repeat": 2}
+        _repeat_follows_its_test(items)
+
+
+def test_a_repeat_with_no_room_after_its_test_falls_back_to_gold():
+    """Two test items: after the first gold check, a repeat fits only if a test item opens
+    the playlist (it must come REPEAT_MIN_DISTANCE later). When none does, the repeat's turn
+    goes to gold rather than placing the repeat before, or too close to, its test item."""
+    gold = [(900, 1), (901, 5), (902, 1)]
+    outcomes = set()
+    for seed in range(40):
+        items = _order_playlist([1, 2], seed=seed, training=[], gold=gold, attention_check_rate=0.9)
+        purposes = Counter(item.purpose for item in items)
+        assert purposes["test"] == 2 and purposes["gold"] + purposes["repeat"] == 2
+        _repeat_follows_its_test(items)
+        outcomes.add((purposes["gold"], purposes["repeat"]))
+    # Both branches ran: a repeat where it fitted, gold where it did not.
+    assert outcomes == {(1, 1), (2, 0)}
