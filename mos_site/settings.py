@@ -322,6 +322,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CHECKPOINT_CACHE_DIR = Path(env_str("CHECKPOINT_CACHE_DIR", str(VAR_DIR / "checkpoints")))
 SYNTHESIS_DEVICE = env_str("SYNTHESIS_DEVICE", "auto")  # auto | cpu | cuda
 SYNTHESIS_THREADS = env_int("SYNTHESIS_THREADS", 0)  # 0: torch's default
+# A voice is checked when a researcher chooses it (synthesis.availability): its worker paths on
+# this machine's file system (false where workers keep files the web cannot see), and whether
+# torchaudio may fetch a bundle's weights when they are not in torch's hub cache.
+VOICE_PATHS_ON_WEB = env_bool("VOICE_PATHS_ON_WEB", True)
+TORCH_BUNDLES_FETCHABLE = env_bool("TORCH_BUNDLES_FETCHABLE", False)
 LOUDNESS_TARGET_LUFS = env_float("LOUDNESS_TARGET_LUFS", -26.0)
 
 # --- Objective metrics and reports ---------------------------------------------------------

@@ -122,8 +122,25 @@ class SentenceUploadForm(forms.Form):
         return upload
 
 
+class VoiceSelect(forms.Select):
+    """A voice menu whose voices that cannot work here are shown but cannot be chosen."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unavailable: set[int] = set()
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value and getattr(value, "value", value) in self.unavailable:
+            option["attrs"]["disabled"] = True
+        return option
+
+
 class SystemForm(forms.Form):
-    """A system synthesised with a voice, or one whose recordings are uploaded."""
+    """A system synthesised with a voice, or one whose recordings are uploaded.
+
+    ``availability`` (voice id -> ``synthesis.availability.Availability``) marks the voices
+    that cannot work on this machine: listed as unavailable, not selectable."""
 
     KIND_CHOICES = [
         (System.Kind.VOICE, _("Synthesise with a voice")),
@@ -136,9 +153,21 @@ class SystemForm(forms.Form):
         queryset=Voice.objects.filter(is_active=True),
         required=False,
         label=_("Voice"),
-        help_text=_("For synthesised systems."),
+        help_text=_("For synthesised systems. Voices that cannot work here are listed below."),
+        widget=VoiceSelect,
     )
     is_low_anchor = forms.BooleanField(required=False, label=_("Low anchor"))
+
+    def __init__(self, *args: Any, availability: dict | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["voice"]
+        unavailable = {pk for pk, a in (availability or {}).items() if not a.ok}
+        field.widget.unavailable = unavailable
+        field.label_from_instance = lambda voice: (
+            _("%(name)s (unavailable)") % {"name": voice.name}
+            if voice.pk in unavailable
+            else voice.name
+        )
 
     def clean(self):
         data = super().clean()

@@ -54,6 +54,8 @@ from listening.studies.selectors import (
 )
 from listening.studies.settings import study_create, study_update
 from mos_site.http import audio_content_type
+from synthesis.availability import voices_availability
+from synthesis.models import Voice
 
 PENDING_SENTENCES = "harken-pending-sentences"
 AUDIO_REPORTS = "harken-audio-reports"
@@ -292,7 +294,11 @@ def sentences_delete(request: HttpRequest, slug: str) -> HttpResponse:
 def systems(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for(request.user, slug)
     which = request.POST.get("form") if request.method == "POST" else None
-    system_form = SystemForm(request.POST if which == "system" else None, prefix="system")
+    voices = list(Voice.objects.filter(is_active=True))
+    availability = voices_availability(voices)
+    system_form = SystemForm(
+        request.POST if which == "system" else None, prefix="system", availability=availability
+    )
     anchor_form = AnchorForm(
         request.POST if which == "anchor" else None, study=study, prefix="anchor"
     )
@@ -338,6 +344,7 @@ def systems(request: HttpRequest, slug: str) -> HttpResponse:
         "report": report,
         "max_upload_mb": settings.MAX_UPLOAD_MB,
         "n_sentences": study.sentences.count(),
+        "voices": [(voice, availability[voice.pk]) for voice in voices],
     }
     return _page(request, "systems.html", context)
 
