@@ -244,7 +244,12 @@ class SystemsView(APIView):
             return _invalid(exc)
         except ServiceError as exc:
             return _conflict(exc)
-        return Response(s.SystemSerializer(system).data, status=status.HTTP_201_CREATED)
+        data = s.SystemSerializer(system).data
+        if system.voice is not None:
+            # The sentences were checked against the systems there were at upload time.
+            found = sentences.sentences_unreadable_by(study=study, voice=system.voice)
+            data["warnings"] = [sentences.unreadable_warning(system.voice, found)] if found else []
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class SystemDetailView(APIView):

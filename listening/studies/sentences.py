@@ -8,7 +8,10 @@ two-step so nothing is half-imported::
     researcher: blank lines, duplicates, over-long sentences, unsupported characters)
                                             └─ sentences_import (one transaction, all or nothing)
 
-The characters a sentence may use are those of the study's voices (``synthesis.engine.text``).
+The characters a sentence may use are those of the voices the study's systems use: Tacotron2's
+symbol sets (``synthesis.engine.text``), a Piper voice's words (``engine.piper_voice``); eSpeak
+NG and uploaded audio only limit the length. Adding a system re-checks the sentences already
+there (``sentences_unreadable_by``).
 A sentence file over ``MAX_SENTENCE_FILE_KB`` is refused before it is decoded.
 """
 
@@ -19,7 +22,7 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -30,6 +33,7 @@ from django.db import transaction
 from listening.errors import ServiceError, UploadError
 from listening.models import Clip, Sentence, Study, System
 from listening.studies.lifecycle import study_design_changed, study_lock_unfrozen
+from synthesis.engine.piper_voice import piper_text_problems
 from synthesis.engine.text import SymbolSet, check_text
 from synthesis.models import Voice
 
@@ -152,26 +156,32 @@ def sentence_file_decode(data: bytes, filename: str) -> tuple[str, str]:
     return text.replace("\r\n", "\n").replace("\r", "\n"), label
 
 
-def study_symbol_sets(study: Study) -> list[str]:
-    """The symbol sets the study's Tacotron2 voices read ("nvidia", "torchaudio"); both when the
-    study has no voice yet or a voice detects its set from the checkpoint. eSpeak NG reads any
-    text, so an eSpeak-only study checks only lengths."""
+PIPER_READER = "piper"
+
+
+def voices_text_readers(voices: Iterable[Voice]) -> list[str]:
+    """How ``voices`` read text: the symbol sets of the Tacotron2 voices ("nvidia",
+    "torchaudio"; both for a voice that detects its set from the checkpoint) and "piper" for a
+    Piper voice (words through its phonemiser). eSpeak NG reads any text: it adds nothing, and
+    a study with no voice at all (uploaded or reference audio only) checks only lengths."""
     both = [Voice.SymbolSet.NVIDIA.value, Voice.SymbolSet.TORCHAUDIO.value]
-    voices = list(
-        Voice.objects.filter(systems__study=study, systems__kind=System.Kind.VOICE).distinct()
-    )
-    if not voices:
-        return both
-    sets: set[str] = set()
+    readers: set[str] = set()
     for voice in voices:
-        if voice.engine != Voice.Engine.TACOTRON2:
-            continue
-        sets.update(both if voice.symbol_set == Voice.SymbolSet.AUTO else [voice.symbol_set])
-    return sorted(sets)
+        if voice.engine == Voice.Engine.TACOTRON2:
+            readers.update(both if voice.symbol_set == Voice.SymbolSet.AUTO else [voice.symbol_set])
+        elif voice.engine == Voice.Engine.PIPER:
+            readers.add(PIPER_READER)
+    return sorted(readers)
 
 
-def _text_problems(text: str, symbol_sets: Sequence[str]) -> list[str]:
-    if not symbol_sets:
+def study_text_readers(study: Study) -> list[str]:
+    """``voices_text_readers`` of the voices the study's systems actually use."""
+    voices = Voice.objects.filter(systems__study=study, systems__kind=System.Kind.VOICE)
+    return voices_text_readers(voices.distinct())
+
+
+def _text_problems(text: str, readers: Sequence[str]) -> list[str]:
+    if not readers:
         if len(text) > MAX_SENTENCE_CHARS:
             return [
                 f"The text is {len(text)} characters long; the limit is {MAX_SENTENCE_CHARS}. "
@@ -180,14 +190,47 @@ def _text_problems(text: str, symbol_sets: Sequence[str]) -> list[str]:
         return []
     problems: list[str] = []
     seen: set[str] = set()
-    for name in symbol_sets:
-        for problem in check_text(text, SymbolSet(name), max_chars=MAX_SENTENCE_CHARS):
+    for name in readers:
+        if name == PIPER_READER:
+            found = piper_text_problems(text, max_chars=MAX_SENTENCE_CHARS)
+        else:
+            found = check_text(text, SymbolSet(name), max_chars=MAX_SENTENCE_CHARS)
+        for problem in found:
             # The same characters refused by both sets is one problem, not two.
             same = problem.replace(f"'{name}'", "'*'")
             if same not in seen:
                 seen.add(same)
                 problems.append(problem)
     return problems
+
+
+def sentences_unreadable_by(*, study: Study, voice: Voice) -> list[tuple[Sentence, list[str]]]:
+    """The study's current sentences that ``voice`` cannot read, with the problems: what the
+    systems page warns about when a system is added after the sentences were checked."""
+    readers = voices_text_readers([voice])
+    if not readers:
+        return []
+    found = []
+    for sentence in study.sentences.order_by("position", "key"):
+        problems = _text_problems(sentence.text, readers)
+        if problems:
+            found.append((sentence, problems))
+    return found
+
+
+def unreadable_warning(voice: Voice, found: Sequence[tuple[Sentence, list[str]]], limit=10) -> str:
+    """One message for the researcher about ``sentences_unreadable_by``'s answer ("" if none)."""
+    if not found:
+        return ""
+    lines = "; ".join(
+        f"sentence {s.position} ({s.key}): {' '.join(problems)}" for s, problems in found[:limit]
+    )
+    more = f"; and {len(found) - limit} more" if len(found) > limit else ""
+    return (
+        f"The voice '{voice.name}' cannot read {len(found)} of the study's sentences as they "
+        f"are: {lines}{more}. Fix them in the sentence file and upload it again with 'replace' "
+        "ticked, or those clips will fail."
+    )
 
 
 def _same_text(text: str) -> str:
@@ -270,7 +313,7 @@ def _check_rows(
     rows: list[SentenceRow], study: Study, replace: bool, existing: tuple[set[str], dict]
 ) -> None:
     existing_keys, existing_texts = existing
-    symbol_sets = study_symbol_sets(study)
+    readers = study_text_readers(study)
     first_key: dict[str, int] = {}
     first_text: dict[str, int] = {}
     for row in rows:
@@ -293,7 +336,7 @@ def _check_rows(
             row.problems.append(f"The study already has this text (key '{existing_texts[same]}').")
         first_text.setdefault(same, row.line)
         if row.text:
-            row.problems.extend(_text_problems(row.text, symbol_sets))
+            row.problems.extend(_text_problems(row.text, readers))
 
 
 def sentences_preview(

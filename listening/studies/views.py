@@ -329,6 +329,11 @@ def systems(request: HttpRequest, slug: str) -> HttpResponse:
         what = "Anchor"
     if added is not None:
         messages.success(request, f"{what} '{added.name}' added.")
+        if added.voice is not None:
+            # The sentences were checked against the systems there were at upload time.
+            found = sentence_set.sentences_unreadable_by(study=study, voice=added.voice)
+            if found:
+                messages.warning(request, sentence_set.unreadable_warning(added.voice, found))
         return redirect("researcher:systems", slug=study.slug)
     reports = request.session.get(AUDIO_REPORTS, {})
     report = reports.pop(str(study.pk), None)

@@ -7,6 +7,8 @@ import codecs
 
 import pytest
 from django.test import override_settings
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
 
 from listening.errors import ServiceError, UploadError
 from listening.models import Sentence, Study, System
@@ -16,10 +18,13 @@ from listening.studies.sentences import (
     sentences_import,
     sentences_preview,
     sentences_preview_from_items,
-    study_symbol_sets,
+    sentences_unreadable_by,
+    study_text_readers,
+    unreadable_warning,
 )
 from synthesis.models import Voice
 from tests.factories import StudyFactory
+from tests.synthesis.engine.conftest import Builders
 
 
 @pytest.fixture
@@ -165,6 +170,10 @@ def test_bad_keys_scores_and_columns_are_problems(study):
 
 
 def test_over_long_and_unsupported_sentences_are_problems(study):
+    auto = Voice.objects.create(
+        name="auto", engine=Voice.Engine.TACOTRON2, acoustic_path="/nowhere/t.pt"
+    )
+    System.objects.create(study=study, name="t", kind=System.Kind.VOICE, voice=auto)
     long = " ".join(["word"] * 80)
     preview = preview_of(study, f"Fine.\n{long}\nFive * three | two.\n".encode())
     problems = {r.line: " ".join(r.problems) for r in preview.rows}
@@ -176,16 +185,16 @@ def test_over_long_and_unsupported_sentences_are_problems(study):
 
 
 def test_symbol_sets_follow_the_studys_voices(study):
-    assert study_symbol_sets(study) == ["nvidia", "torchaudio"]
+    assert study_text_readers(study) == []
     espeak = Voice.objects.create(name="espeak", engine=Voice.Engine.ESPEAK)
     System.objects.create(study=study, name="e", kind=System.Kind.VOICE, voice=espeak)
-    assert study_symbol_sets(study) == []
+    assert study_text_readers(study) == []
     # eSpeak reads anything: only lengths are checked.
     assert preview_of(study, b"Five * three | two.\n").ok
     System.objects.create(
         study=study, name="t", kind=System.Kind.VOICE, voice=tacotron2_voice("nvidia")
     )
-    assert study_symbol_sets(study) == ["nvidia"]
+    assert study_text_readers(study) == ["nvidia"]
     # ARPAbet in braces is fine for NVIDIA's symbols, not for torchaudio's.
     assert preview_of(study, b"Say {HH AH0 L OW1} now.\n").ok
     System.objects.create(
@@ -256,3 +265,77 @@ def test_json_items_get_the_same_checks(study):
     assert "Duplicate text" in preview.rows[2].problems[0]
     assert {"The text is empty."} <= set(preview.rows[3].problems)
     assert any("not a score" in p for p in preview.rows[3].problems)
+
+
+# --- Checked against the study's actual systems ------------------------------------------------
+
+TACOTRON2_ONLY = "Five * three | two.\n"
+
+
+def test_a_study_without_voices_gets_no_tacotron2_complaint(study):
+    # Uploaded and reference systems only: the text is never synthesised.
+    System.objects.create(study=study, name="natural", kind=System.Kind.REFERENCE)
+    preview = preview_of(study, TACOTRON2_ONLY.encode())
+    assert preview.ok, preview.rows[0].problems
+    long = preview_of(study, (" ".join(["word"] * 80) + "\n").encode())
+    assert "limit is 300" in long.rows[0].problems[0]
+
+
+def test_a_piper_study_is_checked_as_piper_reads_not_as_tacotron2(study):
+    joe = Voice.objects.create(
+        name="joe", engine=Voice.Engine.PIPER, piper_bundle=Voice.PiperBundle.JOE
+    )
+    System.objects.create(study=study, name="joe", kind=System.Kind.VOICE, voice=joe)
+    assert study_text_readers(study) == ["piper"]
+    preview = preview_of(study, b"Say {HH AH0 L OW1} now.\nA plain sentence, with 3 words.\n")
+    (problem,) = preview.rows[0].problems
+    assert "ARPAbet in curly braces is read by Tacotron2 voices only" in problem
+    assert "symbol set" not in problem
+    assert not preview.rows[1].problems
+
+
+def test_adding_a_tacotron2_system_rechecks_the_sentences_already_there(
+    study, client_ada, tmp_path
+):
+    preview = preview_of(study, f"A plain sentence.\n{TACOTRON2_ONLY}".encode())
+    assert preview.ok  # no voice yet: nothing reads the text
+    sentences_import(study=study, preview=preview)
+    build = Builders(tmp_path)
+    voice = Voice.objects.create(
+        name="Tacotron2 chars",
+        engine=Voice.Engine.TACOTRON2,
+        acoustic_path=str(build.save(build.tacotron2().state_dict(), "t.pt")),
+        symbol_set=Voice.SymbolSet.TORCHAUDIO,
+    )
+    found = sentences_unreadable_by(study=study, voice=voice)
+    assert [(s.key, s.position) for s, _ in found] == [("s002", 2)]
+
+    url = reverse("researcher:systems", kwargs={"slug": study.slug})
+    form = {"form": "system", "system-name": "taco", "system-kind": "voice"}
+    page = client_ada.post(url, {**form, "system-voice": voice.pk}, follow=True)
+    html = page.content.decode()
+    assert "System &#x27;taco&#x27; added." in html
+    assert "cannot read 1 of the study&#x27;s sentences" in html
+    assert "sentence 2 (s002)" in html and "&#x27;*&#x27;, &#x27;|&#x27;" in html
+    assert unreadable_warning(voice, []) == ""
+
+
+def test_the_api_warns_too_when_a_system_cannot_read_the_sentences(study, ada, client, tmp_path):
+    sentences_import(study=study, preview=preview_of(study, TACOTRON2_ONLY.encode()))
+    build = Builders(tmp_path)
+    voice = Voice.objects.create(
+        name="taco",
+        engine=Voice.Engine.TACOTRON2,
+        acoustic_path=str(build.save(build.tacotron2().state_dict(), "t.pt")),
+        symbol_set=Voice.SymbolSet.TORCHAUDIO,
+    )
+    token = Token.objects.create(user=ada)
+    response = client.post(
+        f"/api/v1/studies/{study.slug}/systems/",
+        {"name": "taco", "kind": "voice", "voice": voice.pk},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token.key}",
+    )
+    assert response.status_code == 201
+    (warning,) = response.json()["warnings"]
+    assert "sentence 1 (s001)" in warning
