@@ -77,6 +77,11 @@ class SentencesFileSerializer(serializers.Serializer):
     file = serializers.FileField()
     replace = serializers.BooleanField(default=False)
     dry_run = serializers.BooleanField(default=False)
+    read_as = serializers.ChoiceField(
+        choices=["", "cp1252", "latin-1"],
+        default="",
+        help_text="Read a file that is not UTF-8 as Windows-1252 (Excel) or Latin-1.",
+    )
 
 
 class SentenceRowSerializer(serializers.Serializer):

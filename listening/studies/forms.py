@@ -101,9 +101,18 @@ class SentenceUploadForm(forms.Form):
         label=_("Sentence file"),
         help_text=_(
             ".txt: one sentence per line. .csv or .tsv: key,text[,expected_score], header "
-            "optional. UTF-8 or UTF-16."
+            "optional. UTF-8 or UTF-16; Windows-1252 (Excel) or Latin-1 when chosen below."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".txt,.csv,.tsv,text/plain,text/csv"}),
+    )
+    read_as = forms.ChoiceField(
+        required=False,
+        label=_("Encoding"),
+        choices=[
+            ("", _("Detect (UTF-8 or UTF-16)")),
+            ("cp1252", _("Windows-1252 (Excel's “CSV” on Windows)")),
+            ("latin-1", _("Latin-1 (ISO-8859-1)")),
+        ],
     )
     replace = forms.BooleanField(
         required=False,

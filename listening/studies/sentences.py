@@ -110,11 +110,108 @@ def _line_of(data: bytes, position: int, codec: str) -> tuple[int, int]:
     return line, column
 
 
-def sentence_file_decode(data: bytes, filename: str) -> tuple[str, str]:
+# What a researcher may ask a file to be read as when it is not UTF-8: Windows-1252 is what
+# Excel writes on Windows ("CSV" without "UTF-8"); Latin-1 decodes every byte.
+READ_AS = {"cp1252": "Windows-1252", "latin-1": "Latin-1 (ISO-8859-1)"}
+# Bad lines listed in a message and decoded in a preview; the count is always given.
+MAX_LINES_SHOWN = 20
+
+
+@dataclass
+class BadLine:
+    """A line that is not valid in the encoding tried: where, and the first bad byte."""
+
+    line: int
+    column: int
+    byte: int
+
+
+class SentenceDecodeError(UploadError):
+    """A sentence file that is not UTF-8: every bad line, and how each other encoding would
+    read those lines (``alternatives``: ``{"encoding", "label", "ok", "lines": [(n, text)]}``)
+    so the researcher can choose one with a preview of the result."""
+
+    def __init__(self, message: str, *, bad_lines: list[BadLine], alternatives: list[dict]):
+        super().__init__(message)
+        self.bad_lines = bad_lines
+        self.alternatives = alternatives
+
+    def as_dict(self) -> dict:
+        return {
+            "detail": str(self),
+            "bad_lines": [asdict(b) for b in self.bad_lines],
+            "read_as": self.alternatives,
+        }
+
+
+def _bad_lines(body: bytes, codec: str) -> list[BadLine]:
+    """Every line of ``body`` that does not decode as ``codec`` (one byte per char codecs and
+    UTF-8 only: their lines can be split on the newline byte)."""
+    bad = []
+    for number, raw in enumerate(body.split(b"\n"), start=1):
+        try:
+            raw.decode(codec)
+        except UnicodeDecodeError as exc:
+            column = len(raw[: exc.start].decode(codec, errors="replace")) + 1
+            bad.append(BadLine(line=number, column=column, byte=raw[exc.start]))
+    return bad
+
+
+def _where(bad: Sequence[BadLine]) -> str:
+    shown = ", ".join(
+        f"line {b.line} (byte 0x{b.byte:02X} near column {b.column})" for b in bad[:MAX_LINES_SHOWN]
+    )
+    return shown + (f" and {len(bad) - MAX_LINES_SHOWN} more" if len(bad) > MAX_LINES_SHOWN else "")
+
+
+def _alternatives(body: bytes, bad: Sequence[BadLine]) -> list[dict]:
+    lines = body.split(b"\n")
+    found = []
+    for codec, label in READ_AS.items():
+        undecodable = _bad_lines(body, codec)
+        found.append(
+            {
+                "encoding": codec,
+                "label": label,
+                "ok": not undecodable,
+                "problem": f"Not valid {label} either: {_where(undecodable)}."
+                if undecodable
+                else "",
+                "lines": [
+                    (b.line, lines[b.line - 1].decode(codec, errors="replace").rstrip("\r"))
+                    for b in bad[:MAX_LINES_SHOWN]
+                ],
+            }
+        )
+    return found
+
+
+def _utf8_refusal(body: bytes, filename: str) -> SentenceDecodeError:
+    bad = _bad_lines(body, "utf-8")
+    if len(bad) == 1:
+        b = bad[0]
+        where = (
+            f"Line {b.line} of {filename!r} is not valid UTF-8 (byte 0x{b.byte:02X} near column "
+            f"{b.column})."
+        )
+    else:
+        where = f"{len(bad)} lines of {filename!r} are not valid UTF-8: {_where(bad)}."
+    return SentenceDecodeError(
+        f"{where} It is probably Windows-1252 or Latin-1 (what Excel writes): read it as one "
+        "of those, checking the preview of those lines, or save the file as UTF-8 (or UTF-16 "
+        "with a byte-order mark) and upload it again.",
+        bad_lines=bad,
+        alternatives=_alternatives(body, bad),
+    )
+
+
+def sentence_file_decode(data: bytes, filename: str, read_as: str = "") -> tuple[str, str]:
     """Decode an uploaded sentence file: (text, encoding name).
 
-    UTF-8 with or without a byte-order mark and UTF-16 with one are accepted; anything else is
-    refused with the line that failed. Raises UploadError.
+    UTF-8 with or without a byte-order mark and UTF-16 with one are accepted; a file that is
+    not UTF-8 is refused with ``SentenceDecodeError`` listing every bad line and a preview of
+    them read as each of ``READ_AS``. ``read_as`` ("cp1252", "latin-1") decodes the file that
+    way instead, when the researcher has chosen it. Raises UploadError.
     """
     limit_kb = settings.MAX_SENTENCE_FILE_KB
     if len(data) > limit_kb * 1024:
@@ -122,9 +219,16 @@ def sentence_file_decode(data: bytes, filename: str) -> tuple[str, str]:
             f"{filename!r} is {len(data) / 1024:.0f} KB; sentence files are limited to "
             f"{limit_kb} KB (MAX_SENTENCE_FILE_KB). Split the set into several files."
         )
+    if read_as and read_as not in READ_AS:
+        raise UploadError(
+            f"Unknown encoding {read_as!r}: choose one of {', '.join(READ_AS)}, or none to "
+            "read UTF-8 or UTF-16."
+        )
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         raise UploadError(f"{filename!r} is UTF-32; save it as UTF-8 or UTF-16 and upload again.")
-    if data.startswith(codecs.BOM_UTF8):
+    if read_as:
+        codec, label, body = read_as, READ_AS[read_as], data
+    elif data.startswith(codecs.BOM_UTF8):
         codec, label, body = "utf-8", "UTF-8 (with BOM)", data[len(codecs.BOM_UTF8) :]
     elif data.startswith(codecs.BOM_UTF16_LE):
         codec, label, body = "utf-16-le", "UTF-16 LE", data[2:]
@@ -135,16 +239,18 @@ def sentence_file_decode(data: bytes, filename: str) -> tuple[str, str]:
     try:
         text = body.decode(codec)
     except UnicodeDecodeError as exc:
+        if codec == "utf-8":
+            raise _utf8_refusal(body, filename) from None
+        if read_as:
+            raise UploadError(
+                f"{filename!r} is not valid {label}: {_where(_bad_lines(body, codec))}. Read it "
+                "as Latin-1, which accepts every byte, or save the file as UTF-8."
+            ) from None
         line, column = _line_of(body, exc.start, codec)
-        hint = (
-            " It may be Latin-1 or Windows-1252 (common from Excel)."
-            if codec == "utf-8"
-            else " The file may be cut short or not really UTF-16."
-        )
         raise UploadError(
             f"Line {line} of {filename!r} is not valid {label} (byte 0x{body[exc.start]:02X} "
-            f"near column {column}).{hint} Save the file as UTF-8 (or UTF-16 with a byte-order "
-            "mark) and upload it again."
+            f"near column {column}). The file may be cut short or not really UTF-16. Save the "
+            "file as UTF-8 (or UTF-16 with a byte-order mark) and upload it again."
         ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1

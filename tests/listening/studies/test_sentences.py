@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
@@ -14,6 +15,7 @@ from listening.errors import ServiceError, UploadError
 from listening.models import Sentence, Study, System
 from listening.studies.lifecycle import study_open
 from listening.studies.sentences import (
+    SentenceDecodeError,
     sentence_file_decode,
     sentences_import,
     sentences_preview,
@@ -339,3 +341,83 @@ def test_the_api_warns_too_when_a_system_cannot_read_the_sentences(study, ada, c
     assert response.status_code == 201
     (warning,) = response.json()["warnings"]
     assert "sentence 1 (s001)" in warning
+
+
+# --- Files that are not UTF-8 (Excel's Windows-1252) -----------------------------------------
+
+EXCEL = (
+    "key,text\r\n"
+    "s1,Caf\u00e9 au lait.\r\n"
+    "s2,A plain line.\r\n"
+    "s3,Don\u2019t stop.\r\n"
+    "s4,It costs \u20ac5.\r\n"
+).encode("cp1252")
+
+
+def test_every_bad_line_is_listed_with_a_preview_in_each_encoding():
+    with pytest.raises(SentenceDecodeError) as refused:
+        sentence_file_decode(EXCEL, "excel.csv")
+    error = refused.value
+    assert [b.line for b in error.bad_lines] == [2, 4, 5]
+    assert "3 lines of 'excel.csv' are not valid UTF-8: line 2 (byte 0xE9 near column 7)" in str(
+        error
+    )
+    assert "line 4 (byte 0x92 near column 7), line 5 (byte 0x80 near column 13)" in str(error)
+    by_encoding = {alt["encoding"]: alt for alt in error.alternatives}
+    assert by_encoding["cp1252"]["ok"] and by_encoding["latin-1"]["ok"]
+    assert by_encoding["cp1252"]["lines"] == [
+        (2, "s1,Caf\u00e9 au lait."),
+        (4, "s3,Don\u2019t stop."),
+        (5, "s4,It costs \u20ac5."),
+    ]
+    # Latin-1 reads Windows-1252's quote and euro as control characters: the preview shows it.
+    assert by_encoding["latin-1"]["lines"][1] == (4, "s3,Don\x92t stop.")
+
+
+def test_read_as_windows_1252_decodes_what_excel_wrote(study):
+    text, label = sentence_file_decode(EXCEL, "excel.csv", read_as="cp1252")
+    assert label == "Windows-1252"
+    preview = sentences_preview(study=study, text=text, filename="excel.csv", encoding=label)
+    assert [r.text for r in preview.rows][2] == "Don\u2019t stop."
+
+
+def test_a_byte_windows_1252_lacks_leaves_only_latin_1():
+    data = b"ok\n" + b"bad \x81 byte\n"
+    with pytest.raises(SentenceDecodeError) as refused:
+        sentence_file_decode(data, "set.txt")
+    by_encoding = {alt["encoding"]: alt for alt in refused.value.alternatives}
+    assert not by_encoding["cp1252"]["ok"]
+    assert "line 2 (byte 0x81" in by_encoding["cp1252"]["problem"]
+    assert by_encoding["latin-1"]["ok"]
+    with pytest.raises(UploadError, match="Read it as Latin-1"):
+        sentence_file_decode(data, "set.txt", read_as="cp1252")
+
+
+def test_the_page_offers_to_read_the_file_as_windows_1252(study, client_ada):
+    url = reverse("researcher:sentences", kwargs={"slug": study.slug})
+    upload = SimpleUploadedFile("excel.csv", EXCEL)
+    page = client_ada.post(url, {"file": upload})
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "3 lines of &#x27;excel.csv&#x27; are not valid UTF-8" in html
+    assert "Don\u2019t stop." in html and "Read it as Windows-1252" in html
+    chosen = client_ada.post(url, {"action": "read_as", "read_as": "cp1252"})
+    assert chosen.status_code == 302 and chosen.url.endswith("/sentences/preview/")
+    preview = client_ada.get(chosen.url).content.decode()
+    assert "4 sentences read (csv, Windows-1252)." in preview
+    assert "No problems found." in preview and "Don\u2019t stop." in preview
+
+
+def test_the_api_lists_bad_lines_and_reads_as_windows_1252(study, ada, client):
+    token = Token.objects.create(user=ada)
+    url = f"/api/v1/studies/{study.slug}/sentences/"
+    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    refused = client.post(url, {"file": SimpleUploadedFile("excel.csv", EXCEL)}, **auth)
+    assert refused.status_code == 400
+    body = refused.json()
+    assert [b["line"] for b in body["bad_lines"]] == [2, 4, 5]
+    assert {alt["encoding"] for alt in body["read_as"]} == {"cp1252", "latin-1"}
+    files = {"file": SimpleUploadedFile("excel.csv", EXCEL), "read_as": "cp1252"}
+    accepted = client.post(url, files, **auth)
+    assert accepted.status_code == 201, accepted.json()
+    assert study.sentences.get(key="s3").text == "Don\u2019t stop."
