@@ -123,6 +123,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "observability.middleware.RequestMetricsMiddleware",
+    # Innermost: a view that cannot reach the database answers 503 + Retry-After (503.html).
+    "mos_site.outage.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "mos_site.urls"
