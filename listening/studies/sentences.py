@@ -169,6 +169,13 @@ def _alternatives(body: bytes, bad: Sequence[BadLine]) -> list[dict]:
     found = []
     for codec, label in READ_AS.items():
         undecodable = _bad_lines(body, codec)
+        shown = [
+            (b.line, lines[b.line - 1].decode(codec, errors="replace").rstrip("\r"))
+            for b in bad[:MAX_LINES_SHOWN]
+        ]
+        # Latin-1 decodes Windows-1252's quotes, dashes and euro (0x80-0x9F) as invisible
+        # control characters: a sign the file is Windows-1252, worth saying beside the preview.
+        controls = any("\x80" <= ch <= "\x9f" for _, text in shown for ch in text)
         found.append(
             {
                 "encoding": codec,
@@ -177,10 +184,12 @@ def _alternatives(body: bytes, bad: Sequence[BadLine]) -> list[dict]:
                 "problem": f"Not valid {label} either: {_where(undecodable)}."
                 if undecodable
                 else "",
-                "lines": [
-                    (b.line, lines[b.line - 1].decode(codec, errors="replace").rstrip("\r"))
-                    for b in bad[:MAX_LINES_SHOWN]
-                ],
+                "warning": "Read this way, some lines contain invisible control characters "
+                "where Windows-1252 has quotes, dashes or €: the file is probably not "
+                f"{label}."
+                if controls
+                else "",
+                "lines": shown,
             }
         )
     return found

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from listening.models import Sentence, Study, System
 from listening.studies.demo import espeak_voice_ensure, tacotron2_default_voice_ensure
 from synthesis.models import Voice
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import SCREENSHOTS, screenshot
 from tests.factories import ResearcherFactory, StudyFactory, flac_bytes, ready_clip
 from tests.listening.studies.test_sentences import EXCEL
 from tests.synthesis.engine.conftest import Builders
@@ -143,12 +143,14 @@ def test_the_clip_preview_marks_the_playing_row_and_keeps_the_player_in_view(
 ):
     study = StudyFactory(owner=grace, slug="clips", title="Clip preview", status="ready")
     system = System.objects.create(study=study, name="natural", kind=System.Kind.REFERENCE)
-    audio = flac_bytes(1.5)
+    short, long = flac_bytes(1.0), flac_bytes(30.0)  # the two rows played outlast the test
     for i in range(30):
         sentence = Sentence.objects.create(
             study=study, key=f"s{i:02d}", text=f"Line {i}.", position=i
         )
-        ready_clip(system, sentence, audio, duration_s=1.5, name=f"s{i:02d}.flac")
+        seconds = 30.0 if i >= 28 else 1.0
+        audio = long if i >= 28 else short
+        ready_clip(system, sentence, audio, duration_s=seconds, name=f"s{i:02d}.flac")
     page = page_factory(DESKTOP)
     log_in(page, live_server.url, f"/studies/{study.slug}/clips/")
 
@@ -165,9 +167,12 @@ def test_the_clip_preview_marks_the_playing_row_and_keeps_the_player_in_view(
     expect(player).to_be_in_viewport()
     assert page.evaluate("window.scrollY") > 500
     both_sizes(page, "clips-playing")
-    page.set_viewport_size(PHONE)
-    expect(player).to_be_in_viewport()
-    page.set_viewport_size(DESKTOP)
+    for name, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        # What the window shows (not the whole page): the player above the playing row.
+        page.set_viewport_size(size)
+        row.scroll_into_view_if_needed()
+        expect(player).to_be_in_viewport()
+        page.screenshot(path=str(SCREENSHOTS / f"researcher-clips-playing-window-{name}.png"))
 
     # Pressing it again pauses; another row's Play moves the mark.
     page.get_by_role("button", name="Pause natural s29").click()

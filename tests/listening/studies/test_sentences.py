@@ -372,6 +372,8 @@ def test_every_bad_line_is_listed_with_a_preview_in_each_encoding():
     ]
     # Latin-1 reads Windows-1252's quote and euro as control characters: the preview shows it.
     assert by_encoding["latin-1"]["lines"][1] == (4, "s3,Don\x92t stop.")
+    assert "probably not Latin-1" in by_encoding["latin-1"]["warning"]
+    assert by_encoding["cp1252"]["warning"] == ""
 
 
 def test_read_as_windows_1252_decodes_what_excel_wrote(study):
