@@ -31,6 +31,8 @@ DESKTOP = {"width": 1280, "height": 800}
 def both_sizes(page, name: str) -> None:
     """Screenshots at phone and desktop size; the page is left at desktop size."""
     page.set_viewport_size(PHONE)
+    # Nothing may widen the page past the phone (long voice names and paths wrap).
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
     screenshot(page, f"researcher-{name}-phone")
     page.set_viewport_size(DESKTOP)
     screenshot(page, f"researcher-{name}-desktop")
