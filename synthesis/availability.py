@@ -33,6 +33,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from django.conf import settings
 
 from synthesis.engine.mel import LJSPEECH_MEL, mel_from_vocoder_config
@@ -312,11 +313,14 @@ def _tacotron2(voice: Voice, out: Availability) -> None:
         voice.vocoder_sha256,
         out,
     )
+    config = voice.vocoder_config or None
     if path is not None:
         _torch_file(path, "vocoder", voice.vocoder, out)
-    if voice.vocoder in (Voice.Vocoder.HIFIGAN, Voice.Vocoder.PWG) and voice.vocoder_config:
+        if voice.vocoder == Voice.Vocoder.PWG:
+            config = config or _pwg_experiment_config(path, out)
+    if voice.vocoder in (Voice.Vocoder.HIFIGAN, Voice.Vocoder.PWG) and config:
         try:
-            mel = mel_from_vocoder_config(voice.vocoder, voice.vocoder_config)
+            mel = mel_from_vocoder_config(voice.vocoder, config)
         except (TypeError, ValueError) as exc:
             out.problems.append(f"The vocoder config cannot be read ({exc}): correct it.")
             return
@@ -331,6 +335,30 @@ def _tacotron2(voice: Voice, out: Availability) -> None:
                 f"({details}): the pair would make noise. Pair the Tacotron2 with a vocoder "
                 "trained on LJSpeech's mel settings, or correct the config."
             )
+
+
+def _pwg_experiment_config(path: Path, out: Availability) -> dict | None:
+    """A Parallel WaveGAN checkpoint's config.yml and stats, read from beside it as the worker
+    will (``engine.vocoders.load_pwg``)."""
+    folder = path.parent
+    if not any((folder / name).is_file() for name in ("stats.npy", "stats.h5")):
+        out.problems.append(
+            f"No stats.npy (or stats.h5) beside {path}: copy the experiment directory's stats "
+            "file there; Parallel WaveGAN needs the training set's mel mean and scale."
+        )
+    config = folder / "config.yml"
+    if not config.is_file():
+        out.problems.append(
+            f"No config.yml beside {path}: copy the experiment directory's config.yml there, or "
+            "paste it (as JSON) into the voice's vocoder config in the admin."
+        )
+        return None
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        out.problems.append(f"{config} is not a readable YAML config ({exc}): replace it.")
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _piper(voice: Voice, out: Availability) -> None:

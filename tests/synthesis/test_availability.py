@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+import yaml
 from django.core.files.base import ContentFile
 
 from listening.studies.demo import tacotron2_default_voice_ensure
@@ -184,3 +185,31 @@ def test_worker_paths_are_taken_on_trust_when_the_web_cannot_see_them(tmp_path, 
     settings.VOICE_PATHS_ON_WEB = False
     found = voice_availability(tacotron2(acoustic_path=str(tmp_path / "on-the-worker.pt")))
     assert found.ok and "checked by the worker" in found.notes[0]
+
+
+def test_a_parallel_wavegan_is_checked_with_its_experiment_files(build):
+    acoustic = build.save(build.tacotron2().state_dict(), "taco.pt")
+    matching = build.pwg_config_yml(fmin=0, fmax=8000)
+    path = build.pwg_checkpoint(yml=matching)
+    voice = tacotron2(
+        acoustic_path=str(acoustic), vocoder=Voice.Vocoder.PWG, vocoder_path=str(path)
+    )
+    assert voice_availability(voice).ok, voice_availability(voice).problems
+    # The ljspeech recipe's own config.yml (fmin 80, fmax 7600): the engine refuses the pair.
+    (path.parent / "config.yml").write_text(yaml.safe_dump(build.pwg_config_yml()))
+    (problem,) = voice_availability(voice).problems
+    assert "f_min 80 (Tacotron2: 0)" in problem and "f_max 7600 (Tacotron2: 8000)" in problem
+    (path.parent / "config.yml").unlink()
+    (path.parent / "stats.npy").unlink()
+    problems = voice_availability(voice).problems
+    assert "No stats.npy (or stats.h5) beside" in problems[0]
+    assert "No config.yml beside" in problems[1]
+
+
+def test_the_admin_shows_what_a_voice_is_missing(admin_client, torch_home, settings):
+    settings.TORCH_BUNDLES_FETCHABLE = False
+    voice = tacotron2_default_voice_ensure()
+    listing = admin_client.get("/admin/synthesis/voice/").content.decode()
+    assert 'alt="False"' in listing
+    change = admin_client.get(f"/admin/synthesis/voice/{voice.pk}/change/").content.decode()
+    assert "tacotron2_english_characters_1500_epochs_ljspeech.pth" in change
