@@ -6,7 +6,8 @@ than briefly away. Now:
 
 - ``DatabaseOutageMiddleware`` turns an ``OperationalError`` or ``InterfaceError`` raised by a
   view (connecting, or the connection lost mid-request) into ``503 Service Unavailable`` with
-  ``Retry-After`` (RFC 9110 §10.2.3) and ``templates/503.html``: wait a moment and reload.
+  ``Retry-After`` (RFC 9110 §10.2.3) and ``templates/503.html``: wait a moment and reload
+  (the API's clients get the same status and header with a JSON ``detail``).
 - ``server_error`` (``handler500``) renders ``templates/500.html``; when the exception being
   handled is one of those database errors raised outside a view (a middleware reading the
   session, a template's lazy query), it answers the same 503.
@@ -22,7 +23,7 @@ import logging
 import sys
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.utils.translation import get_language
 
@@ -40,8 +41,19 @@ def _page(template: str, status: int) -> HttpResponse:
     return response
 
 
-def database_unavailable() -> HttpResponse:
-    response = _page("503.html", 503)
+def database_unavailable(request: HttpRequest | None = None) -> HttpResponse:
+    """503 with Retry-After: the page for people, JSON for the API's clients."""
+    if request is not None and request.path.startswith("/api/"):
+        response: HttpResponse = JsonResponse(
+            {
+                "detail": "The database is unavailable for a moment; retry after "
+                f"{RETRY_AFTER_S} seconds (Retry-After)."
+            },
+            status=503,
+        )
+        response["Cache-Control"] = "no-store"
+    else:
+        response = _page("503.html", 503)
     response["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
@@ -63,11 +75,11 @@ class DatabaseOutageMiddleware:
             "database unavailable: answered 503",
             extra={"path": request.path, "error": type(exception).__name__},
         )
-        return database_unavailable()
+        return database_unavailable(request)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """``handler500``: the friendly 500 page, or the 503 one when the database is the cause."""
     if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
-        return database_unavailable()
+        return database_unavailable(request)
     return _page("500.html", 500)

@@ -95,3 +95,12 @@ def test_any_other_failure_gets_the_friendly_500_page(db):
     html = response.content.decode()
     assert "Something went wrong" in html and "wait a moment and reload" in html
     assert "a bug" not in html
+
+
+def test_the_api_answers_503_in_json(database_away):
+    response = Client(raise_request_exception=False).get(
+        "/api/v1/voices/", HTTP_AUTHORIZATION="Token " + "a" * 40
+    )
+    assert response.status_code == 503 and response["Retry-After"] == str(RETRY_AFTER_S)
+    detail = response.json()["detail"]
+    assert "retry after" in detail and str(database_away) not in detail
