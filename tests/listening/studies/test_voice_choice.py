@@ -11,9 +11,13 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
+from listening.errors import ServiceError
 from listening.studies.demo import espeak_voice_ensure, tacotron2_default_voice_ensure
+from listening.studies.launch import study_start_synthesis
 from listening.studies.systems import system_add
-from tests.factories import StudyFactory
+from synthesis.models import Voice
+from tests.factories import SentenceFactory, StudyFactory
+from tests.synthesis.engine.conftest import Builders
 
 
 @pytest.fixture
@@ -72,3 +76,18 @@ def test_the_api_says_which_voices_are_available(offline, ada, client):
     assert by_id[espeak.pk]["available"] is True and by_id[espeak.pk]["problems"] == []
     assert by_id[taco.pk]["available"] is False
     assert "TORCH_BUNDLES_FETCHABLE" in by_id[taco.pk]["problems"][0]
+
+
+def test_launching_refuses_a_voice_whose_weights_went_missing(study, tmp_path):
+    build = Builders(tmp_path)
+    checkpoint = build.save(build.tacotron2().state_dict(), "taco.pt")
+    voice = Voice.objects.create(name="taco", engine="tacotron2", acoustic_path=str(checkpoint))
+    SentenceFactory(study=study, key="s1", text="A plain sentence.", position=1)
+    system_add(study=study, name="taco", kind="voice", voice=voice)
+    checkpoint.unlink()  # an admin cleared the disk after the system was added
+    with pytest.raises(ServiceError) as refused:
+        study_start_synthesis(study=study)
+    assert "System 'taco' (voice 'taco')" in str(refused.value)
+    assert "taco.pt does not exist on this machine" in str(refused.value)
+    study.refresh_from_db()
+    assert study.status == "draft"
