@@ -37,7 +37,7 @@ def default_screening() -> dict:
 class Study(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
-        SYNTHESIZING = "synthesizing", _("Synthesizing")
+        SYNTHESIZING = "synthesizing", _("Synthesising")
         READY = "ready", _("Ready")
         OPEN = "open", _("Open")
         PAUSED = "paused", _("Paused")

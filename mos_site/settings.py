@@ -123,6 +123,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "observability.middleware.RequestMetricsMiddleware",
+    # Innermost: a view that cannot reach the database answers 503 + Retry-After (503.html).
+    "mos_site.outage.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "mos_site.urls"
@@ -350,6 +352,11 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# A voice is checked when a researcher chooses it (synthesis.availability): its worker paths on
+# this machine's file system (false where workers keep files the web cannot see), and whether
+# torchaudio may fetch a bundle's weights when they are not in torch's hub cache.
+VOICE_PATHS_ON_WEB = env_bool("VOICE_PATHS_ON_WEB", True)
+TORCH_BUNDLES_FETCHABLE = env_bool("TORCH_BUNDLES_FETCHABLE", False)
 LOUDNESS_TARGET_LUFS = env_float("LOUDNESS_TARGET_LUFS", -26.0)
 
 # --- Objective metrics and reports ---------------------------------------------------------

@@ -7,6 +7,9 @@ from django.urls import include, path
 
 from . import views
 
+# A failed page in the listener's language; 503 with Retry-After when the database is the cause.
+handler500 = "mos_site.outage.server_error"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", include("observability.urls")),

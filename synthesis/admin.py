@@ -1,17 +1,20 @@
 """Django admin for voices: admins manage which checkpoints a study may synthesise with."""
 
 from django.contrib import admin
+from django.utils.html import format_html_join
 
+from .availability import voice_availability
 from .models import Voice
 
 
 @admin.register(Voice)
 class VoiceAdmin(admin.ModelAdmin):
-    list_display = ["name", "engine", "vocoder", "is_active", "updated_at"]
+    list_display = ["name", "engine", "vocoder", "is_active", "available", "updated_at"]
+    readonly_fields = ["availability"]
     list_filter = ["engine", "vocoder", "is_active"]
     search_fields = ["name", "description"]
     fieldsets = [
-        (None, {"fields": ["name", "description", "engine", "is_active"]}),
+        (None, {"fields": ["name", "description", "engine", "is_active", "availability"]}),
         (
             "Acoustic model (Tacotron2)",
             {
@@ -62,3 +65,15 @@ class VoiceAdmin(admin.ModelAdmin):
         ),
         ("Options", {"fields": ["options"]}),
     ]
+
+    @admin.display(boolean=True, description="Available here")
+    def available(self, voice: Voice) -> bool:
+        return voice_availability(voice).ok
+
+    @admin.display(description="Availability on this machine")
+    def availability(self, voice: Voice) -> str:
+        if not voice.pk:
+            return "Checked once the voice is saved."
+        found = voice_availability(voice)
+        lines = found.problems or ["Available: every file is present and fits."]
+        return format_html_join("", "<p>{}</p>", ((line,) for line in lines + found.notes))

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from listening.models import Clip, Sentence, Study, System
 from listening.studies.selectors import listener_links
 from listening.studies.settings import STUDY_FIELDS
+from synthesis.availability import voice_availability
 from synthesis.models import Voice
 
 #: A study's fields that the site sets and the API only shows.
@@ -76,6 +77,11 @@ class SentencesFileSerializer(serializers.Serializer):
     file = serializers.FileField()
     replace = serializers.BooleanField(default=False)
     dry_run = serializers.BooleanField(default=False)
+    read_as = serializers.ChoiceField(
+        choices=["", "cp1252", "latin-1"],
+        default="",
+        help_text="Read a file that is not UTF-8 as Windows-1252 (Excel) or Latin-1.",
+    )
 
 
 class SentenceRowSerializer(serializers.Serializer):
@@ -285,9 +291,41 @@ class ClipSerializer(serializers.ModelSerializer):
 
 
 class VoiceSerializer(serializers.ModelSerializer):
+    """A voice and whether it can synthesise on this machine (``synthesis.availability``):
+    ``available``, and when not, ``problems`` that say what is missing and how to supply it."""
+
+    available = serializers.SerializerMethodField()
+    problems = serializers.SerializerMethodField()
+    notes = serializers.SerializerMethodField()
+
     class Meta:
         model = Voice
-        fields = ["id", "name", "description", "engine", "vocoder", "symbol_set"]
+        fields = [
+            "id",
+            "name",
+            "description",
+            "engine",
+            "vocoder",
+            "symbol_set",
+            "available",
+            "problems",
+            "notes",
+        ]
+
+    def _availability(self, voice: Voice):
+        found = self.context.setdefault("availability", {})
+        if voice.pk not in found:
+            found[voice.pk] = voice_availability(voice)
+        return found[voice.pk]
+
+    def get_available(self, voice: Voice) -> bool:
+        return self._availability(voice).ok
+
+    def get_problems(self, voice: Voice) -> list[str]:
+        return self._availability(voice).problems
+
+    def get_notes(self, voice: Voice) -> list[str]:
+        return self._availability(voice).notes
 
 
 class ReportPendingSerializer(serializers.Serializer):

@@ -44,7 +44,9 @@ def _conflict(exc: Exception) -> Response:
 
 
 def _bad(exc: Exception) -> Response:
-    return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    # A file that is not UTF-8 also lists every bad line and how each encoding would read it.
+    body = exc.as_dict() if isinstance(exc, sentences.SentenceDecodeError) else {"detail": str(exc)}
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
 
 
 def _invalid(exc: DjangoValidationError) -> Response:
@@ -147,7 +149,9 @@ class SentencesView(APIView):
                 form = s.SentencesFileSerializer(data=request.data)
                 form.is_valid(raise_exception=True)
                 upload = form.validated_data["file"]
-                text, encoding = sentences.sentence_file_decode(upload.read(), upload.name)
+                text, encoding = sentences.sentence_file_decode(
+                    upload.read(), upload.name, read_as=form.validated_data["read_as"]
+                )
                 preview = sentences.sentences_preview(
                     study=study,
                     text=text,
@@ -244,7 +248,12 @@ class SystemsView(APIView):
             return _invalid(exc)
         except ServiceError as exc:
             return _conflict(exc)
-        return Response(s.SystemSerializer(system).data, status=status.HTTP_201_CREATED)
+        data = s.SystemSerializer(system).data
+        if system.voice is not None:
+            # The sentences were checked against the systems there were at upload time.
+            found = sentences.sentences_unreadable_by(study=study, voice=system.voice)
+            data["warnings"] = [sentences.unreadable_warning(system.voice, found)] if found else []
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class SystemDetailView(APIView):

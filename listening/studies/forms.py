@@ -102,9 +102,18 @@ class SentenceUploadForm(forms.Form):
         label=_("Sentence file"),
         help_text=_(
             ".txt: one sentence per line. .csv or .tsv: key,text[,expected_score], header "
-            "optional. UTF-8 or UTF-16."
+            "optional. UTF-8 or UTF-16; Windows-1252 (Excel) or Latin-1 when chosen below."
         ),
         widget=forms.ClearableFileInput(attrs={"accept": ".txt,.csv,.tsv,text/plain,text/csv"}),
+    )
+    read_as = forms.ChoiceField(
+        required=False,
+        label=_("Encoding"),
+        choices=[
+            ("", _("Detect (UTF-8 or UTF-16)")),
+            ("cp1252", _("Windows-1252 (Excel's “CSV” on Windows)")),
+            ("latin-1", _("Latin-1 (ISO-8859-1)")),
+        ],
     )
     replace = forms.BooleanField(
         required=False,
@@ -123,8 +132,25 @@ class SentenceUploadForm(forms.Form):
         return upload
 
 
+class VoiceSelect(forms.Select):
+    """A voice menu whose voices that cannot work here are shown but cannot be chosen."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.unavailable: set[int] = set()
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value and getattr(value, "value", value) in self.unavailable:
+            option["attrs"]["disabled"] = True
+        return option
+
+
 class SystemForm(forms.Form):
-    """A system synthesised with a voice, or one whose recordings are uploaded."""
+    """A system synthesised with a voice, or one whose recordings are uploaded.
+
+    ``availability`` (voice id -> ``synthesis.availability.Availability``) marks the voices
+    that cannot work on this machine: listed as unavailable, not selectable."""
 
     KIND_CHOICES = [
         (System.Kind.VOICE, _("Synthesise with a voice")),
@@ -137,9 +163,21 @@ class SystemForm(forms.Form):
         queryset=Voice.objects.filter(is_active=True),
         required=False,
         label=_("Voice"),
-        help_text=_("For synthesised systems."),
+        help_text=_("For synthesised systems. Voices that cannot work here are listed below."),
+        widget=VoiceSelect,
     )
     is_low_anchor = forms.BooleanField(required=False, label=_("Low anchor"))
+
+    def __init__(self, *args: Any, availability: dict | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["voice"]
+        unavailable = {pk for pk, a in (availability or {}).items() if not a.ok}
+        field.widget.unavailable = unavailable
+        field.label_from_instance = lambda voice: (
+            _("%(name)s (unavailable)") % {"name": voice.name}
+            if voice.pk in unavailable
+            else voice.name
+        )
 
     def clean(self):
         data = super().clean()

@@ -17,12 +17,30 @@ from django.db import transaction
 from listening.errors import ServiceError
 from listening.models import Clip, Study, System
 from listening.studies.lifecycle import study_clips_ensure, study_lock, study_sync_status
+from synthesis.availability import voice_availability
 from synthesis.tasks import clips_enqueue
 
 log = logging.getLogger(__name__)
 
 #: The systems whose clips Harken makes itself; the others' audio is uploaded.
 SYNTHESISED_KINDS = (System.Kind.VOICE, System.Kind.ANCHOR)
+
+
+def _voices_check(study: Study) -> None:
+    """Refuse to queue clips for a voice that cannot work here (its weights removed since it was
+    chosen, say): every clip would fail on the worker with the same error."""
+    systems = study.systems.filter(kind=System.Kind.VOICE).select_related("voice")
+    unavailable = [
+        (system, found)
+        for system in systems
+        if system.voice is not None and not (found := voice_availability(system.voice)).ok
+    ]
+    if unavailable:
+        details = " ".join(
+            f"System '{system.name}' (voice '{system.voice.name}'): {' '.join(found.problems)}"
+            for system, found in unavailable
+        )
+        raise ServiceError(f"Nothing was queued: a voice cannot synthesise here. {details}")
 
 
 @transaction.atomic
@@ -39,6 +57,7 @@ def study_start_synthesis(*, study: Study, user=None, only_failed: bool = False)
         )
     if not study.sentences.exists() or not study.systems.exists():
         raise ServiceError("Add sentences and at least one system before synthesising.")
+    _voices_check(study)
     study_clips_ensure(study=study)
     wanted = [Clip.Status.FAILED] if only_failed else [Clip.Status.PENDING, Clip.Status.FAILED]
     queued = 0

@@ -8,7 +8,10 @@ two-step so nothing is half-imported::
     researcher: blank lines, duplicates, over-long sentences, unsupported characters)
                                             └─ sentences_import (one transaction, all or nothing)
 
-The characters a sentence may use are those of the study's voices (``synthesis.engine.text``).
+The characters a sentence may use are those of the voices the study's systems use: Tacotron2's
+symbol sets (``synthesis.engine.text``), a Piper voice's words (``engine.piper_voice``); eSpeak
+NG and uploaded audio only limit the length. Adding a system re-checks the sentences already
+there (``sentences_unreadable_by``).
 A sentence file over ``MAX_SENTENCE_FILE_KB`` is refused before it is decoded.
 """
 
@@ -19,7 +22,7 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -30,6 +33,7 @@ from django.db import transaction
 from listening.errors import ServiceError, UploadError
 from listening.models import Clip, Sentence, Study, System
 from listening.studies.lifecycle import study_design_changed, study_lock_unfrozen
+from synthesis.engine.piper_voice import piper_text_problems
 from synthesis.engine.text import SymbolSet, check_text
 from synthesis.models import Voice
 
@@ -106,11 +110,117 @@ def _line_of(data: bytes, position: int, codec: str) -> tuple[int, int]:
     return line, column
 
 
-def sentence_file_decode(data: bytes, filename: str) -> tuple[str, str]:
+# What a researcher may ask a file to be read as when it is not UTF-8: Windows-1252 is what
+# Excel writes on Windows ("CSV" without "UTF-8"); Latin-1 decodes every byte.
+READ_AS = {"cp1252": "Windows-1252", "latin-1": "Latin-1 (ISO-8859-1)"}
+# Bad lines listed in a message and decoded in a preview; the count is always given.
+MAX_LINES_SHOWN = 20
+
+
+@dataclass
+class BadLine:
+    """A line that is not valid in the encoding tried: where, and the first bad byte."""
+
+    line: int
+    column: int
+    byte: int
+
+
+class SentenceDecodeError(UploadError):
+    """A sentence file that is not UTF-8: every bad line, and how each other encoding would
+    read those lines (``alternatives``: ``{"encoding", "label", "ok", "lines": [(n, text)]}``)
+    so the researcher can choose one with a preview of the result."""
+
+    def __init__(self, message: str, *, bad_lines: list[BadLine], alternatives: list[dict]):
+        super().__init__(message)
+        self.bad_lines = bad_lines
+        self.alternatives = alternatives
+
+    def as_dict(self) -> dict:
+        return {
+            "detail": str(self),
+            "bad_lines": [asdict(b) for b in self.bad_lines],
+            "read_as": self.alternatives,
+        }
+
+
+def _bad_lines(body: bytes, codec: str) -> list[BadLine]:
+    """Every line of ``body`` that does not decode as ``codec`` (one byte per char codecs and
+    UTF-8 only: their lines can be split on the newline byte)."""
+    bad = []
+    for number, raw in enumerate(body.split(b"\n"), start=1):
+        try:
+            raw.decode(codec)
+        except UnicodeDecodeError as exc:
+            column = len(raw[: exc.start].decode(codec, errors="replace")) + 1
+            bad.append(BadLine(line=number, column=column, byte=raw[exc.start]))
+    return bad
+
+
+def _where(bad: Sequence[BadLine]) -> str:
+    shown = ", ".join(
+        f"line {b.line} (byte 0x{b.byte:02X} near column {b.column})" for b in bad[:MAX_LINES_SHOWN]
+    )
+    return shown + (f" and {len(bad) - MAX_LINES_SHOWN} more" if len(bad) > MAX_LINES_SHOWN else "")
+
+
+def _alternatives(body: bytes, bad: Sequence[BadLine]) -> list[dict]:
+    lines = body.split(b"\n")
+    found = []
+    for codec, label in READ_AS.items():
+        undecodable = _bad_lines(body, codec)
+        shown = [
+            (b.line, lines[b.line - 1].decode(codec, errors="replace").rstrip("\r"))
+            for b in bad[:MAX_LINES_SHOWN]
+        ]
+        # Latin-1 decodes Windows-1252's quotes, dashes and euro (0x80-0x9F) as invisible
+        # control characters: a sign the file is Windows-1252, worth saying beside the preview.
+        controls = any("\x80" <= ch <= "\x9f" for _, text in shown for ch in text)
+        found.append(
+            {
+                "encoding": codec,
+                "label": label,
+                "ok": not undecodable,
+                "problem": f"Not valid {label} either: {_where(undecodable)}."
+                if undecodable
+                else "",
+                "warning": "Read this way, some lines contain invisible control characters "
+                "where Windows-1252 has quotes, dashes or €: the file is probably not "
+                f"{label}."
+                if controls
+                else "",
+                "lines": shown,
+            }
+        )
+    return found
+
+
+def _utf8_refusal(body: bytes, filename: str) -> SentenceDecodeError:
+    bad = _bad_lines(body, "utf-8")
+    if len(bad) == 1:
+        b = bad[0]
+        where = (
+            f"Line {b.line} of {filename!r} is not valid UTF-8 (byte 0x{b.byte:02X} near column "
+            f"{b.column})."
+        )
+    else:
+        where = f"{len(bad)} lines of {filename!r} are not valid UTF-8: {_where(bad)}."
+    return SentenceDecodeError(
+        f"{where} It is probably Windows-1252 or Latin-1 (what Excel writes): read it as one "
+        "of those, checking the preview of those lines, or save the file as UTF-8 (or UTF-16 "
+        "with a byte-order mark) and upload it again.",
+        bad_lines=bad,
+        alternatives=_alternatives(body, bad),
+    )
+
+
+def sentence_file_decode(data: bytes, filename: str, read_as: str = "") -> tuple[str, str]:
     """Decode an uploaded sentence file: (text, encoding name).
 
-    UTF-8 with or without a byte-order mark and UTF-16 with one are accepted; anything else is
-    refused with the line that failed. Raises UploadError.
+    UTF-8 with or without a byte-order mark and UTF-16 with one are accepted; a file that is
+    not UTF-8 is refused with ``SentenceDecodeError`` listing every bad line and a preview of
+    them read as each of ``READ_AS``. ``read_as`` ("cp1252", "latin-1") decodes the file that
+    way instead, when the researcher has chosen it. Raises UploadError.
     """
     limit_kb = settings.MAX_SENTENCE_FILE_KB
     if len(data) > limit_kb * 1024:
@@ -118,9 +228,16 @@ def sentence_file_decode(data: bytes, filename: str) -> tuple[str, str]:
             f"{filename!r} is {len(data) / 1024:.0f} KB; sentence files are limited to "
             f"{limit_kb} KB (MAX_SENTENCE_FILE_KB). Split the set into several files."
         )
+    if read_as and read_as not in READ_AS:
+        raise UploadError(
+            f"Unknown encoding {read_as!r}: choose one of {', '.join(READ_AS)}, or none to "
+            "read UTF-8 or UTF-16."
+        )
     if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
         raise UploadError(f"{filename!r} is UTF-32; save it as UTF-8 or UTF-16 and upload again.")
-    if data.startswith(codecs.BOM_UTF8):
+    if read_as:
+        codec, label, body = read_as, READ_AS[read_as], data
+    elif data.startswith(codecs.BOM_UTF8):
         codec, label, body = "utf-8", "UTF-8 (with BOM)", data[len(codecs.BOM_UTF8) :]
     elif data.startswith(codecs.BOM_UTF16_LE):
         codec, label, body = "utf-16-le", "UTF-16 LE", data[2:]
@@ -131,16 +248,18 @@ def sentence_file_decode(data: bytes, filename: str) -> tuple[str, str]:
     try:
         text = body.decode(codec)
     except UnicodeDecodeError as exc:
+        if codec == "utf-8":
+            raise _utf8_refusal(body, filename) from None
+        if read_as:
+            raise UploadError(
+                f"{filename!r} is not valid {label}: {_where(_bad_lines(body, codec))}. Read it "
+                "as Latin-1, which accepts every byte, or save the file as UTF-8."
+            ) from None
         line, column = _line_of(body, exc.start, codec)
-        hint = (
-            " It may be Latin-1 or Windows-1252 (common from Excel)."
-            if codec == "utf-8"
-            else " The file may be cut short or not really UTF-16."
-        )
         raise UploadError(
             f"Line {line} of {filename!r} is not valid {label} (byte 0x{body[exc.start]:02X} "
-            f"near column {column}).{hint} Save the file as UTF-8 (or UTF-16 with a byte-order "
-            "mark) and upload it again."
+            f"near column {column}). The file may be cut short or not really UTF-16. Save the "
+            "file as UTF-8 (or UTF-16 with a byte-order mark) and upload it again."
         ) from None
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
@@ -152,26 +271,32 @@ def sentence_file_decode(data: bytes, filename: str) -> tuple[str, str]:
     return text.replace("\r\n", "\n").replace("\r", "\n"), label
 
 
-def study_symbol_sets(study: Study) -> list[str]:
-    """The symbol sets the study's Tacotron2 voices read ("nvidia", "torchaudio"); both when the
-    study has no voice yet or a voice detects its set from the checkpoint. eSpeak NG reads any
-    text, so an eSpeak-only study checks only lengths."""
+PIPER_READER = "piper"
+
+
+def voices_text_readers(voices: Iterable[Voice]) -> list[str]:
+    """How ``voices`` read text: the symbol sets of the Tacotron2 voices ("nvidia",
+    "torchaudio"; both for a voice that detects its set from the checkpoint) and "piper" for a
+    Piper voice (words through its phonemiser). eSpeak NG reads any text: it adds nothing, and
+    a study with no voice at all (uploaded or reference audio only) checks only lengths."""
     both = [Voice.SymbolSet.NVIDIA.value, Voice.SymbolSet.TORCHAUDIO.value]
-    voices = list(
-        Voice.objects.filter(systems__study=study, systems__kind=System.Kind.VOICE).distinct()
-    )
-    if not voices:
-        return both
-    sets: set[str] = set()
+    readers: set[str] = set()
     for voice in voices:
-        if voice.engine != Voice.Engine.TACOTRON2:
-            continue
-        sets.update(both if voice.symbol_set == Voice.SymbolSet.AUTO else [voice.symbol_set])
-    return sorted(sets)
+        if voice.engine == Voice.Engine.TACOTRON2:
+            readers.update(both if voice.symbol_set == Voice.SymbolSet.AUTO else [voice.symbol_set])
+        elif voice.engine == Voice.Engine.PIPER:
+            readers.add(PIPER_READER)
+    return sorted(readers)
 
 
-def _text_problems(text: str, symbol_sets: Sequence[str]) -> list[str]:
-    if not symbol_sets:
+def study_text_readers(study: Study) -> list[str]:
+    """``voices_text_readers`` of the voices the study's systems actually use."""
+    voices = Voice.objects.filter(systems__study=study, systems__kind=System.Kind.VOICE)
+    return voices_text_readers(voices.distinct())
+
+
+def _text_problems(text: str, readers: Sequence[str]) -> list[str]:
+    if not readers:
         if len(text) > MAX_SENTENCE_CHARS:
             return [
                 f"The text is {len(text)} characters long; the limit is {MAX_SENTENCE_CHARS}. "
@@ -180,14 +305,47 @@ def _text_problems(text: str, symbol_sets: Sequence[str]) -> list[str]:
         return []
     problems: list[str] = []
     seen: set[str] = set()
-    for name in symbol_sets:
-        for problem in check_text(text, SymbolSet(name), max_chars=MAX_SENTENCE_CHARS):
+    for name in readers:
+        if name == PIPER_READER:
+            found = piper_text_problems(text, max_chars=MAX_SENTENCE_CHARS)
+        else:
+            found = check_text(text, SymbolSet(name), max_chars=MAX_SENTENCE_CHARS)
+        for problem in found:
             # The same characters refused by both sets is one problem, not two.
             same = problem.replace(f"'{name}'", "'*'")
             if same not in seen:
                 seen.add(same)
                 problems.append(problem)
     return problems
+
+
+def sentences_unreadable_by(*, study: Study, voice: Voice) -> list[tuple[Sentence, list[str]]]:
+    """The study's current sentences that ``voice`` cannot read, with the problems: what the
+    systems page warns about when a system is added after the sentences were checked."""
+    readers = voices_text_readers([voice])
+    if not readers:
+        return []
+    found = []
+    for sentence in study.sentences.order_by("position", "key"):
+        problems = _text_problems(sentence.text, readers)
+        if problems:
+            found.append((sentence, problems))
+    return found
+
+
+def unreadable_warning(voice: Voice, found: Sequence[tuple[Sentence, list[str]]], limit=10) -> str:
+    """One message for the researcher about ``sentences_unreadable_by``'s answer ("" if none)."""
+    if not found:
+        return ""
+    lines = "; ".join(
+        f"sentence {s.position} ({s.key}): {' '.join(problems)}" for s, problems in found[:limit]
+    )
+    more = f"; and {len(found) - limit} more" if len(found) > limit else ""
+    return (
+        f"The voice '{voice.name}' cannot read {len(found)} of the study's sentences as they "
+        f"are: {lines}{more}. Fix them in the sentence file and upload it again with 'replace' "
+        "ticked, or those clips will fail."
+    )
 
 
 def _same_text(text: str) -> str:
@@ -270,7 +428,7 @@ def _check_rows(
     rows: list[SentenceRow], study: Study, replace: bool, existing: tuple[set[str], dict]
 ) -> None:
     existing_keys, existing_texts = existing
-    symbol_sets = study_symbol_sets(study)
+    readers = study_text_readers(study)
     first_key: dict[str, int] = {}
     first_text: dict[str, int] = {}
     for row in rows:
@@ -293,7 +451,7 @@ def _check_rows(
             row.problems.append(f"The study already has this text (key '{existing_texts[same]}').")
         first_text.setdefault(same, row.line)
         if row.text:
-            row.problems.extend(_text_problems(row.text, symbol_sets))
+            row.problems.extend(_text_problems(row.text, readers))
 
 
 def sentences_preview(

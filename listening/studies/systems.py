@@ -20,6 +20,7 @@ from listening.studies.lifecycle import (
     study_lock_unfrozen,
     study_sync_status,
 )
+from synthesis.availability import voice_availability
 from synthesis.models import Voice
 
 
@@ -62,6 +63,16 @@ def system_add(
             raise ValidationError({"voice": "A synthesised system needs a voice."})
         if not voice.is_active:
             raise ValidationError({"voice": f"The voice '{voice.name}' is switched off."})
+        # Refused now rather than after synthesis: a voice whose weights are missing fails
+        # every clip (synthesis.availability checks files, hashes, formats and mel settings).
+        availability = voice_availability(voice)
+        if not availability.ok:
+            raise ValidationError(
+                {
+                    "voice": f"The voice '{voice.name}' cannot synthesise on this machine: "
+                    + " ".join(availability.problems)
+                }
+            )
     elif voice is not None:
         raise ValidationError(
             {"voice": "Only a system of kind 'voice' has a voice; uploaded systems have audio."}

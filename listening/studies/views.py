@@ -10,6 +10,7 @@ all.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -54,8 +55,11 @@ from listening.studies.selectors import (
 )
 from listening.studies.settings import study_create, study_update
 from mos_site.http import audio_content_type
+from synthesis.availability import voices_availability
+from synthesis.models import Voice
 
 PENDING_SENTENCES = "harken-pending-sentences"
+UNDECODED_SENTENCES = "harken-undecoded-sentences"
 AUDIO_REPORTS = "harken-audio-reports"
 CLIPS_PER_PAGE = 100
 
@@ -191,9 +195,51 @@ def _set_pending(request: HttpRequest, study: Study, value: dict | None) -> None
     request.session[PENDING_SENTENCES] = pending
 
 
+def _undecoded(request: HttpRequest, study: Study, value: dict | None = None) -> dict | None:
+    """The last upload that was not UTF-8, kept so the researcher can read it as another
+    encoding without choosing the file again (bounded by MAX_SENTENCE_FILE_KB)."""
+    kept = dict(request.session.get(UNDECODED_SENTENCES, {}))
+    if value is not None:
+        kept[str(study.pk)] = value
+        request.session[UNDECODED_SENTENCES] = kept
+    return kept.get(str(study.pk))
+
+
+def _sentences_read_as(request: HttpRequest, study: Study) -> HttpResponse:
+    """Decode the kept upload as the encoding the researcher chose, then preview it."""
+    kept = _undecoded(request, study)
+    back = redirect("researcher:sentences", slug=study.slug)
+    if kept is None:
+        messages.info(request, "No upload is waiting to be read again: choose the file.")
+        return back
+    data = base64.b64decode(kept["data"])
+    try:
+        text, encoding = sentence_set.sentence_file_decode(
+            data, kept["filename"], read_as=request.POST.get("read_as", "")
+        )
+        sentence_set.sentences_preview(
+            study=study, text=text, filename=kept["filename"], encoding=encoding
+        )
+    except UploadError as exc:
+        messages.error(request, str(exc))
+        return back
+    pending = {"filename": kept["filename"], "encoding": encoding, "text": text}
+    _set_pending(request, study, {**pending, "replace": kept["replace"]})
+    request.session[UNDECODED_SENTENCES] = {
+        k: v for k, v in request.session.get(UNDECODED_SENTENCES, {}).items() if k != str(study.pk)
+    }
+    return redirect("researcher:sentences_preview", slug=study.slug)
+
+
 @researcher_required
 def sentences(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for(request.user, slug)
+    if request.method == "POST" and request.POST.get("action") == "read_as":
+        if study.design_frozen:
+            messages.error(request, "The test has been opened: its sentences can no longer change.")
+            return redirect("researcher:sentences", slug=study.slug)
+        return _sentences_read_as(request, study)
+    undecoded = None
     if request.method == "POST":
         try:
             # Before touching request.POST/FILES, which would read the whole body.
@@ -208,12 +254,20 @@ def sentences(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("researcher:sentences", slug=study.slug)
         if form.is_valid():
             upload = form.cleaned_data["file"]
+            data = upload.read()
             try:
-                text, encoding = sentence_set.sentence_file_decode(upload.read(), upload.name)
+                text, encoding = sentence_set.sentence_file_decode(
+                    data, upload.name, read_as=form.cleaned_data["read_as"]
+                )
                 # Parse now so a file of the wrong type is refused on this page.
                 sentence_set.sentences_preview(
                     study=study, text=text, filename=upload.name, encoding=encoding
                 )
+            except sentence_set.SentenceDecodeError as exc:
+                form.add_error("file", str(exc))
+                undecoded = {"filename": upload.name, "read_as": exc.alternatives}
+                kept = {"filename": upload.name, "replace": form.cleaned_data["replace"]}
+                _undecoded(request, study, {**kept, "data": base64.b64encode(data).decode()})
             except UploadError as exc:
                 form.add_error("file", str(exc))
             else:
@@ -238,6 +292,7 @@ def sentences(request: HttpRequest, slug: str) -> HttpResponse:
         "page": page,
         "n_sentences": study.sentences.count(),
         "pending": _pending(request, study),
+        "undecoded": undecoded,
     }
     return _page(request, "sentences.html", context)
 
@@ -292,7 +347,11 @@ def sentences_delete(request: HttpRequest, slug: str) -> HttpResponse:
 def systems(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for(request.user, slug)
     which = request.POST.get("form") if request.method == "POST" else None
-    system_form = SystemForm(request.POST if which == "system" else None, prefix="system")
+    voices = list(Voice.objects.filter(is_active=True))
+    availability = voices_availability(voices)
+    system_form = SystemForm(
+        request.POST if which == "system" else None, prefix="system", availability=availability
+    )
     anchor_form = AnchorForm(
         request.POST if which == "anchor" else None, study=study, prefix="anchor"
     )
@@ -323,6 +382,11 @@ def systems(request: HttpRequest, slug: str) -> HttpResponse:
         what = "Anchor"
     if added is not None:
         messages.success(request, f"{what} '{added.name}' added.")
+        if added.voice is not None:
+            # The sentences were checked against the systems there were at upload time.
+            found = sentence_set.sentences_unreadable_by(study=study, voice=added.voice)
+            if found:
+                messages.warning(request, sentence_set.unreadable_warning(added.voice, found))
         return redirect("researcher:systems", slug=study.slug)
     reports = request.session.get(AUDIO_REPORTS, {})
     report = reports.pop(str(study.pk), None)
@@ -338,6 +402,7 @@ def systems(request: HttpRequest, slug: str) -> HttpResponse:
         "report": report,
         "max_upload_mb": settings.MAX_UPLOAD_MB,
         "n_sentences": study.sentences.count(),
+        "voices": [(voice, availability[voice.pk]) for voice in voices],
     }
     return _page(request, "systems.html", context)
 

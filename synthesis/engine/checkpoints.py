@@ -33,7 +33,7 @@ import os
 import pickle
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -43,6 +43,7 @@ from torch import Tensor
 from torchaudio.models import Tacotron2
 
 from .hifigan import HiFiGANConfig
+from .mel import LJSPEECH_MEL, MelSettings, MelSettingsMismatch, check_mel_settings
 from .pwg import PWGConfig
 from .tacotron2 import Tacotron2Params, build_tacotron2, params_from_state_dict
 from .text import SymbolSet, symbols
@@ -63,53 +64,6 @@ __all__ = [
 
 class CheckpointError(ValueError):
     """A checkpoint file cannot be used; the message names the file, the cause and the fix."""
-
-
-class MelSettingsMismatch(ValueError):
-    """The acoustic model and the vocoder disagree on the mel spectrogram they exchange."""
-
-
-@dataclass(frozen=True)
-class MelSettings:
-    """The mel spectrogram an acoustic model produces or a vocoder consumes.
-
-    Both sides must agree field by field; ``check_mel_settings`` compares them before any
-    synthesis, because a mismatched pair produces plausible-looking noise, not an error.
-    """
-
-    sample_rate: int = 22050
-    n_mels: int = 80
-    hop_length: int = 256
-    win_length: int = 1024
-    n_fft: int = 1024
-    f_min: float = 0.0
-    f_max: float = 8000.0
-
-    def differences(self, other: MelSettings) -> list[str]:
-        return [
-            f.name
-            for f in fields(self)
-            if float(getattr(self, f.name)) != float(getattr(other, f.name))
-        ]
-
-
-# NVIDIA/tacotron2 hparams, torchaudio's TACOTRON2_*_CHAR_LJSPEECH bundles and HiFi-GAN's
-# config_v1/v2/v3 all use these (LJSpeech, 22050 Hz).
-LJSPEECH_MEL = MelSettings()
-
-
-def check_mel_settings(acoustic: MelSettings, vocoder: MelSettings) -> None:
-    """Raise ``MelSettingsMismatch`` naming every field where the two differ, with both values."""
-    differing = acoustic.differences(vocoder)
-    if differing:
-        details = "; ".join(
-            f"{name}: acoustic model {getattr(acoustic, name)}, vocoder {getattr(vocoder, name)}"
-            for name in differing
-        )
-        raise MelSettingsMismatch(
-            f"The acoustic model and the vocoder use different mel spectrograms ({details}). "
-            "Pair the Tacotron2 checkpoint with a vocoder trained on the same mel settings."
-        )
 
 
 @dataclass

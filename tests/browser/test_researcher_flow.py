@@ -134,10 +134,11 @@ def test_researcher_goes_from_login_to_an_open_test(
         file_payload("sentences.csv", BAD_SENTENCES.encode("utf-8-sig"), "text/csv")
     )
     page.get_by_role("button", name="Check the file").click()
-    expect(page.get_by_text("2 sentences have problems.")).to_be_visible()
+    expect(page.get_by_text("1 sentence has problems.")).to_be_visible()
     problems = page.locator("#problems")
     expect(problems).to_contain_text("Duplicate key 's02' (first on line 3)")
-    expect(problems).to_contain_text("cannot encode '*', '|', '~'")
+    # No system yet, so no voice's symbol set: '*', '|' and '~' are not (yet) a problem.
+    expect(problems).not_to_contain_text("symbol set")
     expect(page.get_by_text("Blank line (skipped): 4")).to_be_visible()
     expect(page.get_by_role("button", name=re.compile("Import"))).to_be_disabled()
     screenshot(page, "researcher-sentences-preview-problems")

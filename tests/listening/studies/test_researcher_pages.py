@@ -190,6 +190,9 @@ def upload_sentences(client, study, name: str, data: bytes, **extra):
 
 
 def test_sentence_upload_previews_problems_and_saves_nothing(client_ada, study):
+    # A Tacotron2 system that detects its symbol set: the text is checked against both.
+    voice = Voice.objects.create(name="t", engine=Voice.Engine.TACOTRON2, acoustic_path="/t.pt")
+    System.objects.create(study=study, name="t", kind=System.Kind.VOICE, voice=voice)
     response = upload_sentences(
         client_ada, study, "set.csv", b"key,text\na,The cat sat.\na,The dog ran.\n\nb,x * y\n"
     )

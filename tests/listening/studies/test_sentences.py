@@ -6,20 +6,27 @@ from __future__ import annotations
 import codecs
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
 
 from listening.errors import ServiceError, UploadError
 from listening.models import Sentence, Study, System
 from listening.studies.lifecycle import study_open
 from listening.studies.sentences import (
+    SentenceDecodeError,
     sentence_file_decode,
     sentences_import,
     sentences_preview,
     sentences_preview_from_items,
-    study_symbol_sets,
+    sentences_unreadable_by,
+    study_text_readers,
+    unreadable_warning,
 )
 from synthesis.models import Voice
 from tests.factories import StudyFactory
+from tests.synthesis.engine.conftest import Builders
 
 
 @pytest.fixture
@@ -165,6 +172,10 @@ def test_bad_keys_scores_and_columns_are_problems(study):
 
 
 def test_over_long_and_unsupported_sentences_are_problems(study):
+    auto = Voice.objects.create(
+        name="auto", engine=Voice.Engine.TACOTRON2, acoustic_path="/nowhere/t.pt"
+    )
+    System.objects.create(study=study, name="t", kind=System.Kind.VOICE, voice=auto)
     long = " ".join(["word"] * 80)
     preview = preview_of(study, f"Fine.\n{long}\nFive * three | two.\n".encode())
     problems = {r.line: " ".join(r.problems) for r in preview.rows}
@@ -176,16 +187,16 @@ def test_over_long_and_unsupported_sentences_are_problems(study):
 
 
 def test_symbol_sets_follow_the_studys_voices(study):
-    assert study_symbol_sets(study) == ["nvidia", "torchaudio"]
+    assert study_text_readers(study) == []
     espeak = Voice.objects.create(name="espeak", engine=Voice.Engine.ESPEAK)
     System.objects.create(study=study, name="e", kind=System.Kind.VOICE, voice=espeak)
-    assert study_symbol_sets(study) == []
+    assert study_text_readers(study) == []
     # eSpeak reads anything: only lengths are checked.
     assert preview_of(study, b"Five * three | two.\n").ok
     System.objects.create(
         study=study, name="t", kind=System.Kind.VOICE, voice=tacotron2_voice("nvidia")
     )
-    assert study_symbol_sets(study) == ["nvidia"]
+    assert study_text_readers(study) == ["nvidia"]
     # ARPAbet in braces is fine for NVIDIA's symbols, not for torchaudio's.
     assert preview_of(study, b"Say {HH AH0 L OW1} now.\n").ok
     System.objects.create(
@@ -256,3 +267,159 @@ def test_json_items_get_the_same_checks(study):
     assert "Duplicate text" in preview.rows[2].problems[0]
     assert {"The text is empty."} <= set(preview.rows[3].problems)
     assert any("not a score" in p for p in preview.rows[3].problems)
+
+
+# --- Checked against the study's actual systems ------------------------------------------------
+
+TACOTRON2_ONLY = "Five * three | two.\n"
+
+
+def test_a_study_without_voices_gets_no_tacotron2_complaint(study):
+    # Uploaded and reference systems only: the text is never synthesised.
+    System.objects.create(study=study, name="natural", kind=System.Kind.REFERENCE)
+    preview = preview_of(study, TACOTRON2_ONLY.encode())
+    assert preview.ok, preview.rows[0].problems
+    long = preview_of(study, (" ".join(["word"] * 80) + "\n").encode())
+    assert "limit is 300" in long.rows[0].problems[0]
+
+
+def test_a_piper_study_is_checked_as_piper_reads_not_as_tacotron2(study):
+    joe = Voice.objects.create(
+        name="joe", engine=Voice.Engine.PIPER, piper_bundle=Voice.PiperBundle.JOE
+    )
+    System.objects.create(study=study, name="joe", kind=System.Kind.VOICE, voice=joe)
+    assert study_text_readers(study) == ["piper"]
+    preview = preview_of(study, b"Say {HH AH0 L OW1} now.\nA plain sentence, with 3 words.\n")
+    (problem,) = preview.rows[0].problems
+    assert "ARPAbet in curly braces is read by Tacotron2 voices only" in problem
+    assert "symbol set" not in problem
+    assert not preview.rows[1].problems
+
+
+def test_adding_a_tacotron2_system_rechecks_the_sentences_already_there(
+    study, client_ada, tmp_path
+):
+    preview = preview_of(study, f"A plain sentence.\n{TACOTRON2_ONLY}".encode())
+    assert preview.ok  # no voice yet: nothing reads the text
+    sentences_import(study=study, preview=preview)
+    build = Builders(tmp_path)
+    voice = Voice.objects.create(
+        name="Tacotron2 chars",
+        engine=Voice.Engine.TACOTRON2,
+        acoustic_path=str(build.save(build.tacotron2().state_dict(), "t.pt")),
+        symbol_set=Voice.SymbolSet.TORCHAUDIO,
+    )
+    found = sentences_unreadable_by(study=study, voice=voice)
+    assert [(s.key, s.position) for s, _ in found] == [("s002", 2)]
+
+    url = reverse("researcher:systems", kwargs={"slug": study.slug})
+    form = {"form": "system", "system-name": "taco", "system-kind": "voice"}
+    page = client_ada.post(url, {**form, "system-voice": voice.pk}, follow=True)
+    html = page.content.decode()
+    assert "System &#x27;taco&#x27; added." in html
+    assert "cannot read 1 of the study&#x27;s sentences" in html
+    assert "sentence 2 (s002)" in html and "&#x27;*&#x27;, &#x27;|&#x27;" in html
+    assert unreadable_warning(voice, []) == ""
+
+
+def test_the_api_warns_too_when_a_system_cannot_read_the_sentences(study, ada, client, tmp_path):
+    sentences_import(study=study, preview=preview_of(study, TACOTRON2_ONLY.encode()))
+    build = Builders(tmp_path)
+    voice = Voice.objects.create(
+        name="taco",
+        engine=Voice.Engine.TACOTRON2,
+        acoustic_path=str(build.save(build.tacotron2().state_dict(), "t.pt")),
+        symbol_set=Voice.SymbolSet.TORCHAUDIO,
+    )
+    token = Token.objects.create(user=ada)
+    response = client.post(
+        f"/api/v1/studies/{study.slug}/systems/",
+        {"name": "taco", "kind": "voice", "voice": voice.pk},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token.key}",
+    )
+    assert response.status_code == 201
+    (warning,) = response.json()["warnings"]
+    assert "sentence 1 (s001)" in warning
+
+
+# --- Files that are not UTF-8 (Excel's Windows-1252) -----------------------------------------
+
+EXCEL = (
+    "key,text\r\n"
+    "s1,Caf\u00e9 au lait.\r\n"
+    "s2,A plain line.\r\n"
+    "s3,Don\u2019t stop.\r\n"
+    "s4,It costs \u20ac5.\r\n"
+).encode("cp1252")
+
+
+def test_every_bad_line_is_listed_with_a_preview_in_each_encoding():
+    with pytest.raises(SentenceDecodeError) as refused:
+        sentence_file_decode(EXCEL, "excel.csv")
+    error = refused.value
+    assert [b.line for b in error.bad_lines] == [2, 4, 5]
+    assert "3 lines of 'excel.csv' are not valid UTF-8: line 2 (byte 0xE9 near column 7)" in str(
+        error
+    )
+    assert "line 4 (byte 0x92 near column 7), line 5 (byte 0x80 near column 13)" in str(error)
+    by_encoding = {alt["encoding"]: alt for alt in error.alternatives}
+    assert by_encoding["cp1252"]["ok"] and by_encoding["latin-1"]["ok"]
+    assert by_encoding["cp1252"]["lines"] == [
+        (2, "s1,Caf\u00e9 au lait."),
+        (4, "s3,Don\u2019t stop."),
+        (5, "s4,It costs \u20ac5."),
+    ]
+    # Latin-1 reads Windows-1252's quote and euro as control characters: the preview shows it.
+    assert by_encoding["latin-1"]["lines"][1] == (4, "s3,Don\x92t stop.")
+    assert "probably not Latin-1" in by_encoding["latin-1"]["warning"]
+    assert by_encoding["cp1252"]["warning"] == ""
+
+
+def test_read_as_windows_1252_decodes_what_excel_wrote(study):
+    text, label = sentence_file_decode(EXCEL, "excel.csv", read_as="cp1252")
+    assert label == "Windows-1252"
+    preview = sentences_preview(study=study, text=text, filename="excel.csv", encoding=label)
+    assert [r.text for r in preview.rows][2] == "Don\u2019t stop."
+
+
+def test_a_byte_windows_1252_lacks_leaves_only_latin_1():
+    data = b"ok\n" + b"bad \x81 byte\n"
+    with pytest.raises(SentenceDecodeError) as refused:
+        sentence_file_decode(data, "set.txt")
+    by_encoding = {alt["encoding"]: alt for alt in refused.value.alternatives}
+    assert not by_encoding["cp1252"]["ok"]
+    assert "line 2 (byte 0x81" in by_encoding["cp1252"]["problem"]
+    assert by_encoding["latin-1"]["ok"]
+    with pytest.raises(UploadError, match="Read it as Latin-1"):
+        sentence_file_decode(data, "set.txt", read_as="cp1252")
+
+
+def test_the_page_offers_to_read_the_file_as_windows_1252(study, client_ada):
+    url = reverse("researcher:sentences", kwargs={"slug": study.slug})
+    upload = SimpleUploadedFile("excel.csv", EXCEL)
+    page = client_ada.post(url, {"file": upload})
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "3 lines of &#x27;excel.csv&#x27; are not valid UTF-8" in html
+    assert "Don\u2019t stop." in html and "Read it as Windows-1252" in html
+    chosen = client_ada.post(url, {"action": "read_as", "read_as": "cp1252"})
+    assert chosen.status_code == 302 and chosen.url.endswith("/sentences/preview/")
+    preview = client_ada.get(chosen.url).content.decode()
+    assert "4 sentences read (csv, Windows-1252)." in preview
+    assert "No problems found." in preview and "Don\u2019t stop." in preview
+
+
+def test_the_api_lists_bad_lines_and_reads_as_windows_1252(study, ada, client):
+    token = Token.objects.create(user=ada)
+    url = f"/api/v1/studies/{study.slug}/sentences/"
+    auth = {"HTTP_AUTHORIZATION": f"Token {token.key}"}
+    refused = client.post(url, {"file": SimpleUploadedFile("excel.csv", EXCEL)}, **auth)
+    assert refused.status_code == 400
+    body = refused.json()
+    assert [b["line"] for b in body["bad_lines"]] == [2, 4, 5]
+    assert {alt["encoding"] for alt in body["read_as"]} == {"cp1252", "latin-1"}
+    files = {"file": SimpleUploadedFile("excel.csv", EXCEL), "read_as": "cp1252"}
+    accepted = client.post(url, files, **auth)
+    assert accepted.status_code == 201, accepted.json()
+    assert study.sentences.get(key="s3").text == "Don\u2019t stop."
