@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('listening', '0003_reports_and_objective_cache'),
+        ("listening", "0004_synthesis_leases"),
     ]
 
     operations = [
