@@ -247,12 +247,22 @@ class Clip(models.Model):
     device = models.CharField(max_length=32, blank=True)
     peak_memory_bytes = models.BigIntegerField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    provenance = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            "What produced the clip, written when it becomes ready: seed, engine, voice and "
+            "its file digests, speaker, noise and length scales, vocoder, sample rates, "
+            "package versions (synthesis.provenance)."
+        ),
+    )
     objective = models.JSONField(
         default=dict,
         blank=True,
         help_text=_(
             "Cached objective metrics (listening.objective): against the reference clip of the "
-            "same sentence when the study has one, plus reference-free descriptors and DNSMOS."
+            "same sentence when the study has one, plus reference-free descriptors and the "
+            "automatic MOS estimates (DistillMOS, DNSMOS)."
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
