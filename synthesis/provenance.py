@@ -120,7 +120,8 @@ def anchor_clip_provenance(
 
 
 def provenance_summary(record: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """(label, value) pairs for a page: the lines of a record a researcher reads first."""
+    """(key, value) pairs for a page: the lines of a record a researcher reads first, keyed by
+    the record's own field names (shown as code, like the JSON beside them)."""
     if not record:
         return []
     settings = record.get("settings") or {}
@@ -150,8 +151,8 @@ def provenance_summary(record: dict[str, Any] | None) -> list[tuple[str, str]]:
             value = settings[key]
             rows.append((key, value[:12] if key.endswith("sha256") else str(value)))
     if record.get("source_clip"):
-        rows.append(("source clip", record["source_clip"]))
-    rows.append(("sample rate", f"{record.get('sample_rate', '')} Hz"))
+        rows.append(("source_clip", record["source_clip"]))
+    rows.append(("sample_rate", f"{record.get('sample_rate', '')} Hz"))
     packages = record.get("packages") or {}
     rows.append(("packages", ", ".join(f"{k} {v}" for k, v in packages.items() if v)))
     return rows
