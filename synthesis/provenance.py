@@ -133,8 +133,7 @@ def provenance_summary(record: dict[str, Any] | None) -> list[tuple[str, str]]:
         for role, file in (voice.get("files") or {}).items():
             digest = (file or {}).get("sha256") or ""
             rows.append((role, f"{(file or {}).get('source', '')} {digest[:12]}".strip()))
-    for key in (
-        "model_sha256",
+    for key in (  # the model's digest is on its file's line above
         "speaker",
         "noise_scale",
         "length_scale",
