@@ -4,7 +4,6 @@ derived from the neural voice; its Piper clips become real speech with no downlo
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import soundfile as sf
@@ -49,15 +48,12 @@ def test_the_demos_piper_clips_become_speech_and_its_anchors_follow(db):
     study, _ = demo_study_ensure(owner=ResearcherFactory())
     piper = study.systems.get(name="piper-joe")
     ids = list(piper.clips.values_list("id", flat=True))
-    began = time.monotonic()
     assert voice_clips_synthesize(system_id=piper.id, clip_ids=ids) == len(HARVARD_SENTENCES)
-    seconds = time.monotonic() - began
     clips = list(piper.clips.select_related("sentence"))
     assert all(c.status == Clip.Status.READY for c in clips), [c.error for c in clips]
-    audio = sum(c.duration_s for c in clips)
-    # A Harvard sentence is 2-3 s of speech; 20 of them are made faster than they play even on
-    # a loaded 2-core machine (about 40x real time when idle: README, "Piper").
-    assert 30 < audio < 80 and seconds < audio, (seconds, audio)
+    # A Harvard sentence is 2-3 s of speech. (How fast they are made is benchmarks/synthesis.py's
+    # question: a shared machine's load would make a timing assertion flaky.)
+    assert 30 < sum(c.duration_s for c in clips) < 80
     for clip in clips:
         with clip.audio.open("rb") as fh:
             samples, rate = sf.read(io.BytesIO(fh.read()), dtype="float32")
