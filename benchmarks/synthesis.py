@@ -23,6 +23,19 @@ rate), followed by HiFi-GAN V1 or V2.
    published size, 12 flows of 8 layers x 256 channels) and
    Parallel WaveGAN (the project's v1: 30 layers x 64 channels) alone on 1 s of audio, once
    (both are far slower than real time on a CPU). ``--sections piper`` runs only this part.
+   Piper's rows are medians of at least 3 runs, and a second table gives its CPU time per
+   sentence, which a shared machine changes far less than the wall time, and the cores the run
+   actually had ("cores busy": CPU seconds per wall second).
+
+Piper on the shared 2-core Xeon (load 6-9, CPU pressure ~98 %, six engineers' test runs),
+20 Harvard sentences, 2 threads: 2.2-4.7x real time, 0.5-1.0 s per sentence wall, but
+7.2-7.5x real time per CPU second (about 300 ms of CPU per sentence, 210 with one thread) and
+"cores busy" 0.3: the run waited for a core most of the time. Harken's session costs the same
+CPU per sentence as Piper's own ``PiperVoice`` (its graph with the noise as inputs included);
+deterministic compute, the memory arena, prepacking, spinning and batching changed nothing
+measurable but spinning, which cost 50 % more CPU. What a process paid once was import time:
+inflect (number spelling, imported by every worker and web process) took 3.5-4.4 s of CPU
+and is now imported on first use, so a worker's first Piper clip comes ~10 s sooner there.
 
 Peak memory: the largest resident set size seen during a run (sampled every 5 ms from
 ``/proc/self/statm``) minus the resident size before it, plus the process-wide ``ru_maxrss``.
@@ -57,6 +70,7 @@ import gc
 import os
 import platform
 import resource
+import statistics
 import sys
 import threading
 import time
@@ -181,6 +195,29 @@ def best_of(repeats: int, fn: Callable[[], object]) -> tuple[float, float, objec
         if elapsed < best:
             best, best_mem = elapsed, rss.extra_mb
     return best, best_mem, result
+
+
+def median_wall_cpu(repeats: int, fn: Callable[[], object]) -> tuple[float, float, float, object]:
+    """(median wall seconds, median CPU seconds of the process, peak extra RSS MB, last
+    result) over ``repeats`` runs: the median, not the best, for figures quoted under load."""
+    walls, cpus, mems, result = [], [], [], None
+    for _ in range(repeats):
+        with PeakRss() as rss:
+            t0, c0 = time.perf_counter(), time.process_time()
+            result = fn()
+            walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+        mems.append(rss.extra_mb)
+    return statistics.median(walls), statistics.median(cpus), max(mems), result
+
+
+def cpu_pressure() -> str:
+    """Linux PSI: the share of the last 10 s in which some runnable task waited for a CPU."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return "unknown"
+    return line.split()[1].replace("avg10=", "") + "% (10 s)"
 
 
 def matmul_peaks(repeats: int, peaks: dict[str, float] | None = None) -> dict[str, float]:
@@ -325,8 +362,11 @@ def piper_and_noise_vocoders(texts: list[str], threads: int, repeats: int) -> No
     batched = PiperSynthesizer(voice, device="cpu", threads=threads, max_batch_items=8)
     requests = [SynthesisRequest(t, seed=i) for i, t in enumerate(texts)]
     solo.synthesize(requests[:2])
+    piper_rows = []
     for name, synthesizer in (("Piper joe-medium, 1 per call", solo), ("batch 8", batched)):
-        seconds, mem, results = best_of(repeats, lambda s=synthesizer: s.synthesize(requests))
+        seconds, cpu, mem, results = median_wall_cpu(
+            max(3, repeats), lambda s=synthesizer: s.synthesize(requests)
+        )
         assert all(r.ok for r in results), [r.error for r in results if not r.ok]
         audio = sum(r.duration_s for r in results)
         rows.append(
@@ -337,6 +377,9 @@ def piper_and_noise_vocoders(texts: list[str], threads: int, repeats: int) -> No
                 f"{audio / len(texts):.2f}",
                 f"{mem:.0f}",
             ]
+        )
+        piper_rows.append(
+            [name, f"{1000 * cpu / len(texts):.0f}", f"{audio / cpu:.1f}", f"{cpu / seconds:.2f}"]
         )
     # 1 s: on a CPU both take many times real time (WaveGlow was made for GPUs).
     mel = torch.randn(1, 80, 86) - 5.0
@@ -366,10 +409,17 @@ def piper_and_noise_vocoders(texts: list[str], threads: int, repeats: int) -> No
             [label + " alone", f"{audio_s / seconds:.2f}", "-", f"{audio_s:.2f}", f"{mem:.0f}"]
         )
     print_table(
-        f"Piper (real weights; voice load {load_s:.1f} s, +{load_mb:.0f} MB) and the noise "
-        f"vocoders (random weights), {threads} threads",
+        f"Piper (real weights; voice load {load_s:.1f} s, +{load_mb:.0f} MB; median of "
+        f"{max(3, repeats)} runs) and the noise vocoders (random weights), {threads} threads",
         ["run", "x real time", "ms per sentence", "s audio per sentence", "peak MB"],
         rows,
+    )
+    # CPU seconds barely depend on how many other processes share the cores; wall seconds do.
+    # A "cores busy" well under the thread count means the run waited for a core.
+    print_table(
+        f"Piper's CPU time (all threads; comparable under load), CPU pressure {cpu_pressure()}",
+        ["run", "CPU ms per sentence", "x real time per CPU second", "cores busy"],
+        piper_rows,
     )
 
 

@@ -281,12 +281,22 @@ class Clip(models.Model):
     # ago and never picked up (a broker that lost it) is sent again by the sweep.
     enqueued_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
+    provenance = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            "What produced the clip, written when it becomes ready: seed, engine, voice and "
+            "its file digests, speaker, noise and length scales, vocoder, sample rates, "
+            "package versions (synthesis.provenance)."
+        ),
+    )
     objective = models.JSONField(
         default=dict,
         blank=True,
         help_text=_(
             "Cached objective metrics (listening.objective): against the reference clip of the "
-            "same sentence when the study has one, plus reference-free descriptors and DNSMOS."
+            "same sentence when the study has one, plus reference-free descriptors and the "
+            "automatic MOS estimates (DistillMOS, DNSMOS)."
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -5,7 +5,7 @@ them). Reads and writes ``listening`` models but calls no listening service and 
 Celery: after each batch it announces the study's changed clips (``synthesis.signals``), and
 anchor clips whose source became ready are handed back to the task that called it
 (``enqueue_anchors``), which queues them. The engine in ``synthesis/engine`` knows nothing of
-either. Every clip ends ready (audio, duration, loudness, seed, timings, device) or failed (with
+either. Every clip ends ready (audio, duration, loudness, seed, timings, device, provenance) or failed (with
 the error a researcher can act on).
 
 A claim is a lease: the worker process (``host/pid``) and ``lease_until``, renewed while it
@@ -43,6 +43,7 @@ from observability import metrics
 from synthesis.engine.audio import encode_flac, postprocess
 from synthesis.engine.mnru import mnru
 from synthesis.engine.protocol import SynthesisRequest
+from synthesis.provenance import anchor_clip_provenance, voice_clip_provenance
 from synthesis.signals import clips_changed
 from synthesis.voices import VoiceUnavailable, voice_load
 
@@ -160,8 +161,10 @@ def clip_store(
     device: str = "",
     peak_memory_bytes: int | None = None,
     trim: bool = True,
+    provenance: dict | None = None,
 ) -> bool:
-    """Post-process (trim, clipping check, BS.1770 loudness) and store one clip as FLAC.
+    """Post-process (trim, clipping check, BS.1770 loudness) and store one clip as FLAC, with
+    ``provenance`` (``synthesis.provenance``; the stored sample rate is added here).
 
     Returns False when another run finished the clip first (its file is then left alone)."""
     processed = postprocess(
@@ -196,6 +199,7 @@ def clip_store(
                 device=device,
                 peak_memory_bytes=peak_memory_bytes,
                 lease_until=None,
+                provenance={**(provenance or {}), "sample_rate": processed.sample_rate},
                 ready_at=timezone.now(),
                 updated_at=timezone.now(),
             )
@@ -294,12 +298,12 @@ def _synthesize_chunk(
     ]
     by_key = {str(clip.id): clip for clip in chunk}
     results = [
-        (by_key[r.key], r.samples, r.sample_rate, r.seconds, r.error)
+        (by_key[r.key], r.samples, r.sample_rate, r.seconds, r.error, r)
         for r in loaded.impl.synthesize(requests)
     ]
     # The engine measures its own peak (CUDA allocator, or the process's high-water mark).
     peak = getattr(loaded.impl, "peak_memory_bytes", None) or _peak_rss_bytes()
-    for clip, samples, sample_rate, seconds, error in results:
+    for clip, samples, sample_rate, seconds, error, result in results:
         if error:
             _fail([clip], error)
             continue
@@ -313,6 +317,15 @@ def _synthesize_chunk(
                 seconds=seconds,
                 device=loaded.device,
                 peak_memory_bytes=peak,
+                provenance=voice_clip_provenance(
+                    seed=clip.seed,
+                    engine=loaded.engine,
+                    voice=loaded.record,
+                    settings=result.settings,
+                    engine_sample_rate=sample_rate,
+                    pieces=result.pieces,
+                    loudness_target_lufs=study.loudness_target_lufs,
+                ),
             )
         except ValueError as exc:  # SilentAudioError and friends: the output is unusable
             _fail([clip], f"The voice produced unusable audio: {exc}")
@@ -397,6 +410,13 @@ def anchor_clips_derive(*, system_id: int, clip_ids: list[int]) -> int:
                 seconds=time.monotonic() - start,
                 device="cpu",
                 trim=False,  # keep the source's timing: the anchor is the same utterance
+                provenance=anchor_clip_provenance(
+                    seed=clip.seed,
+                    q_db=system.anchor_q_db,
+                    source_clip=src.token,
+                    source=src.provenance,
+                    loudness_target_lufs=system.study.loudness_target_lufs,
+                ),
             ):
                 done += 1
         except ValueError as exc:

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,10 @@ class LoadedVoice:
     impl: Any  # EspeakSynthesizer, synthesizer.Synthesizer or piper.PiperSynthesizer
     sample_rate: int
     device: str
+    # Where each file came from and its sha256 ({"model": {"source": ..., "sha256": ...}}),
+    # and the voice row it was loaded from: each clip's provenance (synthesis.provenance).
+    files: dict[str, dict[str, str]] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
 
 
 _cache: dict[tuple[int, str], LoadedVoice] = {}
@@ -72,6 +76,30 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _file_record(source: str, path: Path | None, sha256: str | None = None) -> dict[str, str]:
+    """Where a voice file came from and its digest (read once per load, never per clip)."""
+    record = {"source": source}
+    if sha256 or path is not None:
+        record["sha256"] = sha256 or _sha256(path)
+    return record
+
+
+def _source_label(voice: Voice, prefix: str) -> str:
+    """How the voice names its file for ``prefix`` ("acoustic", "vocoder", "piper_model",
+    "piper_config"): ``upload:NAME``, ``path:PATH``, ``url:URL`` or ``bundle:NAME``."""
+    upload = getattr(voice, f"{prefix}_file", None)
+    if upload:
+        return f"upload:{upload.name}"
+    path = getattr(voice, f"{prefix}_path", "")
+    if path:
+        return f"path:{path}"
+    url = getattr(voice, f"{prefix}_url", "")
+    if url:
+        return f"url:{url}"
+    bundle = getattr(voice, f"{prefix}_bundle", "")
+    return f"bundle:{bundle}" if bundle else ""
 
 
 def fetch_url(url: str, sha256: str) -> Path:
@@ -233,7 +261,18 @@ def _load_piper(voice: Voice) -> LoadedVoice:
         )
     except ValueError as exc:  # PiperVoiceError, a bad speaker or scale: permanent, named
         raise VoiceUnavailable(f"Voice '{voice.name}': {exc}") from exc
-    return LoadedVoice(voice.id, "piper", engine, engine.sample_rate, engine.device)
+    if voice.piper_bundle:
+        model_source = config_source = f"bundle:{voice.piper_bundle}"
+    elif voice.piper_model_path:
+        model_source, config_source = f"path:{model}", f"path:{config}"
+    else:
+        model_source = _source_label(voice, "piper_model")
+        config_source = _source_label(voice, "piper_config")
+    files = {
+        "model": _file_record(model_source, None, engine.voice.model_sha256),
+        "config": _file_record(config_source, Path(config)),
+    }
+    return LoadedVoice(voice.id, "piper", engine, engine.sample_rate, engine.device, files)
 
 
 def _load(voice: Voice) -> LoadedVoice:
@@ -246,7 +285,10 @@ def _load(voice: Voice) -> LoadedVoice:
             )
         except ValueError as exc:
             raise VoiceUnavailable(f"Voice '{voice.name}': {exc}") from exc
-        return LoadedVoice(voice.id, "espeak", EspeakSynthesizer(engine), engine.sample_rate, "cpu")
+        files = {"voice": {"source": f"espeak-ng:{engine.voice}"}}
+        return LoadedVoice(
+            voice.id, "espeak", EspeakSynthesizer(engine), engine.sample_rate, "cpu", files
+        )
     if voice.engine == Voice.Engine.PIPER:
         return _load_piper(voice)
 
@@ -278,7 +320,17 @@ def _load(voice: Voice) -> LoadedVoice:
         )
     except ValueError as exc:  # CheckpointError, MelSettingsMismatch: permanent, named
         raise VoiceUnavailable(f"Voice '{voice.name}': {exc}") from exc
-    return LoadedVoice(voice.id, "tacotron2", engine, engine.sample_rate, engine.device)
+    files = {
+        "acoustic": _file_record(
+            _source_label(voice, "acoustic"), None if isinstance(source, str) else Path(source)
+        ),
+        "vocoder": (
+            _file_record(_source_label(voice, "vocoder"), vocoder_path)
+            if vocoder_path is not None
+            else {"source": "griffinlim"}
+        ),
+    }
+    return LoadedVoice(voice.id, "tacotron2", engine, engine.sample_rate, engine.device, files)
 
 
 # Voice.options keys passed on to the Synthesizer.
@@ -313,6 +365,12 @@ def voice_load(voice: Voice) -> LoadedVoice:
         for stale in [k for k in _cache if k[0] == voice.id]:
             del _cache[stale]
         loaded = _load(voice)
+        loaded.record = {
+            "id": voice.id,
+            "name": voice.name,
+            "updated_at": voice.updated_at.isoformat(),
+            "files": loaded.files,
+        }
         _cache[key] = loaded
         log.info(
             "voice loaded",

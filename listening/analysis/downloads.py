@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import shutil
 import tempfile
@@ -86,6 +87,9 @@ AUDIO_MANIFEST_COLUMNS = [
     "loudness_lufs",
     "sample_rate",
     "token",
+    "seed",
+    "engine",
+    "provenance",
 ]
 
 
@@ -107,7 +111,8 @@ def _folder_names(study: Study) -> dict[int, str]:
 def study_audio_zip(*, study: Study) -> tuple[IO[bytes], int]:
     """A ZIP of ``study``'s ready clips, ``audio/<system>/<sentence key>.<ext>``, with
     ``manifest.csv`` (file name, system, sentence key and text, duration, loudness, sample
-    rate, clip token). Returns an open temporary file positioned at 0 (deleted when closed) and
+    rate, clip token, seed, engine and the clip's whole provenance record as compact JSON:
+    ``synthesis.provenance``). Returns an open temporary file positioned at 0 (deleted when closed) and
     the number of clips in it.
 
     Audio is copied from storage in 1 MiB pieces into a temporary file (stored, not deflated:
@@ -151,6 +156,9 @@ def study_audio_zip(*, study: Study) -> tuple[IO[bytes], int]:
                         "" if clip.loudness_lufs is None else round(clip.loudness_lufs, 2),
                         clip.sample_rate or "",
                         clip.token,
+                        clip.seed,
+                        (clip.provenance or {}).get("engine", ""),
+                        json.dumps(clip.provenance or {}, sort_keys=True, separators=(",", ":")),
                     ]
                 )
             zf.writestr("manifest.csv", manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)

@@ -14,8 +14,10 @@ the arrow runs one way, from the report to the measurements.
 MOS here is the mean of every test rating (all listeners, before screening exclusions): per
 system it is taken from the report's ``systems`` entries, per clip from the same ratings
 (``listening.analysis.selectors.study_ratings_frame``). The DNSMOS P.808 value is a network's
-estimate of MOS (Reddy et al. 2021, trained on ITU-T P.808 ratings of noisy speech), reported
-beside the listeners' MOS with its correlation to them, never in place of them.
+estimate of MOS (Reddy et al. 2021, trained on ITU-T P.808 ratings of noisy speech: a model of
+noise suppression); DistillMOS (``distillmos``) is the estimate made for speech quality, with
+synthetic speech among its training data. Both are reported beside the listeners' MOS with
+their agreement with them (ITU-T P.1401: r, rho, RMSE, RMSE*), never in place of them.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ from listening.objective.cache import (
     study_measured_clips,
 )
 from listening.objective.measure import F0_METHODS
-from listening.objective.summary import metric_correlations, system_metric_summary
+from listening.objective.summary import (
+    estimate_agreement,
+    metric_correlations,
+    system_metric_summary,
+)
 
 SCHEMA = "harken.objective_section/1"
 
@@ -62,8 +68,15 @@ _METRIC_ROWS = [
     ("leading_silence_s", "Leading silence", "s", None, "descriptive"),
     ("trailing_silence_s", "Trailing silence", "s", None, "descriptive"),
     (
+        "distillmos",
+        "DistillMOS (an automatic estimate of MOS, not listeners)",
+        "MOS estimate",
+        "higher",
+        "estimate",
+    ),
+    (
         "dnsmos_p808",
-        "DNSMOS P.808 (automatic estimate, not listeners)",
+        "DNSMOS P.808 (a noise-suppression model's estimate, not listeners)",
         "MOS estimate",
         "higher",
         "estimate",
@@ -75,6 +88,8 @@ METRICS: list[dict[str, Any]] = [
 METRIC_KEYS = [m["key"] for m in METRICS]
 _REFERENCE_KEYS = [m["key"] for m in METRICS if m["group"] == "reference"]
 _DESCRIBE_KEYS = [m["key"] for m in METRICS if m["group"] == "descriptive"]
+# Automatic MOS estimates: on the listeners' 1-5 scale, so their agreement includes RMSE.
+ESTIMATE_KEYS = [m["key"] for m in METRICS if m["group"] == "estimate"]
 
 
 def _number(value: Any) -> float | None:
@@ -90,7 +105,7 @@ def clip_metric_values(cache: dict[str, Any] | None) -> dict[str, float | None]:
     describe = cache.get("describe") or {}
     values: dict[str, float | None] = {k: _number(reference.get(k)) for k in _REFERENCE_KEYS}
     values.update({k: _number(describe.get(k)) for k in _DESCRIBE_KEYS})
-    values["dnsmos_p808"] = _number(cache.get("dnsmos_p808"))
+    values.update({k: _number(cache.get(k)) for k in ESTIMATE_KEYS})
     return values
 
 
@@ -119,6 +134,9 @@ def objective_section(*, study: Study, report: dict) -> dict:
     - ``correlations``: {"systems": {key: stats}, "clips": {key: stats}}, stats being
       {n, pearson, pearson_p, spearman, spearman_p} of the metric against MOS across systems
       (system means) and across clips (clip means of the ratings), None where undefined;
+    - ``agreement``: for the automatic MOS estimates (``distillmos``, ``dnsmos_p808``),
+      {key: {"systems": stats, "clips": stats}} with ITU-T P.1401's numbers
+      (``listening.objective.summary.estimate_agreement``: r, rho, RMSE, RMSE*, mean error);
     - ``clips``: per clip: clip id, system, sentence key, mos, n_ratings, values {key: number};
     - ``n_clips``, ``n_computed``, ``pending`` (ready clips whose metrics are missing or out of
       date: the tasks have not caught up), ``failed`` (clips whose audio could not be
@@ -188,11 +206,32 @@ def objective_section(*, study: Study, report: dict) -> dict:
         metrics=METRIC_KEYS,
     )
 
+    # P.1401's epsilon-insensitive RMSE takes each condition's 95 % interval as the test gave
+    # it: the Student-t interval over its ratings.
+    half_by_system = {s["system"]: s.get("ci95_half_width") for s in report.get("systems", [])}
+    agreement = {
+        key: {
+            "systems": estimate_agreement(
+                [(s["mos"], s["metrics"][key]["mean"]) for s in systems],
+                [half_by_system.get(s["system"]) for s in systems],
+            ),
+            "clips": estimate_agreement([(row["mos"], row["values"][key]) for row in clip_rows]),
+        }
+        for key in ESTIMATE_KEYS
+    }
+
     notes = [
         "MOS is the mean of all test ratings (every listener, before screening exclusions).",
-        "dnsmos_p808 is an automatic estimate from the DNSMOS P.808 model, trained on noisy "
-        "and enhanced speech; read it beside the listeners' MOS and its correlation with them, "
-        "never as a substitute.",
+        "distillmos is an estimate of MOS from DistillMOS (Stahl and Gamper, ICASSP 2025), a "
+        "speech-quality model whose training data include synthetic speech (VoiceMOS 2022); "
+        "it is the estimate made for TTS. Read it beside the listeners' MOS and its agreement "
+        "with them, never as a substitute.",
+        "dnsmos_p808 is an estimate from DNSMOS P.808, a model of noise suppression trained on "
+        "noisy and enhanced speech rather than on synthetic speech; it is shown for comparison.",
+        "Agreement of an estimate with MOS follows ITU-T P.1401: Pearson r, Spearman rho and "
+        "RMSE across systems and across clips, the estimate taken as it is (no mapping "
+        "fitted; N - 1 in the RMSE), and RMSE* across systems, which forgives the part of each "
+        "error inside the system's 95 % MOS interval.",
         "Correlations need at least 3 systems (or clips) with both numbers; with fewer they "
         "are null.",
     ]
@@ -222,6 +261,7 @@ def objective_section(*, study: Study, report: dict) -> dict:
             "metrics": METRICS,
             "systems": systems,
             "correlations": correlations,
+            "agreement": agreement,
             "clips": clip_rows,
             "n_clips": len(clips),
             "n_computed": len(clip_rows),
@@ -248,6 +288,9 @@ CSV_COLUMNS = [
     "pearson_p",
     "spearman",
     "spearman_p",
+    "rmse",
+    "rmse_star",
+    "mean_error",
 ]
 
 
@@ -256,7 +299,8 @@ def objective_rows_csv(section: dict) -> str:
 
     Rows with scope ``system``: one per system and metric (n, mean, sd, 95% interval, the
     system's MOS). Rows with scope ``correlation_systems`` and ``correlation_clips``: one per
-    metric (n, Pearson and Spearman coefficients with p-values against MOS)."""
+    metric (n, Pearson and Spearman coefficients with p-values against MOS; for the automatic
+    MOS estimates also RMSE, RMSE* (systems) and the mean error, ITU-T P.1401)."""
     units = {m["key"]: m["unit"] for m in section.get("metrics", METRICS)}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -265,12 +309,17 @@ def objective_rows_csv(section: dict) -> str:
         for key, summary in s["metrics"].items():
             ci = summary.get("ci95") or [None, None]
             row = ["system", s["system"], s["kind"], key, units.get(key, ""), summary["n"],
-                   summary["mean"], summary["sd"], ci[0], ci[1], s["mos"], None, None, None, None]  # fmt: skip
+                   summary["mean"], summary["sd"], ci[0], ci[1], s["mos"],
+                   None, None, None, None, None, None, None]  # fmt: skip
             writer.writerow([csv_cell(v) for v in row])
+    agreement = section.get("agreement") or {}
     for scope in ("systems", "clips"):
         for key, stats in section["correlations"][scope].items():
+            # The estimates' rows carry P.1401's agreement (its r and rho are the same numbers).
+            stats = {**stats, **((agreement.get(key) or {}).get(scope) or {})}
             row = [f"correlation_{scope}", None, None, key, units.get(key, ""), stats["n"],
                    None, None, None, None, None, stats["pearson"], stats["pearson_p"],
-                   stats["spearman"], stats["spearman_p"]]  # fmt: skip
+                   stats["spearman"], stats["spearman_p"], stats.get("rmse"),
+                   stats.get("rmse_star"), stats.get("mean_error")]  # fmt: skip
             writer.writerow([csv_cell(v) for v in row])
     return out.getvalue()

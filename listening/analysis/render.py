@@ -453,7 +453,9 @@ def objective_context(section: dict | None) -> dict[str, Any] | None:
         return {"error": section["error"], "rows": [], "systems": [], "notes": []}
     systems = [s["system"] for s in section.get("systems", [])]
     rows = []
-    for metric in section.get("metrics", []):
+    # The automatic MOS estimates first, right under the listeners' MOS they estimate.
+    metrics = sorted(section.get("metrics", []), key=lambda m: m.get("group") != "estimate")
+    for metric in metrics:
         key = metric["key"]
         cells = []
         for s in section["systems"]:
@@ -480,11 +482,32 @@ def objective_context(section: dict | None) -> dict[str, Any] | None:
                 "r_clips": _r(correlations.get("clips", {}).get(key)),
             }
         )
+    labels = {m["key"]: m["label"] for m in metrics}
+    estimates = []
+    for key, scopes in (section.get("agreement") or {}).items():
+        for scope in ("systems", "clips"):
+            stats = scopes.get(scope) or {}
+            if not stats.get("n"):
+                continue
+            estimates.append(
+                {
+                    "key": key,
+                    "label": labels.get(key, key),
+                    "scope": scope,
+                    "n": stats["n"],
+                    "pearson": _fmt(stats.get("pearson"), 2),
+                    "spearman": _fmt(stats.get("spearman"), 2),
+                    "rmse": _fmt(stats.get("rmse"), 3),
+                    "rmse_star": _fmt(stats.get("rmse_star"), 3) if scope == "systems" else "",
+                    "mean_error": _fmt(stats.get("mean_error"), 3),
+                }
+            )
     return {
         "error": "",
         "systems": systems,
         "mos": [_fmt(s.get("mos"), 3) for s in section.get("systems", [])],
         "rows": rows,
+        "estimates": estimates,
         "reference_system": section.get("reference_system"),
         "n_clips": section.get("n_clips"),
         "n_computed": section.get("n_computed"),

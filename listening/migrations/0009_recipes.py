@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("listening", "0006_researcher"),
+        ("listening", "0008_clip_provenance"),
     ]
 
     operations = [

@@ -14,7 +14,9 @@ input to full scale, so the estimate does not depend on the clip's level. Clips 
 
 It is an estimate, never a substitute for listeners: report it beside the listeners' MOS.
 
-The model is built once per process on first use (about 17 MB, CPU), never at import time.
+The model is built once per process on first use (about 17 MB, CPU), never at import time;
+torch itself is imported then too. The per-clip cache (``listening.objective.cache``) computes
+it on the CPU queue ``metrics`` beside the other metrics.
 Nothing is downloaded: the XLS-R backbone its relatives use is not part of it
 (``xlsr_name=None``), and the Hugging Face hub is told to stay offline all the same.
 """
@@ -24,9 +26,9 @@ from __future__ import annotations
 import os
 import threading
 from importlib import metadata
+from typing import Any
 
 import numpy as np
-import torch
 
 from synthesis.engine.audio import resample, to_mono
 
@@ -37,13 +39,17 @@ DISTILLMOS_RATE = 16000
 DISTILLMOS_VERSION = f"distillmos {metadata.version('distillmos')} (distill_mos_v7)"
 
 _lock = threading.Lock()
-_model: torch.nn.Module | None = None
+_model: Any = None  # the torch module, once loaded
 
 
-def _load() -> torch.nn.Module:
+def _load() -> Any:
     global _model
     with _lock:
         if _model is None:
+            # torch is imported here, not at the top: the web process imports this module (the
+            # report's objective section names its version) and should not pay for torch.
+            import torch
+
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from distillmos import sqa
@@ -70,6 +76,8 @@ def distillmos(samples: np.ndarray, sample_rate: int) -> float:
     if sample_rate != DISTILLMOS_RATE:
         mono = resample(mono, sample_rate, DISTILLMOS_RATE)
     model = _load()
+    import torch  # loaded by _load already; see there why it is not imported at the top
+
     with torch.inference_mode():
         estimate = model(torch.from_numpy(np.ascontiguousarray(mono))[None])
     return float(estimate.reshape(-1)[0])

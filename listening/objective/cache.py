@@ -13,7 +13,10 @@ storage and measured by the pure functions of ``listening.objective.measure``;
 What is computed for a ready clip of a test sentence (attention-check sentences are skipped):
 
 - always: ``describe_clip`` (duration, speaking rate, words per second from the sentence text,
-  BS.1770 loudness, clipping, leading and trailing silence) and the DNSMOS P.808 estimate;
+  BS.1770 loudness, clipping, leading and trailing silence) and two automatic MOS estimates:
+  DistillMOS (``listening.objective.automatic``, made for speech quality with synthetic speech
+  among its training data: the one to read for TTS) and DNSMOS P.808 (a model of noise
+  suppression);
 - when the study has a reference system (``System.Kind.REFERENCE``; the first by position if
   there are several) and the clip is from another system: ``compare_to_reference`` against the
   reference clip of the same sentence (STOI, ESTOI, PESQ-WB, MCD-DTW, F0 RMSE / correlation,
@@ -23,10 +26,12 @@ The cache (``Clip.objective``)::
 
     {"version": OBJECTIVE_VERSION, "key": "...", "computed_at": ISO time, "f0_method": "dio",
      "sample_rate": analysed rate, "reference_clip": id or null, "reference": {...} or null,
-     "describe": {...}, "dnsmos_p808": float or null, "notes": [...], "error": ""}
+     "describe": {...}, "dnsmos_p808": float or null, "distillmos": float or null,
+     "notes": [...], "error": ""}
 
 ``key`` fingerprints everything the numbers depend on: :data:`OBJECTIVE_VERSION` (bump it when
-an algorithm changes), the F0 tracker, the clip's audio (file name and ``ready_at``, which
+an algorithm changes), the F0 tracker, the DistillMOS package version (new weights may come
+with it), the clip's audio (file name and ``ready_at``, which
 changes when a clip is made again) and the reference clip's. A clip whose stored key matches is
 skipped, so the tasks are idempotent and safe to run twice (``acks_late``); anything that
 changes the key makes the next study task recompute that clip. A clip whose audio cannot be
@@ -52,13 +57,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from listening.models import Clip, Study, System
-from listening.objective import measure
+from listening.objective import automatic, measure
 from mos_site.celery import HarkenTask, app
 from observability import metrics
 
 log = logging.getLogger(__name__)
 
-OBJECTIVE_VERSION = 1
+OBJECTIVE_VERSION = 2
 """Bump when listening.objective.measure or this module changes a number: every clip is
 recomputed."""
 
@@ -95,7 +100,10 @@ def _audio_stamp(clip: Clip | None) -> str:
 
 def clip_objective_key(clip: Clip, reference: Clip | None, f0_method: str) -> str:
     """Fingerprint of what a clip's cached metrics depend on (see the module docstring)."""
-    return f"v{OBJECTIVE_VERSION}|{f0_method}|{_audio_stamp(clip)}|ref={_audio_stamp(reference)}"
+    return (
+        f"v{OBJECTIVE_VERSION}|{f0_method}|{automatic.DISTILLMOS_VERSION}|{_audio_stamp(clip)}"
+        f"|ref={_audio_stamp(reference)}"
+    )
 
 
 def study_measured_clips(study: Study) -> tuple[list[Clip], dict[int, Clip], int | None]:
@@ -203,6 +211,7 @@ def _measure(clip: Clip, reference: Clip | None, f0_method: str) -> dict[str, An
         "reference": None,
         "describe": None,
         "dnsmos_p808": None,
+        "distillmos": None,
     }
     try:
         result["describe"] = measure.describe_clip(samples, rate, text=clip.sentence.text)
@@ -212,6 +221,10 @@ def _measure(clip: Clip, reference: Clip | None, f0_method: str) -> dict[str, An
         result["dnsmos_p808"] = measure.dnsmos_p808(samples, rate)
     except ValueError as exc:
         notes.append(f"dnsmos_p808: {exc}")
+    try:
+        result["distillmos"] = automatic.distillmos(samples, rate)
+    except ValueError as exc:
+        notes.append(f"distillmos: {exc}")
     if reference is not None:
         ref_samples, ref_rate = _read_mono(reference)
         # One rate for both: the lower, since upsampling adds no information to compare.

@@ -117,3 +117,52 @@ def _correlation(pairs: list[tuple[float, float]]) -> dict[str, Any]:
         spearman_p=float(spearman.pvalue),
     )
     return result
+
+
+def estimate_agreement(
+    pairs: Sequence[tuple[float | None, float | None]],
+    mos_ci95_half: Sequence[float | None] | None = None,
+) -> dict[str, Any]:
+    """How far an automatic MOS estimate agrees with the listeners' MOS, in the manner of
+    ITU-T P.1401 (statistical evaluation of objective quality models).
+
+    ``pairs``: (listeners' MOS, estimate) per system or per clip; pairs with a missing or
+    non-finite side are left out. ``mos_ci95_half``: the half-width of each MOS's 95 % interval
+    (same order), for P.1401's epsilon-insensitive RMSE.
+
+    Returns ``{"n", "pearson", "pearson_p", "spearman", "spearman_p", "rmse", "rmse_star",
+    "mean_error"}``:
+
+    - Pearson's r (linearity) and Spearman's rho (monotonicity), None when n < 3 or a side is
+      constant (``_correlation``);
+    - ``rmse``: sqrt(sum((MOS - estimate)^2) / (n - d)), the estimate taken as it is, with no
+      mapping fitted to the listeners' scores; d = 1 (P.1401's N - d with the fewest degrees
+      of freedom), so None when n < 2. The estimate and the MOS share the 1-5 scale, which is
+      what makes an unmapped RMSE meaningful;
+    - ``rmse_star``: the same with each error shrunk by the MOS's 95 % half-width,
+      max(0, |MOS - estimate| - ci95), so an estimate inside the listeners' own uncertainty
+      counts as no error; None without intervals;
+    - ``mean_error``: mean(estimate - MOS), the estimate's offset (positive: it rates higher).
+
+    An estimate, never a substitute: a good agreement on one study says little about another.
+    """
+    halves = list(mos_ci95_half) if mos_ci95_half is not None else [None] * len(pairs)
+    kept = [
+        (float(mos), float(est), half)
+        for (mos, est), half in zip(pairs, halves, strict=True)
+        if _is_number(mos) and _is_number(est) and math.isfinite(mos) and math.isfinite(est)
+    ]
+    result = _correlation([(mos, est) for mos, est, _ in kept])
+    result.update(rmse=None, rmse_star=None, mean_error=None)
+    n = len(kept)
+    if n == 0:
+        return result
+    errors = np.array([est - mos for mos, est, _ in kept])
+    result["mean_error"] = float(errors.mean())
+    if n < 2:
+        return result
+    result["rmse"] = float(math.sqrt(np.sum(errors**2) / (n - 1)))
+    if all(_is_number(h) and math.isfinite(h) for _, _, h in kept):
+        shrunk = np.maximum(0.0, np.abs(errors) - np.array([h for _, _, h in kept]))
+        result["rmse_star"] = float(math.sqrt(np.sum(shrunk**2) / (n - 1)))
+    return result

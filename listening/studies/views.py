@@ -11,6 +11,7 @@ all.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +58,7 @@ from listening.studies.settings import study_create, study_update
 from mos_site.http import audio_content_type
 from synthesis.availability import voices_availability
 from synthesis.models import Voice
+from synthesis.provenance import provenance_summary
 
 PENDING_SENTENCES = "harken-pending-sentences"
 UNDECODED_SENTENCES = "harken-undecoded-sentences"
@@ -513,6 +515,9 @@ def clips(request: HttpRequest, slug: str) -> HttpResponse:
         rows = rows.filter(system_id=int(system_id))
     rows = rows.order_by("sentence__position", "sentence__key", "system__position", "system_id")
     page = Paginator(rows, CLIPS_PER_PAGE).get_page(request.GET.get("page"))
+    for clip in page.object_list:  # what made each clip, for its "How it was made" detail
+        clip.provenance_rows = provenance_summary(clip.provenance)
+        clip.provenance_json = json.dumps(clip.provenance, indent=1, sort_keys=True)
     query = request.GET.copy()
     query.pop("page", None)
     context = {

@@ -35,7 +35,6 @@ import functools
 import re
 import unicodedata
 
-import inflect
 from unidecode import unidecode
 
 __all__ = [
@@ -183,7 +182,17 @@ def _symbol_to_id(symbol_set: SymbolSet) -> dict[str, int]:
 
 # --- Normalisation ----------------------------------------------------------------------------
 
-_inflect = inflect.engine()
+
+@functools.cache
+def _inflect():
+    """inflect's engine, made on first use. Imported here, not at the top: importing inflect
+    costs seconds of CPU (typeguard instruments the whole module), which every worker, the web
+    process (the sentence checks import this module) and each ``synthesize_text`` would pay,
+    although only texts with numbers need it."""
+    import inflect
+
+    return inflect.engine()
+
 
 # A brace group is ARPAbet and must reach text_to_sequence untouched.
 _BRACES_RE = re.compile(r"(\{[^{}]*\})")
@@ -262,7 +271,7 @@ _HASH_NUMBER_RE = re.compile(r"#\s?(?=\d)")
 
 
 def _cardinal(number: int) -> str:
-    words = _inflect.number_to_words(number, andword="")
+    words = _inflect().number_to_words(number, andword="")
     # inflect separates thousands groups with commas; read aloud they would become pauses.
     return words.replace(", ", " ")
 
@@ -289,7 +298,7 @@ def _year(number: int) -> str:
         return "two thousand " + _cardinal(number % 100)
     if number % 100 == 0:
         return _cardinal(number // 100) + " hundred"
-    return _inflect.number_to_words(number, andword="", zero="oh", group=2).replace(", ", " ")
+    return _inflect().number_to_words(number, andword="", zero="oh", group=2).replace(", ", " ")
 
 
 def _amount(text: str) -> str:
@@ -353,13 +362,15 @@ def _expand_decade(match: re.Match[str]) -> str:
     digits = match.group(1)
     words = _integer(digits) if len(digits) == 4 else _cardinal(int(digits))
     head, _, last = words.rpartition(" ")
-    plural = _inflect.plural(last)
+    plural = _inflect().plural(last)
     return f"{head} {plural}" if head else plural
 
 
 def _expand_ordinal(match: re.Match[str]) -> str:
-    return _inflect.number_to_words(_inflect.ordinal(int(match.group(1))), andword="").replace(
-        ", ", " "
+    return (
+        _inflect()
+        .number_to_words(_inflect().ordinal(int(match.group(1))), andword="")
+        .replace(", ", " ")
     )
 
 

@@ -24,6 +24,8 @@ def test_bootstrap_creates_admin_and_demo_once(db, settings):
     assert study.sentences.count() == len(HARVARD_SENTENCES) == 20
     kinds = sorted(study.systems.values_list("kind", flat=True))
     assert kinds.count("anchor") == 3 and "voice" in kinds
+    # A neural voice with no download: the bundled Piper voice (listening/studies/demo.py).
+    assert {"piper-joe", "espeak-ng"} <= set(study.systems.values_list("name", flat=True))
     anchors = System.objects.filter(study=study, kind="anchor").order_by("anchor_q_db")
     assert [a.anchor_q_db for a in anchors] == [5.0, 15.0, 25.0]
     assert Clip.objects.filter(system__study=study).count() == 20 * study.systems.count()

@@ -179,6 +179,12 @@ def test_worker_measures_degraded_systems_against_the_reference(
     assert by_clips["stoi"]["n"] == 9 and by_clips["stoi"]["spearman"] > 0
     assert by_systems["dnsmos_p808"]["n"] == 4 and by_clips["dnsmos_p808"]["n"] == 12
     assert -1 <= by_clips["dnsmos_p808"]["pearson"] <= 1
+    # DistillMOS, computed by the same worker and cached with the rest.
+    assert all(systems[name]["metrics"]["distillmos"]["n"] == 3 for name in systems)
+    assert mild["distillmos"]["mean"] > harsh["distillmos"]["mean"]
+    distill = section["agreement"]["distillmos"]
+    assert distill["systems"]["n"] == 4 and distill["clips"]["n"] == 12
+    assert distill["systems"]["rmse"] > 0 and distill["systems"]["rmse_star"] is not None
 
     # The CSV download: one row per system and metric, one per metric and correlation scope.
     rows = list(csv.DictReader(io.StringIO(objective_rows_csv(section))))
@@ -192,6 +198,12 @@ def test_worker_measures_degraded_systems_against_the_reference(
     assert len(corr) == 2 * len(METRIC_KEYS)
     mcd = next(r for r in corr if (r["scope"], r["metric"]) == ("correlation_systems", "mcd_db"))
     assert float(mcd["pearson"]) == pytest.approx(by_systems["mcd_db"]["pearson"], abs=1e-6)
+    assert mcd["rmse"] == ""  # RMSE only for the estimates on the MOS scale
+    row = next(
+        r for r in corr if (r["scope"], r["metric"]) == ("correlation_systems", "distillmos")
+    )
+    assert float(row["rmse"]) == pytest.approx(distill["systems"]["rmse"], abs=1e-6)
+    assert float(row["rmse_star"]) == pytest.approx(distill["systems"]["rmse_star"], abs=1e-6)
 
     # Cached: nothing is stale, a clip is skipped; a new algorithm version recomputes all.
     assert study_objective_stale(study=study) == []
@@ -273,6 +285,7 @@ def test_without_a_reference_clips_are_described_and_estimated(db, speech, dio):
     assert a["words_per_s"] == pytest.approx(len(TEXTS[0].split()) / span)
     assert -40 < a["loudness_lufs"] < 0 and a["clipped_samples"] == 0
     assert 1.0 <= plain.objective["dnsmos_p808"] <= 5.0
+    assert 1.0 <= plain.objective["distillmos"] <= 5.0
     assert "could not be decoded (Format not recognised" in broken.objective["error"]
     assert clip_objective_compute(clip_id=broken.pk) == "skipped"  # same audio: not retried
 

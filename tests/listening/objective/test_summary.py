@@ -1,12 +1,19 @@
 """Numbers for the report's objective section (listening/objective/summary.py): intervals over a
-system's clips and correlations with MOS, against hand computations and scipy."""
+system's clips, correlations with MOS and an estimate's P.1401 agreement, against hand
+computations and scipy."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 from scipy import stats
 
-from listening.objective.summary import metric_correlations, system_metric_summary
+from listening.objective.summary import (
+    estimate_agreement,
+    metric_correlations,
+    system_metric_summary,
+)
 
 
 def test_system_metric_summary_is_a_t_interval():
@@ -58,3 +65,23 @@ def test_metric_correlations_are_none_when_undefined():
         assert stats_["pearson_p"] is None and stats_["spearman_p"] is None
     assert out["systems"]["mcd_db"]["n"] == 2
     assert out["clips"]["mcd_db"]["n"] == 3
+
+
+def test_estimate_agreement_follows_p1401_with_numbers_worked_by_hand():
+    # MOS 4, 3, 2 with 95 % half-widths 0.2, 0.5, 0.1; the estimate 4.5, 3.1, 2.0.
+    stats = estimate_agreement([(4.0, 4.5), (3.0, 3.1), (2.0, 2.0)], [0.2, 0.5, 0.1])
+    # errors 0.5, 0.1, 0.0 -> RMSE = sqrt(0.26 / (3 - 1)); shrunk 0.3, 0, 0 -> sqrt(0.09 / 2)
+    assert stats["n"] == 3
+    assert stats["rmse"] == pytest.approx(math.sqrt(0.26 / 2))
+    assert stats["rmse_star"] == pytest.approx(math.sqrt(0.09 / 2))
+    assert stats["mean_error"] == pytest.approx(0.2)
+    assert stats["spearman"] == pytest.approx(1.0)
+    assert 0.99 < stats["pearson"] <= 1.0
+
+
+def test_estimate_agreement_leaves_out_missing_pairs_and_says_what_is_undefined():
+    stats = estimate_agreement([(4.0, None), (3.0, 3.5), (None, 2.0), (2.0, float("nan"))])
+    assert stats["n"] == 1 and stats["mean_error"] == pytest.approx(0.5)
+    assert stats["rmse"] is None and stats["pearson"] is None and stats["rmse_star"] is None
+    two = estimate_agreement([(4.0, 3.0), (3.0, 3.0)])
+    assert two["rmse"] == pytest.approx(1.0) and two["rmse_star"] is None  # no intervals given
