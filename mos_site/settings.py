@@ -248,6 +248,11 @@ MAX_SENTENCE_FILE_KB = env_int("MAX_SENTENCE_FILE_KB", 2048)
 MAX_ZIP_MEMBERS = env_int("MAX_ZIP_MEMBERS", 5000)
 MAX_UNZIPPED_MB = env_int("MAX_UNZIPPED_MB", 2 * MAX_UPLOAD_MB)
 MAX_CLIP_SECONDS = env_int("MAX_CLIP_SECONDS", 60)
+# One recording, checked from its header before decoding: 60 s of 8 channels at 192 kHz is
+# already 370 MB of float samples, so the header's frames, rate and channels are each capped.
+MAX_AUDIO_FILE_MB = env_int("MAX_AUDIO_FILE_MB", 100)
+MAX_UPLOAD_SAMPLE_RATE = env_int("MAX_UPLOAD_SAMPLE_RATE", 192000)
+MAX_UPLOAD_CHANNELS = env_int("MAX_UPLOAD_CHANNELS", 8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
