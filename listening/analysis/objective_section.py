@@ -20,7 +20,6 @@ beside the listeners' MOS with its correlation to them, never in place of them.
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from typing import Any
@@ -39,6 +38,7 @@ from listening.objective.cache import (
 )
 from listening.objective.measure import F0_METHODS
 from listening.objective.summary import metric_correlations, system_metric_summary
+from mos_site.spreadsheet import csv_writer
 
 SCHEMA = "harken.objective_section/1"
 
@@ -259,7 +259,7 @@ def objective_rows_csv(section: dict) -> str:
     metric (n, Pearson and Spearman coefficients with p-values against MOS)."""
     units = {m["key"]: m["unit"] for m in section.get("metrics", METRICS)}
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(CSV_COLUMNS)
     for s in section["systems"]:
         for key, summary in s["metrics"].items():
