@@ -270,6 +270,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- Uploads -------------------------------------------------------------------------------
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 200)
 MAX_SENTENCE_FILE_KB = env_int("MAX_SENTENCE_FILE_KB", 2048)
+# Sentences in one study (pages and API alike); the preview shows them a page at a time.
+MAX_SENTENCES = env_int("MAX_SENTENCES", 20000)
 # ZIP uploads are checked before extraction (a "zip bomb" is refused, not unpacked).
 MAX_ZIP_MEMBERS = env_int("MAX_ZIP_MEMBERS", 5000)
 MAX_UNZIPPED_MB = env_int("MAX_UNZIPPED_MB", 2 * MAX_UPLOAD_MB)
