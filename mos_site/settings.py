@@ -366,9 +366,11 @@ REPORT_INLINE_MAX_RATINGS = env_int("REPORT_INLINE_MAX_RATINGS", 20000)
 
 # --- Metrics -------------------------------------------------------------------------------
 # /metrics is open to requests from METRICS_ALLOWED_IPS, or to any request carrying
-# "Authorization: Bearer $METRICS_TOKEN".
+# "Authorization: Bearer $METRICS_TOKEN". In production (DEBUG=false) no address is trusted
+# unless METRICS_ALLOWED_IPS says so: a reverse proxy on the same host makes every visitor
+# come from 127.0.0.1, so a loopback default would publish the metrics.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
-METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"] if DEBUG else [])
 # Each Celery worker serves its own /metrics on this port (same guard); empty: 9101 when
 # PROMETHEUS_MULTIPROC_DIR is set, else off; 0: off.
 METRICS_PORT = env_str("METRICS_PORT", "")
