@@ -87,8 +87,15 @@ def _secret_key() -> str:
     # Development: keep one generated key under var/ so sessions survive restarts.
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        # Created 0600 from the start: written first and chmod-ed after, it would be readable
+        # by every local user for a moment (and for good if the chmod failed).
+        try:
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        else:
+            with os.fdopen(handle, "w") as stream:
+                stream.write(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -123,7 +130,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "observability.middleware.RequestMetricsMiddleware",
+    "mos_site.security.SecurityHeadersMiddleware",
 ]
+# Only the site's own files (mos_site.security); data: images for the browsers' own icons.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'",
+)
 
 ROOT_URLCONF = "mos_site.urls"
 WSGI_APPLICATION = "mos_site.wsgi.application"
@@ -162,6 +176,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_harken.sqlite3")}
+    # The embedded database holds sessions and API tokens: readable by its owner only. SQLite
+    # gives its -wal and -shm files the database file's mode, so creating it 0600 is enough.
+    _sqlite = Path(str(DATABASES["default"]["NAME"]))
+    if str(_sqlite) not in ("", ":memory:") and _sqlite.parent.is_dir():
+        os.close(os.open(_sqlite, os.O_WRONLY | os.O_CREAT, 0o600))
+        if _sqlite.stat().st_mode & 0o077 and _sqlite.stat().st_uid == os.getuid():
+            _sqlite.chmod(0o600)
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if TESTING:

@@ -81,11 +81,22 @@ STAGE_URLS = {
 # --- Helpers ---------------------------------------------------------------------------------
 
 
+def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
+    # An image from elsewhere is a tracking pixel on every listener: only the site's own
+    # paths ("/media/...", not "//host/...") are kept; srcset could name other hosts.
+    if tag == "img" and attribute == "srcset":
+        return None
+    if tag == "img" and attribute == "src":
+        return value if value.startswith("/") and not value.startswith("//") else None
+    return value
+
+
 def render_markdown(text: str) -> SafeString:
-    """A researcher's Markdown as HTML that cannot run script (sanitised with nh3)."""
+    """A researcher's Markdown as HTML that cannot run script (sanitised with nh3) and loads
+    images only from the site itself."""
     html = markdown.markdown(text or "", extensions=["sane_lists"])
     # nh3 has just removed scripts, handlers and unsafe URLs: what is left is safe to show.
-    return mark_safe(nh3.clean(html))
+    return mark_safe(nh3.clean(html, attribute_filter=_own_images_only))
 
 
 def _cookie_name(study: Study) -> str:
