@@ -18,14 +18,33 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "pw-researcher-123456"
 
 
+@pytest.fixture(autouse=True)
+def urls_loaded():
+    # Import the URLconf (and the engine it pulls in) before the browser's first request, which
+    # would otherwise spend most of its 20 s timeout on it when the machine is busy.
+    reverse("home")
+
+
 def watch(page) -> list[str]:
-    """Every console error and uncaught exception of ``page`` from now on."""
+    """Every console error and uncaught exception of ``page`` from now on. The browser's own
+    request for /favicon.ico (the site has none) is not the page's doing and is left out."""
     errors: list[str] = []
-    page.on(
-        "console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None
-    )
+
+    def console(message) -> None:
+        where = message.location.get("url", "")
+        if message.type == "error" and not where.endswith("/favicon.ico"):
+            errors.append(f"{page.url} ({where}): {message.text}")
+
+    page.on("console", console)
     page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
     return errors
+
+
+def start(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_load_state("networkidle")
 
 
 def test_the_listener_pages_pass_the_policy(live_server, page_factory):
@@ -35,7 +54,7 @@ def test_the_listener_pages_pass_the_policy(live_server, page_factory):
         training_clips=0,
         gold=False,
         attention_check_rate=0.0,
-        questionnaire=True,
+        questionnaire=False,
         headphone_check=False,
     )
     Study.objects.filter(pk=rating.pk).update(
@@ -45,43 +64,31 @@ def test_the_listener_pages_pass_the_policy(live_server, page_factory):
     errors = watch(page)
     response = page.goto(f"{live_server.url}/t/{rating.slug}/")
     assert "default-src 'self'" in response.headers["content-security-policy"]
-    # The tracking pixel in the instructions is not even in the page.
-    assert "tracker.example" not in page.content()
+    # The tracking pixel in the instructions is not even in the page; its alt text is.
+    assert "tracker.example" not in page.content() and "pixel" in page.content()
     page.get_by_label("I have read the information above and agree to take part.").check()
     page.get_by_role("button", name="Start").click()
-    page.wait_for_load_state()
-    if "questionnaire" in page.url:
-        page.locator("form select, form input[type=radio]").first.wait_for()
-        for select in page.locator("form select").all():
-            select.select_option(index=1)
-        for group in page.locator("form fieldset").all():
-            radios = group.locator("input[type=radio]")
-            if radios.count():
-                radios.first.check()
-        page.get_by_role("button", name=re.compile("Continue|Next|Start")).click()
-        page.wait_for_load_state()
     page.wait_for_url(re.compile(r"/rate/$"))
     page.get_by_role("button", name="Play").first.click()
     wait_until_rateable(page)
     page.locator("fieldset.acr label.acr-option:has(input[value='4'])").click()
     page.get_by_role("button", name="Next").click()
-    page.wait_for_load_state()
+    page.wait_for_load_state("networkidle")
+    assert "HARKEN-42" in page.content()  # the completion page
 
-    headphones = open_study(
-        slug="csp-headphones",
-        training_clips=0,
-        gold=False,
-        questionnaire=False,
-        headphone_check=True,
+    questionnaire = open_study(
+        slug="csp-questionnaire", gold=False, questionnaire=True, headphone_check=False
     )
-    other = page_factory(PHONE)
-    errors += watch(other)
-    other.goto(f"{live_server.url}/t/{headphones.slug}/")
-    other.get_by_label("I have read the information above and agree to take part.").check()
-    other.get_by_role("button", name="Start").click()
-    other.wait_for_load_state()
+    headphones = open_study(
+        slug="csp-headphones", gold=False, questionnaire=False, headphone_check=True
+    )
+    for study in (questionnaire, headphones):
+        other = page_factory(PHONE)
+        errors += watch(other)
+        start(other, f"{live_server.url}/t/{study.slug}/")
+        assert other.locator("form").count() >= 1
     other.get_by_role("button", name=re.compile("Play")).first.click()
-    other.wait_for_timeout(500)
+    other.wait_for_timeout(1000)
     assert errors == []
 
 
@@ -116,7 +123,6 @@ def test_the_researcher_pages_pass_the_policy(live_server, page_factory):
     for url in urls:
         response = page.goto(f"{live_server.url}{url}")
         assert response.status == 200, url
-        assert response.headers["cache-control"].startswith(("no-store", "private")), url
         assert "no-store" in response.headers["cache-control"], url
         page.wait_for_load_state("networkidle")
     assert Study.objects.filter(slug="csp-report").exists()
