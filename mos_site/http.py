@@ -17,7 +17,6 @@ decide *whether* a request may have a file; the functions here decide *how* it i
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +24,8 @@ from typing import IO, Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils.http import quote_etag
+
+from mos_site.spreadsheet import csv_writer
 
 #: How long a browser may keep audio it was sent (it stays private to that browser).
 AUDIO_MAX_AGE_S = 3600
@@ -160,7 +161,7 @@ class _Echo:
 
 def streamed_csv_response(rows: Iterable[list[Any]], filename: str) -> StreamingHttpResponse:
     """Rows (header first) as a CSV attachment, written out as they are produced."""
-    writer = csv.writer(_Echo(), lineterminator="\n")
+    writer = csv_writer(_Echo())
     response = StreamingHttpResponse(
         (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
     )

@@ -87,8 +87,15 @@ def _secret_key() -> str:
     # Development: keep one generated key under var/ so sessions survive restarts.
     path = VAR_DIR / "secret_key"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        # Created 0600 from the start: written first and chmod-ed after, it would be readable
+        # by every local user for a moment (and for good if the chmod failed).
+        try:
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        else:
+            with os.fdopen(handle, "w") as stream:
+                stream.write(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -123,9 +130,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "observability.middleware.RequestMetricsMiddleware",
+    "mos_site.security.SecurityHeadersMiddleware",
     # Innermost: a view that cannot reach the database answers 503 + Retry-After (503.html).
     "mos_site.outage.DatabaseOutageMiddleware",
 ]
+# Only the site's own files (mos_site.security); data: images for the browsers' own icons.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY",
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'none'",
+)
 
 ROOT_URLCONF = "mos_site.urls"
 WSGI_APPLICATION = "mos_site.wsgi.application"
@@ -164,6 +178,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_harken.sqlite3")}
+    # The embedded database holds sessions and API tokens: readable by its owner only. SQLite
+    # gives its -wal and -shm files the database file's mode, so creating it 0600 is enough.
+    _sqlite = Path(str(DATABASES["default"]["NAME"]))
+    if str(_sqlite) not in ("", ":memory:") and _sqlite.parent.is_dir():
+        os.close(os.open(_sqlite, os.O_WRONLY | os.O_CREAT, 0o600))
+        if _sqlite.stat().st_mode & 0o077 and _sqlite.stat().st_uid == os.getuid():
+            _sqlite.chmod(0o600)
 else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if TESTING:
@@ -172,6 +193,28 @@ else:
             "NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ---------------------------------------------------------------------------------
+# Counters every web process must share (the log-in throttle). Embedded default: files under
+# var/cache (shared by the processes of one host). Production: CACHE_URL=redis://host:6379/1.
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif CACHE_URL in ("", "file"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+elif CACHE_URL == "locmem":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(
+        f"CACHE_URL={CACHE_URL!r} is not understood: use redis://host:port/db, 'file' or 'locmem'."
+    )
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
 # --- Auth ----------------------------------------------------------------------------------
@@ -182,6 +225,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Failed log-ins (mos_site.login): per username and address, and per address, over a window.
+LOGIN_THROTTLE_FAILURES = env_int("LOGIN_THROTTLE_FAILURES", 5)
+LOGIN_THROTTLE_ADDRESS_FAILURES = env_int("LOGIN_THROTTLE_ADDRESS_FAILURES", 30)
+LOGIN_THROTTLE_WINDOW_S = env_int("LOGIN_THROTTLE_WINDOW_S", 15 * 60)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
@@ -246,10 +293,17 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- Uploads -------------------------------------------------------------------------------
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 200)
 MAX_SENTENCE_FILE_KB = env_int("MAX_SENTENCE_FILE_KB", 2048)
+# Sentences in one study (pages and API alike); the preview shows them a page at a time.
+MAX_SENTENCES = env_int("MAX_SENTENCES", 20000)
 # ZIP uploads are checked before extraction (a "zip bomb" is refused, not unpacked).
 MAX_ZIP_MEMBERS = env_int("MAX_ZIP_MEMBERS", 5000)
 MAX_UNZIPPED_MB = env_int("MAX_UNZIPPED_MB", 2 * MAX_UPLOAD_MB)
 MAX_CLIP_SECONDS = env_int("MAX_CLIP_SECONDS", 60)
+# One recording, checked from its header before decoding: 60 s of 8 channels at 192 kHz is
+# already 370 MB of float samples, so the header's frames, rate and channels are each capped.
+MAX_AUDIO_FILE_MB = env_int("MAX_AUDIO_FILE_MB", 100)
+MAX_UPLOAD_SAMPLE_RATE = env_int("MAX_UPLOAD_SAMPLE_RATE", 192000)
+MAX_UPLOAD_CHANNELS = env_int("MAX_UPLOAD_CHANNELS", 8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -368,9 +422,11 @@ REPORT_INLINE_MAX_RATINGS = env_int("REPORT_INLINE_MAX_RATINGS", 20000)
 
 # --- Metrics -------------------------------------------------------------------------------
 # /metrics is open to requests from METRICS_ALLOWED_IPS, or to any request carrying
-# "Authorization: Bearer $METRICS_TOKEN".
+# "Authorization: Bearer $METRICS_TOKEN". In production (DEBUG=false) no address is trusted
+# unless METRICS_ALLOWED_IPS says so: a reverse proxy on the same host makes every visitor
+# come from 127.0.0.1, so a loopback default would publish the metrics.
 METRICS_TOKEN = env_str("METRICS_TOKEN")
-METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"])
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", ["127.0.0.1", "::1"] if DEBUG else [])
 # Each Celery worker serves its own /metrics on this port (same guard); empty: 9101 when
 # PROMETHEUS_MULTIPROC_DIR is set, else off; 0: off.
 METRICS_PORT = env_str("METRICS_PORT", "")

@@ -67,6 +67,19 @@ def flac_bytes(seconds: float, freq: float = 440.0) -> bytes:
     return audio_bytes(sine(seconds, freq=freq, level=0.2), SAMPLE_RATE, "FLAC", "PCM_16")
 
 
+def flac_declaring(frames: int, rate: int = SAMPLE_RATE, channels: int = 1) -> bytes:
+    """A few KB of real FLAC whose STREAMINFO header declares ``frames`` frames: the hostile
+    upload that makes a decoder allocate for what the header says, not for what is there."""
+    samples = sine(0.05, rate)
+    data = bytearray(audio_bytes(np.stack([samples] * channels, axis=1), rate, "FLAC", "PCM_16"))
+    assert data[:4] == b"fLaC"
+    # STREAMINFO bytes 10..17: rate (20 bits), channels-1 (3), bits-1 (5), total frames (36).
+    fields = int.from_bytes(data[18:26], "big")
+    fields = (fields & ~((1 << 36) - 1)) | frames
+    data[18:26] = fields.to_bytes(8, "big")
+    return bytes(data)
+
+
 def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression) as archive:

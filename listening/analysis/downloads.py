@@ -7,7 +7,6 @@ written to a temporary file and sent from there. Memory stays flat however large
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -22,6 +21,7 @@ from django.utils.text import slugify
 
 from listening.analysis.selectors import study_ratings_labelled
 from listening.models import Clip, Study, System
+from mos_site.spreadsheet import csv_writer
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def study_audio_zip(*, study: Study) -> tuple[IO[bytes], int]:
     # Returned open: the FileResponse that sends it closes (and so deletes) it.
     handle = tempfile.TemporaryFile(prefix="harken-audio-", suffix=".zip")  # noqa: SIM115
     manifest = io.StringIO()
-    writer = csv.writer(manifest, lineterminator="\n")
+    writer = csv_writer(manifest)
     writer.writerow(AUDIO_MANIFEST_COLUMNS)
     missing: list[str] = []
     count = 0

@@ -22,7 +22,6 @@ their agreement with them (ITU-T P.1401: r, rho, RMSE, RMSE*), never in place of
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from typing import Any
@@ -45,6 +44,7 @@ from listening.objective.summary import (
     metric_correlations,
     system_metric_summary,
 )
+from mos_site.spreadsheet import csv_writer
 
 SCHEMA = "harken.objective_section/1"
 
@@ -303,7 +303,7 @@ def objective_rows_csv(section: dict) -> str:
     MOS estimates also RMSE, RMSE* (systems) and the mean error, ITU-T P.1401)."""
     units = {m["key"]: m["unit"] for m in section.get("metrics", METRICS)}
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(CSV_COLUMNS)
     for s in section["systems"]:
         for key, summary in s["metrics"].items():

@@ -10,11 +10,12 @@ The SVG builders are pure functions and escape every name they draw.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from html import escape
 from typing import Any
+
+from mos_site.spreadsheet import csv_writer
 
 SCORE_LABELS = {1: "Bad", 2: "Poor", 3: "Fair", 4: "Good", 5: "Excellent"}  # ITU-T P.800 ACR
 # ColorBrewer RdYlBu (5 classes): readable for the common colour-vision deficiencies.
@@ -70,7 +71,7 @@ def report_summary_csv(report: dict) -> str:
     Missing numbers are "n/a" and the ``notes`` column says why."""
     after = {s["system"]: s for s in report.get("systems_after_exclusion", [])}
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_writer(out)
     writer.writerow(SUMMARY_COLUMNS)
     for s in report["systems"]:
         a = after.get(s["system"], {})

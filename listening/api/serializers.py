@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from rest_framework import serializers
 
@@ -66,7 +67,9 @@ class SentenceItemSerializer(serializers.Serializer):
 class SentencesJsonSerializer(serializers.Serializer):
     """Sentences as a JSON list; items without a key get s001, s002, ..."""
 
-    sentences = SentenceItemSerializer(many=True, allow_empty=True, max_length=20_000)
+    sentences = SentenceItemSerializer(
+        many=True, allow_empty=True, max_length=settings.MAX_SENTENCES
+    )
     replace = serializers.BooleanField(default=False)
     dry_run = serializers.BooleanField(default=False)
 

@@ -81,11 +81,32 @@ STAGE_URLS = {
 # --- Helpers ---------------------------------------------------------------------------------
 
 
+# nh3's output is normalised HTML (attribute values double-quoted), so its <img> tags can be
+# found reliably. (nh3's attribute_filter callback would do this inside the sanitiser, but it
+# hung the threaded live server in the browser tests.)
+_IMG_TAG = re.compile(r'<img\b(?:[^>"]|"[^"]*")*>')
+_IMG_SRC = re.compile(r'\ssrc="([^"]*)"')
+_IMG_ALT = re.compile(r'\salt="([^"]*)"')
+_IMG_SRCSET = re.compile(r'\ssrcset="[^"]*"')
+
+
+def _own_image_or_alt(match: re.Match) -> str:
+    # An image from elsewhere is a tracking pixel on every listener: only the site's own paths
+    # ("/media/...", not "//host/...") stay; any other becomes its alt text (already escaped).
+    tag = match.group(0)
+    src = _IMG_SRC.search(tag)
+    if src and src.group(1).startswith("/") and not src.group(1).startswith("//"):
+        return _IMG_SRCSET.sub("", tag)
+    alt = _IMG_ALT.search(tag)
+    return alt.group(1) if alt else ""
+
+
 def render_markdown(text: str) -> SafeString:
-    """A researcher's Markdown as HTML that cannot run script (sanitised with nh3)."""
+    """A researcher's Markdown as HTML that cannot run script (sanitised with nh3) and loads
+    images only from the site itself."""
     html = markdown.markdown(text or "", extensions=["sane_lists"])
     # nh3 has just removed scripts, handlers and unsafe URLs: what is left is safe to show.
-    return mark_safe(nh3.clean(html))
+    return mark_safe(_IMG_TAG.sub(_own_image_or_alt, nh3.clean(html)))
 
 
 def _cookie_name(study: Study) -> str:

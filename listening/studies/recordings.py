@@ -7,16 +7,24 @@ listening level) -> FLAC in the default storage under the clip's opaque name. Fi
 sentence, sentences with no file, unreadable and silent files come back in an
 ``AudioImportReport``; none is dropped quietly.
 
-Every size limit (``MAX_UPLOAD_MB``, the unpacked size and member count of a ZIP) is checked
-before anything is decoded or stored.
+Every size limit (``MAX_UPLOAD_MB``, the unpacked size and member count of a ZIP, the size of
+one recording) is checked before anything is decoded or stored, and nothing is held whole in
+memory: a ZIP member is streamed to a temporary file (its actual bytes counted against what
+the directory declares), a file's header is read before its samples (over-long, over-rate and
+over-channel files are refused from the header: ``MAX_CLIP_SECONDS``,
+``MAX_UPLOAD_SAMPLE_RATE``, ``MAX_UPLOAD_CHANNELS``), and samples are decoded and resampled in
+blocks (``synthesis.engine.audio``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
@@ -72,10 +80,19 @@ class AudioImportReport:
         return data
 
 
+class _Budget:
+    """Bytes a ZIP may still unpack to, across all its members (checked while streaming)."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+
 @dataclass
 class _Member:
     name: str  # as uploaded (path inside a ZIP included)
-    data: bytes
+    size: int  # as declared (the ZIP directory, or the uploaded file's size)
+    # Opens the member as a seekable binary file; a ZIP member is streamed to a temporary file.
+    open: Callable[[], AbstractContextManager[IO[bytes]]]
 
 
 def upload_size_check(content_length: int | str | None) -> None:
@@ -103,52 +120,83 @@ def _junk(name: str) -> bool:
     )
 
 
+class _MemberError(Exception):
+    """One member cannot be used; the others still can (it is listed as unreadable)."""
+
+
+_COPY_BLOCK = 1024 * 1024
+
+
+@contextmanager
+def _unpacked(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, filename: str, budget: _Budget
+) -> Iterator[IO[bytes]]:
+    """A ZIP member streamed to a temporary file, 1 MB at a time, never held whole in memory.
+
+    The declared size was checked against the per-file and total limits from the directory;
+    the bytes actually unpacked are counted as they come, so a forged directory is caught at
+    its first extra megabyte, not after the bomb has gone off.
+    """
+    limit = min(info.file_size, settings.MAX_AUDIO_FILE_MB * MB, budget.left)
+    with tempfile.TemporaryFile(prefix="harken-upload-") as spool:
+        written = 0
+        try:
+            with archive.open(info) as stream:
+                while block := stream.read(_COPY_BLOCK):
+                    written += len(block)
+                    if written > limit:
+                        raise UploadError(
+                            f"{filename!r} unpacks to more than its directory says "
+                            f"({info.filename}); it is damaged or a ZIP bomb, and was refused."
+                        )
+                    spool.write(block)
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as exc:
+            raise _MemberError(f"Cannot unpack it ({exc}).") from None
+        budget.left -= written
+        spool.seek(0)
+        yield spool
+
+
 def _zip_members(upload: IO[bytes], filename: str, report: AudioImportReport) -> list[_Member]:
-    """Read a ZIP's audio members after checking the member count and the unpacked size from
-    the directory, and while reading (a forged directory cannot smuggle in a ZIP bomb)."""
+    """A ZIP's audio members, after checking the member count and the unpacked size from the
+    directory; each is unpacked only when it is decoded (see ``_unpacked``)."""
     max_members = settings.MAX_ZIP_MEMBERS
     max_unpacked = settings.MAX_UNZIPPED_MB * MB
     try:
         archive = zipfile.ZipFile(upload)
     except (zipfile.BadZipFile, OSError) as exc:
         raise UploadError(f"{filename!r} is not a readable ZIP file ({exc}).") from None
-    with archive:
-        infos = archive.infolist()
-        if len(infos) > max_members:
-            raise UploadError(
-                f"{filename!r} holds {len(infos)} entries; the limit is {max_members}. "
-                "Upload the recordings in several ZIP files."
-            )
-        total = sum(info.file_size for info in infos)
-        if total > max_unpacked:
-            raise UploadError(
-                f"{filename!r} would unpack to {total / MB:.0f} MB; the limit is "
-                f"{max_unpacked / MB:.0f} MB. Upload the recordings in several parts."
-            )
-        members: list[_Member] = []
-        budget = max_unpacked
-        for info in infos:
-            if info.is_dir():
-                continue
-            if _junk(info.filename):
-                report.skipped.append(info.filename)
-                continue
-            try:
-                with archive.open(info) as stream:
-                    data = stream.read(min(info.file_size, budget) + 1)
-            except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
-                report.unreadable.append(
-                    {"file": info.filename, "key": "", "error": f"Cannot unpack it ({exc})."}
-                )
-                continue
-            if len(data) > info.file_size or len(data) > budget:
-                raise UploadError(
-                    f"{filename!r} unpacks to more than its directory says ({info.filename}); "
-                    "it is damaged or a ZIP bomb, and was refused."
-                )
-            budget -= len(data)
-            members.append(_Member(info.filename, data))
-        return members
+    infos = archive.infolist()
+    if len(infos) > max_members:
+        raise UploadError(
+            f"{filename!r} holds {len(infos)} entries; the limit is {max_members}. "
+            "Upload the recordings in several ZIP files."
+        )
+    total = sum(info.file_size for info in infos)
+    if total > max_unpacked:
+        raise UploadError(
+            f"{filename!r} would unpack to {total / MB:.0f} MB; the limit is "
+            f"{max_unpacked / MB:.0f} MB. Upload the recordings in several parts."
+        )
+    budget = _Budget(max_unpacked)
+    members: list[_Member] = []
+    for info in infos:
+        if info.is_dir():
+            continue
+        if _junk(info.filename):
+            report.skipped.append(info.filename)
+            continue
+        opener = functools.partial(_unpacked, archive, info, filename, budget)
+        members.append(_Member(info.filename, info.file_size, opener))
+    return members
+
+
+@contextmanager
+def _as_is(upload: Any) -> Iterator[IO[bytes]]:
+    """A loose uploaded file, read where Django put it (memory or a temporary file)."""
+    stream = getattr(upload, "file", upload)
+    stream.seek(0)
+    yield stream
 
 
 def _read_uploads(files: Iterable[Any], report: AudioImportReport) -> list[_Member]:
@@ -173,11 +221,41 @@ def _read_uploads(files: Iterable[Any], report: AudioImportReport) -> list[_Memb
         if name.lower().endswith(".zip"):
             members.extend(_zip_members(upload, name, report))
         else:
-            data = upload.read(limit + 1)
-            if len(data) > limit:  # the declared size lied
-                raise UploadError(f"{name!r} is larger than {settings.MAX_UPLOAD_MB} MB.")
-            members.append(_Member(name, data))
+            size = int(getattr(upload, "size", 0) or 0)
+            members.append(_Member(name, size, functools.partial(_as_is, upload)))
     return members
+
+
+def _decode(member: _Member, study: Study) -> Any:
+    """Decode and process one member; every way it can fail is an ``UnreadableAudioError``
+    (or ``SilentAudioError``) with words for the researcher, never a 500."""
+    max_file = settings.MAX_AUDIO_FILE_MB
+    if member.size > max_file * MB:
+        raise UnreadableAudioError(
+            f"{member.name!r} is {member.size / MB:.0f} MB; the limit per recording is "
+            f"{max_file} MB (MAX_AUDIO_FILE_MB). A stimulus is one sentence: cut or compress it."
+        )
+    try:
+        with member.open() as stream:
+            samples, rate = decode_audio(
+                stream,
+                member.name,
+                max_seconds=settings.MAX_CLIP_SECONDS,
+                max_sample_rate=settings.MAX_UPLOAD_SAMPLE_RATE,
+                max_channels=settings.MAX_UPLOAD_CHANNELS,
+            )
+        return postprocess(
+            samples,
+            rate,
+            target_lufs=study.loudness_target_lufs,
+            target_sample_rate=study.sample_rate,
+        )
+    except _MemberError as exc:
+        raise UnreadableAudioError(str(exc)) from None
+    except MemoryError:
+        raise UnreadableAudioError(
+            f"{member.name!r} is too large to process; upload a shorter, mono recording."
+        ) from None
 
 
 def _match(members: list[_Member], keys: Iterable[str], report: AudioImportReport) -> dict:
@@ -236,25 +314,14 @@ def system_audio_import(*, system: System, files: Iterable[Any]) -> AudioImportR
     members = _read_uploads(files, report)
     sentences = dict(study.sentences.values_list("key", "id"))
     matched = _match(members, sentences, report)
-    max_seconds = settings.MAX_CLIP_SECONDS
 
-    # Decode and process outside any transaction: this is the slow part.
+    # Decode and process outside any transaction: this is the slow part. One member at a time,
+    # so at most one recording is unpacked or decoded at any moment.
     ready: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for key, member in sorted(matched.items()):
         try:
-            samples, rate = decode_audio(member.data, member.name)
-            if samples.shape[0] > max_seconds * rate:
-                raise UnreadableAudioError(
-                    f"{member.name!r} is {samples.shape[0] / rate:.0f} s long; a stimulus is one "
-                    f"sentence of at most {max_seconds} s."
-                )
-            processed = postprocess(
-                samples,
-                rate,
-                target_lufs=study.loudness_target_lufs,
-                target_sample_rate=study.sample_rate,
-            )
+            processed = _decode(member, study)
         except SilentAudioError as exc:
             report.silent.append({"file": member.name, "key": key, "error": str(exc)})
             failed[key] = f"{member.name}: {exc}"

@@ -12,7 +12,9 @@ The characters a sentence may use are those of the voices the study's systems us
 symbol sets (``synthesis.engine.text``), a Piper voice's words (``engine.piper_voice``); eSpeak
 NG and uploaded audio only limit the length. Adding a system re-checks the sentences already
 there (``sentences_unreadable_by``).
-A sentence file over ``MAX_SENTENCE_FILE_KB`` is refused before it is decoded.
+A sentence file over ``MAX_SENTENCE_FILE_KB`` is refused before it is decoded, one that would
+take the study over ``MAX_SENTENCES`` before its rows are checked, and a CSV/TSV whose quote is
+left open (which would merge the following lines into one sentence) with the line of the quote.
 """
 
 from __future__ import annotations
@@ -383,22 +385,51 @@ def _is_header(cells: list[str]) -> bool:
     return len(names) >= 2 and names[0] in {"key", "id"} and names[1] in {"text", "sentence"}
 
 
+def _open_quote(line: int, ran_to: int, kind: str) -> UploadError:
+    return UploadError(
+        f"Line {line} opens a quote that is not closed on that line (the {kind} reader ran on "
+        f"to line {ran_to}, merging those sentences into one). Close the quote on line {line}, "
+        'or write a quote inside a text as two ("").'
+    )
+
+
 def _rows_from_delimited(text: str, delimiter: str) -> tuple[list[tuple[int, list[str]]], bool]:
     """(line, cells) for each record of a CSV/TSV text and whether the first was a header."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    kind = "TSV" if delimiter == "\t" else "CSV"
+    # strict: a quote followed by anything but a delimiter is an error, not a merged field.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     records: list[tuple[int, list[str]]] = []
     start = 1
     try:
         for cells in reader:
+            if reader.line_num > start:
+                # A sentence is one line: a record spanning lines is a quote left open, which
+                # would silently swallow the sentences after it into one.
+                raise _open_quote(start, reader.line_num, kind)
             records.append((start, cells))
             start = reader.line_num + 1
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc) and reader.line_num > start:
+            raise _open_quote(start, reader.line_num, kind) from None
         raise UploadError(
-            f"Line {reader.line_num} could not be read as {'TSV' if delimiter == chr(9) else 'CSV'}"
-            f" ({exc}). Check the quotes on that line."
+            f"Line {start} could not be read as {kind} ({exc}). Check the quotes on that line: "
+            'a quoted text ends with a quote followed by the delimiter; a quote inside it is "".'
         ) from None
     header = bool(records) and _is_header(records[0][1])
     return (records[1:] if header else records), header
+
+
+def _cap_check(n_new: int, study: Study, replace: bool, what: str) -> None:
+    """Refuse more sentences than ``MAX_SENTENCES`` in the study (after this upload) before
+    they are checked one by one: a 2 MB file can hold a million one-letter lines."""
+    cap = settings.MAX_SENTENCES
+    current = 0 if replace else study.sentences.count()
+    if n_new + current > cap:
+        kept = f" (with the study's {current} current ones)" if current else ""
+        raise UploadError(
+            f"{what} holds {n_new} sentences{kept}; a study takes at most {cap} "
+            "(MAX_SENTENCES). Listening tests use far fewer: choose a subset and upload it again."
+        )
 
 
 def _auto_keys(n: int, taken: set[str]) -> list[str]:
@@ -471,6 +502,11 @@ def sentences_preview(
             f"{filename!r} is not a sentence file: upload a .txt (one sentence per line) or a "
             ".csv/.tsv (key,text[,expected_score])."
         )
+    # Non-blank lines bound the sentences (a header is one more): a file over the cap by
+    # itself is refused before a row is parsed or checked.
+    n_lines = sum(1 for line in text.split("\n") if line.strip())
+    if n_lines > settings.MAX_SENTENCES + 1:
+        _cap_check(n_lines, study, True, repr(filename))
     existing = _existing(study, replace)
     preview = SentencePreview(
         filename=filename, format=suffix[1:], encoding=encoding, rows=[], replace=replace
@@ -510,6 +546,7 @@ def sentences_preview(
             preview.rows.append(row)
     if not preview.rows:
         preview.problems.append(f"{filename!r} contains no sentences.")
+    _cap_check(len(preview.rows), study, replace, repr(filename))
     _check_rows(preview.rows, study, replace, existing)
     return preview
 
@@ -538,6 +575,7 @@ def sentences_preview_from_items(
         preview.rows.append(row)
     if not preview.rows:
         preview.problems.append("The list contains no sentences.")
+    _cap_check(len(preview.rows), study, replace, "The list")
     _check_rows(preview.rows, study, replace, existing)
     return preview
 

@@ -64,6 +64,7 @@ PENDING_SENTENCES = "harken-pending-sentences"
 UNDECODED_SENTENCES = "harken-undecoded-sentences"
 AUDIO_REPORTS = "harken-audio-reports"
 CLIPS_PER_PAGE = 100
+PREVIEW_ROWS_PER_PAGE = 200
 
 
 def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
@@ -326,7 +327,22 @@ def sentences_preview(request: HttpRequest, slug: str) -> HttpResponse:
             _set_pending(request, study, None)
             messages.success(request, f"{n} sentences imported from {pending['filename']}.")
             return redirect("researcher:sentences", slug=study.slug)
-    context = {"study": study, "tab": "sentences", "preview": preview}
+    # A page of rows at a time (up to MAX_SENTENCES of them): only the problems until they are
+    # fixed, every sentence once there are none, either on request.
+    show = request.GET.get("show")
+    if show not in ("problems", "all"):
+        show = "all" if preview.ok else "problems"
+    rows = preview.rows_with_problems if show == "problems" else preview.rows
+    page = Paginator(rows, PREVIEW_ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "study": study,
+        "tab": "sentences",
+        "preview": preview,
+        "show": show,
+        "page": page,
+        "query": f"show={show}",
+        "n_problems": len(preview.rows_with_problems),
+    }
     return _page(request, "sentences_preview.html", context)
 
 

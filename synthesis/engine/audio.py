@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyloudnorm
@@ -216,12 +217,28 @@ def _resampling_filter(up: int, down: int) -> np.ndarray:
     )
 
 
-def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+# Input samples resampled at a time: the float64 work arrays stay a few tens of MB for any clip.
+_RESAMPLE_CHUNK = 1 << 20
+
+
+def _resample_whole(mono: np.ndarray, up: int, down: int) -> np.ndarray:
+    return signal.resample_poly(
+        mono.astype(np.float64), up, down, window=_resampling_filter(up, down)
+    )
+
+
+def resample(
+    samples: np.ndarray, orig_sr: int, target_sr: int, chunk: int = _RESAMPLE_CHUNK
+) -> np.ndarray:
     """Band-limited resampling of a mono clip: polyphase FIR (``scipy.signal.resample_poly``).
 
     The filter is sharper than scipy's default (which lets a 9 kHz tone alias into a 16 kHz
     clip at about -24 dB): content above the new Nyquist frequency ends up below -115 dB.
     Output length is ``ceil(n * target_sr / orig_sr)``; the filter is zero-phase (no delay).
+
+    Long clips are resampled ``chunk`` input samples at a time, each with enough neighbours on
+    both sides to cover the filter, so the result equals the one-pass result (to rounding) while
+    the float64 work arrays stay bounded.
     """
     mono = to_mono(samples)
     if orig_sr <= 0 or target_sr <= 0:
@@ -230,10 +247,22 @@ def resample(samples: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         return mono.copy()
     ratio = Fraction(int(target_sr), int(orig_sr))
     up, down = ratio.numerator, ratio.denominator
-    out = signal.resample_poly(
-        mono.astype(np.float64), up, down, window=_resampling_filter(up, down)
-    )
-    return out.astype(np.float32)
+    n_out = -(-mono.size * up // down)
+    # Chunks start on multiples of `down` input samples, i.e. on whole output samples.
+    step = max(chunk // down, 1) * down
+    if mono.size <= step:
+        return _resample_whole(mono, up, down).astype(np.float32)
+    half = (_resampling_filter(up, down).size // 2) // up + 2
+    pad = -(-half // down) * down  # input samples each side, a multiple of `down`
+    out = np.empty(n_out, dtype=np.float32)
+    for start in range(0, mono.size, step):
+        stop = min(start + step, mono.size)
+        lo, hi = max(start - pad, 0), min(stop + pad, mono.size)
+        part = _resample_whole(mono[lo:hi], up, down)
+        first = (start - lo) * up // down  # output index of `start` inside `part`
+        n0, n1 = start * up // down, -(-stop * up // down)
+        out[n0:n1] = part[first : first + n1 - n0]
+    return out
 
 
 def postprocess(
@@ -315,22 +344,117 @@ def write_flac(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: i
         raise
 
 
-def decode_audio(data: bytes, filename: str) -> tuple[np.ndarray, int]:
-    """Decode uploaded WAV, FLAC, OGG/Vorbis or MP3 bytes to (float32 mono samples, rate).
+# Frames decoded at a time: 64 Ki frames of 8 float32 channels is 2 MB, whatever the file says.
+_DECODE_BLOCK_FRAMES = 65536
+
+
+def _header_check(
+    info: soundfile.SoundFile,
+    filename: str,
+    max_seconds: float | None,
+    max_sample_rate: int | None,
+    max_channels: int | None,
+) -> None:
+    """Refuse a file by what its header declares, before a single sample is decoded.
+
+    A compressed file can declare far more than its size suggests (a few KB of FLAC declaring
+    hours, or 2^36 frames), and the decoded size is frames x channels x 4 bytes: check each factor.
+    """
+    rate, channels, frames = int(info.samplerate), int(info.channels), int(info.frames)
+    if rate <= 0 or channels <= 0:
+        raise UnreadableAudioError(
+            f"{filename!r} declares {rate} Hz and {channels} channel(s); it is damaged. "
+            "Export it again as WAV or FLAC."
+        )
+    if max_sample_rate is not None and rate > max_sample_rate:
+        raise UnreadableAudioError(
+            f"{filename!r} is sampled at {rate} Hz; the limit is {max_sample_rate} Hz. "
+            "Resample it (for example to 48000 Hz) and upload it again."
+        )
+    if max_channels is not None and channels > max_channels:
+        raise UnreadableAudioError(
+            f"{filename!r} has {channels} channels; the limit is {max_channels}. "
+            "Mix it down to mono or stereo and upload it again."
+        )
+    if max_seconds is not None and frames > max_seconds * rate:
+        raise UnreadableAudioError(
+            f"{filename!r} declares {frames / rate:.0f} s of audio; a stimulus is one sentence "
+            f"of at most {max_seconds:g} s. Cut it to the sentence and upload it again."
+        )
+
+
+def decode_audio(
+    data: bytes | BinaryIO,
+    filename: str,
+    *,
+    max_seconds: float | None = None,
+    max_sample_rate: int | None = None,
+    max_channels: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """Decode uploaded WAV, FLAC, OGG/Vorbis or MP3 to (float32 mono samples, rate).
+
+    ``data``: the bytes, or a seekable binary file (an upload's temporary file), which is read
+    block by block and never held whole. The header is read first and the file refused when it
+    declares more than ``max_seconds``, ``max_sample_rate`` or ``max_channels``; then blocks of
+    ``_DECODE_BLOCK_FRAMES`` frames are decoded and mixed down to mono one at a time, so memory
+    is bounded by the mono result (at most ``max_seconds * max_sample_rate`` floats) whatever
+    the file declares. A file that holds more frames than it declared is refused as well.
 
     The format is detected from the bytes, not the file name (the bundled libsndfile >= 1.1
-    reads MP3). Raises ``UnreadableAudioError`` naming the file and the cause.
+    reads MP3). Raises ``UnreadableAudioError`` naming the file and the cause, for every
+    decoder error and for ``MemoryError``.
     """
-    if not data:
-        raise UnreadableAudioError(f"{filename!r} is empty (0 bytes); upload the file again.")
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        if not data:
+            raise UnreadableAudioError(f"{filename!r} is empty (0 bytes); upload the file again.")
+        data = io.BytesIO(data)
     try:
-        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        with soundfile.SoundFile(data) as sound:
+            _header_check(sound, filename, max_seconds, max_sample_rate, max_channels)
+            rate = int(sound.samplerate)
+            declared = max(int(sound.frames), 0)
+            limit = declared if max_seconds is None else min(declared, int(max_seconds * rate))
+            mono = np.empty(limit, dtype=np.float32)
+            filled = 0
+            while True:
+                try:
+                    block = sound.read(_DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                except soundfile.LibsndfileError:
+                    # The header opened but the data did not follow: libsndfile fails to move
+                    # past the end of a file that declared more frames than it holds.
+                    raise UnreadableAudioError(
+                        f"{filename!r} is cut short or damaged: its header declares "
+                        f"{declared / rate:.1f} s but decoding failed after {filled / rate:.1f} s. "
+                        "Export it again."
+                    ) from None
+                if block.shape[0] == 0:
+                    break
+                if filled + block.shape[0] > limit:
+                    raise UnreadableAudioError(
+                        f"{filename!r} holds more audio than its header declares "
+                        f"({declared} frames); it is damaged. Export it again."
+                    )
+                mono[filled : filled + block.shape[0]] = block.mean(axis=1)
+                filled += block.shape[0]
+    except UnreadableAudioError:
+        raise
+    except MemoryError as error:
+        raise UnreadableAudioError(
+            f"{filename!r} is too large to decode here; upload a shorter, mono recording."
+        ) from error
+    except (
+        soundfile.LibsndfileError,
+        RuntimeError,
+        TypeError,
+        ValueError,
+        OSError,
+        EOFError,
+    ) as error:
         # LibsndfileError's str() names the BytesIO object; its error_string is the cause.
         cause = getattr(error, "error_string", None) or str(error)
         raise UnreadableAudioError(
             f"Could not read {filename!r} as audio ({cause}). Upload WAV, FLAC, OGG/Vorbis or MP3."
         ) from error
-    if samples.shape[0] == 0:
+    if filled == 0:
         raise UnreadableAudioError(f"{filename!r} decodes to no audio frames (0 samples).")
-    return to_mono(samples), int(rate)
+    return mono[:filled].copy() if filled < mono.size else mono, rate

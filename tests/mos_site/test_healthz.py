@@ -1,4 +1,5 @@
-"""/healthz: 200 when the database and the broker answer, 503 naming the one that does not."""
+"""/healthz: 200 when the database, the broker and the storage answer, 503 naming the one that
+does not, and never how (no host, port, user or path: those go to the log)."""
 
 import json
 import os
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_healthy_site_answers_200(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "broker": "ok", "status": "ok"}
+    assert response.json() == {"database": "ok", "broker": "ok", "storage": "ok", "status": "ok"}
     assert "no-cache" in response["Cache-Control"]
 
 
@@ -41,26 +42,38 @@ def probe(env: dict[str, str], tmp_path: Path) -> dict:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got["log"] = out.stderr + out.stdout
+    return got
 
 
 @pytest.mark.parametrize(
-    ("env", "down", "up", "error"),
+    ("env", "down", "secrets"),
     [
         # Nothing listens on port 1: a real refused connection, not a mock.
-        ({"CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}, "broker", "database", "Error"),
+        ({"CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}, "broker", ["127.0.0.1", ":1", "redis"]),
         (
-            {"DATABASE_URL": "postgres://postgres@127.0.0.1:1/harken"},
+            {"DATABASE_URL": "postgres://harkenuser@127.0.0.1:1/harken"},
             "database",
-            "broker",
-            "OperationalError",
+            ["127.0.0.1", "harkenuser", "port 1", "Operational"],
         ),
+        # A media folder that cannot be made: below a regular file.
+        ({"MEDIA_ROOT": "{tmp}/not-a-folder/media"}, "storage", ["not-a-folder", "{tmp}"]),
     ],
-    ids=["broker", "database"],
+    ids=["broker", "database", "storage"],
 )
-def test_an_unreachable_service_gives_503_naming_it(tmp_path, env, down, up, error):
+def test_an_unreachable_service_gives_503_naming_it_but_not_how(tmp_path, env, down, secrets):
+    (tmp_path / "not-a-folder").write_text("a file, not a folder")
+    env = {k: v.replace("{tmp}", str(tmp_path)) for k, v in env.items()}
     got = probe(env, tmp_path)
     assert got["code"] == 503
     assert got["body"]["status"] == f"unavailable: {down}"
-    assert got["body"][up] == "ok"
-    assert error in got["body"][down]
+    assert got["body"][down] == "unavailable"
+    assert [name for name in ("database", "broker", "storage") if got["body"][name] == "ok"] == [
+        name for name in ("database", "broker", "storage") if name != down
+    ]
+    text = json.dumps(got["body"])
+    for secret in secrets:
+        assert secret.replace("{tmp}", str(tmp_path)) not in text
+    # The cause is in the log for whoever runs the site.
+    assert "health check failed" in got["log"]

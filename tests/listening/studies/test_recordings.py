@@ -5,10 +5,17 @@ stored as FLAC under opaque names; everything that cannot be used is listed
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
+import zipfile
 
 import numpy as np
 import pytest
 import soundfile
+from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 
@@ -17,7 +24,14 @@ from listening.models import Clip, Study, System
 from listening.studies.recordings import system_audio_import
 from synthesis.engine.audio import measure_loudness
 from synthesis.models import Voice
-from tests.factories import SentenceFactory, StudyFactory, SystemFactory, audio_bytes, zip_of
+from tests.factories import (
+    SentenceFactory,
+    StudyFactory,
+    SystemFactory,
+    audio_bytes,
+    flac_declaring,
+    zip_of,
+)
 
 
 def tone(seconds: float = 1.0, rate: int = 44100, channels: int = 1, level: float = 0.3):
@@ -188,3 +202,109 @@ def test_completing_the_uploads_of_a_synthesising_study_makes_it_ready(study, re
     report = system_audio_import(system=reference, files=files)
     assert report.problems == 0
     assert Study.objects.get(pk=study.pk).status == Study.Status.READY
+
+
+# --- hostile uploads: refused from what they declare, with memory bounded ----------------------
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory):
+    """A ZIP whose member ``s001.wav`` is 399 MB of zeros (under the 400 MB total a ZIP may
+    unpack to by default), built by streaming so the test itself stays small."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.zip"
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("s001.wav", "w") as stream,
+    ):
+        block = bytes(1024 * 1024)
+        for _ in range(399):
+            stream.write(block)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("data", "refusal"),
+    [
+        (flac_declaring(30 * 60 * 16000, 16000), "declares 1800 s of audio"),
+        (flac_declaring((1 << 36) - 1, 16000), "of at most 60 s"),
+        (flac_declaring(60 * 655350, 655350, channels=8), "655350 Hz; the limit is 192000"),
+    ],
+    ids=["30-min", "2^36-frames", "655350-Hz-8-ch"],
+)
+def test_hostile_recordings_are_refused_from_their_header(study, reference, data, refusal):
+    report = system_audio_import(system=reference, files=[upload("s001.flac", data)])
+    assert report.stored == []
+    assert report.unreadable[0]["key"] == "s001"
+    assert refusal in report.unreadable[0]["error"]
+    clip = Clip.objects.get(system=reference, sentence__key="s001")
+    assert clip.status == Clip.Status.FAILED and refusal in clip.error
+
+
+def test_zip_member_over_the_per_file_limit_is_refused_unread(study, reference, bomb):
+    assert bomb.stat().st_size < 1024 * 1024  # 399 MB of zeros in well under 1 MB
+    with bomb.open("rb") as stream:
+        report = system_audio_import(system=reference, files=[File(stream, name="bomb.zip")])
+    assert report.stored == []
+    assert "is 399 MB; the limit per recording is 100 MB" in report.unreadable[0]["error"]
+
+
+# Run in a child process whose address space is capped a little above what it needs after
+# start-up: if any of these files were decoded or unpacked whole, the child would die of a
+# MemoryError (or be unable to allocate at all) instead of printing its refusals.
+_BOUNDED_IMPORT = r"""
+import json, os, resource, sys
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mos_site.settings")
+django.setup()
+from django.core.files import File
+from listening.models import Study
+from listening.studies.recordings import AudioImportReport, _decode, _read_uploads
+
+def vm_bytes():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmSize:"):
+            return int(line.split()[1]) * 1024
+
+headroom = int(sys.argv[1]) * 1024 * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm_bytes() + headroom, resource.RLIM_INFINITY))
+study = Study(sample_rate=16000, loudness_target_lufs=-26.0)
+results = {}
+for path in sys.argv[2:]:
+    with open(path, "rb") as stream:
+        report = AudioImportReport(system="x")
+        for member in _read_uploads([File(stream, name=os.path.basename(path))], report):
+            try:
+                processed = _decode(member, study)
+                results[member.name] = f"ok {processed.duration_s:.2f}"
+            except ValueError as exc:
+                results[member.name] = str(exc)
+print(json.dumps(results))
+"""
+
+
+def test_hostile_uploads_are_refused_within_bounded_memory(tmp_path, bomb):
+    files = {
+        "s001.flac": flac_declaring(30 * 60 * 48000, 48000),
+        "s002.flac": flac_declaring((1 << 36) - 1, 16000),
+        "s003.flac": flac_declaring(60 * 655350, 655350, channels=8),
+        "s004.wav": audio_bytes(tone(2.0, 48000, channels=2), 48000, "WAV"),  # a real one
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    paths = [str(tmp_path / name) for name in files] + [str(bomb)]
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    child = subprocess.run(
+        [sys.executable, "-c", _BOUNDED_IMPORT, "256", *paths],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=settings.BASE_DIR,
+    )
+    assert child.returncode == 0, child.stderr[-3000:]
+    results = json.loads(child.stdout.strip().splitlines()[-1])
+    assert "declares 1800 s" in results["s001.flac"]
+    assert "of at most 60 s" in results["s002.flac"]
+    assert "655350 Hz" in results["s003.flac"]
+    assert results["s004.wav"].startswith("ok ")
+    assert "the limit per recording is 100 MB" in results["s001.wav"]

@@ -210,6 +210,43 @@ def test_sentence_upload_previews_problems_and_saves_nothing(client_ada, study):
     assert not study.sentences.exists()
 
 
+def test_the_preview_shows_a_page_of_rows_at_a_time(client_ada, study):
+    data = "".join(f"Sentence number {i}.\n" for i in range(1, 451)).encode()
+    response = upload_sentences(client_ada, study, "set.txt", data)
+    url = response["Location"]
+    first = text_of(client_ada.get(url))
+    assert "No problems found." in first and "Page 1 of 3" in first
+    assert "Sentence number 200." in first and "Sentence number 201." not in first
+    third = text_of(client_ada.get(url + "?show=all&page=3"))
+    assert "Sentence number 450." in third and "Sentence number 400." not in third
+    done = client_ada.post(url, {"action": "confirm"}, follow=True)
+    assert "450 sentences imported" in text_of(done)
+
+
+def test_the_preview_of_a_file_with_problems_lists_only_them_first(client_ada, study):
+    lines = [f"s{i},Sentence number {i}." for i in range(1, 301)] + ["s1,Again."]
+    response = upload_sentences(client_ada, study, "set.csv", "\n".join(lines).encode())
+    page = text_of(client_ada.get(response["Location"]))
+    assert "Duplicate key &#x27;s1&#x27; (first on line 1)" in page
+    assert "Sentence number 5." not in page and "Page 1 of" not in page
+    every = text_of(client_ada.get(response["Location"] + "?show=all"))
+    assert "Sentence number 5." in every and "Page 1 of 2" in every
+
+
+@override_settings(MAX_SENTENCES=100)
+def test_a_file_over_the_sentence_cap_is_refused_on_the_upload_page(client_ada, study):
+    response = upload_sentences(client_ada, study, "set.txt", b"x\n" * 101)
+    assert response.status_code == 200
+    assert "holds 101 sentences; a study takes at most 100 (MAX_SENTENCES)" in text_of(response)
+
+
+def test_a_csv_with_an_open_quote_is_refused_on_the_upload_page(client_ada, study):
+    data = b'key,text\ns1,"The dog ran.\ns2,A bird sang.\n'
+    response = upload_sentences(client_ada, study, "set.csv", data)
+    assert response.status_code == 200
+    assert "Line 2 opens a quote that is not closed" in text_of(response)
+
+
 def test_fixed_file_is_imported_on_confirm(client_ada, study):
     upload_sentences(client_ada, study, "set.txt", b"The cat sat.\nThe cat sat.\n")
     response = upload_sentences(

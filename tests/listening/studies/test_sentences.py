@@ -423,3 +423,46 @@ def test_the_api_lists_bad_lines_and_reads_as_windows_1252(study, ada, client):
     accepted = client.post(url, files, **auth)
     assert accepted.status_code == 201, accepted.json()
     assert study.sentences.get(key="s3").text == "Don\u2019t stop."
+
+
+# --- The sentence cap and malformed quoting ----------------------------------------------------
+
+
+def test_a_million_one_letter_lines_are_refused_before_parsing(study):
+    data = b"a\n" * 1_000_000  # under 2 MB, a million sentences
+    text, encoding = sentence_file_decode(data, "many.txt")
+    with pytest.raises(UploadError, match=r"holds 1000000 sentences; a study takes at most 20000"):
+        sentences_preview(study=study, text=text, filename="many.txt", encoding=encoding)
+
+
+@override_settings(MAX_SENTENCES=3)
+def test_the_cap_counts_the_studys_current_sentences_unless_replacing(study):
+    sentences_import(study=study, preview=preview_of(study, b"One.\nTwo.\n"))
+    with pytest.raises(UploadError, match=r"holds 2 sentences \(with the study's 2 current"):
+        preview_of(study, b"Three.\nFour.\n")
+    assert preview_of(study, b"Three.\nFour.\n", replace=True).ok
+    with pytest.raises(UploadError, match="at most 3 .MAX_SENTENCES."):
+        sentences_preview_from_items(study=study, items=[{"text": f"S {i}."} for i in range(4)])
+
+
+@override_settings(MAX_SENTENCES=3)
+def test_a_csv_with_a_header_and_as_many_rows_as_the_cap_is_accepted(study):
+    assert preview_of(study, b"key,text\na,One.\nb,Two.\nc,Three.\n", "set.csv").ok
+
+
+def test_an_unbalanced_quote_is_refused_with_its_line(study):
+    data = b'key,text\ns1,The cat sat.\ns2,"The dog ran.\ns3,A bird sang.\ns4,The end.\n'
+    with pytest.raises(UploadError, match="Line 3 opens a quote that is not closed") as caught:
+        preview_of(study, data, "set.csv")
+    assert "ran on to line" in str(caught.value)
+
+
+def test_a_stray_quote_inside_a_field_is_refused_with_its_line(study):
+    data = b'key,text\ns1,The cat sat.\ns2,"The dog" ran.\ns3,A bird sang.\n'
+    with pytest.raises(UploadError, match="Line 3 could not be read as CSV"):
+        preview_of(study, data, "set.csv")
+
+
+def test_doubled_quotes_inside_a_quoted_text_are_fine(study):
+    preview = preview_of(study, b'key,text\ns1,"She said ""hello"", twice."\n', "set.csv")
+    assert preview.ok and preview.rows[0].text == 'She said "hello", twice.'

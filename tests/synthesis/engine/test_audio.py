@@ -25,6 +25,7 @@ from synthesis.engine.audio import (
     write_flac,
 )
 from synthesis.engine.espeak import EspeakEngine
+from tests.factories import audio_bytes, flac_declaring
 
 SR = 22050
 
@@ -314,3 +315,49 @@ def test_decode_audio_names_the_file_when_it_cannot_read_it():
 def test_decode_audio_refuses_empty_uploads():
     with pytest.raises(UnreadableAudioError, match="empty"):
         decode_audio(b"", "nothing.wav")
+
+
+LIMITS = {"max_seconds": 60, "max_sample_rate": 192000, "max_channels": 8}
+
+
+@pytest.mark.parametrize(
+    ("data", "refusal"),
+    [
+        (flac_declaring(30 * 60 * 16000, 16000), "declares 1800 s of audio"),
+        (flac_declaring((1 << 36) - 1, 16000), "of at most 60 s"),
+        (flac_declaring(60 * 655350, 655350, channels=8), "655350 Hz; the limit is 192000"),
+        (
+            audio_bytes(np.full((800, 16), 0.1, dtype=np.float32), 16000, "WAV"),
+            "16 channels; the limit is 8",
+        ),
+    ],
+    ids=["30-min", "2^36-frames", "655350-Hz", "16-channels"],
+)
+def test_decode_audio_refuses_from_the_header_before_decoding(data, refusal):
+    assert len(data) < 100_000  # a few KB that would decode to gigabytes
+    with pytest.raises(UnreadableAudioError, match=refusal):
+        decode_audio(data, "hostile.flac", **LIMITS)
+
+
+def test_decode_audio_refuses_a_file_cut_short_of_its_header():
+    with pytest.raises(UnreadableAudioError, match="is cut short"):
+        decode_audio(flac_declaring(16000 * 10, 16000), "short.flac", **LIMITS)
+
+
+def test_decode_audio_reads_a_file_object_block_by_block(speech):
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.stack([speech, -speech * 0.5], axis=1), SR, format="WAV")
+    buffer.seek(0)
+    samples, rate = decode_audio(buffer, "take.wav", **LIMITS)
+    assert rate == SR
+    np.testing.assert_allclose(samples, 0.25 * speech, atol=1e-4)  # channels averaged
+
+
+@pytest.mark.parametrize(("orig", "target"), [(44100, 16000), (22050, 48000), (16000, 22050)])
+def test_chunked_resampling_equals_one_pass(orig, target):
+    rng = np.random.default_rng(7)
+    samples = rng.standard_normal(orig * 3 + 17).astype(np.float32) * 0.1
+    whole = resample(samples, orig, target, chunk=10**9)
+    chunked = resample(samples, orig, target, chunk=5000)
+    assert chunked.shape == whole.shape == (math.ceil(samples.size * target / orig),)
+    np.testing.assert_allclose(chunked, whole, atol=1e-6)
