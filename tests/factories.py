@@ -270,10 +270,19 @@ def open_study(
 # --- The listener's path -----------------------------------------------------------------------
 
 
-def join(study: Study, external_id: str = "", platform: str = "") -> Listener:
+def join(study: Study, external_id: str = "", platform: str = "", attempt_id: str = "") -> Listener:
+    """Join as a browser would; an external id comes with the attempt id "<id>-session" unless
+    another is given (a platform always sends one)."""
     platform = platform or (Listener.Platform.PROLIFIC if external_id else Listener.Platform.NONE)
+    if external_id and not attempt_id:
+        attempt_id = f"{external_id}-session"
     return checks.listener_join(
-        study=study, platform=platform, external_id=external_id, params={}, user_agent="test"
+        study=study,
+        platform=platform,
+        external_id=external_id,
+        attempt_id=attempt_id,
+        params={},
+        user_agent="test",
     )
 
 

@@ -19,8 +19,14 @@ from django.utils.translation import gettext_lazy
 
 from listening.models import Listener, Study
 from listening.participation import headphones
-from listening.participation.playlists import listener_lock, playlist_claim_locked
+from listening.participation.playlists import (
+    already_taking_part_message,
+    external_id_taking_part,
+    listener_lock,
+    playlist_claim_locked,
+)
 from listening.participation.refusals import (
+    AlreadyTakingPartError,
     HeadphoneCheckError,
     ListenerError,
     ListenerStageError,
@@ -81,33 +87,49 @@ def listener_join(
     external_id: str,
     params: Mapping[str, str],
     user_agent: str,
+    attempt_id: str = "",
 ) -> Listener:
-    """The listener for this arrival: an existing one with the same external id, or a new one.
+    """The listener for this arrival: the one of the same platform attempt, or a new one.
 
-    The same Prolific participant or MTurk worker never gets a second listener (and so never a
-    second playlist) in one study; without an external id every join is a new listener."""
+    A returning listener is the same only with the same external id *and* attempt id (Prolific
+    SESSION_ID, MTurk assignmentId): an external id alone is public (anyone can put it into a
+    link). A new attempt of an id that is already taking part (holds a place, rated, finished)
+    is refused with AlreadyTakingPartError; an attempt that only joined, consented or failed
+    the headphone check blocks nobody, so nobody can use up a participant in advance. The same
+    participant never gets a second playlist: the claim checks again (``playlists``)."""
     study_require_open(study)
     if platform not in Listener.Platform.values:
         raise ListenerError(_("Unknown platform %(platform)s.") % {"platform": platform})
     external_id = (external_id or "").strip()
+    attempt_id = (attempt_id or "").strip()[:200] if external_id else ""
     fields = {
         "platform_params": dict(params),
         "user_agent": (user_agent or "")[:300],
     }
     if not external_id:
         return Listener.objects.create(study=study, platform=platform, **fields)
-    existing = listener_find(study=study, platform=platform, external_id=external_id)
+    existing = listener_find(
+        study=study, platform=platform, external_id=external_id, attempt_id=attempt_id
+    )
     if existing is not None:
         return existing
+    if external_id_taking_part(study=study, platform=platform, external_id=external_id):
+        raise AlreadyTakingPartError(already_taking_part_message())
     try:
         with transaction.atomic():
             return Listener.objects.create(
-                study=study, platform=platform, external_id=external_id, **fields
+                study=study,
+                platform=platform,
+                external_id=external_id,
+                attempt_id=attempt_id,
+                **fields,
             )
     except IntegrityError:
-        # Two tabs joined at the same instant: the unique constraint let one insert win; this
-        # request uses the winner's row.
-        return Listener.objects.get(study=study, platform=platform, external_id=external_id)
+        # Two tabs of one attempt joined at the same instant: the unique constraint let one
+        # insert win; this request uses the winner's row.
+        return Listener.objects.get(
+            study=study, platform=platform, external_id=external_id, attempt_id=attempt_id
+        )
 
 
 @transaction.atomic

@@ -28,6 +28,14 @@ class SessionExpiredError(ListenerStageError):
     """The listener's playlist went back to the pool after the study's timeout."""
 
 
+class AlreadyTakingPartError(ListenerError):
+    """Another attempt with the same platform id holds a place, rated, or finished."""
+
+
+class JoinRateLimitedError(ListenerError):
+    """Too many joins from one address, or into one study, in a short time."""
+
+
 class QuestionnaireError(ListenerError):
     pass
 

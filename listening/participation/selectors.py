@@ -8,12 +8,21 @@ Purpose = PlaylistItem.Purpose
 
 
 def listener_find(
-    *, study: Study, token: str | None = None, platform: str = "", external_id: str = ""
+    *,
+    study: Study,
+    token: str | None = None,
+    platform: str = "",
+    external_id: str = "",
+    attempt_id: str = "",
 ) -> Listener | None:
-    """The listener of ``study`` with this external id (preferred) or cookie token, if any."""
+    """The listener of ``study`` with this cookie token, or with this external id *and* the
+    platform attempt id it first came with. An external id alone finds nobody: anyone can
+    type a participant's id into a link, only the platform hands out the attempt id."""
     if external_id:
+        if not attempt_id:
+            return None
         return Listener.objects.filter(
-            study=study, platform=platform, external_id=external_id
+            study=study, platform=platform, external_id=external_id, attempt_id=attempt_id
         ).first()
     if token:
         return Listener.objects.filter(study=study, token=token).first()

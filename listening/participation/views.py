@@ -41,6 +41,7 @@ from listening.models import Clip, Listener, PlaylistItem, Study
 from listening.participation import (
     checks,
     headphones,
+    limits,
     playlists,
     ratings,
     refusals,
@@ -178,15 +179,19 @@ class Arrival:
     def __init__(self, query) -> None:
         self.preview = False
         self.error = ""
+        #: The platform's id of this attempt: Prolific SESSION_ID, MTurk assignmentId.
+        self.attempt_id = ""
         get = {key: (query.get(key) or "").strip() for key in query}
         if get.get("PROLIFIC_PID"):
             self.platform = Listener.Platform.PROLIFIC
             self.external_id = get["PROLIFIC_PID"]
             keys = ("STUDY_ID", "SESSION_ID")
+            self.attempt_id = get.get("SESSION_ID", "")
         elif get.get("workerId") or get.get("assignmentId"):
             self.platform = Listener.Platform.MTURK
             self.external_id = get.get("workerId", "")
             keys = ("assignmentId", "hitId", "turkSubmitTo")
+            self.attempt_id = get.get("assignmentId", "")
             self.preview = get.get("assignmentId") == MTURK_PREVIEW
             if not self.external_id and not self.preview:
                 self.error = _("The link lacks the MTurk workerId: please open it from the HIT.")
@@ -202,6 +207,43 @@ class Arrival:
         self.params = {key: get[key][:200] for key in keys if get.get(key)}
 
 
+def _arrival_listener(request: HttpRequest, study: Study, arrival: Arrival) -> Listener | None:
+    """Who this is, by what proves it: the signed cookie, or the external id together with the
+    platform attempt id it first came with. An external id alone proves nothing."""
+    cookie = _cookie_listener(request, study)
+    if not arrival.external_id:
+        return cookie
+    if (
+        cookie is not None
+        and cookie.platform == arrival.platform
+        and cookie.external_id == arrival.external_id
+    ):
+        return cookie
+    return selectors.listener_find(
+        study=study,
+        platform=arrival.platform,
+        external_id=arrival.external_id,
+        attempt_id=arrival.attempt_id,
+    )
+
+
+def _already_taking_part(request: HttpRequest, study: Study) -> HttpResponse:
+    return _message_page(
+        request,
+        study,
+        playlists.already_taking_part_message(),
+        status=409,
+        heading=_("You are already taking part"),
+    )
+
+
+def _client_address(request: HttpRequest) -> str:
+    # The connecting address, never a header a client can choose. Behind a reverse proxy this
+    # is the proxy's address and the per-address join limit counts everyone together: raise
+    # HARKEN_JOINS_PER_ADDRESS or turn it off there (README, "Listener joins").
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
 @require_http_methods(["GET", "POST"])
 def entry(request: HttpRequest, slug: str) -> HttpResponse:
     """The public link: welcome, instructions and consent; resumes a returning listener."""
@@ -209,16 +251,15 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     arrival = Arrival(request.GET)
     if arrival.error:
         return _message_page(request, study, arrival.error, status=400)
-    if arrival.external_id:
-        listener = selectors.listener_find(
-            study=study, platform=arrival.platform, external_id=arrival.external_id
-        )
-    else:
-        listener = _cookie_listener(request, study)
+    listener = _arrival_listener(request, study, arrival)
     if listener is not None and listener.stage != Stage.CONSENT:
         response = _stage_redirect(study, listener)
         _remember(response, request, study, listener)
         return response
+    if study.status != Study.Status.OPEN:
+        # Draft, ready, paused and closed studies show listeners nothing of the study, not
+        # even to MTurk's preview (the instructions of a draft are not public).
+        return _unavailable(request, study)
     context = {
         "study": study,
         "instructions": render_markdown(study.instructions),
@@ -229,8 +270,10 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     if arrival.preview:
         # MTurk shows the task before a worker accepts it: describe it, record nothing.
         return _page(request, "preview.html", context)
-    if study.status != Study.Status.OPEN:
-        return _unavailable(request, study)
+    if listener is None and playlists.external_id_taking_part(
+        study=study, platform=arrival.platform, external_id=arrival.external_id
+    ):
+        return _already_taking_part(request, study)
     if listener is None and not playlists.study_has_places(study=study):
         # Say so before they start, rather than after the checks.
         return _page(request, "full.html", {"study": study, "listener": None})
@@ -242,16 +285,36 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
             return _page(request, "welcome.html", context, status=400)
         try:
             if listener is None:
+                allowed, retry = limits.join_allowed(
+                    study_slug=study.slug, address=_client_address(request)
+                )
+                if not allowed:
+                    response = _message_page(
+                        request,
+                        study,
+                        _(
+                            "Many people are starting this test from your network right now. "
+                            "Please try again in %(minutes)d minute(s); nothing was recorded."
+                        )
+                        % {"minutes": max(1, round(retry / 60))},
+                        status=429,
+                        heading=_("Please wait a moment"),
+                    )
+                    response["Retry-After"] = str(retry)
+                    return response
                 listener = checks.listener_join(
                     study=study,
                     platform=arrival.platform,
                     external_id=arrival.external_id,
+                    attempt_id=arrival.attempt_id,
                     params=arrival.params,
                     user_agent=request.headers.get("User-Agent", ""),
                 )
             listener = checks.listener_consent(listener=listener)
         except refusals.StudyNotOpenError:
             return _unavailable(request, study)
+        except refusals.AlreadyTakingPartError:
+            return _already_taking_part(request, study)
         response = _stage_redirect(study, listener)
         _remember(response, request, study, listener)
         return response
@@ -270,6 +333,8 @@ def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> Htt
             listener = checks.listener_questionnaire_save(
                 listener=listener, answers=form.cleaned_data
             )
+        except refusals.AlreadyTakingPartError:
+            return _already_taking_part(request, study)
         except refusals.QuestionnaireError as exc:
             form.add_error(None, str(exc))
         else:
@@ -293,6 +358,8 @@ def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> H
             answers.append(int(value) if value in ("1", "2", "3") else 0)
         try:
             checks.headphone_check_answer(listener=listener, answers=answers)
+        except refusals.AlreadyTakingPartError:
+            return _already_taking_part(request, study)
         except refusals.HeadphoneCheckError as exc:
             error = str(exc)
         else:
@@ -396,7 +463,16 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         return _rate_post(request, study, listener)
     if listener.stage == Stage.COMPLETED:
         return _stage_redirect(study, listener)
-    playlist = selectors.listener_playlist(listener=listener)
+    try:
+        # The place is claimed (again, after an idle lapse) when the listener reaches it.
+        playlist = playlists.playlist_claim(listener=listener)
+    except refusals.AlreadyTakingPartError:
+        return _already_taking_part(request, study)
+    except refusals.SessionExpiredError:
+        playlist = None
+    listener.refresh_from_db()
+    if listener.stage == Stage.NO_PLAYLIST:
+        return _stage_redirect(study, listener)
     if playlist is None:
         return _message_page(
             request,
