@@ -68,6 +68,10 @@ class NotPlayedError(RatingRefusedError):
     pass
 
 
+class PageExpiredError(RatingRefusedError):
+    """The rating page is not the one served last, was used already, or is too old."""
+
+
 def study_unavailable_message(study: Study) -> str:
     """Why a study takes no listeners right now, in words for a listener."""
     if study.status == Study.Status.PAUSED:

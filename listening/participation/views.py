@@ -18,9 +18,8 @@ Nothing a listener can see says which system or sentence a clip is: audio comes 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import wraps
 from typing import IO
 
@@ -32,6 +31,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -53,8 +53,6 @@ from mos_site.http import audio_content_type, bytes_response, ranged_response
 Stage = Listener.Stage
 
 COOKIE_MAX_AGE = 30 * 24 * 3600
-#: A rating page older than this is refused (reload it): bounds the use of a stolen form.
-PAGE_MAX_AGE_S = 12 * 3600
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
 
@@ -400,24 +398,36 @@ def headphone_trial(
         wav = checks.headphone_trial_wav(listener=listener, index=index)
     except refusals.HeadphoneCheckError:
         raise Http404("no such trial") from None
-    # The ETag names the listener's check and trial, never the answer.
-    tag = f"hc-{listener.headphone_check.get('seed')}-{index}"
+    # An opaque ETag: a keyed hash (SECRET_KEY) of the listener's check and the trial. The
+    # seed would let anyone regenerate the trials and read off the answers.
+    check = listener.headphone_check or {}
+    tag = (
+        "hc-"
+        + salted_hmac(
+            "listening.headphone-etag", f"{listener.token}:{check.get('seed')}:{index}"
+        ).hexdigest()[:24]
+    )
     return bytes_response(request, wav, "audio/wav", tag)
 
 
 # --- Rating pages ----------------------------------------------------------------------------
 
 
-def _page_token(listener: Listener, items: list[PlaylistItem]) -> str:
-    payload = {"l": listener.token, "i": [item.pk for item in items], "t": time.time()}
+def _page_token(listener: Listener, page: dict) -> str:
+    """The signed token of a served page: the listener, the page's items, its nonce and when
+    it was served. The nonce is checked against the page the server served last and works
+    once (``ratings.page_redeem``); the signature only keeps forged tokens out cheaply."""
+    payload = {"l": listener.token, "i": page["items"], "n": page["nonce"]}
     return signing.dumps(payload, salt="listening.rate-page", compress=True)
 
 
-def _page_issued_at(token: str, listener: Listener) -> datetime:
-    payload = signing.loads(token, salt="listening.rate-page", max_age=PAGE_MAX_AGE_S)
+def _page_claims(token: str, listener: Listener, study: Study) -> tuple[str, list[int]]:
+    """(nonce, item ids) of a page token issued to ``listener``; raises BadSignature."""
+    max_age = study.listener_timeout_minutes * 60
+    payload = signing.loads(token, salt="listening.rate-page", max_age=max_age)
     if payload.get("l") != listener.token:
         raise signing.BadSignature("page of another listener")
-    return datetime.fromtimestamp(float(payload["t"]), tz=UTC)
+    return str(payload["n"]), [int(i) for i in payload["i"]]
 
 
 def _number(raw: str | None, kind: type, default, upper: float):
@@ -433,6 +443,7 @@ def _number(raw: str | None, kind: type, default, upper: float):
 REFUSAL_STATUS = {
     refusals.ScoreInvalidError: 400,
     refusals.NotPlayedError: 400,
+    refusals.PageExpiredError: 409,
     refusals.ItemNotInPlaylistError: 403,
     refusals.AlreadyRatedError: 409,
     refusals.ItemOutOfOrderError: 409,
@@ -504,7 +515,7 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         "clips": clips,
         "multi": len(clips) > 1,
         "training": items[0].purpose == PlaylistItem.Purpose.TRAINING,
-        "page_token": _page_token(listener, items),
+        "page_token": _page_token(listener, ratings.page_serve(listener=listener, items=items)),
         "done": done,
         "total": total,
         "position": done + 1,
@@ -515,16 +526,13 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
 
 def _rate_post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
     now = timezone.now()
+    out_of_date = refusals.PageExpiredError(
+        _("This page is out of date or was not issued to you; nothing was saved.")
+    )
     try:
-        issued_at = _page_issued_at(request.POST.get("page", ""), listener)
+        nonce, page_items = _page_claims(request.POST.get("page", ""), listener, study)
     except (signing.BadSignature, KeyError, TypeError, ValueError):
-        return _refused(
-            request,
-            study,
-            refusals.RatingRefusedError(
-                _("This page is out of date or was not issued to you; nothing was saved.")
-            ),
-        )
+        return _refused(request, study, out_of_date)
     indices = sorted(
         int(key[5:]) for key in request.POST if key.startswith("item_") and key[5:].isdigit()
     )[:10]
@@ -534,15 +542,24 @@ def _rate_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
             study,
             refusals.ItemNotInPlaylistError(_("No clip was sent; nothing was saved.")),
         )
+    posted = [_number(request.POST.get(f"item_{i}"), int, -1, 2**62) for i in indices]
+    if sorted(posted) != sorted(page_items):
+        # The token names the page's items: another page's token cannot carry this page.
+        return _refused(request, study, out_of_date)
     try:
-        # A page with several clips is saved whole or not at all.
+        # A page with several clips is saved whole or not at all; the page is used up with it.
         with transaction.atomic():
+            served_at = ratings.page_redeem(
+                listener=listener, nonce=nonce, item_ids=page_items, now=now
+            )
             for i in indices:
+                # The browser's own end-of-play time (ms after the page loaded): kept as
+                # information; the checks use the server's served time and the durations.
                 ended_ms = _number(request.POST.get(f"ended_{i}"), float, None, 86_400_000)
                 ended_at = (
                     None
                     if ended_ms is None
-                    else min(now, issued_at + timedelta(milliseconds=ended_ms))
+                    else min(now, served_at + timedelta(milliseconds=ended_ms))
                 )
                 ratings.rating_submit(
                     listener=listener,
@@ -552,7 +569,7 @@ def _rate_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
                     play_count=_number(request.POST.get(f"plays_{i}"), int, 0, 32767),
                     played_seconds=_number(request.POST.get(f"played_{i}"), float, 0.0, 86_400),
                     first_play_ended_at=ended_at,
-                    page_issued_at=issued_at,
+                    page_issued_at=served_at,
                     answered_at=now,
                 )
     except refusals.StudyNotOpenError:

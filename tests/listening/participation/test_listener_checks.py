@@ -165,3 +165,15 @@ def test_pages_of_later_steps_send_the_listener_back_to_their_step(client_at_hea
 def test_no_cookie_means_back_to_the_start(client, study):
     response = client.get(f"/t/{study.slug}/rate/")
     assert response["Location"] == f"/t/{study.slug}/"
+
+
+def test_headphone_sound_etags_are_opaque(client_at_headphones, study):
+    """Today's ETag was "hc-<seed>-<i>": the seed gives every answer (the algorithm is open)."""
+    client_at_headphones.get(f"/t/{study.slug}/headphones/")
+    seed = str(listener().headphone_check["seed"])
+    tags = [
+        client_at_headphones.get(f"/t/{study.slug}/headphones/sound/{i}/")["ETag"] for i in range(6)
+    ]
+    assert all(seed not in tag for tag in tags)
+    assert len(set(tags)) == 6
+    assert all(re.fullmatch(r'"hc-[0-9a-f]{24}"', tag) for tag in tags)
