@@ -176,4 +176,4 @@ def test_headphone_sound_etags_are_opaque(client_at_headphones, study):
     ]
     assert all(seed not in tag for tag in tags)
     assert len(set(tags)) == 6
-    assert all(re.fullmatch(r'"hc-[0-9a-f]{24}"', tag) for tag in tags)
+    assert all(re.fullmatch(r'"hc-[0-9a-f]{24}-[0-9]+"', tag) for tag in tags)  # hash, size
