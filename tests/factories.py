@@ -210,10 +210,12 @@ def open_study(
     completion_code: str = "HARKEN-42",
     completion_url: str = "",
     open_study: bool = True,
+    anchors: tuple[float, ...] = (),
     **study_fields,
 ) -> Study:
     """A study with ready clips whose playlists ``study_open`` built (``open_study=False``
-    leaves it ready). System 0 is the natural reference, the others uploaded; sentence "check"
+    leaves it ready). System 0 is the natural reference, the others uploaded, then MNRU anchors
+    at ``anchors`` dB (derived from system 0); sentence "check"
     is a spoken attention check whose answer is 2 (when ``gold``). The instructions and the
     consent text carry script a page must not run."""
     study = StudyFactory(
@@ -242,6 +244,17 @@ def open_study(
             position=k,
         )
         for k in range(n_systems)
+    ]
+    systems += [
+        SystemFactory(
+            study=study,
+            name=f"mnru-{q:g}",
+            kind=System.Kind.ANCHOR,
+            anchor_source=systems[0],
+            anchor_q_db=float(q),
+            position=n_systems + i,
+        )
+        for i, q in enumerate(anchors)
     ]
     sentences = [
         SentenceFactory(study=study, key=f"s{j}", text=f"Sentence {j}.", position=j)

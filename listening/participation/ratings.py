@@ -81,9 +81,7 @@ def page_redeem(
     )
     if not nonce or page.get("nonce") != nonce:
         if listener.stage == Stage.COMPLETED:
-            raise AlreadyRatedError(
-                _("You have already finished this test; nothing was changed.")
-            )
+            raise AlreadyRatedError(_("You have already finished this test; nothing was changed."))
         if Rating.objects.filter(listener=listener, item_id__in=item_ids).exists():
             raise AlreadyRatedError(
                 _(

@@ -37,7 +37,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from listening.models import Clip, Listener, PlaylistItem, Study
+from listening.models import Clip, Listener, PlaylistItem, Study, System
 from listening.participation import (
     checks,
     headphones,
@@ -515,6 +515,9 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         "clips": clips,
         "multi": len(clips) > 1,
         "training": items[0].purpose == PlaylistItem.Purpose.TRAINING,
+        # Practice spans the scale when the study has both ends (design.pick_training).
+        "practice_spans": study.systems.filter(kind=System.Kind.ANCHOR).exists()
+        and study.systems.exclude(kind=System.Kind.ANCHOR).exists(),
         "page_token": _page_token(listener, ratings.page_serve(listener=listener, items=items)),
         "done": done,
         "total": total,
