@@ -308,7 +308,9 @@ def pass_checks(listener: Listener) -> Listener:
             answers={"native_language": "English", "age_band": "25-34", "device": "headphones"},
         )
     if listener.stage == Listener.Stage.HEADPHONES:
-        checks.headphone_check_start(listener=listener)
+        n = checks.headphone_check_start(listener=listener)
+        for index in range(n):
+            checks.headphone_trial_play(listener=listener, index=index)
         listener.refresh_from_db()
         correct = listener.headphone_check["correct"]
         checks.headphone_check_answer(listener=listener, answers=correct)

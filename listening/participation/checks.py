@@ -220,10 +220,62 @@ def headphone_trial_wav(*, listener: Listener, index: int) -> bytes:
 
 
 @transaction.atomic
+def headphone_trial_play(*, listener: Listener, index: int) -> bytes:
+    """:func:`headphone_trial_wav`, recording that the sound went out: only a sound that was
+    fetched can be answered (``headphone_check_progress``, ``headphone_check_answer``)."""
+    listener = listener_lock(listener)
+    wav = headphone_trial_wav(listener=listener, index=index)
+    check = dict(listener.headphone_check)
+    played = set(check.get("played", []))
+    if index not in played and listener.stage == Stage.HEADPHONES:
+        check["played"] = sorted(played | {index})
+        check["volume_done"] = True  # a trial was played: the volume step is over
+        listener.headphone_check = check
+        listener.save(update_fields=["headphone_check", "last_seen_at"])
+    return wav
+
+
+def _not_played(index: int) -> HeadphoneCheckError:
+    return HeadphoneCheckError(
+        _("Please play sound %(number)d before you answer it.") % {"number": index + 1}
+    )
+
+
+@transaction.atomic
+def headphone_check_progress(
+    *, listener: Listener, volume_done: bool = False, trial: int | None = None, answer: int = 0
+) -> dict:
+    """Keep where the listener is in the check, on the server: the volume step done, and each
+    answer as it is chosen, so a reload comes back to the same step with the answers kept.
+    An answer is taken only for a sound that was played. Returns the saved state."""
+    listener = listener_lock(listener)
+    study_require_open(listener.study)
+    if listener.stage != Stage.HEADPHONES:
+        raise ListenerStageError(_("The headphone check has already been answered."))
+    check = dict(listener.headphone_check or {})
+    if "seed" not in check:
+        raise HeadphoneCheckError(_("Please start the headphone check from its page."))
+    if volume_done:
+        check["volume_done"] = True
+    if trial is not None:
+        if not 0 <= trial < int(check["n"]) or answer not in (1, 2, 3):
+            raise HeadphoneCheckError(_("Please choose tone 1, 2 or 3 for a sound of the check."))
+        if trial not in check.get("played", []):
+            raise _not_played(trial)
+        chosen = dict(check.get("chosen", {}))
+        chosen[str(trial)] = answer
+        check["chosen"] = chosen
+    listener.headphone_check = check
+    listener.save(update_fields=["headphone_check", "last_seen_at"])
+    return check
+
+
+@transaction.atomic
 def headphone_check_answer(*, listener: Listener, answers: Sequence[int]) -> bool:
     """Score the answers (5 of 6 right passes); on a pass claim a playlist, else end politely.
 
-    One attempt only: a retry would let a loudspeaker listener guess their way through."""
+    One attempt only: a retry would let a loudspeaker listener guess their way through. Every
+    sound must have been played (fetched from the server) before its answer counts."""
     listener = listener_lock(listener)
     study_require_open(listener.study)
     if listener.stage != Stage.HEADPHONES:
@@ -236,6 +288,10 @@ def headphone_check_answer(*, listener: Listener, answers: Sequence[int]) -> boo
         raise HeadphoneCheckError(
             _("Please answer every sound of the check: choose 1, 2 or 3 for each.")
         )
+    played = set(check.get("played", []))
+    for index in range(len(answers)):
+        if index not in played:
+            raise _not_played(index)
     n_correct, passed = headphones.score_trials(answers, list(check["correct"]))
     check.update(
         answers=answers,

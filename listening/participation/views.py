@@ -31,7 +31,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -40,7 +39,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from listening.models import Clip, Listener, PlaylistItem, Study, System
 from listening.participation import (
     checks,
-    headphones,
     limits,
     playlists,
     ratings,
@@ -48,7 +46,7 @@ from listening.participation import (
     selectors,
 )
 from listening.participation.forms import QuestionnaireForm
-from mos_site.http import audio_content_type, bytes_response, ranged_response
+from mos_site.http import audio_content_type, ranged_response
 
 Stage = Listener.Stage
 
@@ -339,75 +337,6 @@ def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> Htt
             return _stage_redirect(study, listener)
     status = 400 if form.is_bound else 200
     return _page(request, "questionnaire.html", {"study": study, "form": form}, status=status)
-
-
-# --- Headphone check -------------------------------------------------------------------------
-
-
-@require_http_methods(["GET", "POST"])
-@listener_view(Stage.HEADPHONES)
-def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
-    n = checks.headphone_check_start(listener=listener)
-    error = ""
-    answers: list[int] = []
-    if request.method == "POST":
-        for i in range(n):
-            value = request.POST.get(f"trial_{i}", "")
-            answers.append(int(value) if value in ("1", "2", "3") else 0)
-        try:
-            checks.headphone_check_answer(listener=listener, answers=answers)
-        except refusals.AlreadyTakingPartError:
-            return _already_taking_part(request, study)
-        except refusals.HeadphoneCheckError as exc:
-            error = str(exc)
-        else:
-            listener.refresh_from_db()
-            return _stage_redirect(study, listener)
-    trials = [
-        {
-            "index": i,
-            "number": i + 1,
-            "url": reverse("listener-headphone-trial", args=[study.slug, i]),
-            "answer": answers[i] if i < len(answers) else 0,
-        }
-        for i in range(n)
-    ]
-    context = {
-        "study": study,
-        "trials": trials,
-        "n": n,
-        "pass_threshold": headphones.pass_threshold(n),
-        "error": error,
-        "choices": [1, 2, 3],
-    }
-    return _page(request, "headphones.html", context, status=400 if error else 200)
-
-
-@require_GET
-@listener_view(Stage.HEADPHONES)
-def headphone_volume(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
-    return bytes_response(request, headphones.volume_calibration_wav(), "audio/wav", "volume")
-
-
-@require_GET
-@listener_view(Stage.HEADPHONES)
-def headphone_trial(
-    request: HttpRequest, study: Study, listener: Listener, index: int
-) -> HttpResponseBase:
-    try:
-        wav = checks.headphone_trial_wav(listener=listener, index=index)
-    except refusals.HeadphoneCheckError:
-        raise Http404("no such trial") from None
-    # An opaque ETag: a keyed hash (SECRET_KEY) of the listener's check and the trial. The
-    # seed would let anyone regenerate the trials and read off the answers.
-    check = listener.headphone_check or {}
-    tag = (
-        "hc-"
-        + salted_hmac(
-            "listening.headphone-etag", f"{listener.token}:{check.get('seed')}:{index}"
-        ).hexdigest()[:24]
-    )
-    return bytes_response(request, wav, "audio/wav", tag)
 
 
 # --- Rating pages ----------------------------------------------------------------------------

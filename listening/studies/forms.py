@@ -39,6 +39,9 @@ class StudyForm(forms.ModelForm):
         labels = {
             "completion_url": _("Completion URL"),
             "listener_timeout_minutes": _("Listener timeout (minutes)"),
+            "claim_idle_minutes": _("Idle place released after (minutes)"),
+            "screenout_code": _("Screen-out code"),
+            "screenout_url": _("Screen-out URL"),
             "attention_check_rate": _("Attention-check rate"),
         }
         help_texts = {

@@ -50,8 +50,11 @@ STUDY_FIELDS = (
     "questionnaire_enabled",
     "headphone_check_enabled",
     "listener_timeout_minutes",
+    "claim_idle_minutes",
     "completion_code",
     "completion_url",
+    "screenout_code",
+    "screenout_url",
     "screening",
 )
 
