@@ -54,6 +54,14 @@ class Study(models.Model):
         blank=True, help_text=_("Markdown, shown to listeners with the consent form.")
     )
     consent_text = models.TextField(blank=True, help_text=_("Markdown."))
+    question = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "What listeners rate, shown on every rating page (e.g. How natural does the speech "
+            "sound?). Empty: the quality question of ITU-T P.808."
+        ),
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     listed_publicly = models.BooleanField(
         default=False, help_text=_("List the test link on the public home page (demo studies).")

@@ -71,6 +71,11 @@ class Migration(migrations.Migration):
             name='response_seconds',
             field=models.FloatField(blank=True, help_text='Server facts: from the earliest moment the clip could have ended to the answer.', null=True),
         ),
+        migrations.AddField(
+            model_name='study',
+            name='question',
+            field=models.CharField(blank=True, help_text='What listeners rate, shown on every rating page (e.g. How natural does the speech sound?). Empty: the quality question of ITU-T P.808.', max_length=200),
+        ),
         migrations.RunPython(attempt_ids_from_params, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='listener',

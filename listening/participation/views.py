@@ -85,6 +85,11 @@ def render_markdown(text: str) -> SafeString:
     return mark_safe(nh3.clean(html))
 
 
+def study_question(study: Study) -> str:
+    """What the listener rates, on every rating page: the study's question, else P.808's."""
+    return study.question or _("How would you rate the quality of the speech?")
+
+
 def _cookie_name(study: Study) -> str:
     return f"harken_listener_{study.slug}"
 
@@ -260,7 +265,8 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
         "study": study,
         "instructions": render_markdown(study.instructions),
         "consent": render_markdown(study.consent_text),
-        "n_clips": study.clips_per_listener,
+        "size": selectors.study_task_size(study=study),
+        "question": study_question(study),
         "platform": arrival.platform,
     }
     if arrival.preview:
@@ -428,7 +434,8 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
     if not items:  # finished in another tab
         listener.refresh_from_db()
         return _stage_redirect(study, listener)
-    done, total = selectors.listener_progress(listener=listener)
+    progress = selectors.listener_progress_parts(listener=listener)
+    done, total = progress["done"], progress["total"]
     clips = [
         {
             "n": i,
@@ -451,6 +458,9 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         "done": done,
         "total": total,
         "position": done + 1,
+        # Counted as the welcome page counts: practice k of P, then clip k of T.
+        "progress": progress,
+        "question": study_question(study),
         "scale": ACR_SCALE,
     }
     return _page(request, "rate.html", context)

@@ -42,6 +42,7 @@ STUDY_FIELDS = (
     "slug",
     "instructions",
     "consent_text",
+    "question",
     "ratings_per_clip",
     "clips_per_listener",
     "training_clips",

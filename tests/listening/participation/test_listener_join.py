@@ -160,7 +160,8 @@ def test_a_failed_check_under_a_victims_id_does_not_lock_the_victim_out(study):
         listener=fake,
         answers={"native_language": "English", "age_band": "25-34", "device": "headphones"},
     )
-    checks.headphone_check_start(listener=fake)
+    for index in range(checks.headphone_check_start(listener=fake)):
+        checks.headphone_trial_play(listener=fake, index=index)
     fake.refresh_from_db()
     wrong = [(a % 3) + 1 for a in fake.headphone_check["correct"]]
     assert checks.headphone_check_answer(listener=fake, answers=wrong) is False
@@ -267,3 +268,13 @@ def test_completed_listener_returning_by_link_sees_the_completion_page(client, s
     response = client.get(f"/t/{study.slug}/{PROLIFIC}")
     assert response["Location"] == f"/t/{study.slug}/done/"
     assert "HARKEN-42" in client.get(response["Location"]).content.decode()
+
+
+@pytest.mark.parametrize("status", [Study.Status.DRAFT, Study.Status.READY, Study.Status.CLOSED])
+def test_mturk_preview_of_a_study_that_is_not_open_shows_nothing_of_it(client, study, status):
+    """Today's code showed a draft study's instructions and consent to anyone with the slug."""
+    Study.objects.filter(pk=study.pk).update(status=status)
+    response = client.get(f"/t/{study.slug}/?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
+    page = response.content.decode()
+    assert "wear headphones" not in page and "You agree to take part" not in page
+    assert "This is a preview" not in page
