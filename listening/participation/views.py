@@ -414,7 +414,9 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         playlist = playlists.playlist_claim(listener=listener)
     except refusals.AlreadyTakingPartError:
         return _already_taking_part(request, study)
-    except refusals.SessionExpiredError:
+    except refusals.StudyNotOpenError:
+        return _unavailable(request, study)
+    except (refusals.SessionExpiredError, refusals.ListenerStageError):
         playlist = None
     listener.refresh_from_db()
     if listener.stage == Stage.NO_PLAYLIST:

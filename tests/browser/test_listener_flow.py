@@ -15,6 +15,7 @@ from listening.models import Listener, Playlist, PlaylistItem, Rating
 from tests.browser.conftest import (
     DESKTOP,
     PHONE,
+    answer_headphone_trials,
     current_item,
     play_and_rate,
     screenshot,
@@ -61,12 +62,7 @@ def test_whole_session_from_prolific_link_to_completion_code(live_server, page_f
     assert "correct" not in page.content()
     trials = page.locator("fieldset.trial")
     assert trials.count() == len(correct) == 6
-    trials.nth(0).get_by_role("button", name="Play").click()
-    page.wait_for_function(
-        "() => document.getElementById('trial-audio-0').currentTime > 0", timeout=10_000
-    )
-    for i, answer in enumerate(correct):
-        trials.nth(i).get_by_label(f"Tone {answer}").check()
+    answer_headphone_trials(page, correct)
     shoot(page, "headphones-trials")
     page.locator("#check-form").get_by_role("button", name="Continue").click()
 
