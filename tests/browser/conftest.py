@@ -57,7 +57,7 @@ def page_factory(browser):
     # took 20 s on a loaded machine) before the first page, so no goto times out on imports.
     from django.urls import get_resolver
 
-    get_resolver().url_patterns
+    assert get_resolver().url_patterns
     contexts = []
 
     def make(viewport: dict | None = None, **kwargs):
