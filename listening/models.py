@@ -357,6 +357,25 @@ class Listener(models.Model):
         return f"{self.platform}:{who}"
 
 
+class StudyArrival(models.Model):
+    """How many times the study's welcome page was opened, per platform (the report's funnel
+    starts here: listeners exist only from their consent on)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arrivals")
+    platform = models.CharField(max_length=16, choices=Listener.Platform.choices)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "platform"], name="one_arrival_row_per_platform"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study_id} {self.platform}: {self.count}"
+
+
 class Playlist(models.Model):
     """A precomputed, balanced unit of work (a crowd "HIT"): claimed by one listener at a time."""
 
