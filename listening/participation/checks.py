@@ -13,11 +13,12 @@ import secrets
 from collections.abc import Mapping, Sequence
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from listening.models import Listener, Study
+from listening.models import Listener, Study, StudyArrival
 from listening.participation import headphones
 from listening.participation.playlists import (
     already_taking_part_message,
@@ -130,6 +131,19 @@ def listener_join(
         return Listener.objects.get(
             study=study, platform=platform, external_id=external_id, attempt_id=attempt_id
         )
+
+
+def arrival_count(*, study: Study, platform: str) -> None:
+    """Count one opening of the welcome page (the report's funnel starts here)."""
+    updated = StudyArrival.objects.filter(study=study, platform=platform).update(
+        count=F("count") + 1
+    )
+    if not updated:
+        try:
+            with transaction.atomic():
+                StudyArrival.objects.create(study=study, platform=platform, count=1)
+        except IntegrityError:  # created by a parallel request meanwhile
+            StudyArrival.objects.filter(study=study, platform=platform).update(count=F("count") + 1)
 
 
 @transaction.atomic

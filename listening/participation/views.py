@@ -272,6 +272,8 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     if arrival.preview:
         # MTurk shows the task before a worker accepts it: describe it, record nothing.
         return _page(request, "preview.html", context)
+    if request.method == "GET" and listener is None:
+        checks.arrival_count(study=study, platform=arrival.platform)
     if listener is None and playlists.external_id_taking_part(
         study=study, platform=arrival.platform, external_id=arrival.external_id
     ):
