@@ -16,6 +16,7 @@ from tests.browser.conftest import (
     DESKTOP,
     PHONE,
     answer_headphone_trials,
+    console_errors,
     current_item,
     play_and_rate,
     screenshot,
@@ -32,6 +33,7 @@ PID = "60a1b2c3d4e5f6a7b8c9d0e1"
 def test_whole_session_from_prolific_link_to_completion_code(live_server, page_factory):
     study = open_study(slug="browser-flow", seconds=0.6)
     page = page_factory(PHONE)
+    errors = console_errors(page)  # no page may log a console error (favicon, CSP, script)
     page.goto(f"{live_server.url}/t/{study.slug}/?PROLIFIC_PID={PID}&STUDY_ID=S1&SESSION_ID=X1")
 
     # Welcome and consent.
@@ -132,6 +134,7 @@ def test_whole_session_from_prolific_link_to_completion_code(live_server, page_f
     replayed = ratings[rated[1].pk]
     assert replayed.play_count == 2 and replayed.played_seconds >= 1.0
     assert (listener.attention_failures, listener.flagged) == (0, False)
+    assert errors == []
 
 
 def test_listener_who_reloads_midway_resumes_at_the_same_item(live_server, page_factory):

@@ -12,6 +12,7 @@ from listening.models import Listener, Playlist, Rating, Study
 from tests.browser.conftest import (
     DESKTOP,
     PHONE,
+    console_errors,
     current_item,
     play_and_rate,
     shoot,
@@ -87,6 +88,7 @@ def test_polite_pages_for_preview_pause_full_failed_check_and_timeout(live_serve
     study = open_study(slug="browser-ends", questionnaire=False)
     base = f"{live_server.url}/t/{study.slug}/"
     page = page_factory(PHONE)
+    errors = console_errors(page)
 
     page.goto(base + "?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
     assert page.get_by_text("This is a preview").is_visible()
@@ -118,3 +120,6 @@ def test_polite_pages_for_preview_pause_full_failed_check_and_timeout(live_serve
     page.goto(base)
     assert page.get_by_text("paused for the moment").is_visible()
     shoot(page, "paused")
+    # 4xx/5xx answers of these polite pages are logged by Chromium as failed loads; anything
+    # else (a script error, a missing favicon) would be a bug.
+    assert [e for e in errors if "status of 4" not in e and "status of 5" not in e] == []
