@@ -18,7 +18,7 @@ from tests.browser.conftest import (
     shoot,
     wait_until_rateable,
 )
-from tests.factories import open_study
+from tests.factories import join, open_study, pass_checks
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -162,3 +162,30 @@ def test_headphone_check_shows_the_tone_and_resumes_after_a_reload(live_server, 
     listener = Listener.objects.get(external_id="P2")
     assert listener.headphone_check["chosen"] == {"0": 2}
     assert errors == []
+
+
+def test_already_taking_part_and_screen_out_pages(live_server, page_factory):
+    study = open_study(
+        slug="browser-polite",
+        questionnaire=False,
+        screenout_code="SCREEN-7",
+        screenout_url="https://app.prolific.com/submissions/complete?cc=SCREEN-7",
+    )
+    pass_checks(join(study, "VICTIM", attempt_id="real-session"))
+    base = f"{live_server.url}/t/{study.slug}/"
+    page = page_factory(PHONE)
+    errors = console_errors(page)
+    response = page.goto(base + "?PROLIFIC_PID=VICTIM&SESSION_ID=guess")
+    assert response.status == 409
+    assert page.get_by_role("heading", name="You are already taking part").is_visible()
+    shoot(page, "already-taking-part")
+
+    consent(page, base + "?PROLIFIC_PID=P7&SESSION_ID=S7")
+    page.wait_for_url(re.compile(r"/headphones/$"))
+    Listener.objects.filter(external_id="P7").update(stage=Listener.Stage.FAILED_CHECK)
+    page.goto(base)
+    page.wait_for_url(re.compile(r"/ended/$"))
+    assert page.locator("#screenout-code").inner_text() == "SCREEN-7"
+    assert page.get_by_role("link", name="Back to Prolific").is_visible()
+    shoot(page, "failed-check-screen-out")
+    assert [e for e in errors if "status of 409" not in e] == []
