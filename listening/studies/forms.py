@@ -55,6 +55,10 @@ class StudyForm(forms.ModelForm):
             "completion_code": _("Shown to listeners at the end (Prolific completion code)."),
         }
 
+    def clean_claim_idle_minutes(self) -> int:
+        value = self.cleaned_data.get("claim_idle_minutes")
+        return value if value is not None else self.fields["claim_idle_minutes"].initial
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         rules = {**default_rules(), **(self.instance.screening or {})}
@@ -77,6 +81,12 @@ class StudyForm(forms.ModelForm):
         # Keep any extra rules set through the API (tuning knobs the form does not show).
         shown = {setting.name for setting in self.SCREENING_SETTINGS}
         self._extra_rules = {k: v for k, v in rules.items() if k not in shown}
+        # Left empty (or absent from an older form), the idle window keeps its default.
+        idle = self.fields["claim_idle_minutes"]
+        idle.required = False
+        idle.initial = (
+            self.instance.claim_idle_minutes or Study._meta.get_field("claim_idle_minutes").default
+        )
         if self.instance.pk and self.instance.design_frozen:
             for name in DESIGN_FIELDS & set(self.fields):
                 self.fields[name].disabled = True
