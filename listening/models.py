@@ -54,6 +54,14 @@ class Study(models.Model):
         blank=True, help_text=_("Markdown, shown to listeners with the consent form.")
     )
     consent_text = models.TextField(blank=True, help_text=_("Markdown."))
+    question = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "What listeners rate, shown on every rating page (e.g. How natural does the speech "
+            "sound?). Empty: the quality question of ITU-T P.808."
+        ),
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     listed_publicly = models.BooleanField(
         default=False, help_text=_("List the test link on the public home page (demo studies).")
@@ -85,11 +93,29 @@ class Study(models.Model):
     listener_timeout_minutes = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(5)]
     )
+    claim_idle_minutes = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(2), MaxValueValidator(120)],
+        help_text=_(
+            "A place claimed by a listener who rates nothing for this many minutes goes back "
+            "to the pool."
+        ),
+    )
     screening = models.JSONField(default=default_screening, blank=True)
 
     completion_code = models.CharField(max_length=64, blank=True)
     completion_url = models.URLField(
         blank=True, help_text=_("e.g. https://app.prolific.com/submissions/complete?cc=CODE")
+    )
+    # P.808 screens listeners out before the rating job: the platform is told with its own code.
+    screenout_code = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_("Shown to a listener who fails the headphone check (Prolific: screen-out)."),
+    )
+    screenout_url = models.URLField(
+        blank=True,
+        help_text=_("Where a listener who fails the headphone check is sent to, if anywhere."),
     )
 
     # How listeners were found and paid: ITU-T P.800.2 asks for it beside every MOS, and Harken
@@ -339,10 +365,15 @@ class Listener(models.Model):
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
     platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.NONE)
     external_id = models.CharField(max_length=128, blank=True)
+    #: The platform's id of this attempt (Prolific SESSION_ID, MTurk assignmentId): with the
+    #: external id it proves a returning listener is the same person; alone the id does not.
+    attempt_id = models.CharField(max_length=200, blank=True)
     platform_params = models.JSONField(default=dict, blank=True)
     stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.CONSENT)
     questionnaire = models.JSONField(default=dict, blank=True)
     headphone_check = models.JSONField(default=dict, blank=True)
+    #: The rating page last served: its nonce, items and when it was served (single use).
+    current_page = models.JSONField(default=dict, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     attention_failures = models.PositiveSmallIntegerField(default=0)
     flagged = models.BooleanField(default=False)
@@ -356,17 +387,37 @@ class Listener(models.Model):
     class Meta:
         ordering = ["study", "created_at"]
         constraints = [
-            # The same Prolific PID / MTurk worker never gets a second playlist in one study.
+            # One listener per platform attempt. The same Prolific PID / MTurk worker never
+            # gets a second playlist in one study: the claim checks that (see playlists).
             models.UniqueConstraint(
-                fields=["study", "platform", "external_id"],
-                condition=~Q(external_id=""),
-                name="one_listener_per_external_id_and_study",
+                fields=["study", "platform", "external_id", "attempt_id"],
+                condition=~Q(external_id="") & ~Q(attempt_id=""),
+                name="one_listener_per_attempt_and_study",
             )
         ]
 
     def __str__(self) -> str:
         who = self.external_id or self.token[:8]
         return f"{self.platform}:{who}"
+
+
+class StudyArrival(models.Model):
+    """How many times the study's welcome page was opened, per platform (the report's funnel
+    starts here: listeners exist only from their consent on)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arrivals")
+    platform = models.CharField(max_length=16, choices=Listener.Platform.choices)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "platform"], name="one_arrival_row_per_platform"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study_id} {self.platform}: {self.count}"
 
 
 class Playlist(models.Model):
@@ -448,7 +499,24 @@ class Rating(models.Model):
     play_count = models.PositiveSmallIntegerField(default=1)
     played_seconds = models.FloatField(default=0.0)
     response_seconds = models.FloatField(
-        null=True, blank=True, help_text=_("From the end of the first full play to the answer.")
+        null=True,
+        blank=True,
+        help_text=_(
+            "Server facts: from the earliest moment the clip could have ended to the answer."
+        ),
+    )
+    served_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("When the server served the page with this clip.")
+    )
+    earliest_answer_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=_("served_at plus the clip's duration: the first moment it could have ended."),
+    )
+    client_response_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text=_("The browser's own timing, end of first play to answer: information only."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

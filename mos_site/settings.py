@@ -307,6 +307,14 @@ MAX_UPLOAD_CHANNELS = env_int("MAX_UPLOAD_CHANNELS", 8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# --- Listener joins --------------------------------------------------------------------------
+# Joins (a consent that creates a listener) allowed per client address and study, and per
+# study, as "count/seconds"; "0" turns a limit off. Counted in Django's cache: with several web
+# processes configure a shared cache (Redis), or each process counts alone. Off by default in
+# the test suite (tests that check the limits turn them on).
+LISTENER_JOINS_PER_ADDRESS = env_str("HARKEN_JOINS_PER_ADDRESS", "0" if TESTING else "10/600")
+LISTENER_JOINS_PER_STUDY = env_str("HARKEN_JOINS_PER_STUDY", "0" if TESTING else "120/60")
+
 # --- Celery --------------------------------------------------------------------------------
 # Embedded default: the filesystem broker under var/celery needs no server. Production and CI:
 # CELERY_BROKER_URL=redis://...

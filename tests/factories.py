@@ -223,10 +223,12 @@ def open_study(
     completion_code: str = "HARKEN-42",
     completion_url: str = "",
     open_study: bool = True,
+    anchors: tuple[float, ...] = (),
     **study_fields,
 ) -> Study:
     """A study with ready clips whose playlists ``study_open`` built (``open_study=False``
-    leaves it ready). System 0 is the natural reference, the others uploaded; sentence "check"
+    leaves it ready). System 0 is the natural reference, the others uploaded, then MNRU anchors
+    at ``anchors`` dB (derived from system 0); sentence "check"
     is a spoken attention check whose answer is 2 (when ``gold``). The instructions and the
     consent text carry script a page must not run."""
     study = StudyFactory(
@@ -256,6 +258,17 @@ def open_study(
         )
         for k in range(n_systems)
     ]
+    systems += [
+        SystemFactory(
+            study=study,
+            name=f"mnru-{q:g}",
+            kind=System.Kind.ANCHOR,
+            anchor_source=systems[0],
+            anchor_q_db=float(q),
+            position=n_systems + i,
+        )
+        for i, q in enumerate(anchors)
+    ]
     sentences = [
         SentenceFactory(study=study, key=f"s{j}", text=f"Sentence {j}.", position=j)
         for j in range(n_sentences)
@@ -283,10 +296,19 @@ def open_study(
 # --- The listener's path -----------------------------------------------------------------------
 
 
-def join(study: Study, external_id: str = "", platform: str = "") -> Listener:
+def join(study: Study, external_id: str = "", platform: str = "", attempt_id: str = "") -> Listener:
+    """Join as a browser would; an external id comes with the attempt id "<id>-session" unless
+    another is given (a platform always sends one)."""
     platform = platform or (Listener.Platform.PROLIFIC if external_id else Listener.Platform.NONE)
+    if external_id and not attempt_id:
+        attempt_id = f"{external_id}-session"
     return checks.listener_join(
-        study=study, platform=platform, external_id=external_id, params={}, user_agent="test"
+        study=study,
+        platform=platform,
+        external_id=external_id,
+        attempt_id=attempt_id,
+        params={},
+        user_agent="test",
     )
 
 
@@ -299,7 +321,9 @@ def pass_checks(listener: Listener) -> Listener:
             answers={"native_language": "English", "age_band": "25-34", "device": "headphones"},
         )
     if listener.stage == Listener.Stage.HEADPHONES:
-        checks.headphone_check_start(listener=listener)
+        n = checks.headphone_check_start(listener=listener)
+        for index in range(n):
+            checks.headphone_trial_play(listener=listener, index=index)
         listener.refresh_from_db()
         correct = listener.headphone_check["correct"]
         checks.headphone_check_answer(listener=listener, answers=correct)

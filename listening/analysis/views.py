@@ -35,7 +35,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from listening.access import researcher_required, study_for
-from listening.analysis import downloads, reports
+from listening.analysis import downloads, funnel, reports
 from listening.analysis import render as render_report
 from listening.models import Study, StudyReport
 from mos_site.http import streamed_csv_response, text_download
@@ -80,6 +80,7 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
         listener_rows=_listener_rows(data),
         manual=data.get("manual_exclusions", []),
         built_from=data.get("study", {}),
+        funnel=funnel.study_funnel(study=study),
     )
     if (data.get("objective") or {}).get("n_computed"):
         context["objective_csv_url"] = reverse("study_report_objective_csv", args=[study.slug])
@@ -203,7 +204,10 @@ report_objective_csv = _report_download(
 report_json = _report_download(
     "mos-report.json",
     "application/json; charset=utf-8",
-    lambda data, study: render_report.report_json(data),
+    # The funnel is read live (listener rows), not from the cached report's data.
+    lambda data, study: render_report.report_json(
+        {**data, "funnel": funnel.study_funnel(study=study)}
+    ),
     "The report's numbers as JSON (the shape DESIGN.md promises).",
 )
 report_html = _report_download(

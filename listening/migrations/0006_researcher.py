@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("listening", "0004_synthesis_leases"),
+        ("listening", "0005_listener_path"),
     ]
 
     operations = [

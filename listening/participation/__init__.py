@@ -18,8 +18,17 @@ Stages (``Listener.Stage``)::
 
 Rules, and where they come from
 -------------------------------
-* One listener per external id and study (Prolific PID, MTurk worker id): a database
-  constraint; a race between two tabs is settled by re-fetching the winner's row.
+* Who is who: a returning listener is resumed only by the signed cookie, or by the external
+  id (Prolific PID, MTurk worker id) *together with* the platform's attempt id it first came
+  with (Prolific SESSION_ID, MTurk assignmentId); an external id alone is public. One listener
+  per attempt (a database constraint; a race between two tabs re-fetches the winner's row).
+  One place per external id: another attempt of an id that holds a live place, has rated or
+  has finished is refused ("already taking part"); an attempt that only joined, consented or
+  failed the headphone check blocks nobody, so nobody can use up a participant in advance.
+  Claims of one id are serialised on its first listener row. Left open: someone who knows a
+  participant's id and gets to the ratings before them takes that id's place (only the
+  platform could tell the two apart).
+* New listeners are limited per client address and per study (``limits``, Django's cache).
 * The playlist is claimed only after the checks are passed (P.808 qualification comes before
   the rating job), so a listener who fails the headphone check consumes no playlist. The claim
   takes the first free playlist with ``SELECT … FOR UPDATE SKIP LOCKED`` inside a transaction
@@ -28,7 +37,9 @@ Rules, and where they come from
   Harken's settings, serialises claims instead). If every claimable row is locked by others
   at that instant, the claim waits for one rather than turning the listener away.
 * Abandoned playlists: a playlist claimed more than ``study.listener_timeout_minutes`` ago and
-  not completed goes back to the pool. Lazily: a claim treats such a playlist as claimable and
+  not completed goes back to the pool; so does one whose holder rated nothing within
+  ``study.claim_idle_minutes`` (a script that claims places holds them only for minutes; the
+  holder, back on the page, claims again if the place is still free). Lazily: a claim treats such a playlist as claimable and
   takes it over with the same conditional UPDATE (counting ``times_released``), so no job is
   needed; ``playlist_release_abandoned`` frees them in bulk for a periodic job or the admin.
   The claim locks only the row it takes: releasing every abandoned playlist inside one claim
@@ -42,10 +53,13 @@ Rules, and where they come from
 * Training items (P.808: anchoring the scale with clips spanning it) are rated first and
   stored with purpose "training"; the report ignores them.
 * A rating is accepted only after the clip was played to its end (P.808 asks that the whole
-  clip is heard before voting). The browser reports play count, seconds played and when the
-  first full play ended, as an offset from the page the server issued; the server checks that
-  enough wall time has passed since it issued the page for the clip to have played, and
-  computes ``response_seconds`` from its own clock.
+  clip is heard before voting). The server records each page it serves (nonce, items, time:
+  ``Listener.current_page``); the page's signed token names the listener, the items and the
+  nonce, works once and expires with the study's listener timeout. A rating is refused before
+  ``served_at + duration`` on the server's clock; ``Rating.served_at``, ``earliest_answer_at``
+  and ``response_seconds`` (from ``earliest_answer_at`` to the answer) are server facts. The
+  browser's play count, seconds played and end of play are kept (``client_response_seconds``)
+  as information only.
 * A rating is written once: the database refuses a second rating of the same item (and of the
   same clip as a test item); the service also refuses items that are not on the listener's
   current page (another playlist, a forged token, skipping ahead). Refusals change nothing.

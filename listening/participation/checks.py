@@ -13,14 +13,21 @@ import secrets
 from collections.abc import Mapping, Sequence
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from listening.models import Listener, Study
+from listening.models import Listener, Study, StudyArrival
 from listening.participation import headphones
-from listening.participation.playlists import listener_lock, playlist_claim_locked
+from listening.participation.playlists import (
+    already_taking_part_message,
+    external_id_taking_part,
+    listener_lock,
+    playlist_claim_locked,
+)
 from listening.participation.refusals import (
+    AlreadyTakingPartError,
     HeadphoneCheckError,
     ListenerError,
     ListenerStageError,
@@ -81,33 +88,62 @@ def listener_join(
     external_id: str,
     params: Mapping[str, str],
     user_agent: str,
+    attempt_id: str = "",
 ) -> Listener:
-    """The listener for this arrival: an existing one with the same external id, or a new one.
+    """The listener for this arrival: the one of the same platform attempt, or a new one.
 
-    The same Prolific participant or MTurk worker never gets a second listener (and so never a
-    second playlist) in one study; without an external id every join is a new listener."""
+    A returning listener is the same only with the same external id *and* attempt id (Prolific
+    SESSION_ID, MTurk assignmentId): an external id alone is public (anyone can put it into a
+    link). A new attempt of an id that is already taking part (holds a place, rated, finished)
+    is refused with AlreadyTakingPartError; an attempt that only joined, consented or failed
+    the headphone check blocks nobody, so nobody can use up a participant in advance. The same
+    participant never gets a second playlist: the claim checks again (``playlists``)."""
     study_require_open(study)
     if platform not in Listener.Platform.values:
         raise ListenerError(_("Unknown platform %(platform)s.") % {"platform": platform})
     external_id = (external_id or "").strip()
+    attempt_id = (attempt_id or "").strip()[:200] if external_id else ""
     fields = {
         "platform_params": dict(params),
         "user_agent": (user_agent or "")[:300],
     }
     if not external_id:
         return Listener.objects.create(study=study, platform=platform, **fields)
-    existing = listener_find(study=study, platform=platform, external_id=external_id)
+    existing = listener_find(
+        study=study, platform=platform, external_id=external_id, attempt_id=attempt_id
+    )
     if existing is not None:
         return existing
+    if external_id_taking_part(study=study, platform=platform, external_id=external_id):
+        raise AlreadyTakingPartError(already_taking_part_message())
     try:
         with transaction.atomic():
             return Listener.objects.create(
-                study=study, platform=platform, external_id=external_id, **fields
+                study=study,
+                platform=platform,
+                external_id=external_id,
+                attempt_id=attempt_id,
+                **fields,
             )
     except IntegrityError:
-        # Two tabs joined at the same instant: the unique constraint let one insert win; this
-        # request uses the winner's row.
-        return Listener.objects.get(study=study, platform=platform, external_id=external_id)
+        # Two tabs of one attempt joined at the same instant: the unique constraint let one
+        # insert win; this request uses the winner's row.
+        return Listener.objects.get(
+            study=study, platform=platform, external_id=external_id, attempt_id=attempt_id
+        )
+
+
+def arrival_count(*, study: Study, platform: str) -> None:
+    """Count one opening of the welcome page (the report's funnel starts here)."""
+    updated = StudyArrival.objects.filter(study=study, platform=platform).update(
+        count=F("count") + 1
+    )
+    if not updated:
+        try:
+            with transaction.atomic():
+                StudyArrival.objects.create(study=study, platform=platform, count=1)
+        except IntegrityError:  # created by a parallel request meanwhile
+            StudyArrival.objects.filter(study=study, platform=platform).update(count=F("count") + 1)
 
 
 @transaction.atomic
@@ -198,10 +234,62 @@ def headphone_trial_wav(*, listener: Listener, index: int) -> bytes:
 
 
 @transaction.atomic
+def headphone_trial_play(*, listener: Listener, index: int) -> bytes:
+    """:func:`headphone_trial_wav`, recording that the sound went out: only a sound that was
+    fetched can be answered (``headphone_check_progress``, ``headphone_check_answer``)."""
+    listener = listener_lock(listener)
+    wav = headphone_trial_wav(listener=listener, index=index)
+    check = dict(listener.headphone_check)
+    played = set(check.get("played", []))
+    if index not in played and listener.stage == Stage.HEADPHONES:
+        check["played"] = sorted(played | {index})
+        check["volume_done"] = True  # a trial was played: the volume step is over
+        listener.headphone_check = check
+        listener.save(update_fields=["headphone_check", "last_seen_at"])
+    return wav
+
+
+def _not_played(index: int) -> HeadphoneCheckError:
+    return HeadphoneCheckError(
+        _("Please play sound %(number)d before you answer it.") % {"number": index + 1}
+    )
+
+
+@transaction.atomic
+def headphone_check_progress(
+    *, listener: Listener, volume_done: bool = False, trial: int | None = None, answer: int = 0
+) -> dict:
+    """Keep where the listener is in the check, on the server: the volume step done, and each
+    answer as it is chosen, so a reload comes back to the same step with the answers kept.
+    An answer is taken only for a sound that was played. Returns the saved state."""
+    listener = listener_lock(listener)
+    study_require_open(listener.study)
+    if listener.stage != Stage.HEADPHONES:
+        raise ListenerStageError(_("The headphone check has already been answered."))
+    check = dict(listener.headphone_check or {})
+    if "seed" not in check:
+        raise HeadphoneCheckError(_("Please start the headphone check from its page."))
+    if volume_done:
+        check["volume_done"] = True
+    if trial is not None:
+        if not 0 <= trial < int(check["n"]) or answer not in (1, 2, 3):
+            raise HeadphoneCheckError(_("Please choose tone 1, 2 or 3 for a sound of the check."))
+        if trial not in check.get("played", []):
+            raise _not_played(trial)
+        chosen = dict(check.get("chosen", {}))
+        chosen[str(trial)] = answer
+        check["chosen"] = chosen
+    listener.headphone_check = check
+    listener.save(update_fields=["headphone_check", "last_seen_at"])
+    return check
+
+
+@transaction.atomic
 def headphone_check_answer(*, listener: Listener, answers: Sequence[int]) -> bool:
     """Score the answers (5 of 6 right passes); on a pass claim a playlist, else end politely.
 
-    One attempt only: a retry would let a loudspeaker listener guess their way through."""
+    One attempt only: a retry would let a loudspeaker listener guess their way through. Every
+    sound must have been played (fetched from the server) before its answer counts."""
     listener = listener_lock(listener)
     study_require_open(listener.study)
     if listener.stage != Stage.HEADPHONES:
@@ -214,6 +302,10 @@ def headphone_check_answer(*, listener: Listener, answers: Sequence[int]) -> boo
         raise HeadphoneCheckError(
             _("Please answer every sound of the check: choose 1, 2 or 3 for each.")
         )
+    played = set(check.get("played", []))
+    for index in range(len(answers)):
+        if index not in played:
+            raise _not_played(index)
     n_correct, passed = headphones.score_trials(answers, list(check["correct"]))
     check.update(
         answers=answers,

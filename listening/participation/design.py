@@ -41,7 +41,7 @@ C for the number of clips, R for ``ratings_per_clip`` and K for ``clips_per_list
    possible with missing clips). The R * C test items are spread evenly: lengths differ by at
    most one, the longer playlists first. So with K = 20 and 50 test items there are three
    playlists of 17, 17 and 16, not 20, 20 and 10.
-5. Order. Training items come first, in the order given. The test items and attention checks
+5. Order. Training items come first (as given, or per playlist by ``pick_training``). The test items and attention checks
    that follow are shuffled with the playlist's own seed, derived from the study seed and the
    playlist index and stored on the playlist: the same inputs and seed give the same design.
 6. Attention checks: gold items in the manner of ITU-T P.808's gold-standard and trapping
@@ -99,6 +99,7 @@ __all__ = [
     "PlannedPlaylist",
     "design_playlists",
     "design_shape",
+    "pick_training",
     "playlist_seed",
     "summarize_design",
 ]
@@ -235,6 +236,8 @@ def design_playlists(
     training: Sequence[int] = (),
     gold: Sequence[tuple[int, int]] = (),
     attention_check_rate: float = 0.0,
+    training_tiers: Sequence[Sequence[tuple[int, int]]] = (),
+    n_training: int = 0,
 ) -> list[PlannedPlaylist]:
     """Build the playlists of a study (see the module docstring for what is guaranteed).
 
@@ -244,6 +247,10 @@ def design_playlists(
         clips_per_listener: K, the test items a playlist holds (capped at the sentences).
         seed: the study's design seed; the same inputs and seed give the same playlists.
         training: clip ids rated first by every listener, in this order, not counted.
+        training_tiers: instead of ``training``, practice chosen per playlist: tiers of
+            ``(clip_id, sentence_id)`` from the best condition to the worst (reference first,
+            lowest MNRU anchor last); see :func:`pick_training`.
+        n_training: how many practice clips each playlist gets from ``training_tiers``.
         gold: ``(clip_id, expected_score)`` pairs for gold attention checks, scores 1-5.
         attention_check_rate: extra check items per test item, in [0, 1).
 
@@ -284,15 +291,77 @@ def design_playlists(
     for index, pairs in enumerate(assignment):
         test_ids = sorted(clips[systems[s], sentences[j]] for s, j in pairs)
         pl_seed = playlist_seed(seed, index)
+        own_training = training
+        if training_tiers and n_training > 0:
+            own_sentences = {sentences[j] for _s, j in pairs}
+            own_training = pick_training(
+                training_tiers,
+                n_training,
+                avoid_clips=set(test_ids) | {g[0] for g in gold_items},
+                avoid_sentences=own_sentences,
+                rng=random.Random(_derived_seed(pl_seed, "training")),
+            )
         items = _order_playlist(
             test_ids,
             seed=pl_seed,
-            training=training,
+            training=own_training,
             gold=gold_items,
             attention_check_rate=attention_check_rate,
         )
         playlists.append(PlannedPlaylist(index=index, seed=pl_seed, items=items))
     return playlists
+
+
+def pick_training(
+    tiers: Sequence[Sequence[tuple[int, int]]],
+    n: int,
+    *,
+    avoid_clips: set[int],
+    avoid_sentences: set[int],
+    rng: random.Random,
+) -> list[int]:
+    """``n`` practice clips that span the scale, for one playlist (P.808: the training
+    anchors the listener's use of the scale with clips covering its range).
+
+    ``tiers`` run from the best condition (the natural reference, where there is one) to the
+    worst (the lowest MNRU anchor), each a list of ``(clip_id, sentence_id)``. The tiers are
+    visited from both ends inwards (best, worst, second best, second worst, ...), one clip each,
+    drawn with ``rng`` so listeners get different clips. A practice clip is never one of
+    ``avoid_clips`` (the playlist's own test and check clips: a listener never rates a practice
+    clip again as a test clip), each comes from a different sentence, and sentences outside
+    ``avoid_sentences`` (the playlist's test sentences) are preferred. Returns fewer than ``n``
+    only when too few clips qualify."""
+    tiers = [list(tier) for tier in tiers if tier]
+    if n <= 0 or not tiers:
+        return []
+    order: list[int] = []
+    lo, hi = 0, len(tiers) - 1
+    while lo <= hi:
+        order.append(lo)
+        if hi != lo:
+            order.append(hi)
+        lo, hi = lo + 1, hi - 1
+    picked: list[int] = []
+    used_sentences: set[int] = set()
+    for _round in range(n):
+        progressed = False
+        for t in order:
+            if len(picked) >= n:
+                break
+            pool = [
+                (c, j)
+                for c, j in tiers[t]
+                if c not in avoid_clips and c not in picked and j not in used_sentences
+            ]
+            fresh = [(c, j) for c, j in pool if j not in avoid_sentences]
+            choice = rng.choice(fresh or pool) if (fresh or pool) else None
+            if choice is not None:
+                picked.append(choice[0])
+                used_sentences.add(choice[1])
+                progressed = True
+        if len(picked) >= n or not progressed:
+            break
+    return picked
 
 
 def summarize_design(

@@ -13,12 +13,13 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, F, PositiveSmallIntegerField, Q, When
+from django.db.models import Case, Exists, F, OuterRef, PositiveSmallIntegerField, Q, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from listening.models import Listener, Playlist, PlaylistItem, Study
+from listening.models import Listener, Playlist, PlaylistItem, Rating, Study
 from listening.participation.refusals import (
+    AlreadyTakingPartError,
     ListenerStageError,
     SessionExpiredError,
     study_require_open,
@@ -53,10 +54,26 @@ def _cutoff(study: Study) -> datetime:
     return timezone.now() - timedelta(minutes=study.listener_timeout_minutes)
 
 
+def _idle_cutoff(study: Study) -> datetime:
+    return timezone.now() - timedelta(minutes=study.claim_idle_minutes)
+
+
+def _no_activity() -> Exists:
+    """The playlist's holder has rated none of its items (not even a practice clip)."""
+    return ~Exists(
+        Rating.objects.filter(item__playlist=OuterRef("pk"), listener=OuterRef("listener"))
+    )
+
+
 def _claimable(study: Study, cutoff: datetime) -> Q:
-    """Free playlists, and playlists claimed before ``cutoff`` and never completed."""
+    """Free playlists; playlists claimed before ``cutoff`` and never completed; and playlists
+    whose holder has rated nothing within the study's idle window (``claim_idle_minutes``),
+    so a script that claims places and does nothing holds them only for minutes."""
+    idle = Q(status=Playlist.Status.CLAIMED, claimed_at__lt=_idle_cutoff(study)) & Q(_no_activity())
     return Q(study=study) & (
-        Q(status=Playlist.Status.FREE) | Q(status=Playlist.Status.CLAIMED, claimed_at__lt=cutoff)
+        Q(status=Playlist.Status.FREE)
+        | Q(status=Playlist.Status.CLAIMED, claimed_at__lt=cutoff)
+        | idle
     )
 
 
@@ -65,12 +82,39 @@ def study_has_places(*, study: Study) -> bool:
     return Playlist.objects.filter(_claimable(study, _cutoff(study))).exists()
 
 
+def external_id_taking_part(
+    *, study: Study, platform: str, external_id: str, exclude_pk: int | None = None
+) -> Listener | None:
+    """Another listener with this external id who is taking part for real: has finished,
+    has rated something, or holds a place that has not lapsed. Joining, consenting, failing
+    the headphone check or sitting on a claim is not taking part, so nobody can use up a
+    participant's place in advance by typing their id into a link."""
+    if not external_id:
+        return None
+    others = Listener.objects.filter(study=study, platform=platform, external_id=external_id)
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    held = Playlist.objects.filter(listener=OuterRef("pk")).exclude(
+        _claimable(study, _cutoff(study))
+    )
+    return (
+        others.filter(
+            Q(stage=Stage.COMPLETED)
+            | Q(Exists(Rating.objects.filter(listener=OuterRef("pk"))))
+            | Q(Exists(held))
+        )
+        .order_by("pk")
+        .first()
+    )
+
+
 @transaction.atomic
 def playlist_release_abandoned(*, study: Study) -> int:
-    """Give playlists claimed longer than the study's timeout ago back to the pool (for a
+    """Give playlists claimed longer than the study's timeout ago, or idle without a rating
+    longer than its idle window, back to the pool (for a
     periodic job; claims also take abandoned playlists directly, see ``playlist_claim``)."""
     abandoned = Playlist.objects.filter(
-        study=study, status=Playlist.Status.CLAIMED, claimed_at__lt=_cutoff(study)
+        _claimable(study, _cutoff(study)), status=Playlist.Status.CLAIMED
     )
     # Skip rows someone holds right now (a claim, or rating_submit's lock): nobody waits, and
     # the next run or claim takes them.
@@ -134,12 +178,40 @@ def _take_one(listener: Listener, study: Study) -> Playlist | None:
     return None
 
 
+def _lock_external_id(listener: Listener) -> None:
+    """Serialise the claims of one external id: lock its first listener row (lowest pk).
+
+    Every claimant locks its own row first and then only this one, so two attempts with the
+    same id never wait on each other in a circle."""
+    if not listener.external_id:
+        return
+    first = (
+        Listener.objects.filter(
+            study_id=listener.study_id,
+            platform=listener.platform,
+            external_id=listener.external_id,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if first is not None and first != listener.pk:
+        list(Listener.objects.select_for_update().filter(pk=first).values_list("pk", flat=True))
+
+
 def playlist_claim_locked(listener: Listener) -> Playlist | None:
     """:func:`playlist_claim` for a listener whose row the caller has locked."""
     current = Playlist.objects.filter(listener=listener).first()
+    has_rated = Rating.objects.filter(listener=listener).exists()
     if current is not None:
+        if current.status == Playlist.Status.CLAIMED and not has_rated:
+            # Back on the page after the idle window and nobody took the place meanwhile:
+            # the claim starts again (only a claim without any rating lapses this way).
+            Playlist.objects.filter(
+                pk=current.pk, listener=listener, claimed_at__lt=_idle_cutoff(listener.study)
+            ).update(claimed_at=timezone.now())
         return current
-    if listener.stage in (Stage.TRAINING, Stage.RATING):
+    if listener.stage in (Stage.TRAINING, Stage.RATING) and has_rated:
         raise SessionExpiredError(
             _(
                 "Your session timed out and your place went to another listener. "
@@ -153,10 +225,19 @@ def playlist_claim_locked(listener: Listener) -> Playlist | None:
         and (not study.headphone_check_enabled or bool(listener.headphone_check.get("passed")))
     )
     if listener.stage in (Stage.COMPLETED, Stage.FAILED_CHECK) or not checks_done:
+        # (A listener whose claim lapsed before any rating is in training/rating: claims anew.)
         raise ListenerStageError(
             _("Please give your consent and complete the checks before the ratings.")
         )
     study_require_open(study)
+    _lock_external_id(listener)
+    if external_id_taking_part(
+        study=study,
+        platform=listener.platform,
+        external_id=listener.external_id,
+        exclude_pk=listener.pk,
+    ):
+        raise AlreadyTakingPartError(already_taking_part_message())
     playlist = _take_one(listener, study)
     if playlist is None:
         listener.stage = Stage.NO_PLAYLIST
@@ -174,6 +255,14 @@ def playlist_claim(*, listener: Listener) -> Playlist | None:
     SessionExpiredError for a listener whose playlist was released after the timeout."""
     listener = listener_lock(listener)
     return playlist_claim_locked(listener)
+
+
+def already_taking_part_message() -> str:
+    return _(
+        "You are already taking part in this listening test in another session. Please "
+        "continue there (in the same browser where you started), or contact the researcher "
+        "through your platform if you think this is a mistake."
+    )
 
 
 def listener_stage_update(listener: Listener, playlist: Playlist) -> None:

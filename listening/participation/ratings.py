@@ -9,7 +9,8 @@ ratings in ``harken_ratings_submitted_total``. A finished listener gets
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,6 +24,7 @@ from listening.participation.refusals import (
     ItemOutOfOrderError,
     ListenerStageError,
     NotPlayedError,
+    PageExpiredError,
     ScoreInvalidError,
     SessionExpiredError,
     study_require_open,
@@ -39,6 +41,69 @@ TIMING_TOLERANCE_S = 0.35
 
 #: A clip counts as heard when the seconds played reach this share of its duration.
 MIN_PLAYED_SHARE = 0.9
+
+
+def page_serve(*, listener: Listener, items: list[PlaylistItem]) -> dict:
+    """Record that the server now serves the page holding ``items`` to ``listener``.
+
+    Returns the page (``nonce``, ``items``, ``served_at``), also kept on the listener's row: a
+    rating of the page is accepted only with this nonce, once, and only after each clip could
+    have ended (served time + duration). Serving a page again (a reload, another tab) replaces
+    the previous page: its form then refuses to save."""
+    with transaction.atomic():
+        locked = listener_lock(listener)
+        page = {
+            "nonce": secrets.token_urlsafe(12),
+            "items": [item.pk for item in items],
+            "served_at": timezone.now().isoformat(),
+        }
+        locked.current_page = page
+        locked.save(update_fields=["current_page", "last_seen_at"])
+    return page
+
+
+def page_redeem(
+    *, listener: Listener, nonce: str, item_ids: list[int], now: datetime | None = None
+) -> datetime:
+    """Use up the listener's current page (call inside the transaction that saves its
+    ratings, so a refused rating leaves the page usable); returns when it was served. Raises PageExpiredError for a
+    page that was not the one served last, was already used, holds other items or is older
+    than the study's listener timeout; NotPlayedError when the page's clips, played one after
+    the other, cannot have ended yet."""
+    now = now or timezone.now()
+    listener = listener_lock(listener)
+    page = listener.current_page or {}
+    expired = PageExpiredError(
+        _(
+            "This page is out of date or was not issued to you (perhaps it is open in another "
+            "tab); nothing was saved. Please go on from the latest page."
+        )
+    )
+    if not nonce or page.get("nonce") != nonce:
+        if listener.stage == Stage.COMPLETED:
+            raise AlreadyRatedError(_("You have already finished this test; nothing was changed."))
+        if Rating.objects.filter(listener=listener, item_id__in=item_ids).exists():
+            raise AlreadyRatedError(
+                _(
+                    "This clip has already been rated (perhaps in another tab, or the form was "
+                    "sent twice). Your first answer is kept."
+                )
+            )
+        raise expired
+    if sorted(int(i) for i in page.get("items", [])) != sorted(int(i) for i in item_ids):
+        raise expired
+    served_at = datetime.fromisoformat(page["served_at"])
+    if now - served_at > timedelta(minutes=listener.study.listener_timeout_minutes):
+        raise expired
+    durations = PlaylistItem.objects.filter(pk__in=item_ids).values_list(
+        "clip__duration_s", flat=True
+    )
+    # The page's player plays one clip at a time: all of them take their durations together.
+    if (now - served_at).total_seconds() + TIMING_TOLERANCE_S < sum(d or 0.0 for d in durations):
+        raise NotPlayedError(_("Please listen to the clip to its end before rating it."))
+    listener.current_page = {}
+    listener.save(update_fields=["current_page", "last_seen_at"])
+    return served_at
 
 
 def score_clean(score: int | str | None) -> int:
@@ -95,8 +160,9 @@ def rating_submit(
         play_count: how many times the clip was started (replays are allowed and counted).
         played_seconds: seconds of audio actually played, all plays together.
         first_play_ended_at: when the first complete play ended; None means it never ended.
-        page_issued_at: when the server issued the page; the first play cannot have ended
-            sooner after it than the clip lasts.
+        page_issued_at: when the server served the page (``page_redeem``): the clip cannot
+            have ended before this plus its duration (``earliest_answer_at``), and the response
+            time screening uses is measured from there, on the server's clock.
         clip_token: the token the page showed for this item; a mismatch is a forged request.
         answered_at: when the answer arrived (now by default).
 
@@ -146,12 +212,17 @@ def rating_submit(
         raise not_played
     if duration and played_seconds + TIMING_TOLERANCE_S < MIN_PLAYED_SHARE * duration:
         raise not_played
+    client_seconds = max(0.0, (answered_at - first_play_ended_at).total_seconds())
+    earliest = None
     if page_issued_at is not None:
-        first_play_ended_at = min(max(first_play_ended_at, page_issued_at), answered_at)
-        heard_for = (first_play_ended_at - page_issued_at).total_seconds()
-        if duration and heard_for + TIMING_TOLERANCE_S < duration:
+        # Server facts only: when the page was served and how long the clip lasts. The
+        # browser's own end time is kept as information, never trusted for screening.
+        earliest = page_issued_at + timedelta(seconds=duration)
+        if (answered_at - earliest).total_seconds() + TIMING_TOLERANCE_S < 0:
             raise not_played
-    response_seconds = max(0.0, (answered_at - first_play_ended_at).total_seconds())
+        response_seconds = max(0.0, (answered_at - earliest).total_seconds())
+    else:
+        response_seconds = client_seconds
 
     try:
         with transaction.atomic():
@@ -164,6 +235,9 @@ def rating_submit(
                 play_count=min(int(play_count), 32767),
                 played_seconds=max(0.0, float(played_seconds)),
                 response_seconds=response_seconds,
+                served_at=page_issued_at,
+                earliest_answer_at=earliest,
+                client_response_seconds=client_seconds,
             )
     except IntegrityError:
         # The constraints are the last word (e.g. the same clip twice as a test item).

@@ -28,6 +28,14 @@ class SessionExpiredError(ListenerStageError):
     """The listener's playlist went back to the pool after the study's timeout."""
 
 
+class AlreadyTakingPartError(ListenerError):
+    """Another attempt with the same platform id holds a place, rated, or finished."""
+
+
+class JoinRateLimitedError(ListenerError):
+    """Too many joins from one address, or into one study, in a short time."""
+
+
 class QuestionnaireError(ListenerError):
     pass
 
@@ -58,6 +66,10 @@ class ItemOutOfOrderError(RatingRefusedError):
 
 class NotPlayedError(RatingRefusedError):
     pass
+
+
+class PageExpiredError(RatingRefusedError):
+    """The rating page is not the one served last, was used already, or is too old."""
 
 
 def study_unavailable_message(study: Study) -> str:

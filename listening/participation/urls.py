@@ -2,20 +2,25 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_headphones
 
 urlpatterns = [
     path("t/<slug:slug>/", views.entry, name="listener-entry"),
     path("t/<slug:slug>/about-you/", views.questionnaire, name="listener-questionnaire"),
-    path("t/<slug:slug>/headphones/", views.headphone_check, name="listener-headphones"),
+    path("t/<slug:slug>/headphones/", views_headphones.headphone_check, name="listener-headphones"),
     path(
         "t/<slug:slug>/headphones/volume/",
-        views.headphone_volume,
+        views_headphones.headphone_volume,
         name="listener-headphone-volume",
     ),
     path(
+        "t/<slug:slug>/headphones/progress/",
+        views_headphones.headphone_progress,
+        name="listener-headphone-progress",
+    ),
+    path(
         "t/<slug:slug>/headphones/sound/<int:index>/",
-        views.headphone_trial,
+        views_headphones.headphone_trial,
         name="listener-headphone-trial",
     ),
     path("t/<slug:slug>/rate/", views.rate, name="listener-rate"),

@@ -18,9 +18,8 @@ Nothing a listener can see says which system or sentence a clip is: audio comes 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import wraps
 from typing import IO
 
@@ -37,23 +36,21 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from listening.models import Clip, Listener, PlaylistItem, Study
+from listening.models import Clip, Listener, PlaylistItem, Study, System
 from listening.participation import (
     checks,
-    headphones,
+    limits,
     playlists,
     ratings,
     refusals,
     selectors,
 )
 from listening.participation.forms import QuestionnaireForm
-from mos_site.http import audio_content_type, bytes_response, ranged_response
+from mos_site.http import audio_content_type, ranged_response
 
 Stage = Listener.Stage
 
 COOKIE_MAX_AGE = 30 * 24 * 3600
-#: A rating page older than this is refused (reload it): bounds the use of a stolen form.
-PAGE_MAX_AGE_S = 12 * 3600
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
 
@@ -107,6 +104,11 @@ def render_markdown(text: str) -> SafeString:
     html = markdown.markdown(text or "", extensions=["sane_lists"])
     # nh3 has just removed scripts, handlers and unsafe URLs: what is left is safe to show.
     return mark_safe(_IMG_TAG.sub(_own_image_or_alt, nh3.clean(html)))
+
+
+def study_question(study: Study) -> str:
+    """What the listener rates, on every rating page: the study's question, else P.808's."""
+    return study.question or _("How would you rate the quality of the speech?")
 
 
 def _cookie_name(study: Study) -> str:
@@ -199,15 +201,19 @@ class Arrival:
     def __init__(self, query) -> None:
         self.preview = False
         self.error = ""
+        #: The platform's id of this attempt: Prolific SESSION_ID, MTurk assignmentId.
+        self.attempt_id = ""
         get = {key: (query.get(key) or "").strip() for key in query}
         if get.get("PROLIFIC_PID"):
             self.platform = Listener.Platform.PROLIFIC
             self.external_id = get["PROLIFIC_PID"]
             keys = ("STUDY_ID", "SESSION_ID")
+            self.attempt_id = get.get("SESSION_ID", "")
         elif get.get("workerId") or get.get("assignmentId"):
             self.platform = Listener.Platform.MTURK
             self.external_id = get.get("workerId", "")
             keys = ("assignmentId", "hitId", "turkSubmitTo")
+            self.attempt_id = get.get("assignmentId", "")
             self.preview = get.get("assignmentId") == MTURK_PREVIEW
             if not self.external_id and not self.preview:
                 self.error = _("The link lacks the MTurk workerId: please open it from the HIT.")
@@ -223,6 +229,43 @@ class Arrival:
         self.params = {key: get[key][:200] for key in keys if get.get(key)}
 
 
+def _arrival_listener(request: HttpRequest, study: Study, arrival: Arrival) -> Listener | None:
+    """Who this is, by what proves it: the signed cookie, or the external id together with the
+    platform attempt id it first came with. An external id alone proves nothing."""
+    cookie = _cookie_listener(request, study)
+    if not arrival.external_id:
+        return cookie
+    if (
+        cookie is not None
+        and cookie.platform == arrival.platform
+        and cookie.external_id == arrival.external_id
+    ):
+        return cookie
+    return selectors.listener_find(
+        study=study,
+        platform=arrival.platform,
+        external_id=arrival.external_id,
+        attempt_id=arrival.attempt_id,
+    )
+
+
+def _already_taking_part(request: HttpRequest, study: Study) -> HttpResponse:
+    return _message_page(
+        request,
+        study,
+        playlists.already_taking_part_message(),
+        status=409,
+        heading=_("You are already taking part"),
+    )
+
+
+def _client_address(request: HttpRequest) -> str:
+    # The connecting address, never a header a client can choose. Behind a reverse proxy this
+    # is the proxy's address and the per-address join limit counts everyone together: raise
+    # HARKEN_JOINS_PER_ADDRESS or turn it off there (README, "Listener joins").
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
 @require_http_methods(["GET", "POST"])
 def entry(request: HttpRequest, slug: str) -> HttpResponse:
     """The public link: welcome, instructions and consent; resumes a returning listener."""
@@ -230,28 +273,32 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     arrival = Arrival(request.GET)
     if arrival.error:
         return _message_page(request, study, arrival.error, status=400)
-    if arrival.external_id:
-        listener = selectors.listener_find(
-            study=study, platform=arrival.platform, external_id=arrival.external_id
-        )
-    else:
-        listener = _cookie_listener(request, study)
+    listener = _arrival_listener(request, study, arrival)
     if listener is not None and listener.stage != Stage.CONSENT:
         response = _stage_redirect(study, listener)
         _remember(response, request, study, listener)
         return response
+    if study.status != Study.Status.OPEN:
+        # Draft, ready, paused and closed studies show listeners nothing of the study, not
+        # even to MTurk's preview (the instructions of a draft are not public).
+        return _unavailable(request, study)
     context = {
         "study": study,
         "instructions": render_markdown(study.instructions),
         "consent": render_markdown(study.consent_text),
-        "n_clips": study.clips_per_listener,
+        "size": selectors.study_task_size(study=study),
+        "question": study_question(study),
         "platform": arrival.platform,
     }
     if arrival.preview:
         # MTurk shows the task before a worker accepts it: describe it, record nothing.
         return _page(request, "preview.html", context)
-    if study.status != Study.Status.OPEN:
-        return _unavailable(request, study)
+    if request.method == "GET" and listener is None:
+        checks.arrival_count(study=study, platform=arrival.platform)
+    if listener is None and playlists.external_id_taking_part(
+        study=study, platform=arrival.platform, external_id=arrival.external_id
+    ):
+        return _already_taking_part(request, study)
     if listener is None and not playlists.study_has_places(study=study):
         # Say so before they start, rather than after the checks.
         return _page(request, "full.html", {"study": study, "listener": None})
@@ -263,16 +310,36 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
             return _page(request, "welcome.html", context, status=400)
         try:
             if listener is None:
+                allowed, retry = limits.join_allowed(
+                    study_slug=study.slug, address=_client_address(request)
+                )
+                if not allowed:
+                    response = _message_page(
+                        request,
+                        study,
+                        _(
+                            "Many people are starting this test from your network right now. "
+                            "Please try again in %(minutes)d minute(s); nothing was recorded."
+                        )
+                        % {"minutes": max(1, round(retry / 60))},
+                        status=429,
+                        heading=_("Please wait a moment"),
+                    )
+                    response["Retry-After"] = str(retry)
+                    return response
                 listener = checks.listener_join(
                     study=study,
                     platform=arrival.platform,
                     external_id=arrival.external_id,
+                    attempt_id=arrival.attempt_id,
                     params=arrival.params,
                     user_agent=request.headers.get("User-Agent", ""),
                 )
             listener = checks.listener_consent(listener=listener)
         except refusals.StudyNotOpenError:
             return _unavailable(request, study)
+        except refusals.AlreadyTakingPartError:
+            return _already_taking_part(request, study)
         response = _stage_redirect(study, listener)
         _remember(response, request, study, listener)
         return response
@@ -291,6 +358,8 @@ def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> Htt
             listener = checks.listener_questionnaire_save(
                 listener=listener, answers=form.cleaned_data
             )
+        except refusals.AlreadyTakingPartError:
+            return _already_taking_part(request, study)
         except refusals.QuestionnaireError as exc:
             form.add_error(None, str(exc))
         else:
@@ -299,79 +368,24 @@ def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> Htt
     return _page(request, "questionnaire.html", {"study": study, "form": form}, status=status)
 
 
-# --- Headphone check -------------------------------------------------------------------------
-
-
-@require_http_methods(["GET", "POST"])
-@listener_view(Stage.HEADPHONES)
-def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
-    n = checks.headphone_check_start(listener=listener)
-    error = ""
-    answers: list[int] = []
-    if request.method == "POST":
-        for i in range(n):
-            value = request.POST.get(f"trial_{i}", "")
-            answers.append(int(value) if value in ("1", "2", "3") else 0)
-        try:
-            checks.headphone_check_answer(listener=listener, answers=answers)
-        except refusals.HeadphoneCheckError as exc:
-            error = str(exc)
-        else:
-            listener.refresh_from_db()
-            return _stage_redirect(study, listener)
-    trials = [
-        {
-            "index": i,
-            "number": i + 1,
-            "url": reverse("listener-headphone-trial", args=[study.slug, i]),
-            "answer": answers[i] if i < len(answers) else 0,
-        }
-        for i in range(n)
-    ]
-    context = {
-        "study": study,
-        "trials": trials,
-        "n": n,
-        "pass_threshold": headphones.pass_threshold(n),
-        "error": error,
-        "choices": [1, 2, 3],
-    }
-    return _page(request, "headphones.html", context, status=400 if error else 200)
-
-
-@require_GET
-@listener_view(Stage.HEADPHONES)
-def headphone_volume(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
-    return bytes_response(request, headphones.volume_calibration_wav(), "audio/wav", "volume")
-
-
-@require_GET
-@listener_view(Stage.HEADPHONES)
-def headphone_trial(
-    request: HttpRequest, study: Study, listener: Listener, index: int
-) -> HttpResponseBase:
-    try:
-        wav = checks.headphone_trial_wav(listener=listener, index=index)
-    except refusals.HeadphoneCheckError:
-        raise Http404("no such trial") from None
-    # The ETag names the listener's check and trial, never the answer.
-    tag = f"hc-{listener.headphone_check.get('seed')}-{index}"
-    return bytes_response(request, wav, "audio/wav", tag)
-
-
 # --- Rating pages ----------------------------------------------------------------------------
 
 
-def _page_token(listener: Listener, items: list[PlaylistItem]) -> str:
-    payload = {"l": listener.token, "i": [item.pk for item in items], "t": time.time()}
+def _page_token(listener: Listener, page: dict) -> str:
+    """The signed token of a served page: the listener, the page's items, its nonce and when
+    it was served. The nonce is checked against the page the server served last and works
+    once (``ratings.page_redeem``); the signature only keeps forged tokens out cheaply."""
+    payload = {"l": listener.token, "i": page["items"], "n": page["nonce"]}
     return signing.dumps(payload, salt="listening.rate-page", compress=True)
 
 
-def _page_issued_at(token: str, listener: Listener) -> datetime:
-    payload = signing.loads(token, salt="listening.rate-page", max_age=PAGE_MAX_AGE_S)
+def _page_claims(token: str, listener: Listener, study: Study) -> tuple[str, list[int]]:
+    """(nonce, item ids) of a page token issued to ``listener``; raises BadSignature."""
+    max_age = study.listener_timeout_minutes * 60
+    payload = signing.loads(token, salt="listening.rate-page", max_age=max_age)
     if payload.get("l") != listener.token:
         raise signing.BadSignature("page of another listener")
-    return datetime.fromtimestamp(float(payload["t"]), tz=UTC)
+    return str(payload["n"]), [int(i) for i in payload["i"]]
 
 
 def _number(raw: str | None, kind: type, default, upper: float):
@@ -387,6 +401,7 @@ def _number(raw: str | None, kind: type, default, upper: float):
 REFUSAL_STATUS = {
     refusals.ScoreInvalidError: 400,
     refusals.NotPlayedError: 400,
+    refusals.PageExpiredError: 409,
     refusals.ItemNotInPlaylistError: 403,
     refusals.AlreadyRatedError: 409,
     refusals.ItemOutOfOrderError: 409,
@@ -417,7 +432,18 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         return _rate_post(request, study, listener)
     if listener.stage == Stage.COMPLETED:
         return _stage_redirect(study, listener)
-    playlist = selectors.listener_playlist(listener=listener)
+    try:
+        # The place is claimed (again, after an idle lapse) when the listener reaches it.
+        playlist = playlists.playlist_claim(listener=listener)
+    except refusals.AlreadyTakingPartError:
+        return _already_taking_part(request, study)
+    except refusals.StudyNotOpenError:
+        return _unavailable(request, study)
+    except (refusals.SessionExpiredError, refusals.ListenerStageError):
+        playlist = None
+    listener.refresh_from_db()
+    if listener.stage == Stage.NO_PLAYLIST:
+        return _stage_redirect(study, listener)
     if playlist is None:
         return _message_page(
             request,
@@ -433,7 +459,8 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
     if not items:  # finished in another tab
         listener.refresh_from_db()
         return _stage_redirect(study, listener)
-    done, total = selectors.listener_progress(listener=listener)
+    progress = selectors.listener_progress_parts(listener=listener)
+    done, total = progress["done"], progress["total"]
     clips = [
         {
             "n": i,
@@ -449,10 +476,16 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         "clips": clips,
         "multi": len(clips) > 1,
         "training": items[0].purpose == PlaylistItem.Purpose.TRAINING,
-        "page_token": _page_token(listener, items),
+        # Practice spans the scale when the study has both ends (design.pick_training).
+        "practice_spans": study.systems.filter(kind=System.Kind.ANCHOR).exists()
+        and study.systems.exclude(kind=System.Kind.ANCHOR).exists(),
+        "page_token": _page_token(listener, ratings.page_serve(listener=listener, items=items)),
         "done": done,
         "total": total,
         "position": done + 1,
+        # Counted as the welcome page counts: practice k of P, then clip k of T.
+        "progress": progress,
+        "question": study_question(study),
         "scale": ACR_SCALE,
     }
     return _page(request, "rate.html", context)
@@ -460,16 +493,13 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
 
 def _rate_post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
     now = timezone.now()
+    out_of_date = refusals.PageExpiredError(
+        _("This page is out of date or was not issued to you; nothing was saved.")
+    )
     try:
-        issued_at = _page_issued_at(request.POST.get("page", ""), listener)
+        nonce, page_items = _page_claims(request.POST.get("page", ""), listener, study)
     except (signing.BadSignature, KeyError, TypeError, ValueError):
-        return _refused(
-            request,
-            study,
-            refusals.RatingRefusedError(
-                _("This page is out of date or was not issued to you; nothing was saved.")
-            ),
-        )
+        return _refused(request, study, out_of_date)
     indices = sorted(
         int(key[5:]) for key in request.POST if key.startswith("item_") and key[5:].isdigit()
     )[:10]
@@ -479,15 +509,24 @@ def _rate_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
             study,
             refusals.ItemNotInPlaylistError(_("No clip was sent; nothing was saved.")),
         )
+    posted = [_number(request.POST.get(f"item_{i}"), int, -1, 2**62) for i in indices]
+    if sorted(posted) != sorted(page_items):
+        # The token names the page's items: another page's token cannot carry this page.
+        return _refused(request, study, out_of_date)
     try:
-        # A page with several clips is saved whole or not at all.
+        # A page with several clips is saved whole or not at all; the page is used up with it.
         with transaction.atomic():
+            served_at = ratings.page_redeem(
+                listener=listener, nonce=nonce, item_ids=page_items, now=now
+            )
             for i in indices:
+                # The browser's own end-of-play time (ms after the page loaded): kept as
+                # information; the checks use the server's served time and the durations.
                 ended_ms = _number(request.POST.get(f"ended_{i}"), float, None, 86_400_000)
                 ended_at = (
                     None
                     if ended_ms is None
-                    else min(now, issued_at + timedelta(milliseconds=ended_ms))
+                    else min(now, served_at + timedelta(milliseconds=ended_ms))
                 )
                 ratings.rating_submit(
                     listener=listener,
@@ -497,7 +536,7 @@ def _rate_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
                     play_count=_number(request.POST.get(f"plays_{i}"), int, 0, 32767),
                     played_seconds=_number(request.POST.get(f"played_{i}"), float, 0.0, 86_400),
                     first_play_ended_at=ended_at,
-                    page_issued_at=issued_at,
+                    page_issued_at=served_at,
                     answered_at=now,
                 )
     except refusals.StudyNotOpenError:

@@ -40,6 +40,9 @@ class StudyForm(forms.ModelForm):
         labels = {
             "completion_url": _("Completion URL"),
             "listener_timeout_minutes": _("Listener timeout (minutes)"),
+            "claim_idle_minutes": _("Idle place released after (minutes)"),
+            "screenout_code": _("Screen-out code"),
+            "screenout_url": _("Screen-out URL"),
             "attention_check_rate": _("Attention-check rate"),
         }
         help_texts = {
@@ -52,6 +55,10 @@ class StudyForm(forms.ModelForm):
             ),
             "completion_code": _("Shown to listeners at the end (Prolific completion code)."),
         }
+
+    def clean_claim_idle_minutes(self) -> int:
+        value = self.cleaned_data.get("claim_idle_minutes")
+        return value if value is not None else self.fields["claim_idle_minutes"].initial
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -75,6 +82,12 @@ class StudyForm(forms.ModelForm):
         # Keep any extra rules set through the API (tuning knobs the form does not show).
         shown = {setting.name for setting in self.SCREENING_SETTINGS}
         self._extra_rules = {k: v for k, v in rules.items() if k not in shown}
+        # Left empty (or absent from an older form), the idle window keeps its default.
+        idle = self.fields["claim_idle_minutes"]
+        idle.required = False
+        idle.initial = (
+            self.instance.claim_idle_minutes or Study._meta.get_field("claim_idle_minutes").default
+        )
         if self.instance.pk and self.instance.design_frozen:
             for name in DESIGN_FIELDS & set(self.fields):
                 self.fields[name].disabled = True

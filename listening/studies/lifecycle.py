@@ -16,7 +16,6 @@ service. A study that turns ready queues its objective metrics
 from __future__ import annotations
 
 import logging
-import random
 from datetime import timedelta
 from typing import Any
 
@@ -118,33 +117,27 @@ def clips_changed_received(sender: Any, *, study: Study, **kwargs: Any) -> None:
     study_sync_status(study=study)
 
 
-def _training_clips(study: Study, n: int, rng: random.Random) -> list[int]:
-    """Clips spanning the scale for training: the reference (top), the anchors (bottom), then
-    the other systems, each from a different sentence."""
-    if n <= 0:
-        return []
-    order = {System.Kind.REFERENCE: 0, System.Kind.ANCHOR: 1}
-    # Anchors with the lowest Q first: the clearly "Bad" end of the scale.
-    systems = sorted(
-        study.systems.all(), key=lambda s: (order.get(s.kind, 2), s.anchor_q_db or 0, s.id)
+def _training_tiers(study: Study) -> list[list[tuple[int, int]]]:
+    """Candidate practice clips by condition, best first (``design.pick_training``): the
+    natural reference(s), then the other systems in their order, then the MNRU anchors from
+    the highest Q to the lowest (the clearly "Bad" end). Attention-check sentences are left
+    out. Without a reference the first system stands at the top: what is best is not known
+    before the ratings."""
+    clips: dict[int, list[tuple[int, int]]] = {}
+    for clip_id, system_id, sentence_id in Clip.objects.filter(
+        system__study=study, status=Clip.Status.READY, sentence__expected_score__isnull=True
+    ).values_list("id", "system_id", "sentence_id"):
+        clips.setdefault(system_id, []).append((clip_id, sentence_id))
+    systems = list(study.systems.all())
+    references = [s for s in systems if s.kind == System.Kind.REFERENCE]
+    anchors = sorted(
+        (s for s in systems if s.kind == System.Kind.ANCHOR),
+        key=lambda s: (-(s.anchor_q_db or 0.0), s.id),
     )
-    picked: list[int] = []
-    used_sentences: set[int] = set()
-    clips = list(
-        Clip.objects.filter(
-            system__study=study, status=Clip.Status.READY, sentence__expected_score__isnull=True
-        ).values_list("id", "system_id", "sentence_id")
-    )
-    rng.shuffle(clips)
-    for system in systems:
-        for clip_id, system_id, sentence_id in clips:
-            if system_id == system.id and sentence_id not in used_sentences:
-                picked.append(clip_id)
-                used_sentences.add(sentence_id)
-                break
-        if len(picked) >= n:
-            break
-    return picked
+    others = [s for s in systems if s.kind not in (System.Kind.REFERENCE, System.Kind.ANCHOR)]
+    tiers = [[c for s in references for c in clips.get(s.id, [])]]
+    tiers += [clips.get(s.id, []) for s in others + anchors]
+    return [tier for tier in tiers if tier]
 
 
 @transaction.atomic
@@ -184,15 +177,15 @@ def study_open(*, study: Study, user=None) -> int:
             system__kind__in=[System.Kind.VOICE, System.Kind.UPLOADED, System.Kind.REFERENCE],
         ).values_list("id", "sentence__expected_score")
     ]
-    rng = random.Random(study.design_seed)
-    training = _training_clips(study, study.training_clips, rng)
     try:
         planned = design_playlists(
             clips=test_clips,
             ratings_per_clip=study.ratings_per_clip,
             clips_per_listener=study.clips_per_listener,
             seed=study.design_seed,
-            training=training,
+            # Practice per playlist, spanning the scale, never a test clip of that playlist.
+            training_tiers=_training_tiers(study),
+            n_training=study.training_clips,
             gold=gold,
             attention_check_rate=study.attention_check_rate,
         )

@@ -42,6 +42,7 @@ STUDY_FIELDS = (
     "slug",
     "instructions",
     "consent_text",
+    "question",
     "ratings_per_clip",
     "clips_per_listener",
     "training_clips",
@@ -50,12 +51,15 @@ STUDY_FIELDS = (
     "questionnaire_enabled",
     "headphone_check_enabled",
     "listener_timeout_minutes",
+    "claim_idle_minutes",
     "completion_code",
     "completion_url",
     "recruitment_platforms",
     "recruitment_filters",
     "pay_per_hour",
     "pay_currency",
+    "screenout_code",
+    "screenout_url",
     "screening",
 )
 

@@ -7,6 +7,7 @@ saw it).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ CHROMIUM_ARGS = [
 ]
 
 PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 900}
+DESKTOP = {"width": 1280, "height": 800}
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +53,11 @@ def browser():
 @pytest.fixture
 def page_factory(browser):
     """New isolated pages (own cookies) at a given viewport: page_factory(PHONE)."""
+    # Load the URLconf (and what it imports: inflect instruments itself with typeguard, which
+    # took 20 s on a loaded machine) before the first page, so no goto times out on imports.
+    from django.urls import get_resolver
+
+    assert get_resolver().url_patterns
     contexts = []
 
     def make(viewport: dict | None = None, **kwargs):
@@ -112,3 +118,22 @@ def play_and_rate(page, score: int) -> PlaylistItem:
     next_button.click()
     page.wait_for_load_state()
     return item
+
+
+def answer_headphone_trials(page, answers) -> None:
+    """Play each trial of the check to its end (its answers unlock then), and answer it."""
+    trials = page.locator("fieldset.trial")
+    for i, answer in enumerate(answers):
+        trials.nth(i).get_by_role("button", name=re.compile("^Play")).click()
+        page.wait_for_function(
+            f"() => !document.querySelector('input[name=trial_{i}]').disabled", timeout=15_000
+        )
+        trials.nth(i).get_by_label(f"Tone {answer}").check()
+
+
+def console_errors(page) -> list[str]:
+    """Collect the page's console errors and uncaught exceptions from now on (a live list)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return errors

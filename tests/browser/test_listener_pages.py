@@ -12,6 +12,7 @@ from listening.models import Listener, Playlist, Rating, Study
 from tests.browser.conftest import (
     DESKTOP,
     PHONE,
+    console_errors,
     current_item,
     play_and_rate,
     shoot,
@@ -61,7 +62,8 @@ def test_several_clips_on_one_page_each_unlock_after_their_own_end(live_server, 
     assert scores == [2, 5]
 
 
-def test_second_tab_is_told_the_clip_was_already_rated(live_server, page_factory):
+def test_an_older_tab_is_told_its_page_is_out_of_date(live_server, page_factory):
+    """The page served last is the one that counts (single-use page tokens, issue 18.4)."""
     study = open_study(
         slug="browser-tabs", questionnaire=False, headphone_check=False, training_clips=0
     )
@@ -72,19 +74,21 @@ def test_second_tab_is_told_the_clip_was_already_rated(live_server, page_factory
     item = current_item(second)
     assert current_item(first) == item
     play_and_rate(first, 4)
+    assert first.get_by_role("heading", name="Not saved").is_visible()
+    assert "another tab" in first.get_by_role("alert").inner_text()
+    shoot(first, "refused")
+    assert not Rating.objects.filter(listener=listener).exists()
     play_and_rate(second, 1)
-    assert second.get_by_role("heading", name="Not saved").is_visible()
-    assert "Your first answer is kept" in second.get_by_role("alert").inner_text()
-    shoot(second, "refused")
-    assert Rating.objects.get(listener=listener, item=item).score == 4
-    second.get_by_role("link", name="Continue the test").click()
-    assert current_item(second) != item
+    assert Rating.objects.get(listener=listener, item=item).score == 1
+    first.get_by_role("link", name="Continue the test").click()
+    assert current_item(first) != item
 
 
 def test_polite_pages_for_preview_pause_full_failed_check_and_timeout(live_server, page_factory):
     study = open_study(slug="browser-ends", questionnaire=False)
     base = f"{live_server.url}/t/{study.slug}/"
     page = page_factory(PHONE)
+    errors = console_errors(page)
 
     page.goto(base + "?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
     assert page.get_by_text("This is a preview").is_visible()
@@ -116,3 +120,6 @@ def test_polite_pages_for_preview_pause_full_failed_check_and_timeout(live_serve
     page.goto(base)
     assert page.get_by_text("paused for the moment").is_visible()
     shoot(page, "paused")
+    # 4xx/5xx answers of these polite pages are logged by Chromium as failed loads; anything
+    # else (a script error, a missing favicon) would be a bug.
+    assert [e for e in errors if "status of 4" not in e and "status of 5" not in e] == []

@@ -9,13 +9,16 @@ const next = form.querySelector("button.next");
 const labels = playerLabels(msg);
 
 const chosen = (clip) => clip.fieldset.querySelector("input:checked");
+const srLive = document.getElementById("rate-sr");
 const announce = (text, { visible = true } = {}) => {
   // Clear first so the same sentence twice is read twice. Warnings show on screen too; news the
-  // clip's own status line already shows is for screen readers only. Nothing is announced while
-  // a clip plays: a voice over the clip would spoil the listening.
+  // clip's own status line already shows is for screen readers only, in a hidden region, so the
+  // visible line (and Next below it) never moves. Nothing is announced while a clip plays: a
+  // voice over the clip would spoil the listening.
+  const region = visible ? live : srLive;
   live.textContent = "";
-  live.classList.toggle("visually-hidden", !visible);
-  window.setTimeout(() => (live.textContent = text), 50);
+  srLive.textContent = "";
+  window.setTimeout(() => (region.textContent = text), 50);
 };
 const ready = () => clips.every((clip) => clip.unlocked && chosen(clip));
 const update = () => (next.disabled = !ready());

@@ -17,6 +17,7 @@ from listening.participation.design import (
     _order_playlist,
     design_playlists,
     design_shape,
+    pick_training,
     playlist_seed,
     summarize_design,
 )
@@ -436,3 +437,33 @@ def test_a_repeat_with_no_room_after_its_test_falls_back_to_gold():
         outcomes.add((purposes["gold"], purposes["repeat"]))
     # Both branches ran: a repeat where it fitted, gold where it did not.
     assert outcomes == {(1, 1), (2, 0)}
+
+
+# --- Practice clips (issue 12.1) ---------------------------------------------------------------
+
+
+def test_pick_training_spans_the_tiers_and_avoids_the_playlists_own_clips():
+    best = [(100 + j, j) for j in range(6)]
+    middle = [(200 + j, j) for j in range(6)]
+    worst = [(300 + j, j) for j in range(6)]
+    rng = random.Random(1)
+    picked = pick_training(
+        [best, middle, worst], 2, avoid_clips={100, 101, 300}, avoid_sentences={0, 1}, rng=rng
+    )
+    assert picked[0] in {c for c, _ in best} and picked[1] in {c for c, _ in worst}
+    assert not {100, 101, 300} & set(picked)
+    assert len({c % 100 for c in picked}) == 2  # different sentences
+    assert all(c % 100 not in (0, 1) for c in picked)  # spare sentences preferred
+    three = pick_training(
+        [best, middle, worst], 3, avoid_clips=set(), avoid_sentences=set(), rng=rng
+    )
+    assert [c // 100 for c in three] == [1, 3, 2]
+    draws = {
+        tuple(
+            pick_training(
+                [best, worst], 2, avoid_clips=set(), avoid_sentences=set(), rng=random.Random(seed)
+            )
+        )
+        for seed in range(20)
+    }
+    assert len(draws) > 5  # listeners get different practice clips

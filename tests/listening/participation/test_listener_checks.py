@@ -108,7 +108,14 @@ def test_headphone_sounds_are_real_stereo_wav_of_equal_size(client_at_headphones
     assert client_at_headphones.get(f"/t/{study.slug}/headphones/sound/6/").status_code == 404
 
 
-def post_answers(client, study, answers):
+def play_all(client, study, n=6):
+    for i in range(n):
+        assert client.get(f"/t/{study.slug}/headphones/sound/{i}/").status_code == 200
+
+
+def post_answers(client, study, answers, *, play=True):
+    if play:
+        play_all(client, study, len(answers))
     return client.post(
         f"/t/{study.slug}/headphones/",
         {f"trial_{i}": str(answer) for i, answer in enumerate(answers)},
@@ -165,3 +172,84 @@ def test_pages_of_later_steps_send_the_listener_back_to_their_step(client_at_hea
 def test_no_cookie_means_back_to_the_start(client, study):
     response = client.get(f"/t/{study.slug}/rate/")
     assert response["Location"] == f"/t/{study.slug}/"
+
+
+def test_headphone_sound_etags_are_opaque(client_at_headphones, study):
+    """Today's ETag was "hc-<seed>-<i>": the seed gives every answer (the algorithm is open)."""
+    client_at_headphones.get(f"/t/{study.slug}/headphones/")
+    seed = str(listener().headphone_check["seed"])
+    tags = [
+        client_at_headphones.get(f"/t/{study.slug}/headphones/sound/{i}/")["ETag"] for i in range(6)
+    ]
+    assert all(seed not in tag for tag in tags)
+    assert len(set(tags)) == 6
+    assert all(re.fullmatch(r'"hc-[0-9a-f]{24}-[0-9]+"', tag) for tag in tags)  # hash, size
+
+
+# --- Issue 12.3: the check says what is at stake, answers only what was played, resumes -------
+
+
+def test_headphone_page_says_one_attempt_and_that_failing_ends_the_test(
+    client_at_headphones, study
+):
+    page = client_at_headphones.get(f"/t/{study.slug}/headphones/").content.decode()
+    assert "You have one attempt" in page
+    assert "the test ends after this check" in page
+    assert 'data-step="volume"' in page
+
+
+def test_an_answer_for_a_sound_never_played_is_refused(client_at_headphones, study):
+    """Today's code scored answers for sounds that were never fetched."""
+    client_at_headphones.get(f"/t/{study.slug}/headphones/")
+    correct = listener().headphone_check["correct"]
+    response = post_answers(client_at_headphones, study, correct, play=False)
+    assert response.status_code == 400
+    assert "Please play sound 1 before you answer it" in response.content.decode()
+    assert listener().stage == Listener.Stage.HEADPHONES
+    progress = client_at_headphones.post(
+        f"/t/{study.slug}/headphones/progress/", {"trial": "2", "answer": "1"}
+    )
+    assert progress.status_code == 409
+    assert "chosen" not in listener().headphone_check
+
+
+def test_a_reload_resumes_at_the_same_step_with_the_answers_kept(client_at_headphones, study):
+    """Today's code started again from step 1 with every answer lost."""
+    url = f"/t/{study.slug}/headphones/"
+    client_at_headphones.get(url)
+    assert client_at_headphones.post(url + "progress/", {"volume_done": "1"}).status_code == 200
+    client_at_headphones.get(url + "sound/0/")
+    client_at_headphones.get(url + "sound/1/")
+    for trial, answer in ((0, "3"), (1, "2")):
+        response = client_at_headphones.post(
+            url + "progress/", {"trial": str(trial), "answer": answer}
+        )
+        assert response.status_code == 200
+    page = client_at_headphones.get(url).content.decode()
+    assert 'data-step="trials"' in page
+    assert re.search(r'name="trial_0" value="3" required checked', page)
+    assert re.search(r'name="trial_1" value="2" required checked', page)
+    assert re.search(r'name="trial_2" value="1" required disabled', page)  # not played yet
+    # The saved answers count when the form is sent without them.
+    play_all(client_at_headphones, study)
+    correct = listener().headphone_check["correct"]
+    rest = {f"trial_{i}": str(correct[i]) for i in range(2, 6)}
+    response = client_at_headphones.post(url, rest)
+    assert response.status_code == 302
+    assert listener().headphone_check["answers"][:2] == [3, 2]
+
+
+def test_a_failed_prolific_listener_gets_the_studys_screen_out_code(client, db):
+    study = open_study(
+        slug="screenout",
+        screenout_code="SCREEN-7",
+        screenout_url="https://app.prolific.com/submissions/complete?cc=SCREEN-7",
+    )
+    client.post(f"/t/{study.slug}/?PROLIFIC_PID=P9&SESSION_ID=S9", {"consent": "yes"})
+    client.post(f"/t/{study.slug}/about-you/", ANSWERS)
+    client.get(f"/t/{study.slug}/headphones/")
+    wrong = [c % 3 + 1 for c in Listener.objects.get().headphone_check["correct"]]
+    response = post_answers(client, study, wrong)
+    page = client.get(response["Location"]).content.decode()
+    assert "SCREEN-7" in page and "Back to Prolific" in page
+    assert "Please return your submission" not in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -12,8 +13,8 @@ from django.test import Client
 from django.utils import timezone
 
 from listening.models import Listener, Playlist
-from listening.participation import checks, playlists, refusals
-from tests.factories import open_study, pass_checks, rating_listener
+from listening.participation import checks, playlists, refusals, selectors
+from tests.factories import open_study, pass_checks, rate, rating_listener
 
 
 def ready_listeners(study, n: int, prefix: str) -> list[Listener]:
@@ -164,6 +165,7 @@ def test_full_study_turns_listener_away_then_lets_them_in_when_a_place_frees_up(
 def test_release_takes_only_old_unfinished_playlists():
     study = open_study(slug="release", n_sentences=2, clips_per_listener=1)
     fresh, stale, finished = (rating_listener(study, f"R{i}") for i in range(3))
+    rate(stale, selectors.listener_next_item(listener=stale), 4)  # it rated, then went away
     old = timezone.now() - timedelta(minutes=study.listener_timeout_minutes + 1)
     Playlist.objects.filter(listener__in=[stale, finished]).update(claimed_at=old)
     Playlist.objects.filter(listener=finished).update(status=Playlist.Status.COMPLETED)
@@ -175,3 +177,62 @@ def test_release_takes_only_old_unfinished_playlists():
     # The released listener is not handed a second playlist.
     with pytest.raises(refusals.SessionExpiredError):
         playlists.playlist_claim(listener=stale)
+
+
+# --- Issue 18.3: one client cannot drain a study ------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_claims_without_any_rating_lapse_after_the_idle_window():
+    """Today's code kept a claim for the listener timeout (60 min) even with no activity."""
+    study = open_study(slug="idle", n_sentences=2, clips_per_listener=4, claim_idle_minutes=10)
+    n = study.playlists.count()
+    squatters = [rating_listener(study, f"S{i}") for i in range(n)]
+    assert not playlists.study_has_places(study=study)
+    # One squatter rated a practice clip: active, keeps the place.
+    rate(squatters[0], selectors.listener_next_item(listener=squatters[0]), 4)
+    Playlist.objects.filter(listener__in=squatters).update(
+        claimed_at=timezone.now() - timedelta(minutes=11)
+    )
+    assert playlists.study_has_places(study=study)
+    newcomer = rating_listener(study, "REAL")
+    taken = Playlist.objects.get(listener=newcomer)
+    assert taken.times_released == 1
+    assert Playlist.objects.filter(listener=squatters[0]).exists()  # the active one kept it
+    # A lapsed squatter who comes back and finds a place free claims again (rated nothing).
+    lapsed = next(s for s in squatters[1:] if not Playlist.objects.filter(listener=s).exists())
+    again = playlists.playlist_claim(listener=lapsed)
+    assert again is not None or Listener.objects.get(pk=lapsed.pk).stage == "no_playlist"
+
+
+@pytest.mark.django_db
+def test_joins_are_limited_per_address_and_per_study(settings):
+    """Today's code let one address start 50 listeners in 13.5 s and take every playlist."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.LISTENER_JOINS_PER_ADDRESS = "3/600"
+    settings.LISTENER_JOINS_PER_STUDY = "5/60"
+    study = open_study(
+        slug="drain",
+        n_sentences=4,
+        clips_per_listener=1,
+        headphone_check=False,
+        questionnaire=False,
+    )
+    codes = [
+        Client(REMOTE_ADDR="203.0.113.9").post(f"/t/{study.slug}/", {"consent": "yes"}).status_code
+        for _ in range(5)
+    ]
+    assert codes == [302, 302, 302, 429, 429]
+    refused = Client(REMOTE_ADDR="203.0.113.9").post(f"/t/{study.slug}/", {"consent": "yes"})
+    assert re.search(r"try again in \d+ minute", refused.content.decode())
+    assert int(refused["Retry-After"]) > 0
+    assert Listener.objects.filter(study=study).count() == 3
+    # Another address may still join, until the study-wide limit.
+    other = [
+        Client(REMOTE_ADDR=f"198.51.100.{i}").post(f"/t/{study.slug}/", {"consent": "yes"})
+        for i in range(3)
+    ]
+    assert [r.status_code for r in other] == [302, 302, 429]
+    cache.clear()

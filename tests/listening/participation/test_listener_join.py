@@ -63,7 +63,7 @@ def test_returning_listener_resumes_by_cookie(client, study):
     assert Listener.objects.count() == 1
 
 
-def test_same_prolific_id_in_another_browser_resumes_the_same_listener(client, study):
+def test_same_prolific_id_and_session_in_another_browser_resumes_the_same_listener(client, study):
     from django.test import Client
 
     consent(client, study, PROLIFIC)
@@ -77,7 +77,7 @@ def test_same_prolific_id_in_another_browser_resumes_the_same_listener(client, s
     assert other_browser.get(f"/t/{study.slug}/about-you/").status_code == 200
 
 
-def test_same_external_id_never_gets_a_second_listener_or_playlist(study):
+def test_same_external_id_and_attempt_never_gets_a_second_listener(study):
     first = join(study, "PID-1")
     second = join(study, "PID-1")
     assert first.pk == second.pk
@@ -86,9 +86,11 @@ def test_same_external_id_never_gets_a_second_listener_or_playlist(study):
     assert listener.stage == Listener.Stage.QUESTIONNAIRE
 
 
-def test_join_race_on_external_id_returns_the_winners_row(study, monkeypatch):
+def test_join_race_on_one_attempt_returns_the_winners_row(study, monkeypatch):
     """Two requests pass the lookup at once; the second insert hits the unique constraint."""
-    winner = Listener.objects.create(study=study, platform="prolific", external_id="RACE")
+    winner = Listener.objects.create(
+        study=study, platform="prolific", external_id="RACE", attempt_id="RACE-session"
+    )
     real_find = selectors.listener_find
     calls = []
 
@@ -100,6 +102,94 @@ def test_join_race_on_external_id_returns_the_winners_row(study, monkeypatch):
     listener = join(study, "RACE")
     assert listener.pk == winner.pk
     assert Listener.objects.filter(external_id="RACE").count() == 1
+
+
+# --- Issue 18.1: nobody takes over a listener or uses up a participant in advance -------------
+
+VICTIM = "?PROLIFIC_PID=victim123&STUDY_ID=st1&SESSION_ID=real-session"
+
+
+def test_external_id_alone_never_hands_over_the_listener(client, study):
+    """Today's code returned the victim's cookie to anyone who typed the victim's PID."""
+    from django.test import Client
+
+    consent(client, study, VICTIM)
+    victim = Listener.objects.get()
+    cookie = f"harken_listener_{study.slug}"
+    attacker = Client()
+    for query in ("?PROLIFIC_PID=victim123", "?PROLIFIC_PID=victim123&SESSION_ID=guess"):
+        response = attacker.get(f"/t/{study.slug}/{query}")
+        assert cookie not in response.cookies
+        assert response.status_code == 200  # the welcome page: a new attempt, not the state
+        assert attacker.get(f"/t/{study.slug}/about-you/").status_code == 302
+    # Once the victim holds a place, another attempt with the id is politely refused.
+    victim = pass_checks(victim)
+    response = attacker.get(f"/t/{study.slug}/?PROLIFIC_PID=victim123&SESSION_ID=guess")
+    assert response.status_code == 409
+    assert "already taking part" in response.content.decode()
+    assert cookie not in response.cookies
+    response = attacker.post(
+        f"/t/{study.slug}/?PROLIFIC_PID=victim123&SESSION_ID=guess", {"consent": "yes"}
+    )
+    assert response.status_code == 409
+    assert Listener.objects.filter(external_id="victim123").count() == 1
+    # The victim, with their own session, carries on.
+    response = Client().get(f"/t/{study.slug}/{VICTIM}")
+    assert response.status_code == 302 and cookie in response.cookies
+
+
+def test_mturk_worker_id_alone_is_not_enough_either(client, study):
+    from django.test import Client
+
+    consent(client, study, "?workerId=W1&assignmentId=A-real&hitId=H1")
+    response = Client().get(f"/t/{study.slug}/?workerId=W1&assignmentId=A-other&hitId=H1")
+    assert f"harken_listener_{study.slug}" not in response.cookies
+    response = Client().get(f"/t/{study.slug}/?workerId=W1&assignmentId=A-real&hitId=H1")
+    assert f"harken_listener_{study.slug}" in response.cookies
+
+
+def test_a_failed_check_under_a_victims_id_does_not_lock_the_victim_out(study):
+    """Today's code: registering the id first and failing the check showed the real
+    participant the 'thank you' page."""
+    from django.test import Client
+
+    attacker = Client()
+    attacker.post(f"/t/{study.slug}/?PROLIFIC_PID=victim123&SESSION_ID=fake", {"consent": "yes"})
+    fake = Listener.objects.get(attempt_id="fake")
+    fake = checks.listener_questionnaire_save(
+        listener=fake,
+        answers={"native_language": "English", "age_band": "25-34", "device": "headphones"},
+    )
+    for index in range(checks.headphone_check_start(listener=fake)):
+        checks.headphone_trial_play(listener=fake, index=index)
+    fake.refresh_from_db()
+    wrong = [(a % 3) + 1 for a in fake.headphone_check["correct"]]
+    assert checks.headphone_check_answer(listener=fake, answers=wrong) is False
+
+    real = Client()
+    response = real.post(f"/t/{study.slug}/{VICTIM}", {"consent": "yes"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/t/{study.slug}/about-you/"
+    listener = Listener.objects.get(attempt_id="real-session")
+    assert pass_checks(listener).stage == Listener.Stage.TRAINING
+
+
+def test_two_attempts_of_one_id_never_get_two_playlists(study):
+    first = pass_checks(join(study, "PID-2", attempt_id="s1"))
+    assert first.stage == Listener.Stage.TRAINING
+    with pytest.raises(refusals.AlreadyTakingPartError):
+        join(study, "PID-2", attempt_id="s2")
+    assert Playlist.objects.filter(listener__external_id="PID-2").count() == 1
+
+
+def test_a_second_attempt_that_reaches_the_claim_first_wins_and_the_other_is_refused(study):
+    early = join(study, "PID-3", attempt_id="s1")
+    late = join(study, "PID-3", attempt_id="s2")  # neither holds a place yet: both may start
+    late = pass_checks(late)
+    assert late.stage == Listener.Stage.TRAINING
+    with pytest.raises(refusals.AlreadyTakingPartError):
+        pass_checks(early)
+    assert Playlist.objects.filter(listener__external_id="PID-3").count() == 1
 
 
 def test_anonymous_listeners_are_separate(client, study):
@@ -178,3 +268,13 @@ def test_completed_listener_returning_by_link_sees_the_completion_page(client, s
     response = client.get(f"/t/{study.slug}/{PROLIFIC}")
     assert response["Location"] == f"/t/{study.slug}/done/"
     assert "HARKEN-42" in client.get(response["Location"]).content.decode()
+
+
+@pytest.mark.parametrize("status", [Study.Status.DRAFT, Study.Status.READY, Study.Status.CLOSED])
+def test_mturk_preview_of_a_study_that_is_not_open_shows_nothing_of_it(client, study, status):
+    """Today's code showed a draft study's instructions and consent to anyone with the slug."""
+    Study.objects.filter(pk=study.pk).update(status=status)
+    response = client.get(f"/t/{study.slug}/?assignmentId=ASSIGNMENT_ID_NOT_AVAILABLE&hitId=H1")
+    page = response.content.decode()
+    assert "wear headphones" not in page and "You agree to take part" not in page
+    assert "This is a preview" not in page

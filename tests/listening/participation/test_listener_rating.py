@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core import signing
@@ -29,10 +29,16 @@ def page_token(html: str) -> str:
 
 
 def aged(token: str, seconds: float) -> str:
-    """The same page token, issued ``seconds`` earlier (a listener who took their time)."""
+    """The page the token names, as if the server had served it ``seconds`` earlier (a listener
+    who took their time): the served time lives on the server, not in the token."""
     payload = signing.loads(token, salt="listening.rate-page")
-    payload["t"] -= seconds
-    return signing.dumps(payload, salt="listening.rate-page", compress=True)
+    listener = Listener.objects.get(token=payload["l"])
+    page = dict(listener.current_page)
+    if page.get("nonce") == payload["n"]:
+        served = datetime.fromisoformat(page["served_at"]) - timedelta(seconds=seconds)
+        page["served_at"] = served.isoformat()
+        Listener.objects.filter(pk=listener.pk).update(current_page=page)
+    return token
 
 
 def form_fields(html: str) -> dict[str, str]:
@@ -118,8 +124,10 @@ def test_valid_rating_is_recorded_with_server_side_response_time(study):
     assert rating.purpose == "training"
     assert rating.play_count == 2
     assert rating.played_seconds == pytest.approx(0.6)
-    # The first play ended 1.2 s after the server issued the page 5 s ago: about 3.8 s.
-    assert 3.5 < rating.response_seconds < 4.5
+    # Served 5 s ago, the clip lasts 0.6 s: on the server's clock about 4.4 s. The browser
+    # says its play ended 1.2 s after loading: about 3.8 s, kept as information only.
+    assert rating.response_seconds == pytest.approx(4.4, abs=0.3)
+    assert rating.client_response_seconds == pytest.approx(3.8, abs=0.3)
 
 
 def test_training_comes_first_and_is_not_counted(study):
@@ -151,14 +159,18 @@ def test_replayed_post_is_refused_and_the_first_answer_kept(study):
 def test_second_tab_cannot_rate_the_same_clip_again(study):
     client, listener = client_with_playlist(study)
     _, tab_one = open_page(client, study)
-    _, tab_two = open_page(client, study)
-    assert post_page(client, study, tab_one, [3]).status_code == 302
+    _, tab_two = open_page(client, study)  # serving the page again retires tab one's copy
+    response = post_page(client, study, tab_one, [3])
+    assert response.status_code == 409
+    assert "another tab" in response.content.decode()
+    assert not Rating.objects.exists()
+    assert post_page(client, study, tab_two, [5]).status_code == 302
     before = snapshot()
-    response = post_page(client, study, tab_two, [5])
+    response = post_page(client, study, tab_two, [1])
     assert response.status_code == 409
     assert "another tab" in response.content.decode()
     assert snapshot() == before
-    assert Rating.objects.get().score == 3
+    assert Rating.objects.get().score == 5
 
 
 def forged_token(listener, fields):
@@ -180,8 +192,9 @@ def skipping_ahead(listener, fields):
     ("tamper", "status", "message"),
     [
         (forged_token, 403, "not part of your listening test"),
-        (clip_of_another_playlist, 403, "not part of your listening test"),
-        (skipping_ahead, 409, "in the order they are shown"),
+        # The page token names the page's items: any other item is refused with the token.
+        (clip_of_another_playlist, 409, "not issued to you"),
+        (skipping_ahead, 409, "not issued to you"),
     ],
     ids=["forged clip token", "clip of another playlist", "skipping ahead"],
 )
@@ -401,6 +414,51 @@ def test_replayed_last_post_after_completion_is_refused_with_a_message(study):
     assert again.status_code == 409
     assert "already finished" in again.content.decode()
     assert snapshot() == before
+
+
+# --- Issue 18.4: the server knows when a page was served ----------------------------------------
+
+
+def test_page_token_cannot_carry_another_page_and_is_used_once(study):
+    """Today's code accepted page 2 posted with page 1's token and a client-chosen ended_0,
+    0.02 s after page 2 was served."""
+    client, listener = client_with_playlist(study)
+    _, page_one = open_page(client, study)
+    assert post_page(client, study, page_one, [4]).status_code == 302
+    _, page_two = open_page(client, study)
+    forged = dict(page_two, page=page_one["page"])
+    response = post_page(client, study, forged, [4], age=0.0, ended_ms=600)
+    assert response.status_code == 409
+    assert Rating.objects.count() == 1
+    # Its own token, posted at once with a made-up end of play: the clip (0.6 s) cannot have
+    # ended yet on the server's clock.
+    response = post_page(client, study, page_two, [4], age=0.0, ended_ms=600)
+    assert response.status_code == 400
+    assert "listen to the clip to its end" in response.content.decode()
+    assert post_page(client, study, page_two, [4], age=2.0).status_code == 302
+    assert Rating.objects.count() == 2
+
+
+def test_response_time_comes_from_server_facts(study):
+    client, listener = client_with_playlist(study)
+    _, fields = open_page(client, study)
+    # The browser says it ended at 50 s (impossible; clamped) and took 0 s to answer.
+    response = post_page(client, study, fields, [4], age=5.0, ended_ms=50_000)
+    assert response.status_code == 302
+    rating = Rating.objects.get()
+    duration = rating.clip.duration_s
+    assert rating.served_at is not None
+    assert rating.earliest_answer_at == rating.served_at + timedelta(seconds=duration)
+    assert rating.response_seconds == pytest.approx(5.0 - duration, abs=0.5)
+    assert rating.client_response_seconds == pytest.approx(0.0, abs=0.1)
+
+
+def test_page_token_expires_with_the_study_timeout(study):
+    client, listener = client_with_playlist(study)
+    _, fields = open_page(client, study)
+    response = post_page(client, study, fields, [4], age=study.listener_timeout_minutes * 60 + 5)
+    assert response.status_code == 409
+    assert not Rating.objects.exists()
 
 
 # --- Several clips per page -------------------------------------------------------------------
