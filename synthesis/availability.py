@@ -6,7 +6,8 @@ torchaudio's weights). ``voice_availability`` answers before that, on the web's 
 without torch and without reading weights: every file the voice names is present and not
 empty, an uploaded or cached file has the sha256 the voice expects, a checkpoint's pickle names
 the keys of the network the voice says it is (read with ``pickletools``, which runs nothing from
-the file), a Piper voice's ``.onnx.json`` reads, and a neural vocoder's declared mel settings
+the file) and a Tacotron2's embedding size the symbol set it was trained on (148 rows: NVIDIA's,
+38: torchaudio's characters; ``voice_symbol_set`` gives it to the sentence check), a Piper voice's ``.onnx.json`` reads, and a neural vocoder's declared mel settings
 match the acoustic model's (all public Tacotron2 checkpoints use LJSpeech's). Each problem says
 what is missing and how to supply it.
 
@@ -38,6 +39,7 @@ from django.conf import settings
 
 from synthesis.engine.mel import LJSPEECH_MEL, mel_from_vocoder_config
 from synthesis.engine.piper_voice import PiperVoiceError, read_piper_config
+from synthesis.engine.text import SymbolSet, symbol_set_of_size, symbol_set_sizes
 from synthesis.models import Voice
 
 # torchaudio's Tacotron2 character bundles and the weight file each fetches into torch's hub
@@ -101,10 +103,30 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pickle_strings(data: bytes, limit: int = 200_000) -> set[str]:
-    """Every string a pickle pushes (dictionary keys, module and class names), without running
-    it. Stops quietly where the bytes stop being a pickle."""
+@dataclass(frozen=True)
+class PickleScan:
+    """What a checkpoint's pickle shows without running it: every string it pushes (dictionary
+    keys, module and class names) and the row count of its ``embedding.weight`` tensor (a
+    Tacotron2's symbol count), None when it has none."""
+
+    strings: frozenset[str]
+    embedding_rows: int | None = None
+
+
+_INT_OPCODES = {"INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4"}
+
+
+def _scan_pickle(data: bytes, limit: int = 200_000) -> PickleScan:
+    """A ``PickleScan`` of ``data``. Stops quietly where the bytes stop being a pickle.
+
+    torch pickles a tensor as ``_rebuild_tensor_v2(storage, offset, size, stride, ...)``: the
+    storage is a persistent id (BINPERSID), then come the offset and the size's ints. So after
+    the key ``embedding.weight`` (``module.`` prefixed or not), the second int after the next
+    BINPERSID is the embedding's row count, in torch's zip format and its legacy one alike."""
     found: set[str] = set()
+    rows: int | None = None
+    after_key = after_storage = False
+    ints: list[int] = []
     stream = io.BytesIO(data)
     # A legacy (pre-zip) torch file is several pickles in a row: magic, version, info, the object.
     for _ in range(4):
@@ -112,15 +134,24 @@ def _pickle_strings(data: bytes, limit: int = 200_000) -> set[str]:
             for opcode, arg, _pos in pickletools.genops(stream):
                 if isinstance(arg, str) and len(found) < limit:
                     found.update(arg.split(" ") if opcode.name == "GLOBAL" else [arg])
+                if rows is None:
+                    if isinstance(arg, str) and arg.removeprefix("module.") == "embedding.weight":
+                        after_key, after_storage, ints = True, False, []
+                    elif after_key and opcode.name == "BINPERSID":
+                        after_storage = True
+                    elif after_storage and opcode.name in _INT_OPCODES:
+                        ints.append(int(arg))
+                        if len(ints) == 2:
+                            rows = ints[1]
                 if opcode.name == "STOP":
                     break
         except Exception:  # not (or no longer) a pickle: what was read is what there is
             break
-    return found
+    return PickleScan(strings=frozenset(found), embedding_rows=rows)
 
 
-def _checkpoint_strings(path: Path) -> set[str] | None:
-    """The strings of a torch checkpoint's pickle; None when the file is not a torch file."""
+def _checkpoint_scan(path: Path) -> PickleScan | None:
+    """The ``PickleScan`` of a torch checkpoint; None when the file is not a torch file."""
     with open(path, "rb") as fh:
         head = fh.read(4)
     if head.startswith(b"PK"):
@@ -129,16 +160,16 @@ def _checkpoint_strings(path: Path) -> set[str] | None:
                 names = [n for n in archive.namelist() if n.endswith("data.pkl")]
                 if not names:
                     return None
-                return _pickle_strings(archive.read(names[0]))
+                return _scan_pickle(archive.read(names[0]))
         except zipfile.BadZipFile:
             return None
     if head[:1] == b"\x80":  # a pickle protocol marker: torch's legacy format
         with open(path, "rb") as fh:
-            return _pickle_strings(fh.read(64 << 20))
+            return _scan_pickle(fh.read(64 << 20))
     return None
 
 
-def _format_of(strings: set[str]) -> str | None:
+def _format_of(strings: frozenset[str]) -> str | None:
     """ "tacotron2", "hifigan", "waveglow", "pwg" or None, from the key names a pickle holds
     (the same signs ``engine.checkpoints`` and ``engine.vocoders`` use on the loaded file)."""
     bare = {s.removeprefix("module.") for s in strings}
@@ -218,19 +249,22 @@ def _usable(path: Path | None, what: str, out: Availability) -> bool:
     return True
 
 
-def _torch_file(path: Path | None, what: str, expected: str, out: Availability) -> None:
-    """A checkpoint that is a torch file of the network ``expected`` ("tacotron2", ...)."""
+def _torch_file(
+    path: Path | None, what: str, expected: str, out: Availability
+) -> PickleScan | None:
+    """A checkpoint that is a torch file of the network ``expected`` ("tacotron2", ...); its
+    scan when it is one."""
     if not _usable(path, what, out):
-        return
-    strings = _cached("pickle", path, _checkpoint_strings)
-    if strings is None:
+        return None
+    scan = _cached("pickle", path, _checkpoint_scan)
+    if scan is None:
         out.problems.append(
             f"The {what} file {path} is not a PyTorch checkpoint (neither torch's zip format nor "
             "a pickle): it is truncated or another kind of file. Download it again and compare "
             "its sha256."
         )
         return
-    found = _format_of(strings)
+    found = _format_of(scan.strings)
     if found is None:
         out.problems.append(
             f"The {what} file {path} is a PyTorch file, but its keys are those of no network "
@@ -245,6 +279,66 @@ def _torch_file(path: Path | None, what: str, expected: str, out: Availability) 
         out.problems.append(
             f"The {what} file {path} is {FORMAT_NAMES[found]}, not {FORMAT_NAMES[expected]}: {fix}."
         )
+    return scan if found == expected else None
+
+
+def _symbol_set_check(voice: Voice, path: Path, scan: PickleScan, out: Availability) -> None:
+    """The symbol set the checkpoint's embedding names against the voice's (the loader refuses
+    a mismatch, ``engine.checkpoints.load_acoustic``: better said now than after synthesis)."""
+    rows = scan.embedding_rows
+    if rows is None:
+        return
+    detected = symbol_set_of_size(rows)
+    if detected is None:
+        out.problems.append(
+            f"The acoustic file {path} embeds {rows} symbols; Harken's text front-end knows "
+            f"{symbol_set_sizes()}. Phoneme models (torchaudio's 96-symbol bundles, say) are not "
+            "supported: give a character or an NVIDIA Tacotron2 checkpoint."
+        )
+    elif voice.symbol_set == Voice.SymbolSet.AUTO:
+        out.notes.append(
+            f"Symbol set detected from the checkpoint: {detected.value} ({rows} symbols); "
+            "sentences are checked against it."
+        )
+    elif voice.symbol_set != detected.value:
+        out.problems.append(
+            f"The acoustic file {path} embeds {rows} symbols (the '{detected.value}' set) but "
+            f"the voice says '{voice.symbol_set}': set the voice's symbol set to "
+            f"'{Voice.SymbolSet.AUTO.label}' (or to {detected.value}) in the admin."
+        )
+
+
+def voice_symbol_set(voice: Voice) -> str | None:
+    """The symbol set ("nvidia", "torchaudio") a Tacotron2 voice reads text with: the voice's
+    own, or for "Detect from the checkpoint" the one its checkpoint's embedding size names (read
+    with pickletools, as the availability check does; the file is scanned once per change).
+    None when that cannot be told here: not a Tacotron2, a file on a worker the web cannot see
+    or not fetched yet, a file that is no Tacotron2 checkpoint."""
+    if voice.engine != Voice.Engine.TACOTRON2:
+        return None
+    if voice.symbol_set != Voice.SymbolSet.AUTO:
+        return voice.symbol_set
+    if len(voice.acoustic_sources()) != 1:
+        return None
+    if voice.acoustic_bundle:  # every bundle Harken reads is a character bundle
+        return SymbolSet.TORCHAUDIO.value if voice.acoustic_bundle in BUNDLE_FILES else None
+    scratch = Availability(voice_id=voice.pk)  # its problems are the availability check's to say
+    path = _local_file(
+        voice,
+        "acoustic",
+        voice.acoustic_file,
+        voice.acoustic_path,
+        voice.acoustic_url,
+        voice.acoustic_sha256,
+        scratch,
+    )
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return None
+    scan = _cached("pickle", path, _checkpoint_scan)
+    if scan is None or scan.embedding_rows is None:
+        return None
+    found = symbol_set_of_size(scan.embedding_rows)
+    return found.value if found else None
 
 
 def torch_hub_checkpoints() -> Path:
@@ -272,7 +366,9 @@ def _tacotron2(voice: Voice, out: Availability) -> None:
                 f"that Harken can read; use one of {', '.join(sorted(BUNDLE_FILES))}."
             )
         elif (cache / weights).is_file():
-            _torch_file(cache / weights, "acoustic", "tacotron2", out)
+            scan = _torch_file(cache / weights, "acoustic", "tacotron2", out)
+            if scan is not None:
+                _symbol_set_check(voice, cache / weights, scan, out)
         elif settings.TORCH_BUNDLES_FETCHABLE:
             out.notes.append(f"torchaudio fetches {weights} on first use (network needed).")
         else:
@@ -295,7 +391,9 @@ def _tacotron2(voice: Voice, out: Availability) -> None:
             out,
         )
         if path is not None:
-            _torch_file(path, "acoustic", "tacotron2", out)
+            scan = _torch_file(path, "acoustic", "tacotron2", out)
+            if scan is not None:
+                _symbol_set_check(voice, path, scan, out)
     if voice.vocoder == Voice.Vocoder.GRIFFINLIM:
         return
     if len(voice.vocoder_sources()) != 1:

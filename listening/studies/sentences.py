@@ -35,6 +35,7 @@ from django.db import transaction
 from listening.errors import ServiceError, UploadError
 from listening.models import Clip, Sentence, Study, System
 from listening.studies.lifecycle import study_design_changed, study_lock_unfrozen
+from synthesis.availability import voice_symbol_set
 from synthesis.engine.piper_voice import piper_text_problems
 from synthesis.engine.text import SymbolSet, check_text
 from synthesis.models import Voice
@@ -278,14 +279,17 @@ PIPER_READER = "piper"
 
 def voices_text_readers(voices: Iterable[Voice]) -> list[str]:
     """How ``voices`` read text: the symbol sets of the Tacotron2 voices ("nvidia",
-    "torchaudio"; both for a voice that detects its set from the checkpoint) and "piper" for a
-    Piper voice (words through its phonemiser). eSpeak NG reads any text: it adds nothing, and
-    a study with no voice at all (uploaded or reference audio only) checks only lengths."""
+    "torchaudio"; for a voice that detects its set from the checkpoint, the set its checkpoint's
+    embedding size names, ``synthesis.availability.voice_symbol_set``, and both only when the
+    file cannot be read here) and "piper" for a Piper voice (words through its phonemiser).
+    eSpeak NG reads any text: it adds nothing, and a study with no voice at all (uploaded or
+    reference audio only) checks only lengths."""
     both = [Voice.SymbolSet.NVIDIA.value, Voice.SymbolSet.TORCHAUDIO.value]
     readers: set[str] = set()
     for voice in voices:
         if voice.engine == Voice.Engine.TACOTRON2:
-            readers.update(both if voice.symbol_set == Voice.SymbolSet.AUTO else [voice.symbol_set])
+            detected = voice_symbol_set(voice)
+            readers.update([detected] if detected else both)
         elif voice.engine == Voice.Engine.PIPER:
             readers.add(PIPER_READER)
     return sorted(readers)

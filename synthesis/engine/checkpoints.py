@@ -46,7 +46,7 @@ from .hifigan import HiFiGANConfig
 from .mel import LJSPEECH_MEL, MelSettings, MelSettingsMismatch, check_mel_settings
 from .pwg import PWGConfig
 from .tacotron2 import Tacotron2Params, build_tacotron2, params_from_state_dict
-from .text import SymbolSet, symbols
+from .text import SymbolSet, symbol_set_of_size, symbol_set_sizes, symbols
 from .waveglow import WaveGlowConfig
 
 __all__ = [
@@ -215,9 +215,6 @@ def _unwrap_tacotron2(obj: Any, name: str) -> tuple[dict[str, Any], str]:
     return dict(obj), "plain state dict"
 
 
-_SYMBOL_SET_SIZES = {len(symbols(s)): s for s in SymbolSet}
-
-
 def load_acoustic(
     path: str | os.PathLike[str],
     *,
@@ -256,9 +253,9 @@ def load_acoustic(
     load_checked(model, state, name, "Tacotron2")
 
     if symbol_set is None:
-        found = _SYMBOL_SET_SIZES.get(params.n_symbol)
+        found = symbol_set_of_size(params.n_symbol)
         if found is None:
-            known = ", ".join(f"{s.value} ({n})" for n, s in _SYMBOL_SET_SIZES.items())
+            known = symbol_set_sizes()
             raise CheckpointError(
                 f"{name} embeds {params.n_symbol} symbols; Harken's text front-end knows "
                 f"{known}. Phoneme models (e.g. torchaudio's 96-symbol bundles) are not "
@@ -301,7 +298,7 @@ def acoustic_from_bundle_model(model: Tacotron2, name: str = "") -> LoadedTacotr
         raise CheckpointError(
             f"{label} is not a torchaudio Tacotron2 (missing {error})."
         ) from error
-    symbol_set = _SYMBOL_SET_SIZES.get(params.n_symbol)
+    symbol_set = symbol_set_of_size(params.n_symbol)
     if symbol_set is None:
         raise CheckpointError(
             f"{label} embeds {params.n_symbol} symbols; only the character bundles "

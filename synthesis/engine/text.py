@@ -51,6 +51,8 @@ __all__ = [
     "normalize_text",
     "request_pieces",
     "split_text",
+    "symbol_set_of_size",
+    "symbol_set_sizes",
     "symbols",
     "text_to_sequence",
     "unsupported_word_characters",
@@ -165,6 +167,17 @@ _LOWERCASE: dict[SymbolSet, bool] = {SymbolSet.NVIDIA: True, SymbolSet.TORCHAUDI
 def symbols(symbol_set: SymbolSet) -> list[str]:
     """The symbols of ``symbol_set`` in embedding-row order."""
     return list(_SYMBOLS[SymbolSet(symbol_set)])
+
+
+def symbol_set_of_size(n_symbols: int) -> SymbolSet | None:
+    """The symbol set a Tacotron2 whose embedding has ``n_symbols`` rows was trained on (148:
+    NVIDIA, 38: torchaudio's characters), or None (a phoneme model, say)."""
+    return next((s for s in SymbolSet if len(_SYMBOLS[s]) == n_symbols), None)
+
+
+def symbol_set_sizes() -> str:
+    """The symbol sets and their sizes, for messages: "nvidia (148), torchaudio (38)"."""
+    return ", ".join(f"{s.value} ({len(_SYMBOLS[s])})" for s in SymbolSet)
 
 
 def arpabet_symbols() -> list[str]:

@@ -207,6 +207,21 @@ def test_copy_buttons_have_their_own_names_and_a_missing_completion_url_is_warne
     expect(page.locator("[data-study-status]")).to_have_text("Synthesising")
 
 
+def test_the_copy_and_player_words_are_the_templates(live_server, page_factory, grace):
+    """What the scripts say comes from the page's translated attributes: replace one (as
+    another language would) and the status line follows, the copied field's name in place."""
+    study = StudyFactory(owner=grace, slug="words", title="Words")
+    page = page_factory(DESKTOP)
+    log_in(page, live_server.url, f"/studies/{study.slug}/")
+    status = page.locator("[data-copy-status]")
+    expect(status).to_have_attribute("data-msg-copied", "{label}: copied.")
+    status.evaluate(
+        "node => { node.dataset.msgCopied = node.dataset.msgSelected = '«{label}» ✓'; }"
+    )
+    page.get_by_role("button", name="Copy Direct link", exact=True).click()
+    expect(status).to_have_text("«Direct link» ✓")
+
+
 def test_a_database_outage_shows_the_friendly_503_page(live_server, page_factory, grace):
     StudyFactory(owner=grace, slug="outage", title="Outage", status="open")
     page = page_factory(PHONE)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+import torch
 import yaml
 from django.core.files.base import ContentFile
 
 from listening.studies.demo import tacotron2_default_voice_ensure
-from synthesis.availability import BUNDLE_FILES, voice_availability
+from synthesis.availability import BUNDLE_FILES, voice_availability, voice_symbol_set
 from synthesis.engine.piper import bundled_voice
 from synthesis.models import Voice
 from tests.synthesis.engine.conftest import Builders
@@ -213,3 +214,58 @@ def test_the_admin_shows_what_a_voice_is_missing(admin_client, torch_home, setti
     assert 'alt="False"' in listing
     change = admin_client.get(f"/admin/synthesis/voice/{voice.pk}/change/").content.decode()
     assert "tacotron2_english_characters_1500_epochs_ljspeech.pth" in change
+
+
+# --- The symbol set read off the checkpoint -----------------------------------------------------
+
+
+def test_detect_reads_the_symbol_set_off_the_embedding_in_every_layout(build, tmp_path):
+    nvidia = build.nvidia_checkpoint(build.nvidia_tacotron2(), module_prefix=True)
+    dle = build.nvidia_checkpoint(
+        build.nvidia_tacotron2(), "dle.pt", deep_learning_examples_metadata=True
+    )
+    chars = build.save(build.tacotron2().state_dict(), "chars.pt")
+    legacy = tmp_path / "legacy.pt"  # torch's pre-zip format, as old checkpoints are
+    torch.save(
+        {"state_dict": build.nvidia_tacotron2().state_dict()},
+        legacy,
+        _use_new_zipfile_serialization=False,
+    )
+    for path, expected in (
+        (nvidia, "nvidia"),
+        (dle, "nvidia"),
+        (legacy, "nvidia"),
+        (chars, "torchaudio"),
+    ):
+        voice = tacotron2(path.name, acoustic_path=str(path))
+        assert voice.symbol_set == Voice.SymbolSet.AUTO
+        assert voice_symbol_set(voice) == expected, path.name
+        found = voice_availability(voice)
+        assert found.ok, found.problems
+        assert f"Symbol set detected from the checkpoint: {expected}" in " ".join(found.notes)
+
+
+def test_detect_gives_nothing_when_the_file_cannot_be_read_here(tmp_path, settings):
+    assert voice_symbol_set(tacotron2(acoustic_path=str(tmp_path / "gone.pt"))) is None
+    settings.VOICE_PATHS_ON_WEB = False
+    assert voice_symbol_set(tacotron2("elsewhere", acoustic_path="/worker/t.pt")) is None
+    explicit = tacotron2("set", acoustic_path="/worker/t.pt", symbol_set="nvidia")
+    assert voice_symbol_set(explicit) == "nvidia"
+    assert voice_symbol_set(tacotron2_default_voice_ensure()) == "torchaudio"
+
+
+def test_a_symbol_set_that_contradicts_the_checkpoint_is_a_problem(build):
+    path = build.nvidia_checkpoint(build.nvidia_tacotron2())
+    found = voice_availability(tacotron2(acoustic_path=str(path), symbol_set="torchaudio"))
+    assert not found.ok
+    problem = found.problems[0]
+    assert "embeds 148 symbols (the 'nvidia' set)" in problem
+    assert "Detect from the checkpoint" in problem
+
+
+def test_a_phoneme_checkpoint_is_refused_by_its_symbol_count(build):
+    path = build.save(build.tacotron2(build.params(n_symbol=96)).state_dict(), "phonemes.pt")
+    found = voice_availability(tacotron2(acoustic_path=str(path)))
+    assert not found.ok
+    assert "embeds 96 symbols" in found.problems[0]
+    assert "nvidia (148), torchaudio (38)" in found.problems[0]

@@ -6,6 +6,10 @@ import { fetchStatus } from "../shared/poll.js";
 
 const INTERVAL_MS = 1500;
 const panel = document.querySelector("[data-report-progress]");
+// The percentage in the page's language (its <html lang>), as the server would write it.
+const percent = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+  style: "percent",
+});
 
 async function poll() {
   let data;
@@ -18,7 +22,7 @@ async function poll() {
   }
   const bar = panel.querySelector("progress");
   bar.value = data.progress;
-  bar.textContent = `${Math.round(data.progress * 100)} %`;
+  bar.textContent = percent.format(data.progress);
   if (data.message) panel.querySelector("[data-report-message]").textContent = data.message;
   if (data.ready || data.status === "failed") {
     // The server renders the finished report, or the failure with its "Build again" button.

@@ -6,6 +6,7 @@ export async function fetchStatus(url) {
     headers: { Accept: "application/json" },
     credentials: "same-origin",
   });
-  if (!response.ok) throw new Error(`status ${response.status}`);
+  // Never shown: the callers catch it and ask again later.
+  if (!response.ok) throw new Error(String(response.status));
   return response.json();
 }

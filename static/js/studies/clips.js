@@ -3,7 +3,9 @@
 // the top of the window, so it stays in view however far down the table the row is; the row
 // that is loaded is marked (aria-current, highlighted) and its button reads "Pause" while it
 // plays. Pressing it again pauses; another row's Play switches clips. The words come from the
-// template (data-text-*), translated there.
+// template (data-text-*), translated there; {clip} in them is the row's system / sentence.
+
+import { fill } from "../shared/text.js";
 
 const bar = document.querySelector("[data-player-bar]");
 const player = document.querySelector("[data-player]");
@@ -59,15 +61,15 @@ if (player) {
   player.addEventListener("play", () => {
     if (!current) return;
     setLabel(current, text.textPause);
-    say(`${text.textPlaying}: ${name()}`);
+    say(fill(text.textPlaying, { clip: name() }));
   });
   player.addEventListener("pause", () => {
     if (!current) return;
     setLabel(current, text.textPlay);
-    if (!player.ended) say(`${text.textPaused}: ${name()}`);
+    if (!player.ended) say(fill(text.textPaused, { clip: name() }));
   });
   player.addEventListener("ended", () => {
-    if (current) say(`${text.textEnded}: ${name()}`);
+    if (current) say(fill(text.textEnded, { clip: name() }));
   });
   player.addEventListener("error", () => {
     if (current) setLabel(current, text.textPlay);

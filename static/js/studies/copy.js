@@ -1,12 +1,16 @@
 // Copy buttons: <button data-copy="ID"> copies the value of the input with that id.
 // navigator.clipboard needs a secure context (https or localhost); elsewhere fall back to
 // selecting the text and document.execCommand("copy"), and if even that fails, leave the
-// text selected so the researcher can press Ctrl+C.
+// text selected so the researcher can press Ctrl+C. The words come from the status line's
+// data-msg-* attributes (listening/studies/_copy_status.html), translated there.
+
+import { fill } from "../shared/text.js";
 
 const status = document.querySelector("[data-copy-status]");
+const text = status ? status.dataset : {};
 
-function announce(message) {
-  if (status) status.textContent = message;
+function announce(template, label) {
+  if (status) status.textContent = fill(template, { label });
 }
 
 function fallbackCopy(input) {
@@ -23,7 +27,8 @@ function fallbackCopy(input) {
 async function copy(button) {
   const input = document.getElementById(button.dataset.copy);
   if (!input) return;
-  const label = input.labels && input.labels[0] ? input.labels[0].textContent.trim() : "Text";
+  const named = input.labels && input.labels[0] ? input.labels[0].textContent.trim() : "";
+  const label = named || text.msgLabel;
   let copied = false;
   if (navigator.clipboard && window.isSecureContext) {
     try {
@@ -36,10 +41,10 @@ async function copy(button) {
   if (!copied) copied = fallbackCopy(input);
   if (copied) {
     button.dataset.copied = "true";
-    announce(`${label}: copied.`);
+    announce(text.msgCopied, label);
   } else {
     fallbackCopy(input);
-    announce(`${label}: selected; press Ctrl+C (or ⌘C) to copy.`);
+    announce(text.msgSelected, label);
   }
 }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from listening.models import Clip, System
@@ -14,9 +15,11 @@ from listening.studies.demo import (
     demo_study_ensure,
     piper_default_voice_ensure,
 )
+from synthesis.availability import BUNDLE_FILES
 from synthesis.clips import anchor_clips_derive, voice_clips_synthesize
 from synthesis.models import Voice
 from tests.factories import ResearcherFactory
+from tests.synthesis.engine.conftest import Builders
 
 
 def test_the_demo_compares_the_piper_voice_with_espeak_and_anchors(db):
@@ -69,3 +72,43 @@ def test_the_demos_piper_clips_become_speech_and_its_anchors_follow(db):
     assert anchor.duration_s == source.duration_s
     assert anchor.provenance["source_clip"] == source.token
     assert anchor.provenance["source"]["settings"]["engine"] == "piper"
+
+
+# --- The Tacotron2 voice joins only when the systems page would call it available ----------------
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch, settings):
+    """An empty torch hub cache, and no fetching: the demo of a machine with no network."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    settings.TORCH_BUNDLES_FETCHABLE = False
+    cache = tmp_path / "torch-home" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    return cache
+
+
+def demo_system_names() -> set[str]:
+    study, _ = demo_study_ensure(owner=ResearcherFactory())
+    return set(study.systems.values_list("name", flat=True))
+
+
+def test_without_its_weights_the_tacotron2_voice_stays_out(db, hub_cache):
+    assert "tacotron2-griffinlim" not in demo_system_names()
+
+
+def test_with_its_weights_in_the_hub_cache_the_tacotron2_voice_joins(db, hub_cache, tmp_path):
+    build = Builders(tmp_path)
+    weights = BUNDLE_FILES["TACOTRON2_GRIFFINLIM_CHAR_LJSPEECH"]
+    build.save(build.tacotron2().state_dict(), weights).rename(hub_cache / weights)
+    assert "tacotron2-griffinlim" in demo_system_names()
+
+
+def test_a_truncated_weight_file_keeps_the_tacotron2_voice_out(db, hub_cache):
+    # A download cut off at 0 bytes has the right name; the voice check sees it cannot load.
+    (hub_cache / BUNDLE_FILES["TACOTRON2_GRIFFINLIM_CHAR_LJSPEECH"]).write_bytes(b"")
+    assert "tacotron2-griffinlim" not in demo_system_names()
+
+
+def test_fetchable_bundles_let_the_tacotron2_voice_join(db, hub_cache, settings):
+    settings.TORCH_BUNDLES_FETCHABLE = True
+    assert "tacotron2-griffinlim" in demo_system_names()

@@ -206,6 +206,36 @@ def test_symbol_sets_follow_the_studys_voices(study):
     assert "needs the 'nvidia' symbol set" in preview.rows[0].problems[0]
 
 
+def test_a_voice_that_detects_its_set_is_checked_against_its_checkpoints(study, tmp_path):
+    build = Builders(tmp_path)
+    nvidia = Voice.objects.create(
+        name="taco-auto",
+        engine=Voice.Engine.TACOTRON2,
+        acoustic_path=str(build.nvidia_checkpoint(build.nvidia_tacotron2())),
+    )
+    assert nvidia.symbol_set == Voice.SymbolSet.AUTO
+    System.objects.create(study=study, name="t", kind=System.Kind.VOICE, voice=nvidia)
+    # The checkpoint embeds 148 symbols: NVIDIA's set, which reads ARPAbet in braces.
+    assert study_text_readers(study) == ["nvidia"]
+    assert preview_of(study, b"Say {HH AH0 L OW1} now.\n").ok
+    chars = Voice.objects.create(
+        name="chars-auto",
+        engine=Voice.Engine.TACOTRON2,
+        acoustic_path=str(build.save(build.tacotron2().state_dict(), "chars.pt")),
+    )
+    System.objects.create(study=study, name="c", kind=System.Kind.VOICE, voice=chars)
+    assert study_text_readers(study) == ["nvidia", "torchaudio"]
+    preview = preview_of(study, b"Say {HH AH0 L OW1} now.\n")
+    assert "needs the 'nvidia' symbol set" in preview.rows[0].problems[0]
+
+
+def test_a_detecting_voice_whose_file_is_not_here_is_checked_against_both(study):
+    System.objects.create(
+        study=study, name="t", kind=System.Kind.VOICE, voice=tacotron2_voice("auto")
+    )
+    assert study_text_readers(study) == ["nvidia", "torchaudio"]
+
+
 def test_empty_file_is_a_problem(study):
     preview = preview_of(study, b"\n\n")
     assert not preview.ok
