@@ -22,6 +22,12 @@ _LITERAL = re.compile(
 )
 _NAME = re.compile(r"[a-z][a-z0-9_-]*")  # an event, tag, class or attribute name
 _SELECTOR = re.compile(r"[a-z]*[.#\[:][^\s]*")  # "button.play", "[data-x]", "input:checked"
+# One compound selector of a descendant list: ".tones", "li.on", "[data-x]", "input:checked".
+_SELECTOR_PART = re.compile(
+    r"(?:[a-z][a-z0-9_-]*)?(?:[.#][a-z][\w-]*|\[[^\]]+\]|:{1,2}[a-z][\w()-]*)+"
+)
+_HTTP_METHOD = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
+_HEADER = re.compile(r"[A-Z][A-Za-z]*(-[A-Z][A-Za-z]*)+")  # "X-CSRFToken", "Retry-After"
 # Literals with capitals or spaces that are not text: a key name, a selector list, class lists,
 # a dataset key, request options.
 _TECHNICAL = {
@@ -49,12 +55,25 @@ def is_text(literal: str) -> bool:
         return False
     if literal.startswith(("./", "../")):
         return False
-    return not (_NAME.fullmatch(literal) or _SELECTOR.fullmatch(literal))
+    if literal in _HTTP_METHOD or _HEADER.fullmatch(literal):
+        return False
+    # A selector, possibly with descendants: ".tones li", "form .scale input".
+    if _NAME.fullmatch(literal) or _SELECTOR.fullmatch(literal):
+        return False
+    parts = literal.split()
+    descendants = len(parts) > 1 and any(_SELECTOR_PART.fullmatch(p) for p in parts)
+    return not (
+        descendants and all(_NAME.fullmatch(p) or _SELECTOR_PART.fullmatch(p) for p in parts)
+    )
 
 
 def test_the_check_finds_words_and_passes_the_dom_vocabulary():
     source = """const a = "Text"; say(`${label}: copied.`); q("[data-copy]"); on('click');"""
     assert [lit for lit in literals(source) if is_text(lit)] == ["Text", ": copied."]
+    # Requests and descendant selectors are vocabulary; two plain words are a sentence.
+    technical = """fetch(u, {method: "POST", headers: {"X-CSRFToken": t}}); q(".tones li");"""
+    assert [lit for lit in literals(technical) if is_text(lit)] == []
+    assert is_text("please wait") and is_text("Wait") and not is_text("li")
 
 
 def test_no_script_shows_words_of_its_own():
