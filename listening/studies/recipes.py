@@ -522,7 +522,8 @@ def _clips_from(
 def _notes(study: Study, made: dict[str, System]) -> list[str]:
     waiting: dict[str, list[str]] = {}
     pending = Clip.objects.filter(system__study=study).exclude(status=Clip.Status.READY)
-    for system_id, kind in pending.values_list("system_id", "system__kind").distinct():
+    # order_by(): the model's default ordering would make DISTINCT keep one row per clip.
+    for system_id, kind in pending.order_by().values_list("system_id", "system__kind").distinct():
         name = next(n for n, s in made.items() if s.pk == system_id)
         waiting.setdefault(kind, []).append(name)
     notes = []
@@ -553,9 +554,9 @@ def study_import(
     before anything is written. ``slug``: the new study's slug (refused when taken); by default
     the recipe's, or ``<slug>-2``, ``-3``, ... when that is taken. Raises RecipeError (or
     ValidationError for a setting out of range) with the cause and the fix."""
-    if audio:
-        _check_audio(recipe, audio)
     try:
+        if audio:
+            _check_audio(recipe, audio)
         study = _study_from(owner, recipe, slug)
         _sentences_from(study, recipe)
         notes: list[str] = []
