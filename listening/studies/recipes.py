@@ -2,7 +2,7 @@
 import that makes the same study again, on this site or another.
 
 Where it sits: ``manage.py study_export`` / ``study_import``, the API's recipe and import
-endpoints and the study page's download buttons call :func:`study_recipe`,
+endpoints, the "New study from a recipe" page and the study page's download buttons call :func:`study_recipe`,
 :func:`recipe_bundle_zip`, :func:`recipe_read` and :func:`study_import`. The replication
 bundle (``listening.analysis.replication``) puts the recipe beside the ratings and the report.
 
