@@ -25,8 +25,10 @@ Importing (:func:`study_import`) makes a draft study (a new slug when the recipe
 with the same sentences and systems. From a bundle (:func:`recipe_bundle_zip`: ``recipe.json``
 plus ``audio/<system>/<sentence>.<ext>``) every file is checked against its sha256 before
 anything is written, and a changed or missing file refuses the whole import, naming the file.
-Without audio, synthesised systems and anchors are synthesised again at launch and uploaded
-systems wait for their recordings (the import's notes say which).
+An import whose every clip came with the bundle is ready at once and queues its objective
+metrics as a study that finished synthesis does. Without audio, synthesised systems and
+anchors are synthesised again at launch and uploaded systems wait for their recordings (the
+import's notes say which).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from django.utils.text import slugify
 
 from listening.errors import ServiceError
 from listening.models import Clip, Sentence, Study, System
+from listening.objective.cache import study_objective_request
 from listening.scales import ACR_TEST
 from listening.studies.settings import study_create
 from listening.studies.systems import system_add, system_add_anchor
@@ -569,5 +572,9 @@ def study_import(
     total = Clip.objects.filter(system__study=study).count()
     if total and stored == total:
         Study.objects.filter(pk=study.pk).update(status=Study.Status.READY)
+        # As lifecycle.study_sync_status does for a study that turns ready: its objective
+        # metrics (STOI, PESQ, MCD, DNSMOS ...) are measured on the CPU queue "metrics" once this
+        # commits, so the report of an imported study has them like any other.
+        transaction.on_commit(lambda pk=study.pk: study_objective_request(pk))
     study.refresh_from_db()
     return RecipeImport(study=study, notes=notes + _notes(study, made))

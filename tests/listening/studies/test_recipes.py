@@ -31,8 +31,10 @@ from listening.studies.recipes import (
     study_recipe,
 )
 from listening.studies.settings import study_update
+from tests.conftest import purge_broker, start_worker, wait_for
 from tests.factories import (
     EspeakVoiceFactory,
+    ResearcherFactory,
     VoiceSystemFactory,
     espeak_study,
     open_study,
@@ -253,3 +255,32 @@ def test_a_bundle_whose_voice_is_missing_here_imports_its_audio_as_recordings(ad
     # Without its audio the same recipe is refused, naming the voice.
     with pytest.raises(RecipeError, match="voice 'a-voice-elsewhere'"):
         study_import(owner=ada, recipe=read.recipe)
+
+
+@pytest.mark.worker
+def test_a_study_imported_with_all_its_audio_has_its_objective_metrics_measured(
+    transactional_db, tmp_path, settings, monkeypatch
+):
+    # DIO instead of Harvest for F0, here and in the worker: the same numbers' kind, faster.
+    settings.OBJECTIVE_F0_METHOD = "dio"
+    monkeypatch.setenv("OBJECTIVE_F0_METHOD", "dio")
+    owner = ResearcherFactory(username="importer")
+    study = open_study(slug="measured", n_systems=2, n_sentences=2, gold=False, open_study=False)
+    read = recipe_read(bundle_of(study))
+    purge_broker()
+    # Committed on return (no test transaction): the metrics task is on the broker now.
+    copy = study_import(owner=owner, recipe=read.recipe, audio=read.audio).study
+    assert copy.status == Study.Status.READY
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        clips = Clip.objects.filter(system__study=copy)
+        wait_for(
+            lambda: all((c.objective or {}).get("key") for c in clips.all()),
+            timeout=150,
+            message="objective metrics of the imported study's 4 clips",
+        )
+    finally:
+        worker.stop()
+    assert [c.objective["error"] for c in clips] == [""] * 4, worker.log_text()[-3000:]
+    # Only the import asked: the original study, never made ready by synthesis, was not measured.
+    assert not any(c.objective for c in Clip.objects.filter(system__study=study))
