@@ -28,7 +28,9 @@ anything is written, and a changed or missing file refuses the whole import, nam
 An import whose every clip came with the bundle is ready at once and queues its objective
 metrics as a study that finished synthesis does. Without audio, synthesised systems and
 anchors are synthesised again at launch and uploaded systems wait for their recordings (the
-import's notes say which).
+import's notes say which); each recorded clip keeps the recipe's sha256
+(``Clip.expected_sha256``) and ``recordings.system_audio_import`` refuses a file that does not
+match it.
 """
 
 from __future__ import annotations
@@ -91,6 +93,8 @@ VOICE_FIELDS = (
     "piper_model_sha256",
     "piper_config_sha256",
 )
+# Systems whose audio is uploaded, not made here: their clips keep the recipe's sha256.
+RECORDED = (System.Kind.UPLOADED, System.Kind.REFERENCE)
 # A recipe bundle's audio is copied into a temporary file, never held whole in memory.
 COPY_CHUNK = 1 << 20
 
@@ -159,7 +163,8 @@ def study_recipe(*, study: Study, with_audio: bool = False) -> dict:
         entry = {
             "sentence": clip.sentence.key,
             "seed": clip.seed,
-            "sha256": _sha256(clip) if ready else None,
+            # A recorded clip still waiting for its upload keeps the sha256 its recipe gave.
+            "sha256": _sha256(clip) if ready else (clip.expected_sha256 or None),
             "duration_s": clip.duration_s,
             "sample_rate": clip.sample_rate,
             "loudness_lufs": clip.loudness_lufs,
@@ -498,6 +503,7 @@ def _clips_from(
     }
     now, stored = timezone.now(), 0
     for spec in recipe["systems"]:
+        recorded = made[spec["name"]].kind in RECORDED
         for entry in spec.get("clips", []):
             clip = clips.get((made[spec["name"]].pk, entry["sentence"]))
             if clip is None:
@@ -507,9 +513,12 @@ def _clips_from(
                 )
             if isinstance(entry.get("seed"), int):
                 clip.seed = entry["seed"]
+            if recorded and isinstance(entry.get("sha256"), str):
+                # Later uploads of this recording are checked against it (recordings.py).
+                clip.expected_sha256 = entry["sha256"]
             path = entry.get("file")
             if not path or audio is None:
-                clip.save(update_fields=["seed"])
+                clip.save(update_fields=["seed", "expected_sha256"])
                 continue
             clip.audio.save(PurePosixPath(path).name, ContentFile(audio[path]), save=False)
             clip.status = Clip.Status.READY
@@ -539,8 +548,9 @@ def _notes(study: Study, made: dict[str, System]) -> list[str]:
         waiting.get(System.Kind.UPLOADED, []) + waiting.get(System.Kind.REFERENCE, [])
     ):
         notes.append(
-            f"Upload the recordings of {', '.join(upload)} (the recipe lists each file's sha256), "
-            "or import the bundle with its audio."
+            f"Upload the recordings of {', '.join(upload)}: each file must be the one the "
+            "recipe lists (its sha256 is checked, so use the files of the original study's "
+            "bundle), or import the bundle with its audio."
         )
     if not notes:
         notes.append("Every clip came with the bundle: the study is ready to open.")
