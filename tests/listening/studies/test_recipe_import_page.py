@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from listening.models import Clip, Study
 from listening.studies.recipes import recipe_bundle_zip, recipe_json, study_recipe
-from tests.factories import ResearcherFactory, espeak_study, rated_study
+from tests.factories import ResearcherFactory, espeak_study, rated_study, wav
 
 URL = reverse("researcher:study_import")
 
@@ -125,3 +125,17 @@ def test_only_staff_may_import_and_only_with_the_csrf_token(client, ada):
     response = strict.post(URL, {"file": SimpleUploadedFile("r.json", recipe)})
     assert response.status_code == 403
     assert Study.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_systems_page_names_an_upload_that_is_not_the_recipes_file(client_ada, ada):
+    study = rated_study(ada, slug="recorded-web")
+    upload = SimpleUploadedFile("r.json", recipe_json(study_recipe(study=study)).encode())
+    client_ada.post(URL, {"file": upload, "slug": "recorded-web-copy"})
+    system = Study.objects.get(slug="recorded-web-copy").systems.get(name="natural")
+    upload_url = reverse("researcher:system_upload", args=["recorded-web-copy", system.pk])
+    recording = SimpleUploadedFile("s1.wav", wav(0.5))
+    text = page_text(client_ada.post(upload_url, {"files": [recording]}, follow=True))
+    assert "Not the recipe's recordings (not stored)" in text
+    assert "<code>s1.wav</code>: its sha256 is" in text
+    assert not Clip.objects.filter(system=system, status=Clip.Status.READY).exists()
