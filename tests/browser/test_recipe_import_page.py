@@ -2,7 +2,9 @@
 list, a changed audio file refused on the form naming it, a recipe imported with its notes
 shown on the new study's page, nothing wider than the window.
 
-Screenshots: var/screenshots/recipe-import-refused-phone.png, recipe-import-done-phone.png.
+Then a recording that is not the recipe's file, uploaded on the systems page, is refused by
+name. Screenshots: var/screenshots/recipe-import-refused-phone.png,
+recipe-import-done-phone.png, recipe-upload-mismatch-phone.png.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from listening.models import Study
 from listening.studies.recipes import recipe_bundle_zip, recipe_json, study_recipe
 from tests.browser.conftest import PHONE, screenshot
 from tests.browser.test_report_page import PASSWORD, log_in
-from tests.factories import ResearcherFactory, rated_study
+from tests.factories import ResearcherFactory, rated_study, wav
 
 pytestmark = [pytest.mark.browser]
 
@@ -68,3 +70,14 @@ def test_import_page_at_phone_width(live_server, page_factory, study):
     assert "created from recipe-web.json" in notes and "Upload the recordings of" in notes
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(page, "recipe-import-done-phone")
+
+    page.goto(live_server.url + reverse("researcher:systems", args=["recipe-web-copy"]))
+    upload = page.get_by_label("Recordings for natural")
+    upload.set_input_files({"name": "s1.wav", "mimeType": "audio/wav", "buffer": wav(0.5)})
+    upload.press("Tab")
+    page.keyboard.press("Enter")  # the Upload button, by keyboard
+    page.wait_for_load_state()
+    report = page.locator("#upload-report").inner_text()
+    assert "Not the recipe's recordings (not stored)" in report and "s1.wav" in report
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "recipe-upload-mismatch-phone")
