@@ -291,6 +291,14 @@ class Clip(models.Model):
     clipped = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     seed = models.BigIntegerField(default=new_seed)
+    expected_sha256 = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "For a study made from a recipe: the sha256 the recipe gives for this recorded "
+            "clip's file. An upload must match it (listening.studies.recordings)."
+        ),
+    )
     synthesis_seconds = models.FloatField(null=True, blank=True)
     real_time_factor = models.FloatField(null=True, blank=True)
     device = models.CharField(max_length=32, blank=True)

@@ -198,6 +198,9 @@ class AudioImportReportSerializer(serializers.Serializer):
     unreadable = AudioProblemSerializer(many=True)
     silent = AudioProblemSerializer(many=True)
     duplicates = AudioDuplicateSerializer(many=True)
+    mismatched = AudioProblemSerializer(
+        many=True, help_text="Files refused: not the sha256 the study's recipe gives."
+    )
     skipped = serializers.ListField(child=serializers.CharField())
     n_problems = serializers.IntegerField()
 

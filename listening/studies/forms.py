@@ -271,3 +271,23 @@ class AudioUploadForm(forms.Form):
         % {"mb": settings.MAX_UPLOAD_MB},
         widget=MultipleFileInput(attrs={"accept": ".zip,.wav,.flac,.mp3,.ogg,audio/*"}),
     )
+
+
+class RecipeImportForm(forms.Form):
+    """A recipe (``recipe.json``) or a recipe bundle (ZIP with audio) to make a new study from;
+    ``listening.studies.recipes`` reads and checks it."""
+
+    file = forms.FileField(
+        label=_("Recipe or bundle"),
+        help_text=_(
+            "The study recipe (.json) or the recipe with audio (.zip) from a study's page, or "
+            "from python manage.py study_export. At most %(mb)s MB."
+        )
+        % {"mb": settings.MAX_UPLOAD_MB},
+        widget=forms.FileInput(attrs={"accept": ".json,.zip,application/json,application/zip"}),
+    )
+    slug = forms.SlugField(
+        label=_("Slug of the new study"),
+        required=False,
+        help_text=_("Leave empty to use the recipe's (with -2, -3 … when it is taken here)."),
+    )

@@ -2,7 +2,7 @@
 import that makes the same study again, on this site or another.
 
 Where it sits: ``manage.py study_export`` / ``study_import``, the API's recipe and import
-endpoints and the study page's download buttons call :func:`study_recipe`,
+endpoints, the "New study from a recipe" page and the study page's download buttons call :func:`study_recipe`,
 :func:`recipe_bundle_zip`, :func:`recipe_read` and :func:`study_import`. The replication
 bundle (``listening.analysis.replication``) puts the recipe beside the ratings and the report.
 
@@ -25,8 +25,12 @@ Importing (:func:`study_import`) makes a draft study (a new slug when the recipe
 with the same sentences and systems. From a bundle (:func:`recipe_bundle_zip`: ``recipe.json``
 plus ``audio/<system>/<sentence>.<ext>``) every file is checked against its sha256 before
 anything is written, and a changed or missing file refuses the whole import, naming the file.
-Without audio, synthesised systems and anchors are synthesised again at launch and uploaded
-systems wait for their recordings (the import's notes say which).
+An import whose every clip came with the bundle is ready at once and queues its objective
+metrics as a study that finished synthesis does. Without audio, synthesised systems and
+anchors are synthesised again at launch and uploaded systems wait for their recordings (the
+import's notes say which); each recorded clip keeps the recipe's sha256
+(``Clip.expected_sha256``) and ``recordings.system_audio_import`` refuses a file that does not
+match it.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from django.utils.text import slugify
 
 from listening.errors import ServiceError
 from listening.models import Clip, Sentence, Study, System
+from listening.objective.cache import study_objective_request
 from listening.scales import ACR_TEST
 from listening.studies.settings import study_create
 from listening.studies.systems import system_add, system_add_anchor
@@ -88,6 +93,8 @@ VOICE_FIELDS = (
     "piper_model_sha256",
     "piper_config_sha256",
 )
+# Systems whose audio is uploaded, not made here: their clips keep the recipe's sha256.
+RECORDED = (System.Kind.UPLOADED, System.Kind.REFERENCE)
 # A recipe bundle's audio is copied into a temporary file, never held whole in memory.
 COPY_CHUNK = 1 << 20
 
@@ -156,7 +163,8 @@ def study_recipe(*, study: Study, with_audio: bool = False) -> dict:
         entry = {
             "sentence": clip.sentence.key,
             "seed": clip.seed,
-            "sha256": _sha256(clip) if ready else None,
+            # A recorded clip still waiting for its upload keeps the sha256 its recipe gave.
+            "sha256": _sha256(clip) if ready else (clip.expected_sha256 or None),
             "duration_s": clip.duration_s,
             "sample_rate": clip.sample_rate,
             "loudness_lufs": clip.loudness_lufs,
@@ -495,6 +503,7 @@ def _clips_from(
     }
     now, stored = timezone.now(), 0
     for spec in recipe["systems"]:
+        recorded = made[spec["name"]].kind in RECORDED
         for entry in spec.get("clips", []):
             clip = clips.get((made[spec["name"]].pk, entry["sentence"]))
             if clip is None:
@@ -504,9 +513,12 @@ def _clips_from(
                 )
             if isinstance(entry.get("seed"), int):
                 clip.seed = entry["seed"]
+            if recorded and isinstance(entry.get("sha256"), str):
+                # Later uploads of this recording are checked against it (recordings.py).
+                clip.expected_sha256 = entry["sha256"]
             path = entry.get("file")
             if not path or audio is None:
-                clip.save(update_fields=["seed"])
+                clip.save(update_fields=["seed", "expected_sha256"])
                 continue
             clip.audio.save(PurePosixPath(path).name, ContentFile(audio[path]), save=False)
             clip.status = Clip.Status.READY
@@ -522,7 +534,8 @@ def _clips_from(
 def _notes(study: Study, made: dict[str, System]) -> list[str]:
     waiting: dict[str, list[str]] = {}
     pending = Clip.objects.filter(system__study=study).exclude(status=Clip.Status.READY)
-    for system_id, kind in pending.values_list("system_id", "system__kind").distinct():
+    # order_by(): the model's default ordering would make DISTINCT keep one row per clip.
+    for system_id, kind in pending.order_by().values_list("system_id", "system__kind").distinct():
         name = next(n for n, s in made.items() if s.pk == system_id)
         waiting.setdefault(kind, []).append(name)
     notes = []
@@ -535,8 +548,9 @@ def _notes(study: Study, made: dict[str, System]) -> list[str]:
         waiting.get(System.Kind.UPLOADED, []) + waiting.get(System.Kind.REFERENCE, [])
     ):
         notes.append(
-            f"Upload the recordings of {', '.join(upload)} (the recipe lists each file's sha256), "
-            "or import the bundle with its audio."
+            f"Upload the recordings of {', '.join(upload)}: each file must be the one the "
+            "recipe lists (its sha256 is checked, so use the files of the original study's "
+            "bundle), or import the bundle with its audio."
         )
     if not notes:
         notes.append("Every clip came with the bundle: the study is ready to open.")
@@ -553,9 +567,9 @@ def study_import(
     before anything is written. ``slug``: the new study's slug (refused when taken); by default
     the recipe's, or ``<slug>-2``, ``-3``, ... when that is taken. Raises RecipeError (or
     ValidationError for a setting out of range) with the cause and the fix."""
-    if audio:
-        _check_audio(recipe, audio)
     try:
+        if audio:
+            _check_audio(recipe, audio)
         study = _study_from(owner, recipe, slug)
         _sentences_from(study, recipe)
         notes: list[str] = []
@@ -568,5 +582,9 @@ def study_import(
     total = Clip.objects.filter(system__study=study).count()
     if total and stored == total:
         Study.objects.filter(pk=study.pk).update(status=Study.Status.READY)
+        # As lifecycle.study_sync_status does for a study that turns ready: its objective
+        # metrics (STOI, PESQ, MCD, DNSMOS ...) are measured on the CPU queue "metrics" once this
+        # commits, so the report of an imported study has them like any other.
+        transaction.on_commit(lambda pk=study.pk: study_objective_request(pk))
     study.refresh_from_db()
     return RecipeImport(study=study, notes=notes + _notes(study, made))

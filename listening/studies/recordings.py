@@ -7,6 +7,14 @@ listening level) -> FLAC in the default storage under the clip's opaque name. Fi
 sentence, sentences with no file, unreadable and silent files come back in an
 ``AudioImportReport``; none is dropped quietly.
 
+In a study made from a recipe (``listening.studies.recipes``), each recorded clip keeps the
+sha256 the recipe gives (``Clip.expected_sha256``): a file with another sha256 is refused,
+named in ``mismatched``, rather than stored with a warning. The recipe's promise is the same
+stimuli as the original study (ITU-T P.800.2 asks that MOS be reported with what was rated), and
+a warning on a page is easy to miss while the ratings it would taint are not undone. The
+matching file is the original's processed clip, so it is stored byte for byte, not processed a
+second time.
+
 Every size limit (``MAX_UPLOAD_MB``, the unpacked size and member count of a ZIP, the size of
 one recording) is checked before anything is decoded or stored, and nothing is held whole in
 memory: a ZIP member is streamed to a temporary file (its actual bytes counted against what
@@ -19,6 +27,7 @@ blocks (``synthesis.engine.audio``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import math
 import tempfile
@@ -29,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -38,11 +48,15 @@ from listening.errors import ServiceError, UploadError
 from listening.models import Clip, Study, System
 from listening.studies.lifecycle import study_clips_ensure, study_lock_unfrozen, study_sync_status
 from synthesis.engine.audio import (
+    ProcessedAudio,
     SilentAudioError,
     UnreadableAudioError,
     decode_audio,
+    detect_clipping,
     encode_flac,
+    measure_loudness,
     postprocess,
+    to_mono,
 )
 
 log = logging.getLogger(__name__)
@@ -62,6 +76,8 @@ class AudioImportReport:
     unreadable: list[dict] = field(default_factory=list)  # {"file", "key", "error"}
     silent: list[dict] = field(default_factory=list)  # {"file", "key", "error"}
     duplicates: list[dict] = field(default_factory=list)  # {"key", "files"}
+    mismatched: list[dict] = field(default_factory=list)  # {"file", "key", "error"}: not the
+    # recipe's file (a study made from a recipe)
     skipped: list[str] = field(default_factory=list)  # folders, macOS metadata
 
     @property
@@ -72,6 +88,7 @@ class AudioImportReport:
             + len(self.unreadable)
             + len(self.silent)
             + len(self.duplicates)
+            + len(self.mismatched)
         )
 
     def as_dict(self) -> dict:
@@ -226,9 +243,27 @@ def _read_uploads(files: Iterable[Any], report: AudioImportReport) -> list[_Memb
     return members
 
 
-def _decode(member: _Member, study: Study) -> Any:
+def _member_sha256(member: _Member) -> str:
+    """The sha256 of a member's bytes, read in blocks (never whole into memory)."""
+    if member.size > settings.MAX_AUDIO_FILE_MB * MB:
+        raise UnreadableAudioError(
+            f"{member.name!r} is {member.size / MB:.0f} MB; the limit per recording is "
+            f"{settings.MAX_AUDIO_FILE_MB} MB (MAX_AUDIO_FILE_MB)."
+        )
+    digest = hashlib.sha256()
+    try:
+        with member.open() as stream:
+            for block in iter(lambda: stream.read(_COPY_BLOCK), b""):
+                digest.update(block)
+    except _MemberError as exc:
+        raise UnreadableAudioError(str(exc)) from None
+    return digest.hexdigest()
+
+
+def _decode(member: _Member, study: Study, *, as_is: bool = False) -> Any:
     """Decode and process one member; every way it can fail is an ``UnreadableAudioError``
-    (or ``SilentAudioError``) with words for the researcher, never a 500."""
+    (or ``SilentAudioError``) with words for the researcher, never a 500. ``as_is``: measure
+    the file as it is (a recipe's own processed clip) instead of processing it."""
     max_file = settings.MAX_AUDIO_FILE_MB
     if member.size > max_file * MB:
         raise UnreadableAudioError(
@@ -244,6 +279,8 @@ def _decode(member: _Member, study: Study) -> Any:
                 max_sample_rate=settings.MAX_UPLOAD_SAMPLE_RATE,
                 max_channels=settings.MAX_UPLOAD_CHANNELS,
             )
+        if as_is:
+            return _as_is(samples, rate)
         return postprocess(
             samples,
             rate,
@@ -290,6 +327,32 @@ def _match(members: list[_Member], keys: Iterable[str], report: AudioImportRepor
     return matched
 
 
+def _mismatch(system: System, key: str, found: str, expected: str) -> str:
+    return (
+        f"its sha256 is {found}, but the recipe this study was made from gives {expected} for "
+        f"system '{system.name}', sentence '{key}', so it is not the same recording and was not "
+        "stored. Upload the file from the original study's recipe bundle (its "
+        f"audio/.../{key} file), or, to use other recordings, delete this system and add it "
+        "again (a new system has no recipe to match)."
+    )
+
+
+def _as_is(samples: np.ndarray, rate: int) -> ProcessedAudio:
+    """The measurements of a file stored as it is (the recipe's own processed clip)."""
+    mono = to_mono(samples)
+    if not mono.size or not np.any(mono):
+        raise SilentAudioError("the file is silent.")
+    peak = float(np.max(np.abs(mono)))
+    return ProcessedAudio(
+        samples=mono,
+        sample_rate=rate,
+        duration_s=mono.size / rate,
+        loudness_lufs=measure_loudness(mono, rate),
+        peak_dbfs=20.0 * math.log10(peak),
+        clipped=detect_clipping(mono),
+    )
+
+
 def system_audio_import(*, system: System, files: Iterable[Any]) -> AudioImportReport:
     """Store uploaded recordings as the clips of an uploaded or reference system.
 
@@ -315,12 +378,38 @@ def system_audio_import(*, system: System, files: Iterable[Any]) -> AudioImportR
     sentences = dict(study.sentences.values_list("key", "id"))
     matched = _match(members, sentences, report)
 
+    # A study made from a recipe: each recording must be the file the recipe names.
+    expected = dict(
+        Clip.objects.filter(system=system)
+        .exclude(expected_sha256="")
+        .values_list("sentence__key", "expected_sha256")
+    )
+
     # Decode and process outside any transaction: this is the slow part. One member at a time,
     # so at most one recording is unpacked or decoded at any moment.
     ready: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for key, member in sorted(matched.items()):
         try:
+            if key in expected:
+                found = _member_sha256(member)
+                if found != expected[key]:
+                    report.mismatched.append(
+                        {
+                            "file": member.name,
+                            "key": key,
+                            "error": _mismatch(system, key, found, expected[key]),
+                        }
+                    )
+                    continue
+                # The recipe's own file is already the processed clip: stored byte for byte,
+                # so this study's clips (and its recipe) carry the original's sha256.
+                processed = _decode(member, study, as_is=True)
+                with member.open() as stream:
+                    data = stream.read()
+                suffix = PurePosixPath(member.name).suffix.lower()
+                ready[key] = (processed, data, f"audio{suffix}")
+                continue
             processed = _decode(member, study)
         except SilentAudioError as exc:
             report.silent.append({"file": member.name, "key": key, "error": str(exc)})
@@ -330,7 +419,11 @@ def system_audio_import(*, system: System, files: Iterable[Any]) -> AudioImportR
             report.unreadable.append({"file": member.name, "key": key, "error": str(exc)})
             failed[key] = f"{member.name}: {exc}"
             continue
-        ready[key] = (processed, encode_flac(processed.samples, processed.sample_rate))
+        ready[key] = (
+            processed,
+            encode_flac(processed.samples, processed.sample_rate),
+            "audio.flac",
+        )
 
     with transaction.atomic():
         study = study_lock_unfrozen(study, "its clips")
@@ -339,16 +432,16 @@ def system_audio_import(*, system: System, files: Iterable[Any]) -> AudioImportR
             c.sentence.key: c for c in Clip.objects.select_related("sentence").filter(system=system)
         }
         now = timezone.now()
-        for key, (processed, flac) in ready.items():
+        for key, (processed, data, filename) in ready.items():
             clip = clips[key]
             storage = clip.audio.storage
             if clip.audio:
                 clip.audio.delete(save=False)
             # Same opaque name on a second upload: remove a leftover so the name stays the token.
-            target = clip.audio.field.generate_filename(clip, "audio.flac")
+            target = clip.audio.field.generate_filename(clip, filename)
             if storage.exists(target):
                 storage.delete(target)
-            clip.audio.save("audio.flac", ContentFile(flac), save=False)
+            clip.audio.save(filename, ContentFile(data), save=False)
             clip.status = Clip.Status.READY
             clip.duration_s = processed.duration_s
             clip.sample_rate = processed.sample_rate

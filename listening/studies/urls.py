@@ -37,6 +37,7 @@ study = [
 urlpatterns = [
     path("studies/", views.dashboard, name="dashboard"),
     path("studies/new/", views.study_new, name="study_new"),
+    path("studies/new/from-recipe/", views.study_new_from_recipe, name="study_import"),
     path("studies/api-token/", views.api_token, name="api_token"),
     path("studies/<slug:slug>/", include(study)),
     path("api/", include("listening.api.urls")),

@@ -42,11 +42,13 @@ from listening.studies import systems as study_systems
 from listening.studies.forms import (
     AnchorForm,
     AudioUploadForm,
+    RecipeImportForm,
     SentenceUploadForm,
     StudyForm,
     SystemEditForm,
     SystemForm,
 )
+from listening.studies.recipes import recipe_read, study_import
 from listening.studies.selectors import (
     listener_links,
     site_base_url,
@@ -67,8 +69,8 @@ CLIPS_PER_PAGE = 100
 PREVIEW_ROWS_PER_PAGE = 200
 
 
-def _page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
-    return render(request, f"listening/studies/{template}", context)
+def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    return render(request, f"listening/studies/{template}", context, status=status)
 
 
 def _errors_to_form(form: Form, exc: ValidationError) -> None:
@@ -131,6 +133,46 @@ def study_new(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Study '{study.title}' created. Next: upload sentences.")
             return redirect("researcher:sentences", slug=study.slug)
     return _page(request, "study_form.html", {"form": form, "study": None})
+
+
+@researcher_required
+def study_new_from_recipe(request: HttpRequest) -> HttpResponse:
+    """A new study from a recipe or a bundle: every refusal (a file that is no recipe, a
+    changed audio file, a voice this site lacks, a taken slug) goes onto the form, named; on
+    success the study page lists what the import left to do (synthesise, upload)."""
+    form = RecipeImportForm()
+    if request.method == "POST":
+        try:
+            # Before touching request.FILES, which would spool the whole body to disk.
+            recordings.upload_size_check(request.META.get("CONTENT_LENGTH"))
+        except UploadError as exc:
+            form.add_error(None, str(exc))
+            return _page(request, "study_import.html", {"form": form}, status=413)
+        form = RecipeImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+
+            def run():
+                read = recipe_read(upload.read(), name=upload.name)
+                return study_import(
+                    owner=request.user,
+                    recipe=read.recipe,
+                    audio=read.audio,
+                    slug=form.cleaned_data["slug"] or None,
+                )
+
+            result = _submit(form, run)
+            if result is not None:
+                messages.success(
+                    request,
+                    f"Study '{result.study.title}' created from {upload.name} "
+                    f"({result.study.get_status_display().lower()}).",
+                )
+                for note in result.notes:
+                    messages.info(request, note)
+                return redirect("researcher:study", slug=result.study.slug)
+        return _page(request, "study_import.html", {"form": form}, status=400)
+    return _page(request, "study_import.html", {"form": form})
 
 
 @researcher_required

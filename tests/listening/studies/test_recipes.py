@@ -8,11 +8,13 @@ JSON byte for byte apart from timestamps; a bundle with a changed file is refuse
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import zipfile
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -30,13 +32,17 @@ from listening.studies.recipes import (
     study_import,
     study_recipe,
 )
+from listening.studies.recordings import system_audio_import
 from listening.studies.settings import study_update
+from tests.conftest import purge_broker, start_worker, wait_for
 from tests.factories import (
     EspeakVoiceFactory,
+    ResearcherFactory,
     VoiceSystemFactory,
     espeak_study,
     open_study,
     rated_study,
+    wav,
 )
 
 TIMESTAMP_KEYS = {"exported_at", "created_at", "generated_at", "computed_at", "built_at"}
@@ -253,3 +259,79 @@ def test_a_bundle_whose_voice_is_missing_here_imports_its_audio_as_recordings(ad
     # Without its audio the same recipe is refused, naming the voice.
     with pytest.raises(RecipeError, match="voice 'a-voice-elsewhere'"):
         study_import(owner=ada, recipe=read.recipe)
+
+
+@pytest.mark.worker
+def test_a_study_imported_with_all_its_audio_has_its_objective_metrics_measured(
+    transactional_db, tmp_path, settings, monkeypatch
+):
+    # DIO instead of Harvest for F0, here and in the worker: the same numbers' kind, faster.
+    settings.OBJECTIVE_F0_METHOD = "dio"
+    monkeypatch.setenv("OBJECTIVE_F0_METHOD", "dio")
+    owner = ResearcherFactory(username="importer")
+    study = open_study(slug="measured", n_systems=2, n_sentences=2, gold=False, open_study=False)
+    read = recipe_read(bundle_of(study))
+    purge_broker()
+    # Committed on return (no test transaction): the metrics task is on the broker now.
+    copy = study_import(owner=owner, recipe=read.recipe, audio=read.audio).study
+    assert copy.status == Study.Status.READY
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        clips = Clip.objects.filter(system__study=copy)
+        wait_for(
+            lambda: all((c.objective or {}).get("key") for c in clips.all()),
+            timeout=150,
+            message="objective metrics of the imported study's 4 clips",
+        )
+    finally:
+        worker.stop()
+    assert [c.objective["error"] for c in clips] == [""] * 4, worker.log_text()[-3000:]
+    # Only the import asked: the original study, never made ready by synthesis, was not measured.
+    assert not any(c.objective for c in Clip.objects.filter(system__study=study))
+
+
+def bundle_files(study: Study) -> dict[str, bytes]:
+    """The audio of a study's bundle, path -> bytes."""
+    with zipfile.ZipFile(io.BytesIO(bundle_of(study))) as zf:
+        return {n: zf.read(n) for n in zf.namelist() if n.startswith("audio/")}
+
+
+@pytest.mark.django_db
+def test_later_uploads_after_a_recipe_only_import_are_checked_against_its_sha256s(ada):
+    study = open_study(slug="recorded", n_systems=2, n_sentences=2, gold=False, open_study=False)
+    files = bundle_files(study)
+    copy = study_import(owner=ada, recipe=study_recipe(study=study), slug="recorded-copy").study
+    assert copy.status == Study.Status.DRAFT  # recipe only: the recordings are still to come
+    system = copy.systems.get(name="system-1")
+    good, changed = files["audio/system-1/s0.flac"], files["audio/system-1/s1.flac"]
+    changed = changed[:-2] + b"\x00\x01"
+    report = system_audio_import(
+        system=system,
+        files=[SimpleUploadedFile("s0.flac", good), SimpleUploadedFile("s1.flac", changed)],
+    )
+    assert report.stored == ["s0"] and report.missing == ["s1"] and report.problems == 2
+    [refused] = report.mismatched
+    assert refused["file"] == "s1.flac" and refused["key"] == "s1"
+    assert "system 'system-1', sentence 's1'" in refused["error"]
+    assert hashlib.sha256(changed).hexdigest() in refused["error"]
+    assert "not stored" in refused["error"]
+    # The matching file is kept byte for byte, so the copy's recipe gives the original's sha256.
+    clip = Clip.objects.get(system=system, sentence__key="s0")
+    assert clip.status == Clip.Status.READY and clip.audio.read() == good
+    assert clip.duration_s == pytest.approx(0.6, abs=0.01) and clip.sample_rate == 16000
+    mine, theirs = study_recipe(study=copy)["systems"][1], study_recipe(study=study)["systems"][1]
+    assert [c["sha256"] for c in mine["clips"]] == [c["sha256"] for c in theirs["clips"]]
+    # A file recorded again (same name, other bytes) is refused too; nothing replaced s0.
+    again = system_audio_import(system=system, files=[SimpleUploadedFile("s0.flac", changed)])
+    assert [m["key"] for m in again.mismatched] == ["s0"]
+    assert Clip.objects.get(pk=clip.pk).audio.read() == good
+
+
+@pytest.mark.django_db
+def test_a_system_added_after_the_import_takes_any_recordings(ada):
+    study = open_study(slug="fresh", n_systems=2, n_sentences=1, gold=False, open_study=False)
+    copy = study_import(owner=ada, recipe=study_recipe(study=study), slug="fresh-copy").study
+    System.objects.filter(study=copy, name="system-1").delete()
+    system = System.objects.create(study=copy, name="system-1", kind=System.Kind.UPLOADED)
+    report = system_audio_import(system=system, files=[SimpleUploadedFile("s0.wav", wav(0.5))])
+    assert report.stored == ["s0"] and not report.mismatched
