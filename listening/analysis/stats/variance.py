@@ -174,5 +174,35 @@ def contrast_variance(parts: SystemParts, coef: dict[int, float]) -> ContrastVar
         # All ratings equal (both one-way terms 0) is a genuine zero, not a fallback.
         fell_back = biggest > 0
         var = biggest if fell_back else 0.0
-    df = min(listener.df, sentence.df)
+    if fell_back or cell.clusters < 2:
+        df = min(listener.df, sentence.df)
+    else:
+        noise = max(cell.variance, 0.0)
+        df = combined_df(
+            [
+                (max(listener.variance - noise, 0.0), listener.df),
+                (max(sentence.variance - noise, 0.0), sentence.df),
+                (noise, cell.df),
+            ]
+        )
     return ContrastVariance(float(var), float(df), fell_back, listener, sentence, cell)
+
+
+def combined_df(components: list[tuple[float, float]]) -> float:
+    """Satterthwaite (1946) df of a sum of variance components, each (variance, df).
+
+    df = (sum v)^2 / sum(v^2 / df), floored at the smallest df of a component that carries
+    variance (the Welch-Satterthwaite df of a sum lies between its smallest component df and
+    the sum of them; the floor keeps round-off from going below the former "smaller df" rule).
+    The components are the listener part (V_listener - V_cell), the sentence part
+    (V_sentence - V_cell) and the cell part (V_cell), each clipped at 0: with a listener part
+    that dominates, df is about the listener df (G_L - 1 when balanced), and when the listener
+    part nearly cancels (a difference of systems rated by the same listeners) the sentence and
+    cell parts, with their larger df, take over."""
+    used = [(v, d) for v, d in components if v > 0 and np.isfinite(d) and d > 0]
+    if not used:
+        finite = [d for _, d in components if np.isfinite(d)]
+        return min(finite) if finite else np.nan
+    total = sum(v for v, _ in used)
+    spread = sum(v * v / d for v, d in used)
+    return max(total * total / spread, min(d for _, d in used))
