@@ -17,14 +17,7 @@ from .mos import summaries
 from .pairwise import pairs_of, significance_matrix
 from .screening import screen
 from .table import Coded, code_test_rows, group_mean, jsonable, num, validate_ratings
-from .variance import (
-    CI_LEVEL,
-    ContrastVariance,
-    SystemParts,
-    combined_df,
-    system_parts,
-    t_quantile,
-)
+from .variance import CI_LEVEL, ContrastVariance, SystemParts, system_parts, t_quantile
 
 T_LABEL = "t-interval over ratings (ignores clustering)"
 CLUSTERED_LABEL = "two-way cluster-robust interval (listeners x sentences)"
@@ -110,9 +103,9 @@ def _growth(parts: list[tuple[float, float, bool]], h: float, cap: float = 1e6) 
     part scales with g. None when the parts that do not grow alone exceed the target."""
 
     def needed(g: float) -> float:
-        grown = [(v / g, d * g) if grows else (v, d) for v, d, grows in parts]
-        var = sum(v for v, _ in grown)
-        return float(t_quantile(combined_df(grown))) ** 2 * var
+        var = sum(v / g if grows else v for v, _, grows in parts)
+        df = min(d * g if grows else d for _, d, grows in parts)
+        return float(t_quantile(df)) ** 2 * var
 
     if needed(1.0) <= h * h:
         return 1.0
@@ -169,12 +162,12 @@ def _ratings_needed(systems: list[dict], variances: list[ContrastVariance], targ
         # with its own (Bell-McCaffrey) df, so V_upper = V * df / chi2_(1-level)(df).
         inflate_l = cv.listener.df / float(sps.chi2.ppf(1 - UPPER_LEVEL, cv.listener.df))
         inflate_s = cv.sentence.df / float(sps.chi2.ppf(1 - UPPER_LEVEL, cv.sentence.df))
-        df_l, df_s, df_c = cv.listener.df, cv.sentence.df, cv.cell.df
+        df_l, df_s = cv.listener.df, cv.sentence.df
         for suffix, fl, fs in (("", 1.0, 1.0), ("_upper80", inflate_l, inflate_s)):
             shape = [
                 (listener_part * fl, df_l, True),
                 (sentence_part * fs, df_s, True),
-                (noise * fl, df_c, True),
+                (noise * fl, df_l, True),
             ]
             g = _growth(shape, target)
             if g is None:
@@ -187,10 +180,7 @@ def _ratings_needed(systems: list[dict], variances: list[ContrastVariance], targ
                 entry["total_listeners_upper80"] = math.ceil(s["n_listeners"] * g - 1e-9)
         sentence_half = float(t_quantile(df_s)) * math.sqrt(sentence_part)
         entry["sentence_part_half_width"] = sentence_half
-        alone = _growth(
-            [(listener_part, df_l, True), (noise, df_c, True), (sentence_part, df_s, False)],
-            target,
-        )
+        alone = _growth([(listener_part + noise, df_l, True), (sentence_part, df_s, False)], target)
         entry["listeners_alone_reach_target"] = alone is not None
         if alone is None:
             entry["note"] = (
@@ -266,7 +256,9 @@ METHOD = {
         "Every pair of systems: a t test of MOS_a - MOS_b with the same two-way CR2 variance, "
         "the difference taken as a linear contrast over the ratings (influence +1/n_a in a, "
         "-1/n_b in b), so a listener or sentence shared by both systems covaries as it should, "
-        "and the Bell-McCaffrey df of the contrast. p = 2 P(T_df > |d| / se). No rank test: "
+        "and its df: the Bell-McCaffrey df of the listener, sentence and cell components "
+        "combined by Satterthwaite (1946), never below the smallest of them that carries "
+        "variance. p = 2 P(T_df > |d| / se). No rank test: "
         "Wilcoxon on sentence means ignores listeners and Mann-Whitney on ratings ignores both "
         "clusterings; in simulation both over-rejected on unbalanced designs. p-values are "
         "Holm-corrected (Holm 1979, Scand. J. Statistics 6) across all pairs; significant "
