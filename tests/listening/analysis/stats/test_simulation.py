@@ -20,11 +20,14 @@ MOS is the expected rating over the population, spammers included, by Monte Carl
 family-wise false-positive rate of the Holm-corrected pairwise tests (a false "different" for
 the tied pair; the only true null), their power for the 0.2 and 0.3 pairs beside the method
 the report used before (Wilcoxon on sentence means or Mann-Whitney on ratings, Holm), and the
-screening's recall of spammers and false alarms among honest listeners. A separate check plans
+screening's recall of spammers and false alarms among honest listeners, and the coverage of
+the pairwise difference intervals (reported, not asserted). The large design adds 150
+coverage-only studies (no screening or pairwise tests), so that its coverage is measured on
+enough independent studies; coverage MC errors are clustered by study. A separate check plans
 "ratings still needed" on a pilot and runs the planned study: the 80 % upper bound must reach
 the target in at least 80 % of studies.
 
-``pytest -m slow`` runs the full harness (about 2-3 minutes on one core) and prints its table;
+``pytest -m slow`` runs the full harness (about 2.5 minutes of CPU) and prints its table;
 the unmarked ``test_harness_fast_subset`` runs two designs briefly in every test run.
 """
 
