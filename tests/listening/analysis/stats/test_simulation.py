@@ -27,7 +27,7 @@ enough independent studies; coverage MC errors are clustered by study. A separat
 "ratings still needed" on a pilot and runs the planned study: the 80 % upper bound must reach
 the target in at least 80 % of studies.
 
-``pytest -m slow`` runs the full harness (about 2.5 minutes of CPU) and prints its table;
+``pytest -m slow`` runs the full harness (about 1.5-2 minutes of CPU) and prints its table;
 the unmarked ``test_harness_fast_subset`` runs two designs briefly in every test run.
 """
 
