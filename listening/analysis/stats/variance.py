@@ -18,10 +18,17 @@ heavy clusters get the larger correction they need.
 
 Degrees of freedom: Bell & McCaffrey's (2002) Satterthwaite approximation for each one-way CR2
 term under an independent-errors working model, df_G = (tr M)^2 / tr(M^2) (see
-:func:`_dimension`), and the smaller of the listener and sentence df is used, the
-Bell–McCaffrey analogue of CGM's min(G_listener, G_sentence) - 1. In a balanced design df_G
-equals G - 1 exactly; it falls below it when a few clusters carry most of the weight, which is
-where min(G) - 1 over-rejects.
+:func:`_dimension`). In a balanced design df_G equals G - 1 exactly; it falls below it when a
+few clusters carry most of the weight, which is where min(G) - 1 over-rejects. The contrast's
+df of a *difference* of systems combines them (Satterthwaite 1946, :func:`combined_df`) over
+its three variance components: listener (V_listener - V_cell), sentence (V_sentence - V_cell)
+and cell (V_cell), never below the smallest df of a component that carries variance. The
+former rule, the smaller of the listener and sentence df, gave 9 df to every difference in a
+10-listener study even though the listeners' bias cancels in a difference, and lost power
+there. A single system's mean keeps that smaller df: its listener part rarely cancels, and
+with the combination the per-system coverage fell to 92-93 % on three designs of the harness
+(the estimated components are noisy, and a df that grows when the listener part is
+under-estimated narrows the interval just when it should not).
 """
 
 from __future__ import annotations
@@ -174,5 +181,37 @@ def contrast_variance(parts: SystemParts, coef: dict[int, float]) -> ContrastVar
         # All ratings equal (both one-way terms 0) is a genuine zero, not a fallback.
         fell_back = biggest > 0
         var = biggest if fell_back else 0.0
-    df = min(listener.df, sentence.df)
+    # A difference (coefficients summing to 0) combines the components' df; a single system's
+    # mean keeps the smaller of the listener and sentence df (see the module docstring).
+    if fell_back or cell.clusters < 2 or abs(c.sum()) > 1e-12:
+        df = min(listener.df, sentence.df)
+    else:
+        noise = max(cell.variance, 0.0)
+        df = combined_df(
+            [
+                (max(listener.variance - noise, 0.0), listener.df),
+                (max(sentence.variance - noise, 0.0), sentence.df),
+                (noise, cell.df),
+            ]
+        )
     return ContrastVariance(float(var), float(df), fell_back, listener, sentence, cell)
+
+
+def combined_df(components: list[tuple[float, float]]) -> float:
+    """Satterthwaite (1946) df of a sum of variance components, each (variance, df).
+
+    df = (sum v)^2 / sum(v^2 / df), floored at the smallest df of a component that carries
+    variance (the Welch-Satterthwaite df of a sum lies between its smallest component df and
+    the sum of them; the floor keeps round-off from going below the former "smaller df" rule).
+    The components are the listener part (V_listener - V_cell), the sentence part
+    (V_sentence - V_cell) and the cell part (V_cell), each clipped at 0: with a listener part
+    that dominates, df is about the listener df (G_L - 1 when balanced), and when the listener
+    part nearly cancels (a difference of systems rated by the same listeners) the sentence and
+    cell parts, with their larger df, take over."""
+    used = [(v, d) for v, d in components if v > 0 and np.isfinite(d) and d > 0]
+    if not used:
+        finite = [d for _, d in components if np.isfinite(d)]
+        return min(finite) if finite else np.nan
+    total = sum(v for v, _ in used)
+    spread = sum(v * v / d for v, d in used)
+    return max(total * total / spread, min(d for _, d in used))

@@ -20,11 +20,14 @@ MOS is the expected rating over the population, spammers included, by Monte Carl
 family-wise false-positive rate of the Holm-corrected pairwise tests (a false "different" for
 the tied pair; the only true null), their power for the 0.2 and 0.3 pairs beside the method
 the report used before (Wilcoxon on sentence means or Mann-Whitney on ratings, Holm), and the
-screening's recall of spammers and false alarms among honest listeners. A separate check plans
+screening's recall of spammers and false alarms among honest listeners, and the coverage of
+the pairwise difference intervals (reported, not asserted). The large design adds 150
+coverage-only studies (no screening or pairwise tests), so that its coverage is measured on
+enough independent studies; coverage MC errors are clustered by study. A separate check plans
 "ratings still needed" on a pilot and runs the planned study: the 80 % upper bound must reach
 the target in at least 80 % of studies.
 
-``pytest -m slow`` runs the full harness (about 2-3 minutes on one core) and prints its table;
+``pytest -m slow`` runs the full harness (about 1.5-2 minutes of CPU) and prints its table;
 the unmarked ``test_harness_fast_subset`` runs two designs briefly in every test run.
 """
 
@@ -32,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -68,10 +71,9 @@ class Design:
     narrow_share: float = 0.15
     spam_share: float = 0.1
     reps: int = 100
-    # The coverage target is 93-97 %. The large design is held to a lower floor on purpose:
-    # over 80 studies in three runs it covered about 91 %, an open finding (docs/statistics.md)
-    # that its 20-40 studies per run cannot settle either way.
-    coverage_floor: float = 0.93
+    # Further studies that only measure coverage (no screening, no pairwise tests): the large
+    # design's full studies are slow, and 30 of them cannot tell a 93 % coverage from 90 %.
+    coverage_reps: int = 0
 
 
 DESIGNS = (
@@ -82,7 +84,7 @@ DESIGNS = (
     Design("strong interactions", "balanced", 48, 40, sd_sys_sentence=0.4, sd_sys_listener=0.4),
     Design("ceiling and floor", "balanced", 48, 40, latent=(4.6, 4.6, 4.8, 1.3)),
     Design("heteroscedastic", "balanced", 48, 40, noise=(0.2, 1.3)),
-    Design("large, 2000 listeners", "balanced", 2000, 200, reps=30, coverage_floor=0.85),
+    Design("large, 2000 listeners", "balanced", 2000, 200, reps=30, coverage_reps=150),
 )
 
 
@@ -227,6 +229,10 @@ class Tally:
     covered: int = 0
     intervals: int = 0
     studies: int = 0
+    coverage_studies: int = 0  # further studies that only counted coverage
+    per_study: list = field(default_factory=list)  # (covered, intervals) of every study
+    diff_covered: int = 0  # 95 % intervals of the pairwise differences that held the truth
+    diff_intervals: int = 0
     false_any: int = 0
     false_any_old: int = 0
     power: dict | None = None
@@ -237,7 +243,7 @@ class Tally:
     seconds: float = 0.0
 
 
-def run_design(d: Design, reps: int, seed: int) -> tuple[Tally, np.ndarray]:
+def run_design(d: Design, reps: int, seed: int, coverage_reps: int = 0) -> tuple[Tally, np.ndarray]:
     truth = true_mos(d)
     rng = np.random.default_rng(seed)
     rules = stats.ScreeningRules()
@@ -257,11 +263,7 @@ def run_design(d: Design, reps: int, seed: int) -> tuple[Tally, np.ndarray]:
         t = code_test_rows(frame, listener_names=list(screening.index))
         parts = system_parts(t)
         systems, _ = summaries(t, parts)
-        for s in systems:
-            lo, hi = s["ci95_clustered"]
-            if lo is not None:
-                tally.covered += lo <= truth[SYSTEMS.index(s["system"])] <= hi
-                tally.intervals += 1
+        count_coverage(tally, systems, truth)
         pairs = pairs_of(t, parts, 0.05)
         significant = {
             tuple(sorted((SYSTEMS.index(p["system_a"]), SYSTEMS.index(p["system_b"])))): p[
@@ -274,6 +276,12 @@ def run_design(d: Design, reps: int, seed: int) -> tuple[Tally, np.ndarray]:
             tuple(sorted((SYSTEMS.index(t.system_names[a]), SYSTEMS.index(t.system_names[b])))): v
             for (a, b), v in old.items()
         }
+        for p in pairs:
+            lo, hi = p["mean_difference_ci95_clustered"]
+            if lo is not None:
+                a, b = SYSTEMS.index(p["system_a"]), SYSTEMS.index(p["system_b"])
+                tally.diff_covered += lo <= truth[a] - truth[b] <= hi
+                tally.diff_intervals += 1
         tally.studies += 1
         tally.false_any += any(significant.get(pr, False) for pr in null_pairs)
         tally.false_any_old += any(old.get(pr, False) for pr in null_pairs)
@@ -289,8 +297,36 @@ def run_design(d: Design, reps: int, seed: int) -> tuple[Tally, np.ndarray]:
         tally.caught += len(excluded & spammers)
         tally.honest += len(listeners - spammers)
         tally.wrongly += len(excluded - spammers)
+    for _ in range(coverage_reps):
+        table, _ = simulate(d, rng)
+        t = code_test_rows(validate_ratings(table[table["purpose"].to_numpy() == "test"]))
+        tally.coverage_studies += 1
+        count_coverage(tally, summaries(t, system_parts(t))[0], truth)
     tally.seconds = time.perf_counter() - start
     return tally, truth
+
+
+def count_coverage(tally: Tally, systems: list[dict], truth: np.ndarray) -> None:
+    covered = intervals = 0
+    for s in systems:
+        lo, hi = s["ci95_clustered"]
+        if lo is not None:
+            covered += lo <= truth[SYSTEMS.index(s["system"])] <= hi
+            intervals += 1
+    tally.covered += covered
+    tally.intervals += intervals
+    tally.per_study.append((covered, intervals))
+
+
+def coverage_mc_error(r: Tally) -> float:
+    """Monte-Carlo SE of the pooled coverage, clustered by study: a study's intervals share its
+    listeners and sentences, so they are not independent draws (the binomial SE over intervals
+    understates the error). Never below the binomial SE."""
+    covered, intervals = np.array(r.per_study, dtype=float).T
+    share = covered.sum() / intervals.sum()
+    n = len(covered)
+    clustered = math.sqrt(((covered - share * intervals) ** 2).sum() * n / max(n - 1, 1))
+    return max(clustered / intervals.sum(), mc_error(share, int(intervals.sum())))
 
 
 def mc_error(p: float, n: int) -> float:
@@ -300,11 +336,12 @@ def mc_error(p: float, n: int) -> float:
 def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
     head = (
         "| design | studies | coverage (MC SE) | FWER new (old) | power 0.2 new (old) "
-        "| power 0.3 new (old) | spam recall | honest excluded | seconds |"
+        "| power 0.3 new (old) | difference coverage | spam recall | honest excluded | seconds |"
     )
-    lines = [head, "|" + " --- |" * 9]
+    lines = [head, "|" + " --- |" * 10]
     for d, r in results:
         cov = r.covered / max(r.intervals, 1)
+        studies = f"{r.studies} + {r.coverage_studies}" if r.coverage_studies else r.studies
         fwer, fwer_old = r.false_any / r.studies, r.false_any_old / r.studies
 
         def power(gap: float, r: Tally = r) -> str:
@@ -315,9 +352,10 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
 
         recall = f"{r.caught / r.spammers:.0%}" if r.spammers else "n/a"
         lines.append(
-            f"| {d.name} | {r.studies} | {cov:.1%} (±{mc_error(cov, r.intervals):.1%}) "
+            f"| {d.name} | {studies} | {cov:.1%} (±{coverage_mc_error(r):.1%}) "
             f"| {fwer:.1%} (±{mc_error(0.05, r.studies):.1%}) ({fwer_old:.1%}) "
-            f"| {power(0.2)} | {power(0.3)} | {recall} "
+            f"| {power(0.2)} | {power(0.3)} "
+            f"| {r.diff_covered / max(r.diff_intervals, 1):.1%} | {recall} "
             f"| {r.wrongly / max(r.honest, 1):.1%} | {r.seconds:.0f} |"
         )
     return lines
@@ -325,11 +363,12 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
 
 def check(d: Design, r: Tally, *, slack: float = 0.0) -> None:
     cov = r.covered / r.intervals
-    se_cov = mc_error(0.95, r.intervals)
-    # 93-97 % coverage; where few studies make the Monte-Carlo error large (the large design),
-    # the band widens by two standard errors beyond the 0.8 % of 400 intervals.
+    se_cov = coverage_mc_error(r)
+    # 93-97 % coverage. Where the study-clustered Monte-Carlo SE exceeds 0.8 % (about the
+    # binomial SE of 700 intervals), the band widens by two SEs of the excess: an allowance
+    # for Monte-Carlo error, not for a method that under-covers.
     widen = 2 * max(se_cov - 0.008, 0)
-    assert d.coverage_floor - slack - widen <= cov <= 0.97 + slack + widen, (d.name, cov)
+    assert 0.93 - slack - widen <= cov <= 0.97 + slack + widen, (d.name, cov)
     fwer = r.false_any / r.studies
     assert fwer <= 0.05 + 2 * mc_error(0.05, r.studies) + slack, (d.name, fwer)
     if r.spammers >= 20:
@@ -341,7 +380,7 @@ def check(d: Design, r: Tally, *, slack: float = 0.0) -> None:
 def test_harness_table_meets_the_targets_on_every_design():
     results = []
     for i, d in enumerate(DESIGNS):
-        tally, _ = run_design(d, d.reps, seed=1000 + i)
+        tally, _ = run_design(d, d.reps, seed=1000 + i, coverage_reps=d.coverage_reps)
         results.append((d, tally))
     print("\n" + "\n".join(table_rows(results)))
     for d, tally in results:

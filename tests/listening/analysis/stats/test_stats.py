@@ -12,6 +12,8 @@ import pytest
 from scipy import stats as sps
 
 from listening.analysis import stats
+from listening.analysis.stats.table import code_test_rows, validate_ratings
+from listening.analysis.stats.variance import combined_df, contrast_variance, system_parts
 
 
 def crossed_ratings(seed: int = 0, *, n_listeners: int = 24, n_sentences: int = 12) -> pd.DataFrame:
@@ -117,11 +119,18 @@ def cr2_by_hand(rows: pd.DataFrame, coef: dict[str, float]) -> tuple[float, floa
 
     v_l, df_l = dimension(rows["listener"])
     v_s, df_s = dimension(rows["sentence"])
-    v_c, _ = dimension([rows["listener"], rows["sentence"]])
+    v_c, df_c = dimension([rows["listener"], rows["sentence"]])
     v = v_l + v_s - v_c
     if v <= 0:
-        v = max(v_l, v_s)
-    return contrast, v, min(df_l, df_s)
+        return contrast, max(v_l, v_s), min(df_l, df_s)
+    if abs(sum(coef.values())) > 1e-12:  # one system's mean: the smaller df
+        return contrast, v, min(df_l, df_s)
+    # Satterthwaite over the listener, sentence and cell components, never below the
+    # smallest df of a component that carries variance.
+    parts = [(max(v_l - v_c, 0), df_l), (max(v_s - v_c, 0), df_s), (max(v_c, 0), df_c)]
+    parts = [(c, d) for c, d in parts if c > 0]
+    df = sum(c for c, _ in parts) ** 2 / sum(c * c / d for c, d in parts)
+    return contrast, v, max(df, min(d for _, d in parts))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -142,14 +151,44 @@ def test_clustered_interval_matches_cr2_and_bell_mccaffrey_written_by_hand(seed)
 
 def test_bell_mccaffrey_df_is_g_minus_one_when_balanced_and_smaller_when_not():
     ratings = crossed_ratings(seed=1, n_listeners=24, n_sentences=24)
-    balanced = by_name(stats.mos_summary(ratings))
-    assert all(s["df_clustered"] == pytest.approx(23) for s in balanced.values())
+    t = code_test_rows(validate_ratings(ratings))
+    parts = system_parts(t)
+    for i in range(t.n_systems):
+        cv = contrast_variance(parts, {i: 1.0})
+        assert cv.listener.df == pytest.approx(23) and cv.sentence.df == pytest.approx(23)
+        assert cv.df == pytest.approx(23)  # a system's mean: the smaller df
+        # A difference: the combined df lies between the smallest component df and their sum.
+        diff = contrast_variance(parts, {i: 1.0, (i + 1) % t.n_systems: -1.0})
+        assert 23 - 1e-9 <= diff.df <= diff.listener.df + diff.sentence.df + diff.cell.df
     # Four listeners rate most of the clips: the listener clusters are far from equal.
     heavy = ratings["listener"].isin(["L0", "L1", "L2", "L3"])
     light = ratings[~heavy].groupby("listener").head(2)
-    unbalanced = pd.concat([ratings[heavy], light], ignore_index=True)
-    for s in stats.mos_summary(unbalanced):
-        assert s["df_clustered"] < s["n_listeners"] - 1
+    unbalanced = code_test_rows(validate_ratings(pd.concat([ratings[heavy], light])))
+    parts = system_parts(unbalanced)
+    for i in range(unbalanced.n_systems):
+        cv = contrast_variance(parts, {i: 1.0})
+        assert cv.listener.df < cv.listener.clusters - 1
+
+
+def test_combined_df_follows_the_component_that_carries_the_variance():
+    # Satterthwaite (1946): one dominant component gives about its own df; equal components
+    # with equal df add their df; nothing goes below the smallest df of a used component.
+    assert combined_df([(1.0, 9.0), (1e-9, 500.0), (1e-9, 19.0)]) == pytest.approx(9, rel=1e-6)
+    assert combined_df([(1e-9, 9.0), (1.0, 19.0), (1.0, 19.0)]) == pytest.approx(38, rel=1e-6)
+    assert combined_df([(1.0, 9.0), (0.0, 19.0), (1.0, 500.0)]) > 9
+    assert combined_df([(0.0, 9.0), (0.0, 19.0), (0.0, 500.0)]) == 9
+    assert math.isnan(combined_df([(0.0, math.nan)]))
+
+
+def test_a_difference_within_listeners_gets_more_df_than_the_listener_count():
+    # Ten listeners rate every clip; their bias is large but cancels in a difference of two
+    # systems, so the difference's df is set by the sentence and cell parts, not by the ten
+    # listeners (the former "smaller df" rule gave 9 and lost power on this design).
+    ratings = crossed_ratings(seed=3, n_listeners=10, n_sentences=20)
+    pairs = stats.pairwise_tests(ratings)
+    assert all(p["df"] > 9 for p in pairs), [p["df"] for p in pairs]
+    for s in stats.mos_summary(ratings):
+        assert s["df_clustered"] <= 9 + 1e-9
 
 
 def test_clustered_interval_is_wider_than_the_t_interval_when_listeners_disagree():
