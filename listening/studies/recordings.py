@@ -280,7 +280,7 @@ def _decode(member: _Member, study: Study, *, as_is: bool = False) -> Any:
                 max_channels=settings.MAX_UPLOAD_CHANNELS,
             )
         if as_is:
-            return _as_is(samples, rate)
+            return _measured_as_is(samples, rate)
         return postprocess(
             samples,
             rate,
@@ -337,7 +337,7 @@ def _mismatch(system: System, key: str, found: str, expected: str) -> str:
     )
 
 
-def _as_is(samples: np.ndarray, rate: int) -> ProcessedAudio:
+def _measured_as_is(samples: np.ndarray, rate: int) -> ProcessedAudio:
     """The measurements of a file stored as it is (the recipe's own processed clip)."""
     mono = to_mono(samples)
     if not mono.size or not np.any(mono):
