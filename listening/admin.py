@@ -10,6 +10,7 @@ from .models import (
     Rating,
     Sentence,
     Study,
+    StudyArrival,
     StudyReport,
     System,
 )
@@ -114,6 +115,16 @@ class RatingAdmin(admin.ModelAdmin):
     list_display = ["listener", "clip", "purpose", "score", "play_count", "created_at"]
     list_filter = ["purpose", "clip__system__study", "score"]
     raw_id_fields = ["listener", "clip", "item"]
+
+
+@admin.register(StudyArrival)
+class StudyArrivalAdmin(admin.ModelAdmin):
+    """The funnel's first count (welcome page openings per platform): kept by the listener
+    path, read here, never edited by hand."""
+
+    list_display = ["study", "platform", "count"]
+    list_filter = ["platform", "study"]
+    readonly_fields = ["study", "platform", "count"]
 
 
 @admin.register(StudyReport)

@@ -64,11 +64,17 @@ def test_sentence_key_is_unique_per_study(clip):
         Sentence.objects.create(study=clip.system.study, key="a", text="Again.")
 
 
-def test_same_external_id_cannot_join_a_study_twice(clip):
+def test_the_same_attempt_cannot_join_a_study_twice(clip):
+    """One listener per platform attempt (external id with its attempt id: Prolific's
+    SESSION_ID, MTurk's assignmentId). Another attempt under the same id is a row of its own:
+    the join service decides, politely, whether it may take part (issue 18)."""
     study = clip.system.study
-    Listener.objects.create(study=study, platform="prolific", external_id="PID1")
+    Listener.objects.create(study=study, platform="prolific", external_id="PID1", attempt_id="S1")
     with pytest.raises(IntegrityError), transaction.atomic():
-        Listener.objects.create(study=study, platform="prolific", external_id="PID1")
+        Listener.objects.create(
+            study=study, platform="prolific", external_id="PID1", attempt_id="S1"
+        )
+    Listener.objects.create(study=study, platform="prolific", external_id="PID1", attempt_id="S2")
     # Anonymous listeners (no external id) are many.
     Listener.objects.create(study=study)
     Listener.objects.create(study=study)
