@@ -166,6 +166,14 @@ def _padding(kernel_size: int, dilation: int) -> int:
     return dilation * (kernel_size - 1) // 2
 
 
+def _dilated_convs(channels: int, kernel_size: int, dilation: Sequence[int]) -> nn.ModuleList:
+    # One length-keeping convolution per dilation: the first half of both residual blocks.
+    return nn.ModuleList(
+        nn.Conv1d(channels, channels, kernel_size, 1, _padding(kernel_size, d), dilation=d)
+        for d in dilation
+    )
+
+
 class ResBlock1(nn.Module):
     """Three pairs (dilated conv, plain conv), each pair wrapped in a residual connection.
 
@@ -174,10 +182,7 @@ class ResBlock1(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int, dilation: Sequence[int]) -> None:
         super().__init__()
-        self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, 1, _padding(kernel_size, d), dilation=d)
-            for d in dilation
-        )
+        self.convs1 = _dilated_convs(channels, kernel_size, dilation)
         self.convs2 = nn.ModuleList(
             nn.Conv1d(channels, channels, kernel_size, 1, _padding(kernel_size, 1))
             for _ in dilation
@@ -199,10 +204,7 @@ class ResBlock2(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int, dilation: Sequence[int]) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, 1, _padding(kernel_size, d), dilation=d)
-            for d in dilation
-        )
+        self.convs = _dilated_convs(channels, kernel_size, dilation)
 
     def forward(self, x: Tensor) -> Tensor:
         for c in self.convs:
