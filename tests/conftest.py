@@ -37,6 +37,35 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def site_process(
+    args: list[str], var_dir: Path, env: dict[str, str] | None = None, *, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python *args`` from the project root, as a fresh deployment would start it: only PATH,
+    HOME and LANG from this environment, the project's settings, ``var_dir`` as HARKEN_VAR_DIR,
+    then ``env`` on top. Returns the finished process (output as text); the caller judges it."""
+    clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    clean.update({"DJANGO_SETTINGS_MODULE": "mos_site.settings", "HARKEN_VAR_DIR": str(var_dir)})
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def site_probe(
+    code: str, var_dir: Path, env: dict[str, str] | None = None, *, timeout: float = 300
+) -> tuple[dict, subprocess.CompletedProcess]:
+    """Run ``code`` with :func:`site_process`; it must succeed and print a JSON object as its
+    last line. Returns that object and the process (for its log)."""
+    out = site_process(["-c", code], var_dir, env, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1]), out
+
+
 def db_vendor() -> str:
     from django.db import connection
 
