@@ -312,23 +312,37 @@ def join(study: Study, external_id: str = "", platform: str = "", attempt_id: st
     )
 
 
-def pass_checks(listener: Listener) -> Listener:
-    """Consent, questionnaire and a passed headphone check (answers read from the database)."""
+def _through_checks(listener: Listener, answers) -> tuple[Listener, bool | None]:
+    """Consent, the questionnaire and the headphone check, whichever the listener still has
+    ahead; the check's every sound is played, then ``answers(correct)`` is sent. Returns the
+    listener, fresh from the database, and the check's verdict (None when it had none)."""
     listener = checks.listener_consent(listener=listener)
     if listener.stage == Listener.Stage.QUESTIONNAIRE:
         listener = checks.listener_questionnaire_save(
             listener=listener,
             answers={"native_language": "English", "age_band": "25-34", "device": "headphones"},
         )
+    passed = None
     if listener.stage == Listener.Stage.HEADPHONES:
         n = checks.headphone_check_start(listener=listener)
         for index in range(n):
             checks.headphone_trial_play(listener=listener, index=index)
         listener.refresh_from_db()
         correct = listener.headphone_check["correct"]
-        checks.headphone_check_answer(listener=listener, answers=correct)
+        passed = checks.headphone_check_answer(listener=listener, answers=answers(correct))
     listener.refresh_from_db()
-    return listener
+    return listener, passed
+
+
+def pass_checks(listener: Listener) -> Listener:
+    """Consent, questionnaire and a passed headphone check (answers read from the database)."""
+    return _through_checks(listener, lambda correct: correct)[0]
+
+
+def fail_headphone_check(listener: Listener) -> tuple[Listener, bool | None]:
+    """Consent and questionnaire, then every headphone-check answer wrong: the listener and the
+    check's verdict."""
+    return _through_checks(listener, lambda correct: [c % 3 + 1 for c in correct])
 
 
 def rating_listener(study: Study, external_id: str = "") -> Listener:
