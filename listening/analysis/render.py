@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from mos_site.spreadsheet import csv_writer
@@ -23,6 +24,8 @@ SCORE_COLOURS = {1: "#d7191c", 2: "#fdae61", 3: "#ffffbf", 4: "#abd9e9", 5: "#2c
 T_COLOUR = "#222222"
 CLUSTERED_COLOUR = "#c2410c"
 BAR_COLOUR = "#cbd5e1"
+# The accompanying section's styles: linked by the report page, inlined into the standalone file.
+ACCOMPANYING_CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "accompanying.css"
 
 
 def report_json(report: dict) -> str:
@@ -527,10 +530,12 @@ def report_html(report: dict, *, title: str) -> str:
     charts, pairwise tests, the significance matrix, screening, ratings needed and the method
     notes. Rendered with Django's template engine (settings must be configured)."""
     from django.template.loader import render_to_string
+    from django.utils.safestring import mark_safe
 
-    return render_to_string(
-        "listening/analysis/report_standalone.html", report_context(report, title=title)
-    )
+    context = report_context(report, title=title)
+    # The one source of these rules, which the site's report page links instead.
+    context["accompanying_css"] = mark_safe(ACCOMPANYING_CSS.read_text(encoding="utf-8"))
+    return render_to_string("listening/analysis/report_standalone.html", context)
 
 
 def report_context(report: dict, *, title: str) -> dict[str, Any]:
