@@ -21,6 +21,7 @@ convolutions.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -142,14 +143,7 @@ V1 = HiFiGANConfig(
     resblock_kernel_sizes=(3, 7, 11),
     resblock_dilation_sizes=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
 )
-V2 = HiFiGANConfig(
-    resblock="1",
-    upsample_rates=(8, 8, 2, 2),
-    upsample_kernel_sizes=(16, 16, 4, 4),
-    upsample_initial_channel=128,
-    resblock_kernel_sizes=(3, 7, 11),
-    resblock_dilation_sizes=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
-)
+V2 = dataclasses.replace(V1, upsample_initial_channel=128)  # V1 with fewer channels
 V3 = HiFiGANConfig(
     resblock="2",
     upsample_rates=(8, 8, 4),
