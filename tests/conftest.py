@@ -266,6 +266,16 @@ def start_worker(log_path: Path, **kwargs) -> WorkerProcess:
     return worker
 
 
+def finish_on_a_new_worker(log_path: Path, done, *, timeout: float, **kwargs) -> None:
+    """Start a fresh worker (``start_worker`` arguments) and wait until ``done()`` says every
+    clip is ready; the worker is stopped either way."""
+    worker = start_worker(log_path, **kwargs)
+    try:
+        wait_for(done, timeout=timeout, message="every clip after the restart")
+    finally:
+        worker.stop()
+
+
 @pytest.fixture
 def celery_worker(transactional_db, tmp_path):
     """A real Celery worker for one test. Needs committed rows, hence transactional_db."""

@@ -388,6 +388,28 @@ MANUAL_REASON = "wrote that they listened on laptop speakers"
 N_RATINGS = 6 * 12  # six listeners x twelve clips
 
 
+def rate_clips(study: Study, base: dict[str, int], n_listeners: int = 4, step: int = 1) -> None:
+    """Test ratings of every clip of ``study`` from ``n_listeners`` completed listeners: each
+    system's ``base`` score, moved by ``step`` (kept within 1..5) for some listener/sentence
+    pairs so that clips and listeners differ."""
+    clips = list(Clip.objects.filter(system__study=study).select_related("system", "sentence"))
+    for i in range(n_listeners):
+        listener = Listener.objects.create(study=study, stage=Listener.Stage.COMPLETED)
+        Rating.objects.bulk_create(
+            Rating(
+                listener=listener,
+                clip=clip,
+                purpose="test",
+                score=min(
+                    5, max(1, base[clip.system.name] + step * ((i + clip.sentence.position) % 2))
+                ),
+                played_seconds=1.0,
+                response_seconds=2.0,
+            )
+            for clip in clips
+        )
+
+
 def honest_score(j: int, system: str, s: int) -> int:
     """Listener j's score for (system, sentence s): the system's level, one point up or down
     in a pattern that differs between listeners and sentences."""

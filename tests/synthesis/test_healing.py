@@ -34,6 +34,7 @@ from tests.conftest import (
     ROOT,
     WorkerProcess,
     _worker_database_url,
+    finish_on_a_new_worker,
     purge_broker,
     require,
     start_worker,
@@ -246,15 +247,13 @@ def test_sigkill_of_the_whole_worker_heals_within_lease_plus_sweep(transactional
             f"\nclips left 'running' {healed_s:.1f} s after SIGKILL (bound {LEASE_S + SWEEP_S} s)"
         )
         assert clip_counts(study=study)["running"] == 0
-        second = start_worker(tmp_path / "gpu2.log", queues="synthesis", env=FAST)
-        try:
-            wait_for(
-                lambda: clip_counts(study=study)["ready"] == n,
-                timeout=240,
-                message="every clip after the restart",
-            )
-        finally:
-            second.stop()
+        finish_on_a_new_worker(
+            tmp_path / "gpu2.log",
+            lambda: clip_counts(study=study)["ready"] == n,
+            timeout=240,
+            queues="synthesis",
+            env=FAST,
+        )
     finally:
         gpu.stop()
         bookkeeper.stop()
