@@ -296,6 +296,20 @@ def open_study(
 # --- The listener's path -----------------------------------------------------------------------
 
 
+def rating_only_study(**fields) -> Study:
+    """:func:`open_study` whose listeners go from consent straight to the test clips: no
+    questionnaire, headphone check, practice clips or attention checks (``fields`` may still
+    set any of them)."""
+    plain = dict(
+        training_clips=0,
+        gold=False,
+        attention_check_rate=0.0,
+        questionnaire=False,
+        headphone_check=False,
+    )
+    return open_study(**{**plain, **fields})
+
+
 def join(study: Study, external_id: str = "", platform: str = "", attempt_id: str = "") -> Listener:
     """Join as a browser would; an external id comes with the attempt id "<id>-session" unless
     another is given (a platform always sends one)."""
