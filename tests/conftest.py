@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from listening.studies.launch import study_start_synthesis
+from listening.studies.lifecycle import clip_counts
 from tests.factories import ResearcherFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,12 +268,27 @@ def start_worker(log_path: Path, **kwargs) -> WorkerProcess:
     return worker
 
 
-def finish_on_a_new_worker(log_path: Path, done, *, timeout: float, **kwargs) -> None:
-    """Start a fresh worker (``start_worker`` arguments) and wait until ``done()`` says every
-    clip is ready; the worker is stopped either way."""
+def synthesise_first_clips(study, k: int) -> None:
+    """Start ``study``'s synthesis and wait (two minutes at most) until ``k`` clips are ready."""
+    study_start_synthesis(study=study)
+    wait_for(
+        lambda: clip_counts(study=study)["ready"] >= k,
+        timeout=120,
+        interval=0.02,
+        message="the first clips",
+    )
+
+
+def finish_on_a_new_worker(log_path: Path, study, n: int, *, timeout: float, **kwargs) -> None:
+    """Start a fresh worker (``start_worker`` arguments) and wait until all ``n`` clips of
+    ``study`` are ready; the worker is stopped either way."""
     worker = start_worker(log_path, **kwargs)
     try:
-        wait_for(done, timeout=timeout, message="every clip after the restart")
+        wait_for(
+            lambda: clip_counts(study=study)["ready"] == n,
+            timeout=timeout,
+            message="every clip after the restart",
+        )
     finally:
         worker.stop()
 

@@ -38,6 +38,7 @@ from tests.conftest import (
     purge_broker,
     require,
     start_worker,
+    synthesise_first_clips,
     wait_for,
 )
 from tests.factories import VoiceSystemFactory, clips_of, espeak_study
@@ -217,13 +218,7 @@ def test_sigkill_of_the_whole_worker_heals_within_lease_plus_sweep(transactional
     bookkeeper = start_worker(tmp_path / "cpu.log", queues="default", env=FAST, beat=True)
     gpu = start_worker(tmp_path / "gpu.log", queues="synthesis", env=FAST)
     try:
-        study_start_synthesis(study=study)
-        wait_for(
-            lambda: clip_counts(study=study)["ready"] >= 10,
-            timeout=120,
-            interval=0.02,
-            message="the first clips",
-        )
+        synthesise_first_clips(study, 10)
         holder = list(
             Clip.objects.filter(system__study=study, status=Clip.Status.RUNNING).values_list(
                 "worker", flat=True
@@ -249,7 +244,8 @@ def test_sigkill_of_the_whole_worker_heals_within_lease_plus_sweep(transactional
         assert clip_counts(study=study)["running"] == 0
         finish_on_a_new_worker(
             tmp_path / "gpu2.log",
-            lambda: clip_counts(study=study)["ready"] == n,
+            study,
+            n,
             timeout=240,
             queues="synthesis",
             env=FAST,

@@ -18,7 +18,13 @@ from listening.models import Clip, Study, System
 from listening.studies.launch import clip_retry, study_start_synthesis
 from listening.studies.lifecycle import clip_counts
 from synthesis import tasks
-from tests.conftest import finish_on_a_new_worker, purge_broker, start_worker, wait_for
+from tests.conftest import (
+    finish_on_a_new_worker,
+    purge_broker,
+    start_worker,
+    synthesise_first_clips,
+    wait_for,
+)
 from tests.factories import clips_of, espeak_study
 
 
@@ -58,13 +64,7 @@ def test_killed_worker_loses_no_clip_and_writes_none_twice(transactional_db, tmp
     study = espeak_study(n_sentences=n)
     worker = start_worker(tmp_path / "first.log", env=env)
     try:
-        study_start_synthesis(study=study)
-        wait_for(
-            lambda: clip_counts(study=study)["ready"] >= 20,
-            timeout=120,
-            interval=0.02,
-            message="the first clips",
-        )
+        synthesise_first_clips(study, 20)
         worker.kill()
     finally:
         worker.stop()
@@ -74,7 +74,8 @@ def test_killed_worker_loses_no_clip_and_writes_none_twice(transactional_db, tmp
 
     finish_on_a_new_worker(
         tmp_path / "second.log",
-        lambda: clip_counts(study=study)["ready"] == n,
+        study,
+        n,
         timeout=180,
         env=env,
     )
