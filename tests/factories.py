@@ -326,15 +326,20 @@ def join(study: Study, external_id: str = "", platform: str = "", attempt_id: st
     )
 
 
-def _through_checks(listener: Listener, answers) -> tuple[Listener, bool | None]:
+def _through_checks(
+    listener: Listener, answers, questionnaire: dict[str, str] | None = None
+) -> tuple[Listener, bool | None]:
     """Consent, the questionnaire and the headphone check, whichever the listener still has
     ahead; the check's every sound is played, then ``answers(correct)`` is sent. Returns the
-    listener, fresh from the database, and the check's verdict (None when it had none)."""
+    listener, fresh from the database, and the check's verdict (None when it had none). The
+    questionnaire is answered with ``questionnaire`` (an English speaker, 25-34, headphones by
+    default)."""
     listener = checks.listener_consent(listener=listener)
     if listener.stage == Listener.Stage.QUESTIONNAIRE:
         listener = checks.listener_questionnaire_save(
             listener=listener,
-            answers={"native_language": "English", "age_band": "25-34", "device": "headphones"},
+            answers=questionnaire
+            or {"native_language": "English", "age_band": "25-34", "device": "headphones"},
         )
     passed = None
     if listener.stage == Listener.Stage.HEADPHONES:
@@ -353,10 +358,12 @@ def pass_checks(listener: Listener) -> Listener:
     return _through_checks(listener, lambda correct: correct)[0]
 
 
-def fail_headphone_check(listener: Listener) -> tuple[Listener, bool | None]:
+def fail_headphone_check(
+    listener: Listener, questionnaire: dict[str, str] | None = None
+) -> tuple[Listener, bool | None]:
     """Consent and questionnaire, then every headphone-check answer wrong: the listener and the
     check's verdict."""
-    return _through_checks(listener, lambda correct: [c % 3 + 1 for c in correct])
+    return _through_checks(listener, lambda correct: [c % 3 + 1 for c in correct], questionnaire)
 
 
 def rating_listener(study: Study, external_id: str = "") -> Listener:
