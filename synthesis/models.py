@@ -16,6 +16,11 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 
+def _given(*sources: tuple[str, object]) -> list[str]:
+    """The names of the ``(name, value)`` sources whose value is set."""
+    return [name for name, value in sources if value]
+
+
 class Voice(models.Model):
     class Engine(models.TextChoices):
         TACOTRON2 = "tacotron2", _("Tacotron2 + vocoder")
@@ -130,40 +135,28 @@ class Voice(models.Model):
         return self.name
 
     def acoustic_sources(self) -> list[str]:
-        return [
-            name
-            for name, value in (
-                ("file", self.acoustic_file),
-                ("path", self.acoustic_path),
-                ("url", self.acoustic_url),
-                ("bundle", self.acoustic_bundle),
-            )
-            if value
-        ]
+        return _given(
+            ("file", self.acoustic_file),
+            ("path", self.acoustic_path),
+            ("url", self.acoustic_url),
+            ("bundle", self.acoustic_bundle),
+        )
 
     def vocoder_sources(self) -> list[str]:
-        return [
-            name
-            for name, value in (
-                ("file", self.vocoder_file),
-                ("path", self.vocoder_path),
-                ("url", self.vocoder_url),
-            )
-            if value
-        ]
+        return _given(
+            ("file", self.vocoder_file),
+            ("path", self.vocoder_path),
+            ("url", self.vocoder_url),
+        )
 
     def piper_sources(self) -> list[str]:
         """The sources given for a Piper voice's pair (an upload counts once, both files)."""
-        return [
-            name
-            for name, value in (
-                ("bundle", self.piper_bundle),
-                ("upload", self.piper_model_file or self.piper_config_file),
-                ("path", self.piper_model_path),
-                ("url", self.piper_model_url),
-            )
-            if value
-        ]
+        return _given(
+            ("bundle", self.piper_bundle),
+            ("upload", self.piper_model_file or self.piper_config_file),
+            ("path", self.piper_model_path),
+            ("url", self.piper_model_url),
+        )
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

@@ -149,20 +149,30 @@ def _local_copy(field_file) -> Path:
     return target
 
 
-def acoustic_checkpoint(voice: Voice) -> Path | str:
-    """A local checkpoint path, or ``"bundle:NAME"`` for a torchaudio bundle."""
-    if voice.acoustic_file:
-        return _local_copy(voice.acoustic_file)
-    if voice.acoustic_path:
-        path = Path(voice.acoustic_path)
+def _stored_checkpoint(voice: Voice, prefix: str, advice: str = "") -> Path | None:
+    """The voice's ``{prefix}_file``, ``{prefix}_path`` or ``{prefix}_url`` (checked against
+    ``{prefix}_sha256``) as a local path, in that order; None when it names none of them. A
+    path missing on this worker is refused, with ``advice`` after the message."""
+    if getattr(voice, f"{prefix}_file"):
+        return _local_copy(getattr(voice, f"{prefix}_file"))
+    if getattr(voice, f"{prefix}_path"):
+        path = Path(getattr(voice, f"{prefix}_path"))
         if not path.exists():
             raise VoiceUnavailable(
-                f"Voice '{voice.name}': acoustic checkpoint {path} does not exist on this worker. "
-                + HOW_TO_SUPPLY
+                f"Voice '{voice.name}': {prefix} checkpoint {path} does not exist on this worker."
+                + advice
             )
         return path
-    if voice.acoustic_url:
-        return fetch_url(voice.acoustic_url, voice.acoustic_sha256)
+    if getattr(voice, f"{prefix}_url"):
+        return fetch_url(getattr(voice, f"{prefix}_url"), getattr(voice, f"{prefix}_sha256"))
+    return None
+
+
+def acoustic_checkpoint(voice: Voice) -> Path | str:
+    """A local checkpoint path, or ``"bundle:NAME"`` for a torchaudio bundle."""
+    stored = _stored_checkpoint(voice, "acoustic", " " + HOW_TO_SUPPLY)
+    if stored is not None:
+        return stored
     if voice.acoustic_bundle:
         return f"bundle:{voice.acoustic_bundle}"
     raise VoiceUnavailable(f"Voice '{voice.name}' has no acoustic checkpoint. " + HOW_TO_SUPPLY)
@@ -171,17 +181,9 @@ def acoustic_checkpoint(voice: Voice) -> Path | str:
 def vocoder_checkpoint(voice: Voice) -> Path | None:
     if voice.vocoder == Voice.Vocoder.GRIFFINLIM:
         return None
-    if voice.vocoder_file:
-        return _local_copy(voice.vocoder_file)
-    if voice.vocoder_path:
-        path = Path(voice.vocoder_path)
-        if not path.exists():
-            raise VoiceUnavailable(
-                f"Voice '{voice.name}': vocoder checkpoint {path} does not exist on this worker."
-            )
-        return path
-    if voice.vocoder_url:
-        return fetch_url(voice.vocoder_url, voice.vocoder_sha256)
+    stored = _stored_checkpoint(voice, "vocoder")
+    if stored is not None:
+        return stored
     raise VoiceUnavailable(
         f"Voice '{voice.name}' uses {voice.get_vocoder_display()} but names no checkpoint file."
     )

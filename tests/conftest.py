@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from listening.studies.launch import study_start_synthesis
+from listening.studies.lifecycle import clip_counts
 from tests.factories import ResearcherFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +37,35 @@ def require(condition: bool, reason: str) -> None:
     if CI:
         pytest.fail(f"CI=true requires this service: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def site_process(
+    args: list[str], var_dir: Path, env: dict[str, str] | None = None, *, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python *args`` from the project root, as a fresh deployment would start it: only PATH,
+    HOME and LANG from this environment, the project's settings, ``var_dir`` as HARKEN_VAR_DIR,
+    then ``env`` on top. Returns the finished process (output as text); the caller judges it."""
+    clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    clean.update({"DJANGO_SETTINGS_MODULE": "mos_site.settings", "HARKEN_VAR_DIR": str(var_dir)})
+    clean.update(env or {})
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def site_probe(
+    code: str, var_dir: Path, env: dict[str, str] | None = None, *, timeout: float = 300
+) -> tuple[dict, subprocess.CompletedProcess]:
+    """Run ``code`` with :func:`site_process`; it must succeed and print a JSON object as its
+    last line. Returns that object and the process (for its log)."""
+    out = site_process(["-c", code], var_dir, env, timeout=timeout)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1]), out
 
 
 def db_vendor() -> str:
@@ -235,6 +266,31 @@ def start_worker(log_path: Path, **kwargs) -> WorkerProcess:
         raise AssertionError("Celery worker did not start:\n" + worker.log_text()[-4000:]) from None
     ping.unlink()
     return worker
+
+
+def synthesise_first_clips(study, k: int) -> None:
+    """Start ``study``'s synthesis and wait (two minutes at most) until ``k`` clips are ready."""
+    study_start_synthesis(study=study)
+    wait_for(
+        lambda: clip_counts(study=study)["ready"] >= k,
+        timeout=120,
+        interval=0.02,
+        message="the first clips",
+    )
+
+
+def finish_on_a_new_worker(log_path: Path, study, n: int, *, timeout: float, **kwargs) -> None:
+    """Start a fresh worker (``start_worker`` arguments) and wait until all ``n`` clips of
+    ``study`` are ready; the worker is stopped either way."""
+    worker = start_worker(log_path, **kwargs)
+    try:
+        wait_for(
+            lambda: clip_counts(study=study)["ready"] == n,
+            timeout=timeout,
+            message="every clip after the restart",
+        )
+    finally:
+        worker.stop()
 
 
 @pytest.fixture

@@ -296,6 +296,20 @@ def open_study(
 # --- The listener's path -----------------------------------------------------------------------
 
 
+def rating_only_study(**fields) -> Study:
+    """:func:`open_study` whose listeners go from consent straight to the test clips: no
+    questionnaire, headphone check, practice clips or attention checks (``fields`` may still
+    set any of them)."""
+    plain = dict(
+        training_clips=0,
+        gold=False,
+        attention_check_rate=0.0,
+        questionnaire=False,
+        headphone_check=False,
+    )
+    return open_study(**{**plain, **fields})
+
+
 def join(study: Study, external_id: str = "", platform: str = "", attempt_id: str = "") -> Listener:
     """Join as a browser would; an external id comes with the attempt id "<id>-session" unless
     another is given (a platform always sends one)."""
@@ -312,23 +326,44 @@ def join(study: Study, external_id: str = "", platform: str = "", attempt_id: st
     )
 
 
-def pass_checks(listener: Listener) -> Listener:
-    """Consent, questionnaire and a passed headphone check (answers read from the database)."""
+def _through_checks(
+    listener: Listener, answers, questionnaire: dict[str, str] | None = None
+) -> tuple[Listener, bool | None]:
+    """Consent, the questionnaire and the headphone check, whichever the listener still has
+    ahead; the check's every sound is played, then ``answers(correct)`` is sent. Returns the
+    listener, fresh from the database, and the check's verdict (None when it had none). The
+    questionnaire is answered with ``questionnaire`` (an English speaker, 25-34, headphones by
+    default)."""
     listener = checks.listener_consent(listener=listener)
     if listener.stage == Listener.Stage.QUESTIONNAIRE:
         listener = checks.listener_questionnaire_save(
             listener=listener,
-            answers={"native_language": "English", "age_band": "25-34", "device": "headphones"},
+            answers=questionnaire
+            or {"native_language": "English", "age_band": "25-34", "device": "headphones"},
         )
+    passed = None
     if listener.stage == Listener.Stage.HEADPHONES:
         n = checks.headphone_check_start(listener=listener)
         for index in range(n):
             checks.headphone_trial_play(listener=listener, index=index)
         listener.refresh_from_db()
         correct = listener.headphone_check["correct"]
-        checks.headphone_check_answer(listener=listener, answers=correct)
+        passed = checks.headphone_check_answer(listener=listener, answers=answers(correct))
     listener.refresh_from_db()
-    return listener
+    return listener, passed
+
+
+def pass_checks(listener: Listener) -> Listener:
+    """Consent, questionnaire and a passed headphone check (answers read from the database)."""
+    return _through_checks(listener, lambda correct: correct)[0]
+
+
+def fail_headphone_check(
+    listener: Listener, questionnaire: dict[str, str] | None = None
+) -> tuple[Listener, bool | None]:
+    """Consent and questionnaire, then every headphone-check answer wrong: the listener and the
+    check's verdict."""
+    return _through_checks(listener, lambda correct: [c % 3 + 1 for c in correct], questionnaire)
 
 
 def rating_listener(study: Study, external_id: str = "") -> Listener:
@@ -372,6 +407,28 @@ STRAIGHT = "P5"
 MANUAL = "P6"
 MANUAL_REASON = "wrote that they listened on laptop speakers"
 N_RATINGS = 6 * 12  # six listeners x twelve clips
+
+
+def rate_clips(study: Study, base: dict[str, int], n_listeners: int = 4, step: int = 1) -> None:
+    """Test ratings of every clip of ``study`` from ``n_listeners`` completed listeners: each
+    system's ``base`` score, moved by ``step`` (kept within 1..5) for some listener/sentence
+    pairs so that clips and listeners differ."""
+    clips = list(Clip.objects.filter(system__study=study).select_related("system", "sentence"))
+    for i in range(n_listeners):
+        listener = Listener.objects.create(study=study, stage=Listener.Stage.COMPLETED)
+        Rating.objects.bulk_create(
+            Rating(
+                listener=listener,
+                clip=clip,
+                purpose="test",
+                score=min(
+                    5, max(1, base[clip.system.name] + step * ((i + clip.sentence.position) % 2))
+                ),
+                played_seconds=1.0,
+                response_seconds=2.0,
+            )
+            for clip in clips
+        )
 
 
 def honest_score(j: int, system: str, s: int) -> int:

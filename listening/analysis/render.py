@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from mos_site.spreadsheet import csv_writer
@@ -23,6 +24,8 @@ SCORE_COLOURS = {1: "#d7191c", 2: "#fdae61", 3: "#ffffbf", 4: "#abd9e9", 5: "#2c
 T_COLOUR = "#222222"
 CLUSTERED_COLOUR = "#c2410c"
 BAR_COLOUR = "#cbd5e1"
+# The accompanying section's styles: linked by the report page, inlined into the standalone file.
+ACCOMPANYING_CSS = Path(__file__).resolve().parents[2] / "static" / "css" / "accompanying.css"
 
 
 def report_json(report: dict) -> str:
@@ -136,6 +139,21 @@ def _short(name: str, limit: int) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
+# Chart geometry in px, (label_w, plot_w, right, top, row_h, bottom), for a phone (True, 320 px
+# wide) and for a wide screen (False).
+_CI_LAYOUT = {True: (12, 250, 58, 62, 44, 36), False: (170, 460, 70, 58, 30, 36)}
+_HISTOGRAM_LAYOUT = {True: (0, 320, 0, 52, 42, 6), False: (170, 460, 70, 40, 26, 10)}
+
+
+def _layout(table: dict, compact: bool, rows: int) -> tuple[int, ...]:
+    """``table``'s geometry for ``compact``, followed by the whole chart's width and height
+    for ``rows`` rows (at least one, so an empty chart still has room for its message)."""
+    label_w, plot_w, right, top, row_h, bottom = table[compact]
+    width = label_w + plot_w + right
+    height = top + row_h * max(rows, 1) + bottom
+    return label_w, plot_w, right, top, row_h, bottom, width, height
+
+
 def svg_mos_chart(systems: list[dict], *, compact: bool = False, chart_id: str = "mos") -> str:
     """Horizontal bar chart of MOS per system on the 1–5 scale with both 95 % intervals.
 
@@ -148,14 +166,9 @@ def svg_mos_chart(systems: list[dict], *, compact: bool = False, chart_id: str =
     the description) and the legend in rows. ``chart_id`` prefixes the ids of the title and
     description, so several charts on one page each keep their own accessible name.
     """
-    if compact:
-        label_w, plot_w, right = 12, 250, 58
-        top, row_h, bottom = 62, 44, 36
-    else:
-        label_w, plot_w, right = 170, 460, 70
-        top, row_h, bottom = 58, 30, 36
-    width = label_w + plot_w + right
-    height = top + row_h * max(len(systems), 1) + bottom
+    label_w, plot_w, right, top, row_h, bottom, width, height = _layout(
+        _CI_LAYOUT, compact, len(systems)
+    )
     # Compact rows hold the name on top and the bar below it; wide rows centre both.
     bar_dy = 8 if compact else 0
 
@@ -266,14 +279,9 @@ def svg_histograms(systems: list[dict], *, compact: bool = False, chart_id: str 
 
     ``compact=True``: 320 px wide for a phone, the legend in two rows and each system's name
     above its bar. ``chart_id`` prefixes the ids of the title and description."""
-    if compact:
-        label_w, plot_w, right = 0, 320, 0
-        top, row_h, bottom = 52, 42, 6
-    else:
-        label_w, plot_w, right = 170, 460, 70
-        top, row_h, bottom = 40, 26, 10
-    width = label_w + plot_w + right
-    height = top + row_h * max(len(systems), 1) + bottom
+    label_w, plot_w, right, top, row_h, bottom, width, height = _layout(
+        _HISTOGRAM_LAYOUT, compact, len(systems)
+    )
 
     def shares(s: dict) -> list[tuple[int, int, float]]:
         counts = [int(s["histogram"].get(str(score), 0)) for score in SCORE_LABELS]
@@ -522,10 +530,12 @@ def report_html(report: dict, *, title: str) -> str:
     charts, pairwise tests, the significance matrix, screening, ratings needed and the method
     notes. Rendered with Django's template engine (settings must be configured)."""
     from django.template.loader import render_to_string
+    from django.utils.safestring import mark_safe
 
-    return render_to_string(
-        "listening/analysis/report_standalone.html", report_context(report, title=title)
-    )
+    context = report_context(report, title=title)
+    # The one source of these rules, which the site's report page links instead.
+    context["accompanying_css"] = mark_safe(ACCOMPANYING_CSS.read_text(encoding="utf-8"))
+    return render_to_string("listening/analysis/report_standalone.html", context)
 
 
 def report_context(report: dict, *, title: str) -> dict[str, Any]:

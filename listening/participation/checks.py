@@ -255,13 +255,9 @@ def _not_played(index: int) -> HeadphoneCheckError:
     )
 
 
-@transaction.atomic
-def headphone_check_progress(
-    *, listener: Listener, volume_done: bool = False, trial: int | None = None, answer: int = 0
-) -> dict:
-    """Keep where the listener is in the check, on the server: the volume step done, and each
-    answer as it is chosen, so a reload comes back to the same step with the answers kept.
-    An answer is taken only for a sound that was played. Returns the saved state."""
+def _check_under_way(listener: Listener) -> tuple[Listener, dict]:
+    """Lock the listener and return it with a copy of its started headphone check; refuse when
+    the study is not open, the check is already answered, or it was never started."""
     listener = listener_lock(listener)
     study_require_open(listener.study)
     if listener.stage != Stage.HEADPHONES:
@@ -269,6 +265,17 @@ def headphone_check_progress(
     check = dict(listener.headphone_check or {})
     if "seed" not in check:
         raise HeadphoneCheckError(_("Please start the headphone check from its page."))
+    return listener, check
+
+
+@transaction.atomic
+def headphone_check_progress(
+    *, listener: Listener, volume_done: bool = False, trial: int | None = None, answer: int = 0
+) -> dict:
+    """Keep where the listener is in the check, on the server: the volume step done, and each
+    answer as it is chosen, so a reload comes back to the same step with the answers kept.
+    An answer is taken only for a sound that was played. Returns the saved state."""
+    listener, check = _check_under_way(listener)
     if volume_done:
         check["volume_done"] = True
     if trial is not None:
@@ -290,13 +297,7 @@ def headphone_check_answer(*, listener: Listener, answers: Sequence[int]) -> boo
 
     One attempt only: a retry would let a loudspeaker listener guess their way through. Every
     sound must have been played (fetched from the server) before its answer counts."""
-    listener = listener_lock(listener)
-    study_require_open(listener.study)
-    if listener.stage != Stage.HEADPHONES:
-        raise ListenerStageError(_("The headphone check has already been answered."))
-    check = dict(listener.headphone_check or {})
-    if "seed" not in check:
-        raise HeadphoneCheckError(_("Please start the headphone check from its page."))
+    listener, check = _check_under_way(listener)
     answers = list(answers)
     if len(answers) != int(check["n"]) or any(a not in (1, 2, 3) for a in answers):
         raise HeadphoneCheckError(

@@ -97,6 +97,53 @@ class StudyForm(forms.ModelForm):
     def screening_field_names(self) -> list[str]:
         return [f"screening_{setting.name}" for setting in self.SCREENING_SETTINGS]
 
+    # The settings page draws these full width (long text).
+    WIDE_FIELDS = frozenset({"instructions", "consent_text", "question", "recruitment_filters"})
+
+    @property
+    def fieldsets(self) -> list[tuple[str, str, list[forms.BoundField]]]:
+        """The settings page's groups, in order: (legend, hint or "", bound fields)."""
+        groups = [
+            (_("The study"), "", ["title", "slug", "instructions", "consent_text", "question"]),
+            (
+                _("Design"),
+                "",
+                [
+                    "ratings_per_clip",
+                    "clips_per_listener",
+                    "training_clips",
+                    "attention_check_rate",
+                    "max_attention_failures",
+                    "listener_timeout_minutes",
+                    "claim_idle_minutes",
+                    "questionnaire_enabled",
+                    "headphone_check_enabled",
+                ],
+            ),
+            (
+                _("Listener screening"),
+                _(
+                    "Used by the report (ITU-T P.808 practice). Leave a number empty to switch "
+                    "its rule off."
+                ),
+                self.screening_field_names,
+            ),
+            (
+                _("Recruitment and pay"),
+                _(
+                    "Reported beside the results, as ITU-T P.800.2 asks: where listeners came "
+                    "from, the platform's filters, and what they were paid per hour."
+                ),
+                ["recruitment_platforms", "recruitment_filters", "pay_per_hour", "pay_currency"],
+            ),
+            (
+                _("Completion"),
+                "",
+                ["completion_code", "completion_url", "screenout_code", "screenout_url"],
+            ),
+        ]
+        return [(legend, hint, [self[name] for name in names]) for legend, hint, names in groups]
+
     def service_data(self) -> dict:
         """``cleaned_data`` in the shape of ``study_create``/``study_update``."""
         data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("screening_")}

@@ -122,6 +122,17 @@ def describe_keys(keys: Iterable[str], limit: int = 4) -> str:
     return shown + more if keys else "none"
 
 
+def unknown_layout(
+    name: str, model: str, state: Iterable[str], expected: str, error: KeyError
+) -> CheckpointError:
+    """The CheckpointError for ``name`` whose keys are not ``model``'s: the keys it has, the
+    ``expected`` ones and the key found missing (``error``)."""
+    return CheckpointError(
+        f"{name} is not a {model} in a known layout: found keys {describe_keys(state)}; "
+        f"expected {expected} (missing {error})."
+    )
+
+
 def read_torch_file(
     path: str | os.PathLike[str], what: str, allowed: Mapping[str, Any] | None = None
 ) -> Any:
@@ -243,11 +254,8 @@ def load_acoustic(
         params = params_from_state_dict(state)
     except (KeyError, IndexError) as error:
         reference = build_tacotron2(Tacotron2Params()).state_dict()
-        raise CheckpointError(
-            f"{name} is not a Tacotron2 checkpoint in a known layout: found keys "
-            f"{describe_keys(state)}; expected torchaudio/NVIDIA Tacotron2 keys such as "
-            f"{describe_keys(reference)} (missing {error})."
-        ) from error
+        expected = f"torchaudio/NVIDIA Tacotron2 keys such as {describe_keys(reference)}"
+        raise unknown_layout(name, "Tacotron2 checkpoint", state, expected, error) from error
 
     model = build_tacotron2(params, gate_threshold=gate_threshold)
     load_checked(model, state, name, "Tacotron2")

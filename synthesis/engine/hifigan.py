@@ -21,6 +21,7 @@ convolutions.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -142,14 +143,7 @@ V1 = HiFiGANConfig(
     resblock_kernel_sizes=(3, 7, 11),
     resblock_dilation_sizes=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
 )
-V2 = HiFiGANConfig(
-    resblock="1",
-    upsample_rates=(8, 8, 2, 2),
-    upsample_kernel_sizes=(16, 16, 4, 4),
-    upsample_initial_channel=128,
-    resblock_kernel_sizes=(3, 7, 11),
-    resblock_dilation_sizes=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
-)
+V2 = dataclasses.replace(V1, upsample_initial_channel=128)  # V1 with fewer channels
 V3 = HiFiGANConfig(
     resblock="2",
     upsample_rates=(8, 8, 4),
@@ -166,6 +160,14 @@ def _padding(kernel_size: int, dilation: int) -> int:
     return dilation * (kernel_size - 1) // 2
 
 
+def _dilated_convs(channels: int, kernel_size: int, dilation: Sequence[int]) -> nn.ModuleList:
+    # One length-keeping convolution per dilation: the first half of both residual blocks.
+    return nn.ModuleList(
+        nn.Conv1d(channels, channels, kernel_size, 1, _padding(kernel_size, d), dilation=d)
+        for d in dilation
+    )
+
+
 class ResBlock1(nn.Module):
     """Three pairs (dilated conv, plain conv), each pair wrapped in a residual connection.
 
@@ -174,10 +176,7 @@ class ResBlock1(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int, dilation: Sequence[int]) -> None:
         super().__init__()
-        self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, 1, _padding(kernel_size, d), dilation=d)
-            for d in dilation
-        )
+        self.convs1 = _dilated_convs(channels, kernel_size, dilation)
         self.convs2 = nn.ModuleList(
             nn.Conv1d(channels, channels, kernel_size, 1, _padding(kernel_size, 1))
             for _ in dilation
@@ -199,10 +198,7 @@ class ResBlock2(nn.Module):
 
     def __init__(self, channels: int, kernel_size: int, dilation: Sequence[int]) -> None:
         super().__init__()
-        self.convs = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, 1, _padding(kernel_size, d), dilation=d)
-            for d in dilation
-        )
+        self.convs = _dilated_convs(channels, kernel_size, dilation)
 
     def forward(self, x: Tensor) -> Tensor:
         for c in self.convs:

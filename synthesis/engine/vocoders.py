@@ -49,6 +49,7 @@ from .checkpoints import (
     read_torch_file,
     strip_prefix,
     tensors_only,
+    unknown_layout,
 )
 from .hifigan import V3, HiFiGANConfig, HiFiGANGenerator, fold_weight_norm
 from .pwg import ParallelWaveGANGenerator, PWGConfig, PWGVocoder
@@ -205,11 +206,9 @@ def _hifigan_from(raw: Any, name: str, config: Mapping[str, Any] | None) -> Load
         else:
             gen_config = _infer_hifigan_config(state, name)
     except KeyError as error:
-        expected = HiFiGANGenerator(_tiny_reference()).state_dict()
-        raise CheckpointError(
-            f"{name} is not a HiFi-GAN generator in a known layout: found keys "
-            f"{describe_keys(state)}; expected keys such as {describe_keys(expected)} "
-            f"(missing {error})."
+        expected = describe_keys(HiFiGANGenerator(_tiny_reference()).state_dict())
+        raise unknown_layout(
+            name, "HiFi-GAN generator", state, f"keys such as {expected}", error
         ) from error
     except ValueError as error:
         if isinstance(error, CheckpointError):
@@ -364,11 +363,8 @@ def _waveglow_from(raw: Any, name: str) -> LoadedVocoder:
         state = fold_weight_norm(state)
         wg_config = _infer_waveglow_config(state, name, config)
     except KeyError as error:
-        raise CheckpointError(
-            f"{name} is not a WaveGlow in a known layout: found keys {describe_keys(state)}; "
-            "expected keys such as upsample.weight, WN.0.start.weight, convinv.0.conv.weight "
-            f"(missing {error})."
-        ) from error
+        expected = "keys such as upsample.weight, WN.0.start.weight, convinv.0.conv.weight"
+        raise unknown_layout(name, "WaveGlow", state, expected, error) from error
     except ValueError as error:
         if isinstance(error, CheckpointError):
             raise

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from listening.models import Study
 from tests.browser.conftest import PHONE, wait_until_rateable
-from tests.factories import ResearcherFactory, open_study, rated_study
+from tests.factories import ResearcherFactory, open_study, rated_study, rating_only_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,14 +48,9 @@ def start(page, url: str) -> None:
 
 
 def test_the_listener_pages_pass_the_policy(live_server, page_factory):
-    rating = open_study(
+    rating = rating_only_study(
         slug="csp-rate",
         clips_per_listener=1,
-        training_clips=0,
-        gold=False,
-        attention_check_rate=0.0,
-        questionnaire=False,
-        headphone_check=False,
     )
     Study.objects.filter(pk=rating.pk).update(
         instructions="Wear headphones. ![pixel](https://tracker.example/p.gif)"

@@ -23,7 +23,7 @@ from tests.browser.conftest import (
     shoot,
     wait_until_rateable,
 )
-from tests.factories import open_study
+from tests.factories import open_study, rating_only_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -177,13 +177,8 @@ def test_listener_who_reloads_midway_resumes_at_the_same_item(live_server, page_
 
 
 def test_keyboard_alone_plays_and_rates(live_server, page_factory):
-    study = open_study(
+    study = rating_only_study(
         slug="browser-keys",
-        questionnaire=False,
-        headphone_check=False,
-        training_clips=0,
-        attention_check_rate=0.0,
-        gold=False,
         n_sentences=2,
         clips_per_listener=2,
     )

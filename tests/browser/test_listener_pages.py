@@ -18,7 +18,7 @@ from tests.browser.conftest import (
     shoot,
     wait_until_rateable,
 )
-from tests.factories import open_study
+from tests.factories import open_study, rating_only_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,14 +32,9 @@ def start(page, url: str) -> Listener:
 
 
 def test_several_clips_on_one_page_each_unlock_after_their_own_end(live_server, page_factory):
-    study = open_study(
+    study = rating_only_study(
         slug="browser-multi",
         clips_per_page=2,
-        training_clips=0,
-        gold=False,
-        attention_check_rate=0.0,
-        questionnaire=False,
-        headphone_check=False,
     )
     page = page_factory(PHONE)
     listener = start(page, f"{live_server.url}/t/{study.slug}/")

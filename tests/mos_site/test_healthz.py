@@ -2,14 +2,11 @@
 does not, and never how (no host, port, user or path: those go to the log)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import site_probe
 
 
 @pytest.mark.django_db
@@ -30,19 +27,7 @@ print(json.dumps({"code": response.status_code, "body": response.json()}))
 
 
 def probe(env: dict[str, str], tmp_path: Path) -> dict:
-    clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
-    clean.update({"DJANGO_SETTINGS_MODULE": "mos_site.settings", "HARKEN_VAR_DIR": str(tmp_path)})
-    clean.update(env)
-    out = subprocess.run(
-        [sys.executable, "-c", HEALTH_PROBE],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got, out = site_probe(HEALTH_PROBE, tmp_path, env, timeout=60)
     got["log"] = out.stderr + out.stdout
     return got
 

@@ -4,20 +4,15 @@ from the site only, the SQLite file and the generated secret key readable by the
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from listening.participation.views import render_markdown
+from tests.conftest import site_process
 from tests.factories import open_study
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_page_has_the_policy_and_researcher_pages_are_not_stored(client_ada, client):
@@ -59,16 +54,7 @@ def test_instructions_images_come_only_from_the_site(markdown, kept, gone):
 
 
 def test_the_embedded_database_and_secret_key_are_created_owner_only(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
-    env.update({"DJANGO_SETTINGS_MODULE": "mos_site.settings", "HARKEN_VAR_DIR": str(tmp_path)})
-    out = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = site_process(["manage.py", "migrate", "--noinput", "-v", "0"], tmp_path)
     assert out.returncode == 0, out.stderr
     for name in ("harken.sqlite3", "secret_key"):
         mode = stat.S_IMODE((tmp_path / name).stat().st_mode)

@@ -1,12 +1,8 @@
 """One settings module, every knob from the environment; embedded default with nothing set."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import site_probe, site_process
 
 PROBE = """
 import json
@@ -28,14 +24,7 @@ print(json.dumps({
 
 
 def probe(env: dict[str, str], tmp_path: Path) -> dict:
-    clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
-    clean.update({"DJANGO_SETTINGS_MODULE": "mos_site.settings", "HARKEN_VAR_DIR": str(tmp_path)})
-    clean.update(env)
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=clean, capture_output=True, text=True
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return site_probe(PROBE, tmp_path, env)[0]
 
 
 def test_nothing_set_means_sqlite_filesystem_broker_and_local_media(tmp_path):
@@ -79,12 +68,7 @@ def test_s3_storage_and_json_logs_in_production(tmp_path):
 
 
 def run_manage(args: list[str], env: dict[str, str], tmp_path: Path):
-    clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
-    clean.update({"HARKEN_VAR_DIR": str(tmp_path)})
-    clean.update(env)
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True
-    )
+    return site_process(["manage.py", *args], tmp_path, env)
 
 
 def test_production_without_secret_key_names_the_fix(tmp_path):

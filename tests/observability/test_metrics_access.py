@@ -2,15 +2,12 @@
 a reverse proxy on the same host (every visitor from 127.0.0.1) does not publish the metrics;
 the token opens it, and an explicit METRICS_ALLOWED_IPS still works."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import site_probe
+
 TOKEN = "s3cret-metrics-token"
 
 PROBE = """
@@ -25,27 +22,8 @@ print(json.dumps({"plain": plain.status_code, "token": token.status_code}))
 
 
 def probe(env: dict[str, str], tmp_path: Path) -> dict:
-    clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
-    clean.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "mos_site.settings",
-            "HARKEN_VAR_DIR": str(tmp_path),
-            "SECRET_KEY": "x" * 60,
-            "ALLOWED_HOSTS": "testserver",
-            "METRICS_TOKEN": TOKEN,
-        }
-    )
-    clean.update(env)
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE % TOKEN],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    production = {"SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "testserver", "METRICS_TOKEN": TOKEN}
+    return site_probe(PROBE % TOKEN, tmp_path, {**production, **env}, timeout=120)[0]
 
 
 @pytest.mark.parametrize(

@@ -34,9 +34,11 @@ from tests.conftest import (
     ROOT,
     WorkerProcess,
     _worker_database_url,
+    finish_on_a_new_worker,
     purge_broker,
     require,
     start_worker,
+    synthesise_first_clips,
     wait_for,
 )
 from tests.factories import VoiceSystemFactory, clips_of, espeak_study
@@ -216,13 +218,7 @@ def test_sigkill_of_the_whole_worker_heals_within_lease_plus_sweep(transactional
     bookkeeper = start_worker(tmp_path / "cpu.log", queues="default", env=FAST, beat=True)
     gpu = start_worker(tmp_path / "gpu.log", queues="synthesis", env=FAST)
     try:
-        study_start_synthesis(study=study)
-        wait_for(
-            lambda: clip_counts(study=study)["ready"] >= 10,
-            timeout=120,
-            interval=0.02,
-            message="the first clips",
-        )
+        synthesise_first_clips(study, 10)
         holder = list(
             Clip.objects.filter(system__study=study, status=Clip.Status.RUNNING).values_list(
                 "worker", flat=True
@@ -246,15 +242,14 @@ def test_sigkill_of_the_whole_worker_heals_within_lease_plus_sweep(transactional
             f"\nclips left 'running' {healed_s:.1f} s after SIGKILL (bound {LEASE_S + SWEEP_S} s)"
         )
         assert clip_counts(study=study)["running"] == 0
-        second = start_worker(tmp_path / "gpu2.log", queues="synthesis", env=FAST)
-        try:
-            wait_for(
-                lambda: clip_counts(study=study)["ready"] == n,
-                timeout=240,
-                message="every clip after the restart",
-            )
-        finally:
-            second.stop()
+        finish_on_a_new_worker(
+            tmp_path / "gpu2.log",
+            study,
+            n,
+            timeout=240,
+            queues="synthesis",
+            env=FAST,
+        )
     finally:
         gpu.stop()
         bookkeeper.stop()

@@ -18,7 +18,13 @@ from listening.models import Clip, Study, System
 from listening.studies.launch import clip_retry, study_start_synthesis
 from listening.studies.lifecycle import clip_counts
 from synthesis import tasks
-from tests.conftest import purge_broker, start_worker, wait_for
+from tests.conftest import (
+    finish_on_a_new_worker,
+    purge_broker,
+    start_worker,
+    synthesise_first_clips,
+    wait_for,
+)
 from tests.factories import clips_of, espeak_study
 
 
@@ -58,13 +64,7 @@ def test_killed_worker_loses_no_clip_and_writes_none_twice(transactional_db, tmp
     study = espeak_study(n_sentences=n)
     worker = start_worker(tmp_path / "first.log", env=env)
     try:
-        study_start_synthesis(study=study)
-        wait_for(
-            lambda: clip_counts(study=study)["ready"] >= 20,
-            timeout=120,
-            interval=0.02,
-            message="the first clips",
-        )
+        synthesise_first_clips(study, 20)
         worker.kill()
     finally:
         worker.stop()
@@ -72,15 +72,13 @@ def test_killed_worker_loses_no_clip_and_writes_none_twice(transactional_db, tmp
     assert 0 < counts["ready"] < n, "the worker finished before it could be killed"
     assert counts["running"] > 0
 
-    second = start_worker(tmp_path / "second.log", env=env)
-    try:
-        wait_for(
-            lambda: clip_counts(study=study)["ready"] == n,
-            timeout=180,
-            message="every clip after the restart",
-        )
-    finally:
-        second.stop()
+    finish_on_a_new_worker(
+        tmp_path / "second.log",
+        study,
+        n,
+        timeout=180,
+        env=env,
+    )
     assert clip_counts(study=study)["failed"] == 0
     clips_dir = Path(settings.MEDIA_ROOT) / "clips"
     for clip in clips_of(study):

@@ -180,21 +180,15 @@ class Command(BaseCommand):
             return
         if not options["vocoder"]:
             raise CommandError("--tacotron2 needs --vocoder CKPT|griffinlim")
-        try:
-            result = synthesize_text(
-                text=options["text"],
-                tacotron2=options["tacotron2"],
-                vocoder=options["vocoder"],
-                out=options["out"],
-                seed=options["seed"],
-                max_decoder_steps=options["max_decoder_steps"],
-                ignore_stop_token=options["ignore_stop_token"],
-                hifigan_config=options["hifigan_config"],
-                device=options["device"],
-                threads=options["threads"],
-            )
-        except (ValueError, OSError) as error:
-            raise CommandError(str(error)) from error
+        result = self._synthesize(
+            synthesize_text,
+            options,
+            tacotron2=options["tacotron2"],
+            vocoder=options["vocoder"],
+            max_decoder_steps=options["max_decoder_steps"],
+            ignore_stop_token=options["ignore_stop_token"],
+            hifigan_config=options["hifigan_config"],
+        )
         elapsed = time.perf_counter() - started
         self.stdout.write(
             f"Wrote {options['out']}: {result.duration_s:.2f} s at {result.sample_rate} Hz, "
@@ -205,21 +199,28 @@ class Command(BaseCommand):
     def _piper(self, options, started: float) -> None:
         if options["vocoder"] or options["hifigan_config"]:
             raise CommandError("--vocoder and --hifigan-config go with --tacotron2, not --piper")
-        try:
-            result = synthesize_text_piper(
-                text=options["text"],
-                piper=options["piper"],
-                out=options["out"],
-                seed=options["seed"],
-                speaker=options["speaker"],
-                device=options["device"],
-                threads=options["threads"],
-            )
-        except (ValueError, OSError) as error:
-            raise CommandError(str(error)) from error
+        result = self._synthesize(
+            synthesize_text_piper, options, piper=options["piper"], speaker=options["speaker"]
+        )
         elapsed = time.perf_counter() - started
         self.stdout.write(
             f"Wrote {options['out']}: {result.duration_s:.2f} s at {result.sample_rate} Hz, "
             f"seed {result.seed}, synthesised on {result.device} in {result.seconds:.2f} s "
             f"({elapsed:.1f} s with loading)."
         )
+
+    @staticmethod
+    def _synthesize(synthesize, options, **engine):
+        """Call ``synthesize`` with the options every engine takes plus ``engine``'s own; a
+        bad checkpoint or file becomes a CommandError that names it."""
+        try:
+            return synthesize(
+                text=options["text"],
+                out=options["out"],
+                seed=options["seed"],
+                device=options["device"],
+                threads=options["threads"],
+                **engine,
+            )
+        except (ValueError, OSError) as error:
+            raise CommandError(str(error)) from error

@@ -19,12 +19,18 @@ from listening.analysis.accompanying import (
 from listening.analysis.render import report_html
 from listening.analysis.reports import study_report_compute
 from listening.models import Listener, System
-from listening.participation import checks
 from listening.scales import ACR_TEST
 from listening.studies.lifecycle import study_open
 from listening.studies.settings import study_update
 from tests.conftest import ROOT
-from tests.factories import join, open_study, rate_everything, rated_study, rating_listener
+from tests.factories import (
+    fail_headphone_check,
+    join,
+    open_study,
+    rate_everything,
+    rated_study,
+    rating_listener,
+)
 
 
 @pytest.fixture
@@ -51,25 +57,11 @@ def study(ada):
         rate_everything(
             listener, lambda item, k=k: item.expected_score or 1 + (k + item.position) % 5
         )
-    pass_checks_but_fail_headphones(join(study, "PIDX"))
+    # A German speaker on earbuds who fails the check (every sound played, every answer wrong).
+    german = {"native_language": "German", "age_band": "35-44", "device": "earbuds"}
+    assert fail_headphone_check(join(study, "PIDX"), german)[1] is False
     join(study, "PIDY")
     return study
-
-
-def pass_checks_but_fail_headphones(listener: Listener) -> Listener:
-    listener = checks.listener_consent(listener=listener)
-    listener = checks.listener_questionnaire_save(
-        listener=listener,
-        answers={"native_language": "German", "age_band": "35-44", "device": "earbuds"},
-    )
-    n = checks.headphone_check_start(listener=listener)
-    for index in range(n):  # the server takes answers only for sounds it sent
-        checks.headphone_trial_play(listener=listener, index=index)
-    listener.refresh_from_db()
-    wrong = [1 + (a % 3) for a in listener.headphone_check["correct"]]
-    checks.headphone_check_answer(listener=listener, answers=wrong)
-    listener.refresh_from_db()
-    return listener
 
 
 def item_text(section: dict, key: str) -> str:

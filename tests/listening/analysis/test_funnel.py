@@ -14,7 +14,14 @@ from django.utils import timezone
 from listening.analysis.funnel import study_funnel
 from listening.models import Listener
 from listening.participation import checks
-from tests.factories import join, open_study, pass_checks, rate_everything, rated_study
+from tests.factories import (
+    fail_headphone_check,
+    join,
+    open_study,
+    pass_checks,
+    rate_everything,
+    rated_study,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,16 +32,7 @@ def test_funnel_counts_each_step_per_platform():
         Client().get(f"/t/{study.slug}/{query}")
     done = pass_checks(join(study, "A"))
     rate_everything(done)
-    failed = checks.listener_consent(listener=join(study, "B"))
-    failed = checks.listener_questionnaire_save(
-        listener=failed,
-        answers={"native_language": "English", "age_band": "25-34", "device": "headphones"},
-    )
-    for index in range(checks.headphone_check_start(listener=failed)):
-        checks.headphone_trial_play(listener=failed, index=index)
-    failed.refresh_from_db()
-    wrong = [c % 3 + 1 for c in failed.headphone_check["correct"]]
-    checks.headphone_check_answer(listener=failed, answers=wrong)
+    assert fail_headphone_check(join(study, "B"))[1] is False
     gone = checks.listener_consent(listener=join(study))  # stopped at the questionnaire
     Listener.objects.filter(pk=gone.pk).update(last_seen_at=timezone.now() - timedelta(hours=3))
     checks.listener_consent(listener=join(study))  # still answering the questionnaire

@@ -19,12 +19,12 @@ from listening.analysis.objective_section import objective_rows_csv, objective_s
 from listening.analysis.render import report_html
 from listening.analysis.selectors import study_ratings_frame
 from listening.analysis.stats import build_report
-from listening.models import Clip, Listener, Rating, Sentence, Study, System
+from listening.models import Clip, Sentence, Study, System
 from listening.objective.cache import clips_objective_compute
 from synthesis.engine.mnru import mnru
 from synthesis.engine.piper import PiperSynthesizer, bundled_voice, load_piper
 from synthesis.engine.protocol import SynthesisRequest
-from tests.factories import StudyFactory, audio_bytes, ready_clip
+from tests.factories import StudyFactory, audio_bytes, rate_clips, ready_clip
 
 TEXTS = [
     "The birch canoe slid on the smooth planks.",
@@ -59,20 +59,7 @@ def study(db, speech, settings) -> Study:
             data = audio_bytes(y, rate, "FLAC", "PCM_16")
             ready_clip(system, sentence, data, duration_s=len(y) / rate, sample_rate=rate)
     base = {name: score for name, _, score in SYSTEMS}
-    clips = list(Clip.objects.filter(system__study=study).select_related("system", "sentence"))
-    for i in range(4):
-        listener = Listener.objects.create(study=study, stage=Listener.Stage.COMPLETED)
-        Rating.objects.bulk_create(
-            Rating(
-                listener=listener,
-                clip=clip,
-                purpose="test",
-                score=max(1, base[clip.system.name] - (i + clip.sentence.position) % 2),
-                played_seconds=1.0,
-                response_seconds=2.0,
-            )
-            for clip in clips
-        )
+    rate_clips(study, base, step=-1)  # one point down for some listener/sentence pairs
     ids = list(Clip.objects.filter(system__study=study).values_list("id", flat=True))
     assert clips_objective_compute(clip_ids=ids)["computed"] == 12
     return study

@@ -26,7 +26,7 @@ from listening.analysis.objective_section import (
 )
 from listening.analysis.selectors import study_ratings_frame
 from listening.analysis.stats import build_report
-from listening.models import Clip, Listener, Rating, Sentence, Study, System
+from listening.models import Clip, Sentence, Study, System
 from listening.objective import cache as objective_cache
 from listening.objective.cache import (
     OBJECTIVE_VERSION,
@@ -37,7 +37,7 @@ from listening.objective.cache import (
 )
 from synthesis.engine.espeak import EspeakEngine
 from tests.conftest import purge_broker, start_worker, wait_for
-from tests.factories import StudyFactory, audio_bytes, ready_clip
+from tests.factories import StudyFactory, audio_bytes, rate_clips, ready_clip
 
 TEXTS = [
     "The birch canoe slid on the smooth planks.",
@@ -100,25 +100,6 @@ def reference_study(speech, slug: str = "objective") -> Study:
     return study
 
 
-def rate_study(study: Study, base: dict[str, int], n_listeners: int = 4) -> None:
-    """Test ratings from ``n_listeners`` listeners: each system's base score, one point up for
-    some listener/sentence pairs so clips and listeners differ."""
-    clips = list(Clip.objects.filter(system__study=study).select_related("system", "sentence"))
-    for i in range(n_listeners):
-        listener = Listener.objects.create(study=study, stage=Listener.Stage.COMPLETED)
-        Rating.objects.bulk_create(
-            Rating(
-                listener=listener,
-                clip=clip,
-                purpose="test",
-                score=min(5, base[clip.system.name] + (i + clip.sentence.position) % 2),
-                played_seconds=1.0,
-                response_seconds=2.0,
-            )
-            for clip in clips
-        )
-
-
 def by_name(section: dict) -> dict[str, dict]:
     return {s["system"]: s for s in section["systems"]}
 
@@ -146,7 +127,7 @@ def test_worker_measures_degraded_systems_against_the_reference(
     errors = [c.objective["error"] for c in Clip.objects.filter(system__study=study)]
     assert errors == [""] * 12, worker.log_text()[-3000:]
 
-    rate_study(study, {"natural": 5, **{name: score for name, _, _, score in DEGRADED}})
+    rate_clips(study, {"natural": 5, **{name: score for name, _, _, score in DEGRADED}})
     report = build_report(study_ratings_frame(study))
     section = objective_section(study=study, report=report)
     json.dumps(section, allow_nan=False)  # goes into the JSON download as it is

@@ -184,16 +184,7 @@ def shapes(draw):
 @given(shapes())
 def test_every_invariant_holds_for_random_shapes(shape):
     clips, R, K, seed, training, gold, rate = shape
-    playlists = design_playlists(
-        clips=clips,
-        ratings_per_clip=R,
-        clips_per_listener=K,
-        seed=seed,
-        training=training,
-        gold=gold,
-        attention_check_rate=rate,
-    )
-    check_design(playlists, clips, R=R, K=K, seed=seed, training=training, gold=gold, rate=rate)
+    design(clips, R, K, seed, training=training, gold=gold, attention_check_rate=rate)
 
 
 @settings(max_examples=40, deadline=None)

@@ -6,7 +6,7 @@ import pytest
 
 from listening.models import Listener, Playlist, Study
 from listening.participation import checks, refusals, selectors
-from tests.factories import join, open_study, pass_checks, rate_everything
+from tests.factories import fail_headphone_check, join, open_study, pass_checks, rate_everything
 
 pytestmark = pytest.mark.django_db
 
@@ -156,15 +156,7 @@ def test_a_failed_check_under_a_victims_id_does_not_lock_the_victim_out(study):
     attacker = Client()
     attacker.post(f"/t/{study.slug}/?PROLIFIC_PID=victim123&SESSION_ID=fake", {"consent": "yes"})
     fake = Listener.objects.get(attempt_id="fake")
-    fake = checks.listener_questionnaire_save(
-        listener=fake,
-        answers={"native_language": "English", "age_band": "25-34", "device": "headphones"},
-    )
-    for index in range(checks.headphone_check_start(listener=fake)):
-        checks.headphone_trial_play(listener=fake, index=index)
-    fake.refresh_from_db()
-    wrong = [(a % 3) + 1 for a in fake.headphone_check["correct"]]
-    assert checks.headphone_check_answer(listener=fake, answers=wrong) is False
+    assert fail_headphone_check(fake)[1] is False
 
     real = Client()
     response = real.post(f"/t/{study.slug}/{VICTIM}", {"consent": "yes"})

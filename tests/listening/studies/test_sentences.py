@@ -50,6 +50,17 @@ def tacotron2_voice(symbol_set: str) -> Voice:
     )
 
 
+def saved_tacotron2_voice(tmp_path, name: str) -> Voice:
+    """A Tacotron2 voice (torchaudio's symbols) whose small, random checkpoint is on disk."""
+    build = Builders(tmp_path)
+    return Voice.objects.create(
+        name=name,
+        engine=Voice.Engine.TACOTRON2,
+        acoustic_path=str(build.save(build.tacotron2().state_dict(), "t.pt")),
+        symbol_set=Voice.SymbolSet.TORCHAUDIO,
+    )
+
+
 # --- Decoding ----------------------------------------------------------------------------------
 
 
@@ -332,13 +343,7 @@ def test_adding_a_tacotron2_system_rechecks_the_sentences_already_there(
     preview = preview_of(study, f"A plain sentence.\n{TACOTRON2_ONLY}".encode())
     assert preview.ok  # no voice yet: nothing reads the text
     sentences_import(study=study, preview=preview)
-    build = Builders(tmp_path)
-    voice = Voice.objects.create(
-        name="Tacotron2 chars",
-        engine=Voice.Engine.TACOTRON2,
-        acoustic_path=str(build.save(build.tacotron2().state_dict(), "t.pt")),
-        symbol_set=Voice.SymbolSet.TORCHAUDIO,
-    )
+    voice = saved_tacotron2_voice(tmp_path, "Tacotron2 chars")
     found = sentences_unreadable_by(study=study, voice=voice)
     assert [(s.key, s.position) for s, _ in found] == [("s002", 2)]
 
@@ -354,13 +359,7 @@ def test_adding_a_tacotron2_system_rechecks_the_sentences_already_there(
 
 def test_the_api_warns_too_when_a_system_cannot_read_the_sentences(study, ada, client, tmp_path):
     sentences_import(study=study, preview=preview_of(study, TACOTRON2_ONLY.encode()))
-    build = Builders(tmp_path)
-    voice = Voice.objects.create(
-        name="taco",
-        engine=Voice.Engine.TACOTRON2,
-        acoustic_path=str(build.save(build.tacotron2().state_dict(), "t.pt")),
-        symbol_set=Voice.SymbolSet.TORCHAUDIO,
-    )
+    voice = saved_tacotron2_voice(tmp_path, "taco")
     token = Token.objects.create(user=ada)
     response = client.post(
         f"/api/v1/studies/{study.slug}/systems/",

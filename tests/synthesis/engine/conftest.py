@@ -34,7 +34,7 @@ import torch
 import yaml
 from torch import nn
 
-from synthesis.engine.hifigan import HiFiGANConfig, HiFiGANGenerator
+from synthesis.engine.hifigan import V1, V3, HiFiGANConfig, HiFiGANGenerator
 from synthesis.engine.pwg import ParallelWaveGANGenerator, PWGConfig
 from synthesis.engine.tacotron2 import Tacotron2Params, build_tacotron2
 
@@ -53,23 +53,9 @@ SMALL_TACOTRON2 = Tacotron2Params(
 )
 
 # Same structure as the published V1/V2 (type-1 resblocks) and V3 (type-2), few channels.
-SMALL_V1 = HiFiGANConfig(
-    resblock="1",
-    upsample_rates=(8, 8, 2, 2),
-    upsample_kernel_sizes=(16, 16, 4, 4),
-    upsample_initial_channel=32,
-    resblock_kernel_sizes=(3, 7, 11),
-    resblock_dilation_sizes=((1, 3, 5), (1, 3, 5), (1, 3, 5)),
-)
+SMALL_V1 = dataclasses.replace(V1, upsample_initial_channel=32)
 SMALL_V2 = dataclasses.replace(SMALL_V1, upsample_initial_channel=16)
-SMALL_V3 = HiFiGANConfig(
-    resblock="2",
-    upsample_rates=(8, 8, 4),
-    upsample_kernel_sizes=(16, 16, 8),
-    upsample_initial_channel=16,
-    resblock_kernel_sizes=(3, 5, 7),
-    resblock_dilation_sizes=((1, 2), (2, 6), (3, 12)),
-)
+SMALL_V3 = dataclasses.replace(V3, upsample_initial_channel=16)
 
 # The audio part of the authors' config_v1/v2/v3.json (all three share it).
 HIFIGAN_AUDIO_CONFIG = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -17,17 +18,12 @@ from synthesis.engine.checkpoints import (
 )
 from synthesis.engine.pwg import ParallelWaveGANGenerator, PWGConfig
 from synthesis.engine.vocoders import load_pwg, load_vocoder
+from tests.synthesis.engine import vocoding
+from tests.synthesis.engine.vocoding import HOP
 
-HOP = 256
-
-
-def log_mel(frames=10, seed=0):
-    return torch.randn(1, 80, frames, generator=torch.Generator().manual_seed(seed)) - 5.0
-
-
-def vocode(loaded, frames=10, seed=3):
-    with torch.inference_mode():
-        return loaded.generator(log_mel(frames), generator=torch.Generator().manual_seed(seed))
+# This file's tests vocode 10 frames unless they say otherwise.
+log_mel = functools.partial(vocoding.log_mel, 10)
+vocode = functools.partial(vocoding.vocode, frames=10)
 
 
 def test_the_projects_checkpoint_loads_with_its_config_and_stats(build):

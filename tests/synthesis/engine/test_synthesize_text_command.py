@@ -22,21 +22,26 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_it_writes_exactly_n_decoder_steps_of_audio(build, tmp_path):
-    checkpoint = build.save(build.tacotron2(seed=1).state_dict(), "tacotron2.pth")
-    out = tmp_path / "hello.wav"
-    done = run(
+def run_steps(checkpoint, vocoder, out, steps: int, text: str) -> subprocess.CompletedProcess:
+    """Tacotron2 with ``vocoder`` for exactly ``steps`` decoder steps (the stop token ignored)."""
+    return run(
         "--tacotron2",
         str(checkpoint),
         "--vocoder",
-        "griffinlim",
+        str(vocoder),
         "--out",
         str(out),
         "--max-decoder-steps",
-        "20",
+        str(steps),
         "--ignore-stop-token",
-        "Hello, world.",
+        text,
     )
+
+
+def test_it_writes_exactly_n_decoder_steps_of_audio(build, tmp_path):
+    checkpoint = build.save(build.tacotron2(seed=1).state_dict(), "tacotron2.pth")
+    out = tmp_path / "hello.wav"
+    done = run_steps(checkpoint, "griffinlim", out, 20, "Hello, world.")
     assert done.returncode == 0, done.stderr
     samples, rate = soundfile.read(out)
     assert rate == 22050 and len(samples) == 20 * HOP
@@ -81,18 +86,7 @@ def test_a_waveglow_checkpoint_is_detected_as_the_vocoder(build, tmp_path):
     checkpoint = build.save(build.tacotron2(seed=1).state_dict(), "tacotron2.pth")
     waveglow = build.waveglow_deep_learning_examples(build.waveglow())
     out = tmp_path / "wg.wav"
-    done = run(
-        "--tacotron2",
-        str(checkpoint),
-        "--vocoder",
-        str(waveglow),
-        "--out",
-        str(out),
-        "--max-decoder-steps",
-        "10",
-        "--ignore-stop-token",
-        "Hello.",
-    )
+    done = run_steps(checkpoint, waveglow, out, 10, "Hello.")
     assert done.returncode == 0, done.stderr
     samples, rate = soundfile.read(out)
     assert len(samples) == 10 * HOP

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -12,17 +13,12 @@ from torch import nn
 from synthesis.engine.checkpoints import LJSPEECH_MEL, CheckpointError, check_mel_settings
 from synthesis.engine.vocoders import load_vocoder, load_waveglow
 from synthesis.engine.waveglow import WaveGlow, WaveGlowConfig
+from tests.synthesis.engine import vocoding
+from tests.synthesis.engine.vocoding import HOP
 
-HOP = 256
-
-
-def mel(frames=12, seed=0):
-    return torch.randn(1, 80, frames, generator=torch.Generator().manual_seed(seed)) - 5.0
-
-
-def vocode(loaded, frames=12, seed=3):
-    with torch.inference_mode():
-        return loaded.generator(mel(frames), generator=torch.Generator().manual_seed(seed))
+# This file's tests vocode 12 frames unless they say otherwise.
+mel = functools.partial(vocoding.log_mel, 12)
+vocode = functools.partial(vocoding.vocode, frames=12)
 
 
 def without_weight_norm(plain: nn.Module) -> dict:
