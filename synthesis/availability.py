@@ -23,7 +23,6 @@ unavailable voice) and the API's voice list call this; the workers load voices w
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import io
 import json
@@ -37,6 +36,7 @@ from pathlib import Path
 import yaml
 from django.conf import settings
 
+from synthesis.engine.files import sha256_of
 from synthesis.engine.mel import LJSPEECH_MEL, mel_from_vocoder_config
 from synthesis.engine.piper_voice import PiperVoiceError, read_piper_config
 from synthesis.engine.text import SymbolSet, symbol_set_of_size, symbol_set_sizes
@@ -93,14 +93,6 @@ def _cached(kind: str, path: Path, compute):
     with _scans_lock:
         _scans[key] = value
     return value
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -230,7 +222,7 @@ def _local_file(voice: Voice, what: str, field_file, path: str, url: str, sha256
                 "sha256; the worker needs network access then."
             )
             return None
-        if _cached("sha256", cached, _sha256) != sha256:
+        if _cached("sha256", cached, sha256_of) != sha256:
             out.problems.append(
                 f"The cached {what} file {cached} does not have the sha256 the voice names; "
                 "delete it so the worker fetches it again, or correct the voice's sha256."
