@@ -232,6 +232,19 @@ def _local_file(voice: Voice, what: str, field_file, path: str, url: str, sha256
     return None
 
 
+def _checkpoint_file(voice: Voice, prefix: str, out):
+    """The local file behind the voice's ``acoustic`` or ``vocoder`` source (``_local_file``)."""
+    return _local_file(
+        voice,
+        prefix,
+        getattr(voice, f"{prefix}_file"),
+        getattr(voice, f"{prefix}_path"),
+        getattr(voice, f"{prefix}_url"),
+        getattr(voice, f"{prefix}_sha256"),
+        out,
+    )
+
+
 def _usable(path: Path | None, what: str, out: Availability) -> bool:
     if path is None:
         return False
@@ -315,15 +328,7 @@ def voice_symbol_set(voice: Voice) -> str | None:
     if voice.acoustic_bundle:  # every bundle Harken reads is a character bundle
         return SymbolSet.TORCHAUDIO.value if voice.acoustic_bundle in BUNDLE_FILES else None
     scratch = Availability(voice_id=voice.pk)  # its problems are the availability check's to say
-    path = _local_file(
-        voice,
-        "acoustic",
-        voice.acoustic_file,
-        voice.acoustic_path,
-        voice.acoustic_url,
-        voice.acoustic_sha256,
-        scratch,
-    )
+    path = _checkpoint_file(voice, "acoustic", scratch)
     if path is None or not path.is_file() or path.stat().st_size == 0:
         return None
     scan = _cached("pickle", path, _checkpoint_scan)
@@ -373,15 +378,7 @@ def _tacotron2(voice: Voice, out: Availability) -> None:
                 + HOW_TO_SUPPLY_ACOUSTIC[1:]
             )
     else:
-        path = _local_file(
-            voice,
-            "acoustic",
-            voice.acoustic_file,
-            voice.acoustic_path,
-            voice.acoustic_url,
-            voice.acoustic_sha256,
-            out,
-        )
+        path = _checkpoint_file(voice, "acoustic", out)
         if path is not None:
             scan = _torch_file(path, "acoustic", "tacotron2", out)
             if scan is not None:
@@ -394,15 +391,7 @@ def _tacotron2(voice: Voice, out: Availability) -> None:
             "several): upload it in the admin as the vocoder file, or set its path on the worker."
         )
         return
-    path = _local_file(
-        voice,
-        "vocoder",
-        voice.vocoder_file,
-        voice.vocoder_path,
-        voice.vocoder_url,
-        voice.vocoder_sha256,
-        out,
-    )
+    path = _checkpoint_file(voice, "vocoder", out)
     config = voice.vocoder_config or None
     if path is not None:
         _torch_file(path, "vocoder", voice.vocoder, out)
