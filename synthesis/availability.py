@@ -23,7 +23,6 @@ unavailable voice) and the API's voice list call this; the workers load voices w
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import io
 import json
@@ -37,6 +36,7 @@ from pathlib import Path
 import yaml
 from django.conf import settings
 
+from synthesis.engine.files import sha256_of
 from synthesis.engine.mel import LJSPEECH_MEL, mel_from_vocoder_config
 from synthesis.engine.piper_voice import PiperVoiceError, read_piper_config
 from synthesis.engine.text import SymbolSet, symbol_set_of_size, symbol_set_sizes
@@ -93,14 +93,6 @@ def _cached(kind: str, path: Path, compute):
     with _scans_lock:
         _scans[key] = value
     return value
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -230,7 +222,7 @@ def _local_file(voice: Voice, what: str, field_file, path: str, url: str, sha256
                 "sha256; the worker needs network access then."
             )
             return None
-        if _cached("sha256", cached, _sha256) != sha256:
+        if _cached("sha256", cached, sha256_of) != sha256:
             out.problems.append(
                 f"The cached {what} file {cached} does not have the sha256 the voice names; "
                 "delete it so the worker fetches it again, or correct the voice's sha256."
@@ -238,6 +230,19 @@ def _local_file(voice: Voice, what: str, field_file, path: str, url: str, sha256
             return None
         return cached
     return None
+
+
+def _checkpoint_file(voice: Voice, prefix: str, out):
+    """The local file behind the voice's ``acoustic`` or ``vocoder`` source (``_local_file``)."""
+    return _local_file(
+        voice,
+        prefix,
+        getattr(voice, f"{prefix}_file"),
+        getattr(voice, f"{prefix}_path"),
+        getattr(voice, f"{prefix}_url"),
+        getattr(voice, f"{prefix}_sha256"),
+        out,
+    )
 
 
 def _usable(path: Path | None, what: str, out: Availability) -> bool:
@@ -323,15 +328,7 @@ def voice_symbol_set(voice: Voice) -> str | None:
     if voice.acoustic_bundle:  # every bundle Harken reads is a character bundle
         return SymbolSet.TORCHAUDIO.value if voice.acoustic_bundle in BUNDLE_FILES else None
     scratch = Availability(voice_id=voice.pk)  # its problems are the availability check's to say
-    path = _local_file(
-        voice,
-        "acoustic",
-        voice.acoustic_file,
-        voice.acoustic_path,
-        voice.acoustic_url,
-        voice.acoustic_sha256,
-        scratch,
-    )
+    path = _checkpoint_file(voice, "acoustic", scratch)
     if path is None or not path.is_file() or path.stat().st_size == 0:
         return None
     scan = _cached("pickle", path, _checkpoint_scan)
@@ -381,15 +378,7 @@ def _tacotron2(voice: Voice, out: Availability) -> None:
                 + HOW_TO_SUPPLY_ACOUSTIC[1:]
             )
     else:
-        path = _local_file(
-            voice,
-            "acoustic",
-            voice.acoustic_file,
-            voice.acoustic_path,
-            voice.acoustic_url,
-            voice.acoustic_sha256,
-            out,
-        )
+        path = _checkpoint_file(voice, "acoustic", out)
         if path is not None:
             scan = _torch_file(path, "acoustic", "tacotron2", out)
             if scan is not None:
@@ -402,15 +391,7 @@ def _tacotron2(voice: Voice, out: Availability) -> None:
             "several): upload it in the admin as the vocoder file, or set its path on the worker."
         )
         return
-    path = _local_file(
-        voice,
-        "vocoder",
-        voice.vocoder_file,
-        voice.vocoder_path,
-        voice.vocoder_url,
-        voice.vocoder_sha256,
-        out,
-    )
+    path = _checkpoint_file(voice, "vocoder", out)
     config = voice.vocoder_config or None
     if path is not None:
         _torch_file(path, "vocoder", voice.vocoder, out)

@@ -17,7 +17,6 @@ alike.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -31,6 +30,7 @@ from typing import Any
 from django.conf import settings
 
 from observability import metrics
+from synthesis.engine.files import sha256_of
 from synthesis.models import Voice
 
 log = logging.getLogger(__name__)
@@ -70,19 +70,11 @@ _cache: dict[tuple[int, str], LoadedVoice] = {}
 _cache_lock = threading.Lock()
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _file_record(source: str, path: Path | None, sha256: str | None = None) -> dict[str, str]:
     """Where a voice file came from and its digest (read once per load, never per clip)."""
     record = {"source": source}
     if sha256 or path is not None:
-        record["sha256"] = sha256 or _sha256(path)
+        record["sha256"] = sha256 or sha256_of(path)
     return record
 
 
@@ -107,14 +99,14 @@ def fetch_url(url: str, sha256: str) -> Path:
     cache = Path(settings.CHECKPOINT_CACHE_DIR)
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / sha256
-    if target.exists() and _sha256(target) == sha256:
+    if target.exists() and sha256_of(target) == sha256:
         return target
     fd, tmp_name = tempfile.mkstemp(dir=cache, prefix=".download-")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             for chunk in iter(lambda: response.read(1 << 20), b""):
                 out.write(chunk)
-        found = _sha256(Path(tmp_name))
+        found = sha256_of(Path(tmp_name))
         if found != sha256:
             raise VoiceUnavailable(
                 f"The file at {url} has sha256 {found}, not the {sha256} the voice expects. "

@@ -88,6 +88,21 @@ def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -
     return buffer.getvalue()
 
 
+def zip_with_a_changed_member(
+    bundle: bytes, prefix: str, tail: bytes = b"\x00\x01"
+) -> tuple[bytes, str]:
+    """``bundle`` (a zip) again with its first member under ``prefix`` changed (its last bytes
+    replaced by ``tail``), and that member's name: an export tampered with after the fact."""
+    source = zipfile.ZipFile(io.BytesIO(bundle))
+    victim = next(n for n in source.namelist() if n.startswith(prefix))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for name in source.namelist():
+            data = source.read(name)
+            zf.writestr(name, data[: -len(tail)] + tail if name == victim else data)
+    return out.getvalue(), victim
+
+
 # --- Factories ---------------------------------------------------------------------------------
 
 

@@ -102,6 +102,13 @@ def tacotron2_default_voice_ensure() -> Voice:
     )
 
 
+def _voice_system(study: Study, name: str, voice: Voice, position: int) -> System:
+    """One of the demo's voice systems."""
+    return System.objects.create(
+        study=study, name=name, kind=System.Kind.VOICE, voice=voice, position=position
+    )
+
+
 @transaction.atomic
 def demo_study_ensure(*, owner: AbstractUser) -> tuple[Study, bool]:
     """Create the demo study once; running it again changes nothing. Returns (study, created)."""
@@ -125,32 +132,12 @@ def demo_study_ensure(*, owner: AbstractUser) -> tuple[Study, bool]:
         Sentence(study=study, key=f"h{i:02d}", text=text, position=i)
         for i, text in enumerate(HARVARD_SENTENCES, start=1)
     )
-    piper = System.objects.create(
-        study=study,
-        name="piper-joe",
-        kind=System.Kind.VOICE,
-        voice=piper_default_voice_ensure(),
-        position=0,
-    )
-    espeak = System.objects.create(
-        study=study,
-        name="espeak-ng",
-        kind=System.Kind.VOICE,
-        voice=espeak_voice_ensure(),
-        position=1,
-    )
+    piper = _voice_system(study, "piper-joe", piper_default_voice_ensure(), 0)
+    espeak = _voice_system(study, "espeak-ng", espeak_voice_ensure(), 1)
     systems = [piper, espeak]
     tacotron2 = tacotron2_default_voice_ensure()
     if voice_availability(tacotron2).ok:
-        systems.append(
-            System.objects.create(
-                study=study,
-                name="tacotron2-griffinlim",
-                kind=System.Kind.VOICE,
-                voice=tacotron2,
-                position=2,
-            )
-        )
+        systems.append(_voice_system(study, "tacotron2-griffinlim", tacotron2, 2))
     for position, q_db in enumerate((5, 15, 25), start=10):
         systems.append(
             System.objects.create(

@@ -57,7 +57,7 @@ from listening.errors import ServiceError
 from listening.models import Clip, Sentence, Study, System
 from listening.objective.cache import study_objective_request
 from listening.scales import ACR_TEST
-from listening.studies.settings import study_create
+from listening.studies.settings import TASK_FIELDS, study_create
 from listening.studies.systems import system_add, system_add_anchor
 from mos_site.version import software_versions
 from synthesis.models import Voice
@@ -67,16 +67,12 @@ RECIPE_VERSION = 1
 RECIPE_NAME = "recipe.json"
 
 # Study fields a recipe carries, by section. Slug and title are the study's name, not design.
+# The form's task settings, with clips_per_page after clips_per_listener (the order a recipe
+# has always listed them in) and the audio settings the form does not offer.
 DESIGN_SETTINGS = (
-    "ratings_per_clip",
-    "clips_per_listener",
+    *TASK_FIELDS[:2],
     "clips_per_page",
-    "training_clips",
-    "attention_check_rate",
-    "max_attention_failures",
-    "questionnaire_enabled",
-    "headphone_check_enabled",
-    "listener_timeout_minutes",
+    *TASK_FIELDS[2:],
     "sample_rate",
     "loudness_target_lufs",
 )

@@ -37,12 +37,8 @@ DESIGN_FIELDS = frozenset(
         "loudness_target_lufs",
     }
 )
-STUDY_FIELDS = (
-    "title",
-    "slug",
-    "instructions",
-    "consent_text",
-    "question",
+# The rating task's settings, in the form's order (a study recipe carries them too).
+TASK_FIELDS = (
     "ratings_per_clip",
     "clips_per_listener",
     "training_clips",
@@ -51,6 +47,14 @@ STUDY_FIELDS = (
     "questionnaire_enabled",
     "headphone_check_enabled",
     "listener_timeout_minutes",
+)
+STUDY_FIELDS = (
+    "title",
+    "slug",
+    "instructions",
+    "consent_text",
+    "question",
+    *TASK_FIELDS,
     "claim_idle_minutes",
     "completion_code",
     "completion_url",

@@ -40,7 +40,6 @@ versions or providers the rounding may differ; 1 and 2 CPU threads gave identica
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import resource
@@ -55,6 +54,7 @@ import onnx
 import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 
+from .files import sha256_of
 from .piper_voice import (
     BOS,
     EOS,
@@ -112,14 +112,6 @@ class LoadedPiper:
     noise_inputs: list[str]
     frames_output: str | None  # per-item frame counts, when the graph's layout is the usual one
     multi_speaker: bool
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _embedding_rows(graph: onnx.GraphProto) -> int | None:
@@ -278,7 +270,7 @@ def load_piper(
         config=config,
         model_path=name,
         model_bytes=model.SerializeToString(),
-        model_sha256=_sha256(name),
+        model_sha256=sha256_of(name),
         noise_inputs=noise_inputs,
         frames_output=frames,
         multi_speaker=multi_speaker,

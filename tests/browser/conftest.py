@@ -35,6 +35,10 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 
+# The marks of a test whose pages read what it wrote: the live server runs in another thread, so
+# it sees only committed rows (a transactional test, not one rolled back inside a transaction).
+LIVE_SERVER_MARKS = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
 PHONE = {"width": 360, "height": 740}
 DESKTOP = {"width": 1280, "height": 800}
 

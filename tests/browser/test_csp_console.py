@@ -10,10 +10,10 @@ import pytest
 from django.urls import reverse
 
 from listening.models import Study
-from tests.browser.conftest import PHONE, wait_until_rateable
+from tests.browser.conftest import LIVE_SERVER_MARKS, PHONE, wait_until_rateable
 from tests.factories import ResearcherFactory, open_study, rated_study, rating_only_study
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = LIVE_SERVER_MARKS
 
 PASSWORD = "pw-researcher-123456"
 

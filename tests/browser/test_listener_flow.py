@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from listening.models import Listener, Playlist, PlaylistItem, Rating
 from tests.browser.conftest import (
     DESKTOP,
+    LIVE_SERVER_MARKS,
     PHONE,
     answer_headphone_trials,
     console_errors,
@@ -25,7 +24,7 @@ from tests.browser.conftest import (
 )
 from tests.factories import open_study, rating_only_study
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = LIVE_SERVER_MARKS
 
 PID = "60a1b2c3d4e5f6a7b8c9d0e1"
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from listening.models import Listener, Playlist, Rating, Study
 from tests.browser.conftest import (
     DESKTOP,
+    LIVE_SERVER_MARKS,
     PHONE,
     console_errors,
     current_item,
@@ -20,7 +19,7 @@ from tests.browser.conftest import (
 )
 from tests.factories import open_study, rating_only_study
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = LIVE_SERVER_MARKS
 
 
 def start(page, url: str) -> Listener:

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from listening.models import Listener, PlaylistItem, System
 from tests.browser.conftest import (
     DESKTOP,
+    LIVE_SERVER_MARKS,
     PHONE,
     console_errors,
     current_item,
@@ -20,7 +19,7 @@ from tests.browser.conftest import (
 )
 from tests.factories import join, open_study, pass_checks
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = LIVE_SERVER_MARKS
 
 QUESTION = "How natural does the speech sound?"
 

@@ -9,9 +9,6 @@ recipe-import-done-phone.png, recipe-upload-mismatch-phone.png.
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 from django.urls import reverse
 
@@ -19,7 +16,7 @@ from listening.models import Study
 from listening.studies.recipes import recipe_bundle_zip, recipe_json, study_recipe
 from tests.browser.conftest import PHONE, screenshot
 from tests.browser.test_report_page import PASSWORD, log_in
-from tests.factories import ResearcherFactory, rated_study, wav
+from tests.factories import ResearcherFactory, rated_study, wav, zip_with_a_changed_member
 
 pytestmark = [pytest.mark.browser]
 
@@ -31,14 +28,7 @@ def study(db):
 
 def tampered_bundle(study: Study) -> tuple[bytes, str]:
     with recipe_bundle_zip(study=study) as handle:
-        source = zipfile.ZipFile(io.BytesIO(handle.read()))
-    victim = next(n for n in source.namelist() if n.startswith("audio/tacotron2/"))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for name in source.namelist():
-            data = source.read(name)
-            zf.writestr(name, data[:-2] + b"\x00\x01" if name == victim else data)
-    return out.getvalue(), victim
+        return zip_with_a_changed_member(handle.read(), "audio/tacotron2/")
 
 
 def test_import_page_at_phone_width(live_server, page_factory, study):

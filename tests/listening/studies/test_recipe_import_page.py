@@ -4,9 +4,6 @@ naming the problem, never a 500; only staff reach it, and only with the CSRF tok
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -14,7 +11,13 @@ from django.urls import reverse
 
 from listening.models import Clip, Study
 from listening.studies.recipes import recipe_bundle_zip, recipe_json, study_recipe
-from tests.factories import ResearcherFactory, espeak_study, rated_study, wav
+from tests.factories import (
+    ResearcherFactory,
+    espeak_study,
+    rated_study,
+    wav,
+    zip_with_a_changed_member,
+)
 
 URL = reverse("researcher:study_import")
 
@@ -65,14 +68,8 @@ def test_a_recipe_without_audio_says_what_will_be_synthesised_and_uploaded(clien
 @pytest.mark.django_db
 def test_a_changed_audio_file_is_refused_on_the_form_naming_it(client_ada, ada):
     study = rated_study(ada, slug="tampered-web")
-    source = zipfile.ZipFile(io.BytesIO(bundle_of(study)))
-    victim = next(n for n in source.namelist() if n.startswith("audio/natural/"))
-    target = io.BytesIO()
-    with zipfile.ZipFile(target, "w") as zf:
-        for name in source.namelist():
-            data = source.read(name)
-            zf.writestr(name, data[:-2] + b"\x00\x01" if name == victim else data)
-    upload = SimpleUploadedFile("tampered.zip", target.getvalue())
+    tampered, victim = zip_with_a_changed_member(bundle_of(study), "audio/natural/")
+    upload = SimpleUploadedFile("tampered.zip", tampered)
     response = client_ada.post(URL, {"file": upload})
     assert response.status_code == 400
     assert f"{victim} was changed after the export" in page_text(response)

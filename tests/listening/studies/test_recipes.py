@@ -43,6 +43,7 @@ from tests.factories import (
     open_study,
     rated_study,
     wav,
+    zip_with_a_changed_member,
 )
 
 TIMESTAMP_KEYS = {"exported_at", "created_at", "generated_at", "computed_at", "built_at"}
@@ -158,14 +159,10 @@ def test_same_ratings_csv_gives_a_byte_identical_report_json(ada):
 @pytest.mark.django_db
 def test_a_bundle_with_a_changed_audio_file_is_refused_naming_the_file(ada):
     study = rated_study(ada, slug="tampered")
-    source = zipfile.ZipFile(io.BytesIO(bundle_of(study)))
-    target = io.BytesIO()
-    victim = next(n for n in source.namelist() if n.startswith("audio/tacotron2/"))
-    with zipfile.ZipFile(target, "w") as zf:
-        for name in source.namelist():
-            data = source.read(name)
-            zf.writestr(name, data[:-4] + b"\x00\x01\x02\x03" if name == victim else data)
-    read = recipe_read(target.getvalue())
+    tampered, victim = zip_with_a_changed_member(
+        bundle_of(study), "audio/tacotron2/", b"\x00\x01\x02\x03"
+    )
+    read = recipe_read(tampered)
     with pytest.raises(RecipeError, match=rf"{victim} was changed after the export"):
         study_import(owner=ada, recipe=read.recipe, audio=read.audio)
     assert not Study.objects.filter(slug="tampered-2").exists()  # nothing half-imported
