@@ -21,8 +21,13 @@ from listening.screening import default_rules
 
 def new_token() -> str:
     """A random, URL-safe, unguessable token (128 bits): clip URLs and listener cookies carry
-    these instead of any id that would reveal a system or sentence."""
-    return secrets.token_urlsafe(16)
+    these instead of any id that would reveal a system or sentence. It starts with a letter or
+    digit: downloads neutralise a cell that begins with "-" (a spreadsheet formula, OWASP), and
+    a token must read back as itself from the manifest and the ratings CSV."""
+    while True:
+        token = secrets.token_urlsafe(16)
+        if token[0].isalnum():
+            return token
 
 
 def new_seed() -> int:

@@ -116,7 +116,7 @@ def test_researcher_goes_from_login_to_an_open_test(
     # Log in and create the study.
     log_in(page, base)
     expect(page.get_by_role("heading", name="Your studies")).to_be_visible()
-    page.get_by_role("link", name="New study").click()
+    page.get_by_role("link", name="New study", exact=True).click()
     page.get_by_label("Title").fill("Small Tacotron2 against natural speech")
     page.get_by_label("Slug").fill("small-taco")
     page.get_by_label("Instructions").fill("Wear headphones and rate how natural it sounds.")
