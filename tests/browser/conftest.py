@@ -88,6 +88,15 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def researcher_log_in(page, base: str, username: str, password: str, next_url: str) -> None:
+    """Log in through the login page as a researcher would, then follow ``next_url``."""
+    page.goto(f"{base}/accounts/login/?next={next_url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("load")
+
+
 # --- The listener's pages ------------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from listening.analysis.reports import report_build
 from listening.models import Clip, StudyReport
 from listening.objective.cache import clips_objective_compute
-from tests.browser.conftest import DESKTOP, PHONE, screenshot
+from tests.browser.conftest import DESKTOP, PHONE, researcher_log_in, screenshot
 from tests.factories import ResearcherFactory, expected_mos, rated_study
 
 pytestmark = [pytest.mark.browser]
@@ -22,10 +22,7 @@ PASSWORD = "pw-ada-123456"
 
 
 def log_in(page, live_server, username: str, next_url: str) -> None:
-    page.goto(f"{live_server.url}{reverse('login')}?next={next_url}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    researcher_log_in(page, live_server.url, username, PASSWORD, next_url)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from listening.analysis.funnel import study_funnel as funnel_counts
 from listening.models import Clip, Study, System
 from listening.studies.demo import espeak_voice_ensure
 from listening.studies.lifecycle import study_clips_ensure
-from tests.browser.conftest import DESKTOP, PHONE, screenshot
+from tests.browser.conftest import DESKTOP, PHONE, researcher_log_in, screenshot
 from tests.factories import ResearcherFactory, fail_headphone_check, join, open_study, rated_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
@@ -23,11 +23,7 @@ PASSWORD = "pw-ready-funnel-2718"
 
 
 def log_in(page, live_server, username: str, next_url: str) -> None:
-    page.goto(f"{live_server.url}{reverse('login')}?next={next_url}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("load")
+    researcher_log_in(page, live_server.url, username, PASSWORD, next_url)
 
 
 def owner_with_password(study: Study) -> str:
