@@ -13,6 +13,7 @@ from .models import (
     StudyArrival,
     StudyReport,
     System,
+    TrialClip,
 )
 
 
@@ -103,17 +104,24 @@ class PlaylistAdmin(admin.ModelAdmin):
     inlines = [PlaylistItemInline]
 
 
+class TrialClipInline(admin.TabularInline):
+    model = TrialClip
+    extra = 0
+    raw_id_fields = ["clip"]
+
+
 @admin.register(PlaylistItem)
 class PlaylistItemAdmin(admin.ModelAdmin):
-    list_display = ["playlist", "position", "purpose", "clip", "expected_score"]
+    list_display = ["playlist", "position", "purpose", "clip", "expected_score", "expected_choice"]
     list_filter = ["purpose", "playlist__study"]
     raw_id_fields = ["playlist", "clip"]
+    inlines = [TrialClipInline]
 
 
 @admin.register(Rating)
 class RatingAdmin(admin.ModelAdmin):
-    list_display = ["listener", "clip", "purpose", "score", "play_count", "created_at"]
-    list_filter = ["purpose", "clip__system__study", "score"]
+    list_display = ["listener", "item", "test_type", "purpose", "score", "choice", "created_at"]
+    list_filter = ["test_type", "purpose", "listener__study", "score", "choice"]
     raw_id_fields = ["listener", "clip", "item"]
 
 

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from listening.errors import ServiceError
-from listening.models import Clip, Playlist, PlaylistItem, Rating, Study, System
+from listening.models import Clip, Playlist, PlaylistItem, Rating, Study, System, TrialClip
 from listening.objective.cache import study_objective_request
 from listening.participation.design import DesignError, design_playlists
 
@@ -195,7 +195,7 @@ def study_open(*, study: Study, user=None) -> int:
     playlists = Playlist.objects.bulk_create(
         Playlist(study=study, index=p.index, seed=p.seed) for p in planned
     )
-    PlaylistItem.objects.bulk_create(
+    trials = PlaylistItem.objects.bulk_create(
         PlaylistItem(
             playlist=playlist,
             position=position,
@@ -205,6 +205,11 @@ def study_open(*, study: Study, user=None) -> int:
         )
         for playlist, plan in zip(playlists, planned, strict=True)
         for position, item in enumerate(plan.items)
+    )
+    # An ACR trial presents its one clip, as the test clip.
+    TrialClip.objects.bulk_create(
+        TrialClip(trial=trial, position=0, role=TrialClip.Role.TEST, clip_id=trial.clip_id)
+        for trial in trials
     )
     study.status = Study.Status.OPEN
     study.opened_at = timezone.now()

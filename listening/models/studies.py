@@ -1,10 +1,4 @@
-"""Harken's domain: studies, their sentences and systems, clips, listeners, playlists, ratings.
-
-The database guards what must never happen (one rating per listener and clip, scores 1–5, one
-clip per system and sentence, one playlist per listener, one listener per external id and
-study); the services of each room (``listening.studies``, ``listening.participation``,
-``listening.analysis``, ``listening.objective``) change state, views only call them.
-"""
+"""Studies and what they are made of: sentences, systems, clips, and the built reports."""
 
 from __future__ import annotations
 
@@ -39,7 +33,28 @@ def default_screening() -> dict:
     return default_rules()
 
 
+class TestType(models.TextChoices):
+    """What a trial presents and what its listener answers: ITU-T P.800 Annex B (ACR) and
+    Annex E (CCR); AB / ABX preference and speaker similarity as TTS papers run them."""
+
+    ACR = "acr", _("ACR: rate each clip (MOS)")
+    CCR = "ccr", _("CCR: rate the second clip against the first (CMOS)")
+    AB = "ab", _("AB: which of two clips is better (preference)")
+    ABX = "abx", _("ABX: is X the same as A or as B (discrimination)")
+    SMOS = "smos", _("SMOS: how similar are two voices (speaker similarity)")
+
+
 class Study(models.Model):
+    TestType = TestType
+
+    class Comparison(models.TextChoices):
+        REFERENCE = "reference", _("Each system against the reference")
+        SYSTEMS = "systems", _("Every pair of systems")
+
+    class ReferenceText(models.TextChoices):
+        SAME = "same", _("The reference speaks the same sentence")
+        DIFFERENT = "different", _("The reference speaks a different sentence")
+
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
         SYNTHESIZING = "synthesizing", _("Synthesising")
@@ -68,6 +83,45 @@ class Study(models.Model):
         ),
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    test_type = models.CharField(
+        max_length=16,
+        choices=TestType.choices,
+        default=TestType.ACR,
+        help_text=_("What a trial presents and what the listener answers."),
+    )
+    reference_system = models.ForeignKey(
+        "System",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_(
+            "The natural recordings of the target speaker: what CCR compares against and "
+            "the voice SMOS compares with."
+        ),
+    )
+    comparison = models.CharField(
+        max_length=16,
+        choices=Comparison.choices,
+        default=Comparison.REFERENCE,
+        help_text=_("CCR: each system against the reference, or every pair of systems."),
+    )
+    allow_tie = models.BooleanField(
+        default=True, help_text=_("AB: offer 'No preference' beside A and B.")
+    )
+    reference_text = models.CharField(
+        max_length=16,
+        choices=ReferenceText.choices,
+        default=ReferenceText.SAME,
+        help_text=_("SMOS: whether the reference clip speaks the test clip's sentence."),
+    )
+    scale_labels = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            "The study's own labels of the answer scale, best first (empty: the standard ones)."
+        ),
+    )
     listed_publicly = models.BooleanField(
         default=False, help_text=_("List the test link on the public home page (demo studies).")
     )
@@ -170,6 +224,10 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=Q(attention_check_rate__gte=0) & Q(attention_check_rate__lte=0.5),
                 name="study_attention_rate_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(test_type__in=TestType.values),
+                name="study_test_type_known",
             ),
         ]
 
@@ -356,209 +414,6 @@ class Clip(models.Model):
 
     def __str__(self) -> str:
         return f"clip {self.token} ({self.status})"
-
-
-class Listener(models.Model):
-    class Platform(models.TextChoices):
-        NONE = "none", _("Direct link")
-        PROLIFIC = "prolific", _("Prolific")
-        MTURK = "mturk", _("Amazon Mechanical Turk")
-
-    class Stage(models.TextChoices):
-        CONSENT = "consent", _("Consent")
-        QUESTIONNAIRE = "questionnaire", _("Questionnaire")
-        HEADPHONES = "headphones", _("Headphone check")
-        TRAINING = "training", _("Training")
-        RATING = "rating", _("Rating")
-        COMPLETED = "completed", _("Completed")
-        FAILED_CHECK = "failed_check", _("Failed the headphone check")
-        NO_PLAYLIST = "no_playlist", _("No playlist left")
-
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="listeners")
-    token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
-    platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.NONE)
-    external_id = models.CharField(max_length=128, blank=True)
-    #: The platform's id of this attempt (Prolific SESSION_ID, MTurk assignmentId): with the
-    #: external id it proves a returning listener is the same person; alone the id does not.
-    attempt_id = models.CharField(max_length=200, blank=True)
-    platform_params = models.JSONField(default=dict, blank=True)
-    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.CONSENT)
-    questionnaire = models.JSONField(default=dict, blank=True)
-    headphone_check = models.JSONField(default=dict, blank=True)
-    #: The rating page last served: its nonce, items and when it was served (single use).
-    current_page = models.JSONField(default=dict, blank=True)
-    user_agent = models.CharField(max_length=300, blank=True)
-    attention_failures = models.PositiveSmallIntegerField(default=0)
-    flagged = models.BooleanField(default=False)
-    excluded = models.BooleanField(default=False)
-    exclusion_reason = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_seen_at = models.DateTimeField(auto_now=True)
-    consented_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["study", "created_at"]
-        constraints = [
-            # One listener per platform attempt. The same Prolific PID / MTurk worker never
-            # gets a second playlist in one study: the claim checks that (see playlists).
-            models.UniqueConstraint(
-                fields=["study", "platform", "external_id", "attempt_id"],
-                condition=~Q(external_id="") & ~Q(attempt_id=""),
-                name="one_listener_per_attempt_and_study",
-            )
-        ]
-
-    def __str__(self) -> str:
-        who = self.external_id or self.token[:8]
-        return f"{self.platform}:{who}"
-
-
-class StudyArrival(models.Model):
-    """How many times the study's welcome page was opened, per platform (the report's funnel
-    starts here: listeners exist only from their consent on)."""
-
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arrivals")
-    platform = models.CharField(max_length=16, choices=Listener.Platform.choices)
-    count = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["study", "platform"], name="one_arrival_row_per_platform"
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.study_id} {self.platform}: {self.count}"
-
-
-class Playlist(models.Model):
-    """A precomputed, balanced unit of work (a crowd "HIT"): claimed by one listener at a time."""
-
-    class Status(models.TextChoices):
-        FREE = "free", _("Free")
-        CLAIMED = "claimed", _("Claimed")
-        COMPLETED = "completed", _("Completed")
-
-    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="playlists")
-    index = models.PositiveIntegerField()
-    seed = models.BigIntegerField(help_text=_("Seed of this playlist's order; reproducible."))
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FREE)
-    listener = models.OneToOneField(
-        Listener, on_delete=models.SET_NULL, null=True, blank=True, related_name="playlist"
-    )
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True)
-    times_released = models.PositiveSmallIntegerField(default=0)
-
-    class Meta:
-        ordering = ["study", "index"]
-        constraints = [
-            models.UniqueConstraint(fields=["study", "index"], name="playlist_index_unique"),
-            models.CheckConstraint(
-                condition=Q(status="free", listener__isnull=True) | ~Q(status="free"),
-                name="free_playlist_has_no_listener",
-            ),
-        ]
-        indexes = [models.Index(fields=["study", "status"])]
-
-    def __str__(self) -> str:
-        return f"playlist {self.index} of {self.study.slug} ({self.status})"
-
-
-class PlaylistItem(models.Model):
-    class Purpose(models.TextChoices):
-        TRAINING = "training", _("Training (not counted)")
-        TEST = "test", _("Test")
-        GOLD = "gold", _("Gold attention check")
-        REPEAT = "repeat", _("Repeated clip (consistency check)")
-
-    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="items")
-    position = models.PositiveIntegerField()
-    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="playlist_items")
-    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.TEST)
-    expected_score = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text=_("Gold items: the answer an attentive listener gives.")
-    )
-
-    class Meta:
-        ordering = ["playlist", "position"]
-        constraints = [
-            models.UniqueConstraint(fields=["playlist", "position"], name="item_position_unique"),
-            models.CheckConstraint(
-                condition=Q(expected_score__isnull=True)
-                | (Q(expected_score__gte=1) & Q(expected_score__lte=5)),
-                name="item_expected_score_range",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.playlist_id}#{self.position} {self.purpose}"
-
-
-class Rating(models.Model):
-    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="ratings")
-    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="ratings")
-    item = models.ForeignKey(
-        PlaylistItem, on_delete=models.PROTECT, null=True, blank=True, related_name="ratings"
-    )
-    purpose = models.CharField(
-        max_length=16, choices=PlaylistItem.Purpose.choices, default=PlaylistItem.Purpose.TEST
-    )
-    score = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(5)]
-    )
-    play_count = models.PositiveSmallIntegerField(default=1)
-    played_seconds = models.FloatField(default=0.0)
-    response_seconds = models.FloatField(
-        null=True,
-        blank=True,
-        help_text=_(
-            "Server facts: from the earliest moment the clip could have ended to the answer."
-        ),
-    )
-    served_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("When the server served the page with this clip.")
-    )
-    earliest_answer_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text=_("served_at plus the clip's duration: the first moment it could have ended."),
-    )
-    client_response_seconds = models.FloatField(
-        null=True,
-        blank=True,
-        help_text=_("The browser's own timing, end of first play to answer: information only."),
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at"]
-        constraints = [
-            # ACR scale of ITU-T P.800: 1 Bad … 5 Excellent; nothing else is a score.
-            models.CheckConstraint(
-                condition=Q(score__gte=1) & Q(score__lte=5), name="rating_score_1_to_5"
-            ),
-            # One counted rating per listener and clip. Training and attention-check items may
-            # show a clip again (a repeat exists to be rated twice), so they are excluded here
-            # and guarded per item below.
-            models.UniqueConstraint(
-                fields=["listener", "clip"],
-                condition=Q(purpose="test"),
-                name="one_rating_per_listener_and_clip",
-            ),
-            models.UniqueConstraint(fields=["listener", "item"], name="one_rating_per_item"),
-            models.CheckConstraint(condition=Q(play_count__gte=0), name="rating_play_count"),
-            models.CheckConstraint(
-                condition=Q(played_seconds__gte=0),
-                name="rating_played_seconds",
-            ),
-        ]
-        indexes = [models.Index(fields=["clip", "purpose"])]
-
-    def __str__(self) -> str:
-        return f"{self.listener_id} rated {self.clip_id}: {self.score}"
 
 
 class StudyReport(models.Model):
