@@ -98,7 +98,9 @@ def ccr_comparisons(
         # "reference" of a pair is its earlier system; "system" the later one.
         system_first = ia == high
     corrected = np.where(system_first, -score, score)
-    stats = clustered_means(listener, sentence, group, corrected, len(keys), null=0.0)
+    stats = clustered_means(
+        listener, sentence, group, corrected, len(keys), null=0.0, one_way_floor=True
+    )
     first_counts = np.bincount(group, weights=system_first, minlength=len(keys))
     entries = []
     for (r, s), st, first in zip(keys, stats, first_counts):
@@ -124,7 +126,13 @@ def ccr_comparisons(
         )
     _holm(entries, alpha, "cmos")
     order = clustered_means(
-        listener, sentence, np.zeros(len(score), dtype=np.int64), score, 1, null=0.0
+        listener,
+        sentence,
+        np.zeros(len(score), dtype=np.int64),
+        score,
+        1,
+        null=0.0,
+        one_way_floor=True,
     )[0]
     order_effect = {
         "mean_score_as_presented": order["mean"],

@@ -34,11 +34,12 @@ def test_cmos_corrects_the_sign_and_its_clustered_interval_matches_the_hand_comp
     assert entry["cmos"] == pytest.approx((2 + 1 - 1 + 0) / 4)
     # By hand: residuals 1.5, 0.5, -1.5, -0.5. Listeners: sums +2 and -2, leverage 1/2, CR2
     # factor sqrt(2): V_L = 2 * (sqrt(2) * 2 / 4)^2 = 1. Sentences: sums 0 and 0: V_S = 0.
-    # Cells: one answer each, leverage 1/4: V_C = sum(r^2) / (16 * 3/4) = 5/12.
-    variance = 1 + 0 - 5 / 12
-    se = math.sqrt(variance)
+    # Cells: one answer each, leverage 1/4: V_C = sum(r^2) / (16 * 3/4) = 5/12. The two-way
+    # V_L + V_S - V_C = 7/12 is below the listener term, so the floor takes V_L (df 1).
+    se = math.sqrt(1.0)
     assert entry["se_clustered"] == pytest.approx(se)
     assert entry["df_clustered"] == pytest.approx(1.0)
+    assert entry["clustered_fallback"] is True
     half = sps.t.ppf(0.975, 1) * se
     assert entry["ci95_clustered"] == pytest.approx([0.5 - half, 0.5 + half])
     assert entry["p_value"] == pytest.approx(2 * sps.t.sf(0.5 / se, 1))
