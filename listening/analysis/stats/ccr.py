@@ -192,8 +192,12 @@ METHOD_CCR = {
         "variance of Bell & McCaffrey (2002) per dimension combined as Cameron, Gelbach & "
         "Miller (2011), df the smaller Bell-McCaffrey df, exactly as the MOS intervals of the "
         "ACR report; t test of CMOS = 0 with the same variance and df; Holm (1979) across the "
-        "comparisons (p_holm, significant). ci95 is the naive t-interval over answers. When "
-        "every answer of a comparison is the same, p is a sign test over listeners."
+        "comparisons (p_holm, significant). The variance is never taken below the larger "
+        "one-way (listener or sentence) term, with that term's df: the counterbalanced order "
+        "makes a listener's order bias cancel within the listener, and the plain two-way "
+        "estimate then under-covered in simulation (docs/statistics.md). ci95 is the naive "
+        "t-interval over answers. When every answer of a comparison is the same, p is a sign "
+        "test over listeners."
     ),
     "order_effect": (
         "Order effect: the mean raw score as presented (B rated against A) over all test "

@@ -13,8 +13,8 @@ listener's order bias enters their sign-corrected scores with alternating signs 
 within the listener: the within-listener correlation is negative, V_C exceeds V_L, and the
 subtraction leaves a small, noisy variance. In the harness
 (tests/listening/analysis/stats/test_simulation_comparative.py) the plain two-way CMOS
-interval covered a null CMOS 92.8 % of the time and the family-wise error over two null
-systems reached 7 %; with the floor, 95 % and under 5 %. For AB the position bias acts
+interval covered a null CMOS 92.8-93.7 % of the time and the family-wise error over two null
+systems reached 5.4-6.7 %; with the floor, 95 % and under 5 %. For AB the position bias acts
 through a binary choice and is much weaker: the plain two-way interval covers 95.9 % there
 and the floor would make it over-cover (97.2 %), so AB, ABX and ACR keep the plain estimator.
 
