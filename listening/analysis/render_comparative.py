@@ -31,59 +31,62 @@ def svg_interval_chart(
     title: str,
     chart_id: str,
 ) -> str:
-    """One row per (label, estimate, [low, high]): a point with its interval on ``scale``, a
-    dashed line at ``null``. Missing numbers draw "n/a". Names are escaped."""
-    label_w, plot_w, right, top, row_h, bottom = 170, 440, 70, 36, 28, 30
-    width = label_w + plot_w + right
+    """One row per (label, estimate, [low, high]): the label on its own line, below it a point
+    with its interval on ``scale``, a dashed line at ``null``. 340 px wide, so it fits a 360-px
+    phone at full size with no CSS (the page has none: CSP). Missing numbers draw "n/a";
+    names are escaped."""
+    left, plot_w, right, top, row_h, bottom = 8, 280, 52, 30, 40, 28
+    width = left + plot_w + right
     height = top + row_h * max(len(rows), 1) + bottom
     low, high = scale
     span = high - low or 1.0
 
     def x(value: float) -> float:
-        return label_w + (min(max(value, low), high) - low) / span * plot_w
+        return left + (min(max(value, low), high) - low) / span * plot_w
 
+    font = 'font-family="sans-serif"'
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}" role="img" aria-labelledby="{chart_id}-title">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
-        f'<text x="{label_w}" y="20" font-size="13" font-family="sans-serif">{escape(title)}</text>',
+        f'<text x="{left}" y="16" font-size="12" {font}>{escape(_short(title, 56))}</text>',
     ]
     axis_y = top + row_h * max(len(rows), 1)
     out.append(
-        f'<line x1="{label_w}" y1="{axis_y}" x2="{label_w + plot_w}" y2="{axis_y}" '
-        'stroke="#94a3b8"/>'
+        f'<line x1="{left}" y1="{axis_y}" x2="{left + plot_w}" y2="{axis_y}" stroke="#94a3b8"/>'
     )
     for k in range(5):
         tick = low + span * k / 4
+        anchor = "start" if k == 0 else "end" if k == 4 else "middle"
         out.append(
-            f'<text x="{x(tick):.1f}" y="{axis_y + 16}" font-size="11" text-anchor="middle" '
-            f'font-family="sans-serif">{_fmt(tick)}</text>'
+            f'<text x="{x(tick):.1f}" y="{axis_y + 16}" font-size="11" text-anchor="{anchor}" '
+            f"{font}>{_fmt(tick)}</text>"
         )
     if null is not None:
         out.append(
-            f'<line x1="{x(null):.1f}" y1="{top - 6}" x2="{x(null):.1f}" y2="{axis_y}" '
+            f'<line x1="{x(null):.1f}" y1="{top}" x2="{x(null):.1f}" y2="{axis_y}" '
             f'stroke="{NULL_COLOUR}" stroke-dasharray="4 3"/>'
         )
     if not rows:
-        out.append(f'<text x="{label_w}" y="{top + 18}" font-size="12">No results.</text>')
+        out.append(f'<text x="{left}" y="{top + 18}" font-size="12" {font}>No results.</text>')
     for n, (label, value, ci) in enumerate(rows):
-        cy = top + row_h * n + row_h / 2
+        base = top + row_h * n
         out.append(
-            f'<text x="{label_w - 8}" y="{cy + 4:.1f}" font-size="12" text-anchor="end" '
-            f'font-family="sans-serif">{escape(_short(label, 26))}</text>'
+            f'<text x="{left}" y="{base + 13}" font-size="12" {font}>'
+            f"{escape(_short(label, 44))}</text>"
         )
+        cy = base + 27
         if value is None:
-            out.append(f'<text x="{label_w + 4}" y="{cy + 4:.1f}" font-size="12">n/a</text>')
+            out.append(f'<text x="{left}" y="{cy + 4}" font-size="12" {font}>n/a</text>')
             continue
         if ci and ci[0] is not None and ci[1] is not None:
             out.append(
-                f'<line x1="{x(ci[0]):.1f}" y1="{cy:.1f}" x2="{x(ci[1]):.1f}" y2="{cy:.1f}" '
+                f'<line x1="{x(ci[0]):.1f}" y1="{cy}" x2="{x(ci[1]):.1f}" y2="{cy}" '
                 f'stroke="{INTERVAL_COLOUR}" stroke-width="3"/>'
             )
-        out.append(f'<circle cx="{x(value):.1f}" cy="{cy:.1f}" r="4.5" fill="{POINT_COLOUR}"/>')
+        out.append(f'<circle cx="{x(value):.1f}" cy="{cy}" r="4.5" fill="{POINT_COLOUR}"/>')
         out.append(
-            f'<text x="{label_w + plot_w + 8}" y="{cy + 4:.1f}" font-size="12" '
-            f'font-family="sans-serif">{_fmt(value)}</text>'
+            f'<text x="{left + plot_w + 8}" y="{cy + 4}" font-size="12" {font}>{_fmt(value)}</text>'
         )
     out.append("</svg>")
     return "".join(out)
@@ -341,7 +344,7 @@ def _chart(report: dict, suffix: str, chart_id: str) -> str:
             scale=(-3, 3),
             null=0.0,
             chart_id=chart_id,
-            title="CMOS with 95 % clustered intervals",
+            title="CMOS, 95 % clustered intervals",
         )
     if test == "smos":
         rows = [(e["system"], e["mos"], e["ci95_clustered"]) for e in report["systems" + suffix]]
@@ -350,7 +353,7 @@ def _chart(report: dict, suffix: str, chart_id: str) -> str:
             scale=(1, 5),
             null=None,
             chart_id=chart_id,
-            title="SMOS with 95 % clustered intervals",
+            title="SMOS, 95 % clustered intervals",
         )
     value = "preference_a" if test == "ab" else "proportion_correct"
     rows = [
@@ -361,9 +364,9 @@ def _chart(report: dict, suffix: str, chart_id: str) -> str:
         )
         for e in report["pairs" + suffix]
     ]
-    title = "Preference for the first system of each pair" if test == "ab" else "Proportion correct"
+    title = "Share preferring the first system" if test == "ab" else "Proportion correct"
     return svg_interval_chart(
-        rows, scale=(0, 1), null=0.5, chart_id=chart_id, title=f"{title}, 95 % clustered intervals"
+        rows, scale=(0, 1), null=0.5, chart_id=chart_id, title=f"{title}, 95 % clustered"
     )
 
 
@@ -415,7 +418,7 @@ def comparison_context(report: dict, *, title: str) -> dict[str, Any]:
                 ],
                 scale=_ranking_scale(report.get("ranking_after_exclusion", [])),
                 null=0.0,
-                title="Bradley-Terry scores (log-odds), 95 % intervals",
+                title="Bradley-Terry scores (log-odds), 95 % CI",
                 chart_id="ranking",
             )
         )
