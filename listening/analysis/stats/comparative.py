@@ -153,6 +153,11 @@ def _comparison_report(frame, test, rules, reference, system_order, alpha) -> di
         warnings += order_warnings(report["systems"])
         method = {**METHOD_CCR}
     elif test == "ab":
+        if reference is not None and reference not in systems:
+            raise ValueError(
+                f"The reference {reference!r} is not a system of the answers; systems: "
+                f"{', '.join(systems)}."
+            )
         for suffix, rows in (("", test_rows), ("_after_exclusion", kept)):
             result = ab_analysis(rows, systems, alpha, reference=reference)
             for key, value in result.items():

@@ -23,7 +23,8 @@ made. The mean is then reported with a *sign test over listeners* (each listener
 independent unit, all on the same side of the null: p = 2 * 0.5^G, G listeners), and a
 proportion at 0 or 1 gets the Clopper-Pearson interval with the listeners as the sample
 (lower bound (alpha/2)^(1/G) for a share of 1): a listener's answers are not independent, so
-the listeners are the honest count. The entry's ``note`` says so.
+the listeners are the honest count; any other constant (a CMOS of +1 from every answer) has no
+interval. The entry's ``note`` says so.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ from .table import Coded, num, pair
 from .variance import CI_LEVEL, contrast_variance, system_parts, t_quantile
 
 NOTE_CONSTANT = (
-    "every answer is the same: no spread to measure; p is a sign test over listeners "
+    "every answer is the same: no spread to measure (a share of 0 or 1 has the listener-level "
+    "Clopper-Pearson interval, another value none); p is a sign test over listeners "
     "(p = 2 * 0.5^listeners)"
 )
 
@@ -167,7 +169,7 @@ def _interval(mean: float, se: float, q: float, bounds) -> list[float | None]:
 def _at_bound(mean: float, listeners: int, bounds) -> list[float | None]:
     """A share of exactly 0 or 1: Clopper-Pearson with the listeners as the sample."""
     if bounds is None or mean not in bounds:
-        return pair(mean, mean)
+        return [None, None]  # a constant inside the scale: no interval to give
     low, high = bounds
     reach = (1 - CI_LEVEL) / 2
     edge = reach ** (1 / max(listeners, 1))

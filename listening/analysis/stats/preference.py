@@ -81,6 +81,9 @@ def ab_analysis(
                 "effect": pref[g]["mean"] - 0.5 if pref[g]["mean"] is not None else None,
             }
         )
+    for p in pairs:
+        if p["n"] and p["n"] == p["ties"]:
+            p["note"] = "every answer is a tie: no decided answer to share"
     _holm(pairs, alpha, "effect")
     split_holm = [{"p_value": p["p_value_ties_split"], "effect": 1} for p in pairs]
     _holm(split_holm, alpha, "effect")

@@ -129,6 +129,7 @@ def test_an_all_equal_comparison_reports_a_sign_test_not_a_crash():
     assert entry["cmos"] == 2.0
     assert entry["se_clustered"] == 0.0
     assert entry["p_value"] == pytest.approx(2 * 0.5**5)
+    assert entry["ci95_clustered"] == [None, None]  # no zero-width interval
     assert "sign test" in entry["note"]
 
 

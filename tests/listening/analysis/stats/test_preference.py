@@ -116,3 +116,14 @@ def test_abx_proportion_correct_against_chance_by_hand():
     se, df = pair["se_clustered"], pair["df_clustered"]
     assert pair["p_value"] == pytest.approx(sps.t.sf((4 / 6 - 0.5) / se, df))  # one-sided
     assert pair["ci95_clustered"] == pytest.approx(logit_interval(4 / 6, se, sps.t.ppf(0.975, df)))
+
+
+def test_a_pair_of_ties_only_has_no_share_and_says_why_and_an_unknown_reference_is_refused():
+    rows = [(f"L{i}", f"s{j}", "A", "B", "tie") for i in range(3) for j in range(2)]
+    report = stats.build_test_report(ab(rows), "ab")
+    (pair,) = report["pairs"]
+    assert (pair["ties"], pair["preference_a"]) == (6, None)
+    assert "tie" in pair["note"]
+    assert pair["preference_a_ties_split"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="not a system"):
+        stats.build_test_report(ab(), "ab", reference="Z")

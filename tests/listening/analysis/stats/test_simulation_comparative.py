@@ -28,6 +28,7 @@ test_ccr.py, test_preference.py and test_bradley_terry.py; here only their inter
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,7 @@ def ccr_answers(rng, who, listener, first, second, w_first, w_second):
     return np.where(spam, rng.integers(-3, 4, len(listener)), score)
 
 
+@lru_cache(maxsize=4)  # the fast subset and the full harness share one Monte-Carlo truth
 def ccr_truth(draws: int = 400_000, seed: int = 2024) -> np.ndarray:
     rng = np.random.default_rng(seed)
     who = ccr_listeners(rng, draws)
@@ -158,6 +160,7 @@ def ab_choices(rng, who, listener, first, second, w_first, w_second) -> np.ndarr
     return np.where(spam, np.array(["a", "b", "tie"])[rng.integers(0, 3, len(listener))], choice)
 
 
+@lru_cache(maxsize=4)
 def ab_truth(draws: int = 400_000, seed: int = 2025) -> dict:
     rng = np.random.default_rng(seed)
     who = ab_listeners(rng, draws)
