@@ -402,3 +402,74 @@ def rule_reasons(row: Any, rules: ScreeningRules) -> list[str]:
         for rule in RULES
         if getattr(row, f"rule_{rule.name}")
     ]
+
+
+# --- The comparative tests (CCR, AB, ABX) ------------------------------------------------------
+# The same settings, judged on the answers these tests ask for. Gold questions have a known
+# answer: an identical pair in CCR expects 0 ("About the same", ITU-T P.800 Annex E) within
+# gold_tolerance points of the -3..+3 scale; an anchor against the reference in AB expects the
+# reference (the expected choice, or the name of the system that should be chosen); in ABX the
+# right answer is X itself. Repeats are compared with the listener's own answer to the same
+# two clips, whatever their order (CCR: the score turned to one clip order, differing by more
+# than max_repeat_difference; AB/ABX: a different clip chosen). One answer throughout (always
+# "A", always 0) is straight-lining; answer speed is judged as for ACR. SMOS is rated on a 1-5
+# scale and uses the ACR rules above.
+
+COMPARATIVE_RULES: tuple[Rule, ...] = (
+    Rule(
+        "gold_failures",
+        "Gold questions failed",
+        "gold questions (known answer: identical pair, anchor against the reference, X) "
+        "answered wrongly",
+        lambda row, rules: (
+            f"{row.gold_failures} of {row.n_gold} gold questions answered wrongly "
+            + (
+                f"(a CCR score counts as wrong further than {rules.gold_tolerance:g} point(s) "
+                "from the expected one) "
+                if row.test == "ccr"
+                else ""
+            )
+            + f"(allowed {rules.max_gold_failures})"
+        ),
+    ),
+    Rule(
+        "inconsistent_repeats",
+        "Inconsistent repeats",
+        "repeated pairs answered inconsistently",
+        lambda row, rules: (
+            f"{row.inconsistent_repeats} of {row.n_repeats} repeated pairs answered "
+            + (
+                f"more than {rules.max_repeat_difference:g} point(s) apart "
+                if row.test == "ccr"
+                else "with the other clip "
+            )
+            + f"(allowed {rules.max_inconsistent_repeats})"
+        ),
+    ),
+    Rule(
+        "identical_answers",
+        "One answer throughout",
+        "the same answer to every trial",
+        lambda row, rules: f"all {row.n_test} answers are {row.only_answer}",
+    ),
+    Rule(
+        "fast_answers",
+        "Answers too fast",
+        "implausibly fast answers",
+        lambda row, rules: (
+            f"median response {row.median_response_seconds:.2f} s "
+            f"(minimum {rules.min_median_response_seconds:g} s)"
+        ),
+    ),
+)
+COMPARATIVE_RULE_TEXT: dict[str, str] = {r.name: r.description for r in COMPARATIVE_RULES}
+COMPARATIVE_RULE_LABELS: dict[str, str] = {r.name: r.label for r in COMPARATIVE_RULES}
+
+
+def comparative_rule_reasons(row: Any, rules: ScreeningRules) -> list[str]:
+    """The reasons for every comparative rule that fired on ``row`` ("name: text")."""
+    return [
+        f"{rule.name}: {rule.reason(row, rules)}"
+        for rule in COMPARATIVE_RULES
+        if getattr(row, f"rule_{rule.name}")
+    ]

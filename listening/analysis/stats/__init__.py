@@ -46,10 +46,21 @@ docs/statistics.md explains each method and its reference, with the simulation t
 Modules: ``table`` (input checks, CSV, integer coding), ``variance`` (the clustered variance),
 ``mos`` (per-system summaries), ``pairwise`` (comparisons, Holm), ``screening`` (applies the
 rules defined once in ``listening.screening``), ``report`` (everything together).
+
+The comparative tests (issue 14): :func:`build_test_report` ``(frame, test, *, rules,
+reference, system_order, manual_exclusions)`` gives the report of any test type ("acr" is
+:func:`build_report` unchanged), :func:`read_comparison_csv` / :func:`validate_comparison`
+read and check their tables (columns in ``comparison_table``). Modules: ``comparison_table``,
+``means`` (clustered mean of answers per group, test against a null), ``ccr`` (CMOS, order
+effect), ``preference`` (AB, ABX), ``bradley_terry`` (ranking), ``smos``,
+``comparative_screening`` and ``comparative`` (the report).
 """
 
 from listening.screening import ScreeningRules
 
+from .comparative import TESTS, build_test_report
+from .comparison_table import COLUMNS as COMPARISON_COLUMNS
+from .comparison_table import read_comparison_csv, validate_comparison
 from .mos import mos_summary
 from .pairwise import holm_adjust, pairwise_tests, significance_matrix
 from .report import METHOD, build_report
@@ -59,6 +70,11 @@ from .variance import CI_LEVEL
 
 __all__ = [
     "CI_LEVEL",
+    "COMPARISON_COLUMNS",
+    "TESTS",
+    "build_test_report",
+    "read_comparison_csv",
+    "validate_comparison",
     "METHOD",
     "REQUIRED_COLUMNS",
     "ScreeningRules",

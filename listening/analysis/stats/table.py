@@ -159,14 +159,14 @@ def validate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def read_ratings_csv(source: str | PathLike | bytes | io.IOBase) -> pd.DataFrame:
-    """Read a ratings CSV (``listener,sentence,system,score`` plus any extra columns).
+def read_csv_text(
+    source: str | PathLike | bytes | io.IOBase, what: str = "ratings"
+) -> pd.DataFrame:
+    """Read a CSV as text cells (``dtype=str``), columns stripped, index the CSV line number.
 
-    ``source`` is a path, the file's bytes or a binary file object. Every cell is read as text
-    first so that keys like ``007`` stay keys. The returned frame's index is the CSV line number
-    (header = line 1), so validation errors name lines. Raises ``ValueError`` for text that is
-    not UTF-8, malformed CSV, missing columns or bad scores.
-    """
+    ``source`` is a path, the file's bytes or a binary file object; ``what`` names the file in
+    the messages ("The ratings CSV is not UTF-8 ..."). Raises ``ValueError`` for text that is
+    not UTF-8, an empty file or malformed CSV. No column is checked here."""
     if isinstance(source, bytes):
         raw = source
     elif hasattr(source, "read"):
@@ -182,17 +182,29 @@ def read_ratings_csv(source: str | PathLike | bytes | io.IOBase) -> pd.DataFrame
         line = raw[: error.start].count(b"\n") + 1
         column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
         raise ValueError(
-            f"The ratings CSV is not UTF-8 text: byte 0x{raw[error.start]:02x} at line {line}, "
+            f"The {what} CSV is not UTF-8 text: byte 0x{raw[error.start]:02x} at line {line}, "
             f"column {column}. Save the file as UTF-8 (e.g. 'Save as CSV UTF-8')."
         ) from None
     if not text.strip():
-        raise ValueError("The ratings CSV is empty; it needs a header line and ratings.")
+        raise ValueError(f"The {what} CSV is empty; it needs a header line and {what}.")
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as error:
-        raise ValueError(f"The ratings CSV is malformed: {error}") from None
+        raise ValueError(f"The {what} CSV is malformed: {error}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
+    return frame
+
+
+def read_ratings_csv(source: str | PathLike | bytes | io.IOBase) -> pd.DataFrame:
+    """Read a ratings CSV (``listener,sentence,system,score`` plus any extra columns).
+
+    ``source`` is a path, the file's bytes or a binary file object. Every cell is read as text
+    first so that keys like ``007`` stay keys. The returned frame's index is the CSV line number
+    (header = line 1), so validation errors name lines. Raises ``ValueError`` for text that is
+    not UTF-8, malformed CSV, missing columns or bad scores.
+    """
+    frame = read_csv_text(source)
     if frame.empty and all(c in frame.columns for c in REQUIRED_COLUMNS):
         raise ValueError("The ratings CSV has a header but no ratings.")
     return validate_ratings(frame)

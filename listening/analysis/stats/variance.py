@@ -67,14 +67,19 @@ class SystemParts:
     ss: np.ndarray  # (K,) sum of squared residuals
 
 
-def system_parts(t: Coded) -> SystemParts:
+def system_parts(t: Coded, *, histogram: bool = True) -> SystemParts:
+    """The per-group sums of ``t``. ``histogram=False`` for scores that are not the 1-5 ACR
+    scale (CMOS scores, preference indicators): ``hist`` is then an empty (K, 0) array."""
     k, n_l, n_s = t.n_systems, t.n_listeners, t.n_sentences
     n = np.bincount(t.system, minlength=k).astype(np.float64)
     total = np.bincount(t.system, weights=t.score, minlength=k)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / n
     resid = t.score - mean[t.system]
-    hist = np.bincount(t.system * 5 + (t.score.astype(np.int64) - 1), minlength=5 * k)
+    if histogram:
+        hist = np.bincount(t.system * 5 + (t.score.astype(np.int64) - 1), minlength=5 * k)
+    else:
+        hist = np.zeros(0, dtype=np.int64)
     key_l = t.system * n_l + t.listener
     key_s = t.system * n_s + t.sentence
     cell = t.listener * n_s + t.sentence
@@ -86,7 +91,7 @@ def system_parts(t: Coded) -> SystemParts:
     return SystemParts(
         n=n,
         mean=mean,
-        hist=hist.reshape(k, 5),
+        hist=hist.reshape(k, 5 if histogram else 0),
         resid_l=np.bincount(key_l, weights=resid, minlength=k * n_l).reshape(k, n_l),
         count_l=np.bincount(key_l, minlength=k * n_l).reshape(k, n_l),
         resid_s=np.bincount(key_s, weights=resid, minlength=k * n_s).reshape(k, n_s),

@@ -1,6 +1,7 @@
 """``manage.py mos_report``: the MOS report of a study or of a ratings CSV, as JSON, CSV or HTML.
 
-    python manage.py mos_report --ratings-csv FILE [--recipe recipe.json] [--format json|csv|html] [--out PATH]
+    python manage.py mos_report --ratings-csv FILE [--test acr|ccr|ab|abx|smos] [--reference NAME]
+        [--recipe recipe.json] [--format json|csv|html] [--out PATH]
     python manage.py mos_report STUDY_SLUG [--format json|csv|html] [--out PATH]
 
 An interface only: for a study it calls ``listening.analysis.reports.study_report_compute``
@@ -11,21 +12,89 @@ through ``build_report_without`` (rows of listeners
 marked in a ``listener_excluded`` column are left out, as on the site). It renders with
 ``listening.analysis.render``. Output goes to stdout unless ``--out`` is given; a file is written
 under a temporary name and renamed into place, so a failed run never leaves half a report.
+
+``--test`` picks the test type of a ratings CSV from :data:`TEST_TYPES`, a table of test name ->
+reader, report builder and renderers (``acr``, the default, is the path above, unchanged; the
+comparative tests read with ``stats.read_comparison_csv``, build with
+``stats.build_test_report`` and render with ``listening.analysis.render_comparative``).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from listening.analysis.render import report_html, report_json, report_summary_csv
+from listening.analysis.render_comparative import comparison_html, comparison_summary_csv
 from listening.analysis.reports import build_report_without, study_report_compute
-from listening.analysis.stats import read_ratings_csv
+from listening.analysis.stats import build_test_report, read_comparison_csv, read_ratings_csv
 from listening.models import Study
 from listening.studies.recipes import RecipeError, recipe_read
+
+
+@dataclass(frozen=True)
+class TestType:
+    """How ``--ratings-csv`` is handled for one ``--test``: ``read(path)`` gives the checked
+    table, ``build(table, manual=..., rules=..., options=...)`` the report dict, ``render`` maps
+    each --format to a function of (report, title)."""
+
+    columns: str
+    read: Callable
+    build: Callable
+    render: dict[str, Callable]
+
+
+def _build_acr(ratings, *, manual, rules, options):
+    return build_report_without(
+        ratings,
+        manual=manual,
+        rules=rules,
+        seed=options["seed"],
+        target_half_width=options["target_half_width"],
+    )
+
+
+def _build_comparison(test, ratings, *, manual, rules, options):
+    return build_test_report(
+        ratings, test, rules=rules, reference=options.get("reference"), manual_exclusions=manual
+    )
+
+
+def _comparison(test: str, columns: str) -> TestType:
+    return TestType(
+        columns=columns,
+        read=partial(read_comparison_csv, test=test),
+        build=partial(_build_comparison, test),
+        render={
+            "json": lambda report, title: report_json(report),
+            "csv": lambda report, title: comparison_summary_csv(report),
+            "html": lambda report, title: comparison_html(report, title=title),
+        },
+    )
+
+
+TEST_TYPES: dict[str, TestType] = {
+    "acr": TestType(
+        columns="listener,sentence,system,score",
+        read=read_ratings_csv,
+        build=_build_acr,
+        render={
+            "json": lambda report, title: report_json(report),
+            "csv": lambda report, title: report_summary_csv(report),
+            "html": lambda report, title: report_html(report, title=title),
+        },
+    ),
+    "ccr": _comparison("ccr", "listener,sentence,a,b,score (-3..+3, b relative to a)"),
+    "ab": _comparison("ab", "listener,sentence,a,b,choice (a, b or tie)"),
+    "abx": _comparison("abx", "listener,sentence,a,b,x,choice (a or b)"),
+    "smos": _comparison("smos", "listener,sentence,system,score (1-5) [,reference]"),
+}
 
 
 class Command(BaseCommand):
@@ -41,6 +110,20 @@ class Command(BaseCommand):
             "--ratings-csv",
             metavar="FILE",
             help="A UTF-8 CSV with columns listener,sentence,system,score (extra columns kept).",
+        )
+        parser.add_argument(
+            "--test",
+            choices=tuple(TEST_TYPES),
+            default="acr",
+            help="Test type of the ratings CSV: "
+            + "; ".join(f"{name}: {t.columns}" for name, t in TEST_TYPES.items())
+            + ". Default acr.",
+        )
+        parser.add_argument(
+            "--reference",
+            metavar="NAME",
+            help="CCR: the reference system (default: the one system in every pair, else every "
+            "pair of systems is compared); AB: also give the ranking against this system.",
         )
         parser.add_argument("--format", choices=("json", "csv", "html"), default="json")
         parser.add_argument("--out", metavar="PATH", help="Write here instead of to stdout.")
@@ -74,8 +157,16 @@ class Command(BaseCommand):
         study = None
         if options["recipe"] and not csv_path:
             raise CommandError("--recipe goes with --ratings-csv; a study has its own rules.")
+        kind = TEST_TYPES[options["test"]]
+        if slug and (options["test"] != "acr" or options["reference"]):
+            raise CommandError(
+                "--test and --reference go with --ratings-csv; a study's report follows the "
+                "study's own test."
+            )
+        if options["reference"] and options["test"] not in ("ccr", "ab"):
+            raise CommandError("--reference applies to --test ccr or ab.")
         if csv_path:
-            ratings, manual, title = self._from_csv(csv_path)
+            ratings, manual, title = self._from_csv(csv_path, kind)
             rules = self._recipe_rules(options["recipe"]) if options["recipe"] else None
         else:
             study = self._study(slug)
@@ -94,23 +185,12 @@ class Command(BaseCommand):
                     target_half_width=options["target_half_width"],
                 )
             else:
-                report = build_report_without(
-                    ratings,
-                    manual=manual,
-                    rules=rules,
-                    seed=options["seed"],
-                    target_half_width=options["target_half_width"],
-                )
+                report = kind.build(ratings, manual=manual, rules=rules, options=options)
         except ValueError as error:
             raise CommandError(str(error)) from None
 
         fmt = options["format"]
-        if fmt == "json":
-            text = report_json(report)
-        elif fmt == "csv":
-            text = report_summary_csv(report)
-        else:
-            text = report_html(report, title=options["title"] or title)
+        text = kind.render[fmt](report, options["title"] or title)
 
         if options["out"]:
             _write_atomically(Path(options["out"]), text)
@@ -118,9 +198,9 @@ class Command(BaseCommand):
         else:
             self.stdout.write(text, ending="")
 
-    def _from_csv(self, path: str):
+    def _from_csv(self, path: str, kind: TestType):
         try:
-            ratings = read_ratings_csv(path)
+            ratings = kind.read(path)
             manual = manual_exclusions_from_csv(ratings)
         except FileNotFoundError:
             raise CommandError(f"No such ratings CSV: {path}") from None
