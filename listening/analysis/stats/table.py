@@ -167,6 +167,19 @@ def read_ratings_csv(source: str | PathLike | bytes | io.IOBase) -> pd.DataFrame
     (header = line 1), so validation errors name lines. Raises ``ValueError`` for text that is
     not UTF-8, malformed CSV, missing columns or bad scores.
     """
+    frame = read_csv_frame(source)
+    if frame.empty and all(c in frame.columns for c in REQUIRED_COLUMNS):
+        raise ValueError("The ratings CSV has a header but no ratings.")
+    return validate_ratings(frame)
+
+
+def read_csv_frame(
+    source: str | PathLike | bytes | io.IOBase, *, what: str = "ratings CSV"
+) -> pd.DataFrame:
+    """A CSV as a frame of text cells, unchecked (every test type validates its own columns):
+    UTF-8 (with or without BOM), header names stripped, the index the CSV line number (named
+    "line"). ``what`` names the file in the messages. Raises ``ValueError`` for text that is
+    not UTF-8, an empty file or malformed CSV."""
     if isinstance(source, bytes):
         raw = source
     elif hasattr(source, "read"):
@@ -182,20 +195,18 @@ def read_ratings_csv(source: str | PathLike | bytes | io.IOBase) -> pd.DataFrame
         line = raw[: error.start].count(b"\n") + 1
         column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
         raise ValueError(
-            f"The ratings CSV is not UTF-8 text: byte 0x{raw[error.start]:02x} at line {line}, "
+            f"The {what} is not UTF-8 text: byte 0x{raw[error.start]:02x} at line {line}, "
             f"column {column}. Save the file as UTF-8 (e.g. 'Save as CSV UTF-8')."
         ) from None
     if not text.strip():
-        raise ValueError("The ratings CSV is empty; it needs a header line and ratings.")
+        raise ValueError(f"The {what} is empty; it needs a header line and rows.")
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as error:
-        raise ValueError(f"The ratings CSV is malformed: {error}") from None
+        raise ValueError(f"The {what} is malformed: {error}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
-    if frame.empty and all(c in frame.columns for c in REQUIRED_COLUMNS):
-        raise ValueError("The ratings CSV has a header but no ratings.")
-    return validate_ratings(frame)
+    return frame
 
 
 @dataclass
