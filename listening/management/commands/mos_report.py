@@ -2,6 +2,8 @@
 
     python manage.py mos_report --ratings-csv FILE [--recipe recipe.json] [--format json|csv|html] [--out PATH]
     python manage.py mos_report STUDY_SLUG [--format json|csv|html] [--out PATH]
+    python manage.py mos_report --ratings-csv FILE --test mushra|transcription [...]
+      (see listening.analysis.offline_tests for their options)
 
 An interface only: for a study it calls ``listening.analysis.reports.study_report_compute``
 (the function behind the site's report page, so both give the same numbers, listeners excluded
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from listening.analysis.offline_tests import OFFLINE_TESTS, add_offline_arguments, offline_report
 from listening.analysis.render import report_html, report_json, report_summary_csv
 from listening.analysis.reports import build_report_without, study_report_compute
 from listening.analysis.stats import read_ratings_csv
@@ -43,6 +46,15 @@ class Command(BaseCommand):
             help="A UTF-8 CSV with columns listener,sentence,system,score (extra columns kept).",
         )
         parser.add_argument("--format", choices=("json", "csv", "html"), default="json")
+        parser.add_argument(
+            "--test",
+            choices=("acr", *OFFLINE_TESTS),
+            default="acr",
+            help="The test type of --ratings-csv (default acr): mushra has columns "
+            "listener,sentence,system,score (0-100); transcription listener,sentence,system,text "
+            "with --sentences FILE.",
+        )
+        add_offline_arguments(parser)
         parser.add_argument("--out", metavar="PATH", help="Write here instead of to stdout.")
         parser.add_argument("--title", help="Title of the HTML report (default: study title).")
         parser.add_argument(
@@ -74,6 +86,9 @@ class Command(BaseCommand):
         study = None
         if options["recipe"] and not csv_path:
             raise CommandError("--recipe goes with --ratings-csv; a study has its own rules.")
+        if options["test"] in OFFLINE_TESTS:
+            self._offline(csv_path, options)
+            return
         if csv_path:
             ratings, manual, title = self._from_csv(csv_path)
             rules = self._recipe_rules(options["recipe"]) if options["recipe"] else None
@@ -115,6 +130,26 @@ class Command(BaseCommand):
         if options["out"]:
             _write_atomically(Path(options["out"]), text)
             self.stderr.write(f"Wrote the {fmt} report to {options['out']}.")
+        else:
+            self.stdout.write(text, ending="")
+
+    def _offline(self, csv_path: str | None, options: dict) -> None:
+        """A MUSHRA or transcription report of a CSV (listening.analysis.offline_tests)."""
+        test = options["test"]
+        if not csv_path:
+            raise CommandError(f"--test {test} reads --ratings-csv FILE; studies are ACR.")
+        try:
+            text, extra = offline_report(
+                test, csv_path, fmt=options["format"], title=options["title"], options=options
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        for path, content in extra.items():
+            _write_atomically(Path(path), content)
+            self.stderr.write(f"Wrote {path}.")
+        if options["out"]:
+            _write_atomically(Path(options["out"]), text)
+            self.stderr.write(f"Wrote the {options['format']} report to {options['out']}.")
         else:
             self.stdout.write(text, ending="")
 
