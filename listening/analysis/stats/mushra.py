@@ -278,26 +278,43 @@ def condition_summaries(t: Coded, raw: np.ndarray, parts: SystemParts) -> list[d
 # --- Pairs ---------------------------------------------------------------------------------------
 
 
-def _cell_means(t: Coded, raw: np.ndarray) -> pd.DataFrame:
-    """Mean score per trial (listener x sentence) and condition: rows cells, columns systems."""
-    frame = pd.DataFrame(
-        {"cell": t.listener * max(t.n_sentences, 1) + t.sentence, "system": t.system, "score": raw}
-    )
-    return frame.pivot_table(index="cell", columns="system", values="score", aggfunc="mean")
+def _cell_means(t: Coded, raw: np.ndarray) -> np.ndarray:
+    """Mean score per trial (listener x sentence) and condition: (trials, conditions), NaN
+    where the trial did not rate the condition."""
+    _, cell = np.unique(t.listener * max(t.n_sentences, 1) + t.sentence, return_inverse=True)
+    n_cells, k = int(cell.max(initial=-1)) + 1, t.n_systems
+    key = cell * k + t.system
+    total = np.bincount(key, weights=raw, minlength=n_cells * k).reshape(n_cells, k)
+    count = np.bincount(key, minlength=n_cells * k).reshape(n_cells, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _wilcoxon(d: np.ndarray) -> tuple[float | None, float | None, str | None]:
-    nonzero = d[d != 0]
-    if nonzero.size == 0:
-        return None, None, "every paired difference is zero"
-    result = sps.wilcoxon(nonzero, zero_method="wilcox", alternative="two-sided")
-    return float(result.statistic), float(result.pvalue), None
+def _wilcoxon_all(diffs: list[np.ndarray]) -> list[tuple[float, float] | None]:
+    """Wilcoxon signed-rank (two-sided, zero differences dropped) of each array of paired
+    differences, in one call of scipy (rows padded with NaN, which it omits); None where every
+    difference is zero."""
+    kept = [d[d != 0] for d in diffs]
+    testable = [i for i, d in enumerate(kept) if d.size]
+    out: list[tuple[float, float] | None] = [None] * len(diffs)
+    if not testable:
+        return out
+    width = max(kept[i].size for i in testable)
+    matrix = np.full((len(testable), width), np.nan)
+    for row, i in enumerate(testable):
+        matrix[row, : kept[i].size] = kept[i]
+    result = sps.wilcoxon(matrix, axis=1, nan_policy="omit", zero_method="wilcox")
+    for row, i in enumerate(testable):
+        out[i] = (float(result.statistic[row]), float(result.pvalue[row]))
+    return out
 
 
 def condition_pairs(t: Coded, raw: np.ndarray, parts: SystemParts, *, alpha: float) -> list[dict]:
     """Every pair of conditions: paired Wilcoxon and clustered t, each Holm-corrected."""
     cells = _cell_means(t, raw)
+    means = np.bincount(t.system, weights=raw, minlength=t.n_systems) / np.maximum(parts.n, 1)
     pairs: list[dict] = []
+    paired: list[tuple[dict, np.ndarray]] = []
     for a in range(t.n_systems):
         for b in range(a + 1, t.n_systems):
             entry: dict[str, Any] = {
@@ -320,19 +337,15 @@ def condition_pairs(t: Coded, raw: np.ndarray, parts: SystemParts, *, alpha: flo
             if parts.n[a] == 0 or parts.n[b] == 0:
                 entry["notes"].append("a condition of the pair has no ratings")
                 continue
-            diff = float(raw[t.system == a].mean() - raw[t.system == b].mean())
+            diff = float(means[a] - means[b])
             entry["mean_difference"] = num(diff)
-            if a in cells.columns and b in cells.columns:
-                both = cells[[a, b]].dropna()
-                d = (both[a] - both[b]).to_numpy()
-                entry["n_pairs"] = int(d.size)
-                if d.size:
-                    entry["median_paired_difference"] = num(np.median(d))
-                    statistic, p, why = _wilcoxon(d)
-                    entry.update(wilcoxon_statistic=num(statistic), wilcoxon_p=num(p))
-                    if why:
-                        entry["notes"].append(f"no Wilcoxon test: {why}")
-            if not entry["n_pairs"]:
+            d = cells[:, a] - cells[:, b]
+            d = d[~np.isnan(d)]
+            entry["n_pairs"] = int(d.size)
+            if d.size:
+                entry["median_paired_difference"] = num(np.median(d))
+                paired.append((entry, d))
+            else:
                 entry["notes"].append("no Wilcoxon test: the two were never rated in one trial")
             cv = contrast_variance(parts, {a: 1.0, b: -1.0})
             if math.isfinite(cv.variance):
@@ -351,6 +364,11 @@ def condition_pairs(t: Coded, raw: np.ndarray, parts: SystemParts, *, alpha: flo
                     "no clustered test: it needs ratings of the pair from at least two "
                     "listeners and two sentences"
                 )
+    for (entry, _), result in zip(paired, _wilcoxon_all([d for _, d in paired])):
+        if result is None:
+            entry["notes"].append("no Wilcoxon test: every paired difference is zero")
+        else:
+            entry.update(wilcoxon_statistic=num(result[0]), wilcoxon_p=num(result[1]))
     for test in ("wilcoxon", "clustered"):
         testable = [e for e in pairs if e[f"{test}_p"] is not None]
         adjusted = holm_adjust([e[f"{test}_p"] for e in testable])
@@ -375,33 +393,44 @@ def condition_pairs(t: Coded, raw: np.ndarray, parts: SystemParts, *, alpha: flo
 def mushra_screening(frame: pd.DataFrame, rules: Mapping[str, Any]) -> list[dict]:
     """Per listener: trials with the hidden reference / mid anchor, the misses, and the rules
     that fire (BS.1534-3 section 4.1.2). ``rules`` is a cleaned settings dict."""
+    codes, listeners = pd.factorize(frame["listener"], sort=False)
+    size = len(listeners)
+    score = frame["score"].to_numpy(dtype=np.float64)
+    role = frame["role"].to_numpy()
+
+    def tally(which: str, miss: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        rows = role == which
+        trials = np.bincount(codes[rows], minlength=size)
+        if miss is None:
+            return trials, np.zeros(size, dtype=np.int64)
+        return trials, np.bincount(codes[rows & miss], minlength=size)
+
+    below, above = rules["hidden_reference_below"], rules["mid_anchor_above"]
+    hidden, hidden_miss = tally("hidden_reference", None if below is None else score < below)
+    mid, mid_miss = tally("anchor70", None if above is None else score > above)
+    ratings = np.bincount(codes, minlength=size)
     out = []
-    for listener, rows in frame.groupby("listener", sort=False):
-        hidden = rows.loc[rows["role"].eq("hidden_reference"), "score"].to_numpy()
-        mid = rows.loc[rows["role"].eq("anchor70"), "score"].to_numpy()
+    for j, listener in enumerate(listeners):
         row: dict[str, Any] = {
             "listener": str(listener),
-            "n_ratings": int(len(rows)),
-            "n_hidden_reference_trials": int(hidden.size),
-            "hidden_reference_misses": 0,
-            "n_mid_anchor_trials": int(mid.size),
-            "mid_anchor_misses": 0,
+            "n_ratings": int(ratings[j]),
+            "n_hidden_reference_trials": int(hidden[j]),
+            "hidden_reference_misses": int(hidden_miss[j]),
+            "n_mid_anchor_trials": int(mid[j]),
+            "mid_anchor_misses": int(mid_miss[j]),
             "rules": [],
             "reasons": [],
         }
-        fired: dict[str, bool] = {}
-        below = rules["hidden_reference_below"]
-        if below is not None and hidden.size:
-            row["hidden_reference_misses"] = int((hidden < below).sum())
-            share = row["hidden_reference_misses"] / hidden.size
-            fired["hidden_reference_missed"] = share > rules["max_hidden_reference_share"]
-        above = rules["mid_anchor_above"]
-        if above is not None and mid.size:
-            row["mid_anchor_misses"] = int((mid > above).sum())
-            share = row["mid_anchor_misses"] / mid.size
-            fired["mid_anchor_high"] = share > rules["max_mid_anchor_share"]
+        fired = {
+            "hidden_reference_missed": below is not None
+            and hidden[j] > 0
+            and hidden_miss[j] / hidden[j] > rules["max_hidden_reference_share"],
+            "mid_anchor_high": above is not None
+            and mid[j] > 0
+            and mid_miss[j] / mid[j] > rules["max_mid_anchor_share"],
+        }
         for rule in MUSHRA_RULES:
-            if fired.get(rule.name):
+            if fired[rule.name]:
                 row["rules"].append(rule.name)
                 row["reasons"].append(f"{rule.name}: {rule.reason(row, rules)}")
         out.append(row)
