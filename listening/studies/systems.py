@@ -138,7 +138,8 @@ def system_add_lowpass_anchor(
     if anchor_kind not in MUSHRA_ANCHORS:
         raise ValidationError(
             {
-                "anchor_kind": "A low-pass anchor is 'lowpass3500' (3.5 kHz) or 'lowpass7000' (7 kHz)."
+                "anchor_kind": "A low-pass anchor is 'lowpass3500' (3.5 kHz) or "
+                "'lowpass7000' (7 kHz)."
             }
         )
     _check_source(study, source)

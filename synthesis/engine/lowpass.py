@@ -76,7 +76,8 @@ def _design(cutoff_hz: float, sample_rate: int) -> tuple[np.ndarray, int]:
 
 
 def anchor_filter_order(cutoff_hz: float, sample_rate: int) -> int:
-    """The elliptic filter's order for this cut-off and rate (per pass; zero phase runs it twice)."""
+    """The elliptic filter's order for this cut-off and rate (per pass; zero phase runs it
+    twice)."""
     return _design(float(cutoff_hz), int(sample_rate))[1]
 
 

@@ -45,7 +45,10 @@ docs/statistics.md explains each method and its reference, with the simulation t
 
 Modules: ``table`` (input checks, CSV, integer coding), ``variance`` (the clustered variance),
 ``mos`` (per-system summaries), ``pairwise`` (comparisons, Holm), ``screening`` (applies the
-rules defined once in ``listening.screening``), ``report`` (everything together).
+rules defined once in ``listening.screening``), ``report`` (everything together). Other test
+types have their own entry points beside it: ``mushra`` (ITU-R BS.1534-3), ``transcription``
+(word and character error rates; ``wording`` normalises the texts), ``followups`` (yes/no
+follow-up questions on any test type) and ``clustered`` (the clustered interval of any mean).
 """
 
 from listening.screening import ScreeningRules

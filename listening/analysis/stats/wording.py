@@ -12,8 +12,8 @@ errors, not how they were written. The steps, in order (docs/statistics.md repea
 2. **Case**: everything lower case.
 3. **Hyphens and dashes** separate words: "eighty-four" = "eighty four", "well-known" =
    "well known".
-4. **Contractions** are expanded: n't -> not (can't and cannot -> can not, won't -> will not, shan't ->
-   shall not), 're -> are, 've -> have, 'll -> will, 'm -> am, 'd -> would, and 's after
+4. **Contractions** are expanded: n't -> not (can't and cannot -> can not, won't -> will not,
+   shan't -> shall not, ain't -> is not), 're -> are, 've -> have, 'll -> will, 'm -> am, 'd -> would, and 's after
    it/that/there/here/what/where/who/how/he/she -> is; let's -> let us. Other 's (possessives)
    stay part of the word.
 5. **Punctuation** is removed (every character but letters, digits and the apostrophe of a

@@ -165,7 +165,7 @@ def test_clustered_difference_finds_a_real_gap_and_not_a_tie():
     assert not tie["significant"] and tie["better"] is None
 
 
-# --- post-screening (BS.1534-3 section 4.1.2) ------------------------------------------------------
+# --- post-screening (BS.1534-3 section 4.1.2) ---------------------------------------------
 
 
 def test_post_screening_removes_listeners_who_cannot_find_the_hidden_reference():

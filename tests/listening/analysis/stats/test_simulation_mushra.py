@@ -222,7 +222,8 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
     for d, t in results:
         recall = f"{t.caught / t.careless:.0%}" if t.careless else "n/a"
         lines.append(
-            f"| {d.name} | {t.studies} + {len(t.per_study) - t.studies} | {t.covered / t.intervals:.1%} (±{coverage_se(t):.1%}) "
+            f"| {d.name} | {t.studies} + {len(t.per_study) - t.studies} "
+            f"| {t.covered / t.intervals:.1%} (±{coverage_se(t):.1%}) "
             f"| {t.naive_covered / t.intervals:.1%} | {t.false_tie / t.studies:.1%} "
             f"| {t.found_gap / t.studies:.0%} | {recall} "
             f"| {t.wrongly / max(t.attentive, 1):.1%} | {t.seconds:.0f} |"
