@@ -27,6 +27,7 @@ from listening.analysis.offline_tests import OFFLINE_TESTS, add_offline_argument
 from listening.analysis.render import report_html, report_json, report_summary_csv
 from listening.analysis.reports import build_report_without, study_report_compute
 from listening.analysis.stats import read_ratings_csv
+from listening.analysis.stats.followups import add_followups, followup_columns
 from listening.models import Study
 from listening.studies.recipes import RecipeError, recipe_read
 
@@ -116,6 +117,9 @@ class Command(BaseCommand):
                     seed=options["seed"],
                     target_half_width=options["target_half_width"],
                 )
+                if followup_columns(ratings):
+                    # Yes/no follow-up questions (followup_<name> columns), in the JSON.
+                    add_followups(report, ratings)
         except ValueError as error:
             raise CommandError(str(error)) from None
 

@@ -168,3 +168,21 @@ def test_transcription_needs_its_sentence_file(transcription_files, tmp_path):
 def test_other_tests_read_csvs_not_studies():
     with pytest.raises(CommandError, match="--test mushra reads --ratings-csv FILE"):
         mos_report("some-study", "--test", "mushra")
+
+
+def test_an_acr_csv_with_a_followup_column_gets_the_followups_section(tmp_path):
+    path = tmp_path / "acr.csv"
+    path.write_text(
+        "listener,sentence,system,score,followup_mispronounced\n"
+        + "".join(
+            f"L{j},s{s},{system},{3 + (j + s) % 2},{'yes' if system == 'B' and j else 'no'}\n"
+            for j in range(3)
+            for s in range(3)
+            for system in ("A", "B")
+        ),
+        encoding="utf-8",
+    )
+    printed = json.loads(mos_report("--ratings-csv", str(path))[0])
+    a, b = printed["followups"]["mispronounced"]["systems"]
+    assert (a["yes"], a["n"], b["yes"], b["n"]) == (0, 9, 6, 9)
+    assert b["proportion"] == pytest.approx(6 / 9)
