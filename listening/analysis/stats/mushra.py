@@ -259,7 +259,10 @@ def condition_summaries(t: Coded, raw: np.ndarray, parts: SystemParts) -> list[d
             half = float(t_quantile(n - 1)) * sd / math.sqrt(n)
             entry.update(sd=num(sd), ci95=_bounded(mean - half, mean + half))
         cv = contrast_variance(parts, {k: 1.0})
-        if math.isfinite(cv.variance) and math.isfinite(cv.df):
+        if np.ptp(scores) == 0 and entry["n_listeners"] > 1 and entry["n_sentences"] > 1:
+            # Every rating the same (a hidden reference at 100 throughout): nothing varies.
+            entry.update(ci95_clustered=pair(mean, mean), se_clustered=0.0)
+        elif math.isfinite(cv.variance) and math.isfinite(cv.df):
             se = math.sqrt(cv.variance) * _SCALE
             half = float(t_quantile(cv.df)) * se
             entry.update(

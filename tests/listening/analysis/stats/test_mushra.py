@@ -125,6 +125,14 @@ def test_clustered_interval_is_wider_than_the_naive_one_when_listeners_differ():
     assert clustered > 1.25 * naive
 
 
+def test_a_condition_rated_100_throughout_has_a_zero_width_interval():
+    frame = simulated(seed=3, n_listeners=5, n_sentences=4)
+    frame.loc[frame["system"] == "ref", "score"] = 100.0
+    ref = by_system(mushra_report(frame, roles=ROLES)["systems"])["ref"]
+    assert ref["mean"] == 100.0 and ref["ci95_clustered"] == [100.0, 100.0]
+    assert ref["notes"] == []
+
+
 # --- pairs ---------------------------------------------------------------------------------------
 
 
