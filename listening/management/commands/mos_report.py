@@ -142,6 +142,10 @@ class Command(BaseCommand):
         test = options["test"]
         if not csv_path:
             raise CommandError(f"--test {test} reads --ratings-csv FILE; studies are ACR.")
+        if options["recipe"]:
+            raise CommandError(
+                f"--recipe holds an ACR study's screening rules; --test {test} takes none."
+            )
         try:
             text, extra = offline_report(
                 test, csv_path, fmt=options["format"], title=options["title"], options=options

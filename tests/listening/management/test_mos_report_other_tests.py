@@ -186,3 +186,8 @@ def test_an_acr_csv_with_a_followup_column_gets_the_followups_section(tmp_path):
     a, b = printed["followups"]["mispronounced"]["systems"]
     assert (a["yes"], a["n"], b["yes"], b["n"]) == (0, 9, 6, 9)
     assert b["proportion"] == pytest.approx(6 / 9)
+
+
+def test_a_recipe_is_refused_with_the_other_tests(mushra_csv, tmp_path):
+    with pytest.raises(CommandError, match="--recipe holds an ACR study's screening rules"):
+        mos_report("--ratings-csv", str(mushra_csv), "--test", "mushra", "--recipe", str(tmp_path))
