@@ -26,7 +26,16 @@ class SentenceInline(admin.TabularInline):
 class SystemInline(admin.TabularInline):
     model = System
     extra = 0
-    fields = ["name", "kind", "voice", "anchor_source", "anchor_q_db", "is_low_anchor", "position"]
+    fields = [
+        "name",
+        "kind",
+        "voice",
+        "anchor_source",
+        "anchor_kind",
+        "anchor_q_db",
+        "is_low_anchor",
+        "position",
+    ]
     fk_name = "study"
 
 

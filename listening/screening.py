@@ -473,3 +473,120 @@ def comparative_rule_reasons(row: Any, rules: ScreeningRules) -> list[str]:
         for rule in COMPARATIVE_RULES
         if getattr(row, f"rule_{rule.name}")
     ]
+
+
+# --- MUSHRA post-screening (ITU-R BS.1534-3, section 4.1.2) ------------------------------------
+#
+# Kept apart from SETTINGS: those are an ACR study's rules (and every ACR report prints them),
+# these apply to MUSHRA ratings on the 0-100 scale only. Same Setting and Rule shapes, the same
+# validation (``_checked``), so a MUSHRA study's settings form and report can draw on them alike.
+
+MUSHRA_SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "enabled",
+        "bool",
+        True,
+        label="Post-screen listeners",
+        help="Apply the BS.1534-3 rules below in the report.",
+    ),
+    Setting(
+        "hidden_reference_below",
+        "float",
+        90,
+        0,
+        100,
+        can_be_off=True,
+        label="A hidden reference rated below this is a miss",
+        help="On the 0-100 scale. ITU-R BS.1534-3 uses 90. Empty switches the rule off.",
+    ),
+    Setting(
+        "max_hidden_reference_share",
+        "float",
+        0.15,
+        0,
+        1,
+        label="Largest share of trials with a missed hidden reference",
+        help="A listener missing the hidden reference in more trials than this is excluded "
+        "(BS.1534-3: 15 %).",
+    ),
+    Setting(
+        "mid_anchor_above",
+        "float",
+        90,
+        0,
+        100,
+        can_be_off=True,
+        label="A mid anchor rated above this is a miss",
+        help="The 7 kHz anchor on the 0-100 scale. BS.1534-3 uses 90. Empty switches it off.",
+    ),
+    Setting(
+        "max_mid_anchor_share",
+        "float",
+        0.15,
+        0,
+        1,
+        label="Largest share of trials with the mid anchor rated too high",
+        help="BS.1534-3: 15 %.",
+    ),
+)
+MUSHRA_SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in MUSHRA_SETTINGS}
+
+
+def mushra_default_rules() -> dict[str, Any]:
+    """The MUSHRA post-screening settings when the researcher has changed nothing."""
+    return {
+        s.name: float(s.default) if s.kind == "float" and s.default is not None else s.default
+        for s in MUSHRA_SETTINGS
+    }
+
+
+def mushra_screening_clean(rules: Any) -> dict[str, Any]:
+    """MUSHRA post-screening settings checked and completed with defaults; raises
+    :class:`ScreeningRulesError` naming the setting and its allowed values, or unknown names."""
+    if rules in (None, ""):
+        return mushra_default_rules()
+    if not isinstance(rules, Mapping):
+        raise ScreeningRulesError("MUSHRA screening rules are an object of rule: value.")
+    unknown = sorted(str(k) for k in rules if k not in MUSHRA_SETTINGS_BY_NAME)
+    if unknown:
+        raise ScreeningRulesError(
+            f"Unknown MUSHRA screening rule(s): {', '.join(unknown)}. "
+            f"Known rules: {', '.join(MUSHRA_SETTINGS_BY_NAME)}."
+        )
+    cleaned = mushra_default_rules()
+    for name, value in rules.items():
+        cleaned[name] = _checked(MUSHRA_SETTINGS_BY_NAME[name], value)
+    return cleaned
+
+
+def _share(value: float) -> str:
+    return f"{100 * value:.0f} %"
+
+
+#: ``row`` has, per listener: n_hidden_reference_trials, hidden_reference_misses,
+#: n_mid_anchor_trials, mid_anchor_misses. ``rules`` is a cleaned dict.
+MUSHRA_RULES: tuple[Rule, ...] = (
+    Rule(
+        "hidden_reference_missed",
+        "Hidden reference not found",
+        "hidden reference rated below the threshold in too many trials (ITU-R BS.1534-3)",
+        lambda row, rules: (
+            f"hidden reference rated below {rules['hidden_reference_below']:g} in "
+            f"{row['hidden_reference_misses']} of {row['n_hidden_reference_trials']} trials "
+            f"({_share(row['hidden_reference_misses'] / row['n_hidden_reference_trials'])}; "
+            f"allowed {_share(rules['max_hidden_reference_share'])})"
+        ),
+    ),
+    Rule(
+        "mid_anchor_high",
+        "Mid anchor rated high",
+        "7 kHz anchor rated above the threshold in too many trials (ITU-R BS.1534-3)",
+        lambda row, rules: (
+            f"mid anchor (7 kHz) rated above {rules['mid_anchor_above']:g} in "
+            f"{row['mid_anchor_misses']} of {row['n_mid_anchor_trials']} trials "
+            f"({_share(row['mid_anchor_misses'] / row['n_mid_anchor_trials'])}; "
+            f"allowed {_share(rules['max_mid_anchor_share'])})"
+        ),
+    ),
+)
+MUSHRA_RULE_LABELS: dict[str, str] = {r.name: r.label for r in MUSHRA_RULES}

@@ -41,9 +41,14 @@ from listening.models import Clip, System, clip_upload_to
 from mos_site.errors import TemporaryFailure
 from observability import metrics
 from synthesis.engine.audio import encode_flac, postprocess
+from synthesis.engine.lowpass import LOWPASS_ANCHORS, anchor_filter_order, lowpass_anchor
 from synthesis.engine.mnru import mnru
 from synthesis.engine.protocol import SynthesisRequest
-from synthesis.provenance import anchor_clip_provenance, voice_clip_provenance
+from synthesis.provenance import (
+    anchor_clip_provenance,
+    lowpass_clip_provenance,
+    voice_clip_provenance,
+)
 from synthesis.signals import clips_changed
 from synthesis.voices import VoiceUnavailable, voice_load
 
@@ -357,13 +362,47 @@ def _synthesize_chunk(
     return done
 
 
+#: Low-pass anchor kinds and their cut-off in Hz (synthesis.engine.lowpass).
+LOWPASS_CUTOFF_HZ = {
+    System.AnchorKind.LOWPASS_3500: 3500.0,
+    System.AnchorKind.LOWPASS_7000: 7000.0,
+}
+
+
+def _derive(system: System, src: Clip, clip: Clip, samples, sample_rate: int):
+    """(derived samples, provenance) of ``clip`` from its source clip's audio."""
+    target = system.study.loudness_target_lufs
+    if system.anchor_kind == System.AnchorKind.MNRU:
+        degraded = mnru(samples, sample_rate, system.anchor_q_db, seed=clip.seed)
+        return degraded, anchor_clip_provenance(
+            seed=clip.seed,
+            q_db=system.anchor_q_db,
+            source_clip=src.token,
+            source=src.provenance,
+            loudness_target_lufs=target,
+        )
+    cutoff = LOWPASS_CUTOFF_HZ[system.anchor_kind]
+    filtered = lowpass_anchor(samples, sample_rate, cutoff)
+    return filtered, lowpass_clip_provenance(
+        seed=clip.seed,
+        cutoff_hz=cutoff,
+        stopband_hz=LOWPASS_ANCHORS[cutoff],
+        order=anchor_filter_order(cutoff, sample_rate),
+        source_clip=src.token,
+        source=src.provenance,
+        loudness_target_lufs=target,
+    )
+
+
 def anchor_clips_derive(*, system_id: int, clip_ids: list[int]) -> int:
-    """MNRU anchors (ITU-T P.810) from the source system's ready clips of the same sentences.
+    """Anchors from the source system's ready clips of the same sentences: MNRU noise (ITU-T
+    P.810) or a MUSHRA low-pass filter (ITU-R BS.1534-3), by the system's ``anchor_kind``.
 
     Clips whose source is not ready yet stay pending: they are queued again when it is."""
     system = System.objects.select_related("study", "anchor_source").get(pk=system_id)
     source = system.anchor_source
-    if system.kind != System.Kind.ANCHOR or source is None or system.anchor_q_db is None:
+    mnru_without_q = system.anchor_kind == System.AnchorKind.MNRU and system.anchor_q_db is None
+    if system.kind != System.Kind.ANCHOR or source is None or mnru_without_q:
         raise ValueError(f"system {system_id} is not an anchor system")
     candidates = list(
         Clip.objects.filter(id__in=clip_ids, system=system).exclude(status=Clip.Status.READY)
@@ -399,24 +438,19 @@ def anchor_clips_derive(*, system_id: int, clip_ids: list[int]) -> int:
         start = time.monotonic()
         with src.audio.open("rb") as fh:
             samples, sample_rate = sf.read(io.BytesIO(fh.read()), dtype="float32")
-        degraded = mnru(samples, sample_rate, system.anchor_q_db, seed=clip.seed)
         try:
+            # A low-pass anchor refuses a clip too narrow to carry the band it removes.
+            derived, provenance = _derive(system, src, clip, samples, sample_rate)
             if clip_store(
                 clip,
-                degraded,
+                derived,
                 sample_rate,
                 target_lufs=system.study.loudness_target_lufs,
                 target_sample_rate=None,
                 seconds=time.monotonic() - start,
                 device="cpu",
                 trim=False,  # keep the source's timing: the anchor is the same utterance
-                provenance=anchor_clip_provenance(
-                    seed=clip.seed,
-                    q_db=system.anchor_q_db,
-                    source_clip=src.token,
-                    source=src.provenance,
-                    loudness_target_lufs=system.study.loudness_target_lufs,
-                ),
+                provenance=provenance,
             ):
                 done += 1
         except ValueError as exc:

@@ -3,7 +3,8 @@
 Where it sits: ``synthesis.clips`` calls :func:`voice_clip_provenance` with the engine's result
 (whose ``settings`` the engine fills: model digest, speaker, noise and length scales, vocoder,
 device...) and the loaded voice's description (``synthesis.voices.LoadedVoice.files``: where each
-file came from and its sha256), and :func:`anchor_clip_provenance` for MNRU anchors. The clips
+file came from and its sha256), and :func:`anchor_clip_provenance` for MNRU anchors (:func:`lowpass_clip_provenance` for the
+MUSHRA low-pass ones). The clips
 page shows the record, the audio ZIP's manifest carries it. No Django and no Celery here: dicts
 in, a JSON-ready dict out.
 
@@ -29,6 +30,7 @@ _PACKAGES = {
     "tacotron2": ("torch", "torchaudio", "numpy"),
     "espeak": ("espeakng-loader",),
     "mnru": ("numpy", "scipy"),
+    "lowpass": ("numpy", "scipy"),
 }
 # Every clip goes through the same post-processing (trim, BS.1770 loudness, resampling, FLAC).
 _POSTPROCESS = ("numpy", "scipy", "pyloudnorm", "soundfile")
@@ -119,6 +121,37 @@ def anchor_clip_provenance(
     )
 
 
+def lowpass_clip_provenance(
+    *,
+    seed: int,
+    cutoff_hz: float,
+    stopband_hz: float,
+    order: int,
+    source_clip: str,
+    source: dict[str, Any],
+    loudness_target_lufs: float,
+) -> dict[str, Any]:
+    """The record of a MUSHRA low-pass anchor (ITU-R BS.1534-3) derived from the clip
+    ``source_clip`` (its token), whose own record is ``source``; the filter is deterministic,
+    the seed is recorded for the clip's sake only."""
+    return _json_ready(
+        {
+            "schema": SCHEMA,
+            "seed": int(seed),
+            "engine": "lowpass",
+            "settings": {
+                "cutoff_hz": cutoff_hz,
+                "stopband_hz": stopband_hz,
+                "filter": f"elliptic, order {order}, zero phase (sosfiltfilt)",
+            },
+            "source_clip": source_clip,
+            "source": source,
+            "loudness_target_lufs": loudness_target_lufs,
+            "packages": package_versions("lowpass"),
+        }
+    )
+
+
 def provenance_summary(record: dict[str, Any] | None) -> list[tuple[str, str]]:
     """(key, value) pairs for a page: the lines of a record a researcher reads first, keyed by
     the record's own field names (shown as code, like the JSON beside them)."""
@@ -143,6 +176,7 @@ def provenance_summary(record: dict[str, Any] | None) -> list[tuple[str, str]]:
         "voice",
         "rate_wpm",
         "q_db",
+        "cutoff_hz",
         "device",
         "threads",
     ):

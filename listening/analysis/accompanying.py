@@ -61,6 +61,11 @@ NOT_COMPARABLE = (
 
 # Finkelstein et al. (SSW 2023): results are tighter and more reproducible with fewer items
 # per rater. Warn when the most active tenth of the listeners gave over half the ratings.
+# How a MUSHRA low-pass anchor is named in the text (ITU-R BS.1534-3).
+LOWPASS_TEXT = {
+    System.AnchorKind.LOWPASS_3500: "low-pass 3.5 kHz (ITU-R BS.1534-3)",
+    System.AnchorKind.LOWPASS_7000: "low-pass 7 kHz (ITU-R BS.1534-3)",
+}
 TOP_SHARE_OF_LISTENERS = 0.10
 CONCENTRATION_LIMIT = 0.50
 
@@ -129,6 +134,7 @@ def study_accompanying_facts(*, study: Study) -> dict:
             "engine": s.voice.engine if s.voice else None,
             "anchor_source": s.anchor_source.name if s.anchor_source else None,
             "anchor_q_db": s.anchor_q_db,
+            "anchor_kind": s.anchor_kind if s.kind == System.Kind.ANCHOR else None,
             "is_low_anchor": s.is_low_anchor,
         }
         for s in study.systems.select_related("voice", "anchor_source").order_by("position", "id")
@@ -435,6 +441,11 @@ def accompanying_section(facts: dict, report: dict) -> dict:
                 + (
                     f", MNRU Q {s['anchor_q_db']:g} dB of {s['anchor_source']}"
                     if s["anchor_q_db"] is not None
+                    else ""
+                )
+                + (
+                    f", {LOWPASS_TEXT[s['anchor_kind']]} of {s['anchor_source']}"
+                    if s.get("anchor_kind") in LOWPASS_TEXT
                     else ""
                 )
                 + f"): MOS {_num(s['mos'])}"

@@ -133,6 +133,7 @@ class SystemSerializer(serializers.ModelSerializer):
             "voice",
             "voice_name",
             "anchor_source",
+            "anchor_kind",
             "anchor_q_db",
             "is_low_anchor",
             "position",
@@ -149,13 +150,17 @@ class SystemSerializer(serializers.ModelSerializer):
 
 class SystemCreateSerializer(serializers.Serializer):
     """A system: ``kind`` voice (with ``voice``), uploaded or reference (audio uploaded later),
-    or anchor (an MNRU anchor from ``anchor_source`` at ``anchor_q_db`` dB, ITU-T P.810)."""
+    or anchor (from ``anchor_source``: MNRU at ``anchor_q_db`` dB, ITU-T P.810, or with
+    ``anchor_kind`` lowpass3500/lowpass7000 a MUSHRA low-pass anchor, ITU-R BS.1534-3)."""
 
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=System.Kind.choices)
     voice = serializers.IntegerField(required=False, allow_null=True, help_text="A voice id.")
     anchor_source = serializers.IntegerField(
         required=False, allow_null=True, help_text="Id of a system of the same study."
+    )
+    anchor_kind = serializers.ChoiceField(
+        choices=System.AnchorKind.choices, required=False, default=System.AnchorKind.MNRU
     )
     anchor_q_db = serializers.FloatField(required=False, allow_null=True)
     is_low_anchor = serializers.BooleanField(required=False, allow_null=True, default=None)

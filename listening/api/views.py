@@ -205,7 +205,8 @@ class SystemsView(APIView):
     @extend_schema(
         request=s.SystemCreateSerializer,
         responses={201: s.SystemSerializer, **REFUSED},
-        summary="Add a system: a voice, uploaded or reference audio, or an MNRU anchor",
+        summary="Add a system: a voice, uploaded or reference audio, or an anchor (MNRU or "
+        "MUSHRA low-pass)",
     )
     def post(self, request: Request, slug: str) -> Response:
         study = study_for(request.user, slug)
@@ -219,16 +220,29 @@ class SystemsView(APIView):
                     raise ValidationError(
                         {"anchor_source": ["Give the id of a system of this study."]}
                     )
-                if data.get("anchor_q_db") is None:
-                    raise ValidationError({"anchor_q_db": ["An MNRU anchor needs Q in dB."]})
                 low = data.get("is_low_anchor")
-                system = systems.system_add_anchor(
-                    study=study,
-                    source=source,
-                    q_db=data["anchor_q_db"],
-                    name=data.get("name", ""),
-                    is_low_anchor=True if low is None else low,
-                )
+                if data["anchor_kind"] != System.AnchorKind.MNRU:
+                    if data.get("anchor_q_db") is not None:
+                        raise ValidationError(
+                            {"anchor_q_db": ["A low-pass anchor has no Q; leave it out."]}
+                        )
+                    system = systems.system_add_lowpass_anchor(
+                        study=study,
+                        source=source,
+                        anchor_kind=data["anchor_kind"],
+                        name=data.get("name", ""),
+                        is_low_anchor=low,
+                    )
+                else:
+                    if data.get("anchor_q_db") is None:
+                        raise ValidationError({"anchor_q_db": ["An MNRU anchor needs Q in dB."]})
+                    system = systems.system_add_anchor(
+                        study=study,
+                        source=source,
+                        q_db=data["anchor_q_db"],
+                        name=data.get("name", ""),
+                        is_low_anchor=True if low is None else low,
+                    )
             else:
                 voice = None
                 if data.get("voice") is not None:

@@ -283,7 +283,14 @@ class System(models.Model):
         VOICE = "voice", _("Synthesised with a voice")
         UPLOADED = "uploaded", _("Uploaded audio")
         REFERENCE = "reference", _("Natural reference")
-        ANCHOR = "anchor", _("Anchor (MNRU)")
+        ANCHOR = "anchor", _("Anchor (MNRU or low-pass)")
+
+    class AnchorKind(models.TextChoices):
+        """How an anchor is derived from its source's clips."""
+
+        MNRU = "mnru", _("MNRU noise (ITU-T P.810)")
+        LOWPASS_3500 = "lowpass3500", _("Low-pass 3.5 kHz (MUSHRA low anchor, ITU-R BS.1534-3)")
+        LOWPASS_7000 = "lowpass7000", _("Low-pass 7 kHz (MUSHRA mid anchor, ITU-R BS.1534-3)")
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="systems")
     name = models.CharField(max_length=100)
@@ -301,7 +308,13 @@ class System(models.Model):
         null=True,
         blank=True,
         related_name="anchors",
-        help_text=_("MNRU anchors are derived from this system's clips."),
+        help_text=_("Anchors are derived from this system's clips."),
+    )
+    anchor_kind = models.CharField(
+        max_length=16,
+        choices=AnchorKind.choices,
+        default=AnchorKind.MNRU,
+        help_text=_("For an anchor: MNRU noise at anchor_q_db, or a MUSHRA low-pass filter."),
     )
     anchor_q_db = models.FloatField(
         null=True, blank=True, help_text=_("MNRU Q in dB (ITU-T P.810).")
@@ -318,10 +331,20 @@ class System(models.Model):
                 condition=~Q(kind="voice") | Q(voice__isnull=False),
                 name="system_voice_kind_has_voice",
             ),
+            # An anchor has a source; an MNRU anchor has Q, a low-pass anchor none.
             models.CheckConstraint(
                 condition=~Q(kind="anchor")
-                | (Q(anchor_source__isnull=False) & Q(anchor_q_db__isnull=False)),
-                name="system_anchor_has_source_and_q",
+                | (
+                    Q(anchor_source__isnull=False)
+                    & (
+                        (Q(anchor_kind="mnru") & Q(anchor_q_db__isnull=False))
+                        | (
+                            Q(anchor_kind__in=["lowpass3500", "lowpass7000"])
+                            & Q(anchor_q_db__isnull=True)
+                        )
+                    )
+                ),
+                name="system_anchor_has_source_and_setting",
             ),
         ]
 

@@ -268,6 +268,30 @@ class AnchorForm(forms.Form):
         self.fields["source"].label_from_instance = lambda system: system.name
 
 
+class MushraAnchorsForm(forms.Form):
+    """The MUSHRA low-pass anchors (ITU-R BS.1534-3) of one of the study's systems, by default
+    its natural reference."""
+
+    source = forms.ModelChoiceField(queryset=System.objects.none(), label=_("Derived from"))
+    which = forms.ChoiceField(
+        choices=[
+            ("both", _("Low anchor (3.5 kHz) and mid anchor (7 kHz)")),
+            ("low", _("Low anchor (3.5 kHz) only")),
+        ],
+        initial="both",
+        label=_("Anchors"),
+    )
+
+    def __init__(self, *args: Any, study: Study, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        sources = study.systems.exclude(kind=System.Kind.ANCHOR)
+        self.fields["source"].queryset = sources
+        self.fields["source"].label_from_instance = lambda system: system.name
+        reference = sources.filter(kind=System.Kind.REFERENCE).first()
+        if reference is not None:
+            self.fields["source"].initial = reference.pk
+
+
 class SystemEditForm(forms.Form):
     name = forms.CharField(max_length=100, label=_("Name"))
     kind = forms.ChoiceField(

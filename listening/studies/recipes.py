@@ -17,7 +17,8 @@ training clips, attention-check rate, sample rate, loudness target) and the desi
 the same playlists are built again (``lifecycle.study_open`` is deterministic for a seed); the
 screening rules; the instructions and consent texts; the recruitment platform, its filters and
 the pay; the sentences (key, text, attention-check answer); every system with its kind, its
-voice (name and checkpoint sha256s) or its anchor source and Q, and the sha256 of each clip's
+voice (name and checkpoint sha256s) or its anchor source and Q (and kind, for a MUSHRA low-pass
+anchor), and the sha256 of each clip's
 audio; and the software that wrote it. The crowd platform's completion code and URL are left
 out: they belong to one run on one platform (and the code is what releases the pay).
 
@@ -58,7 +59,7 @@ from listening.models import Clip, Sentence, Study, System
 from listening.objective.cache import study_objective_request
 from listening.scales import ACR_TEST
 from listening.studies.settings import TASK_FIELDS, study_create
-from listening.studies.systems import system_add, system_add_anchor
+from listening.studies.systems import system_add, system_add_anchor, system_add_lowpass_anchor
 from mos_site.version import software_versions
 from synthesis.models import Voice
 
@@ -200,16 +201,23 @@ def study_recipe(*, study: Study, with_audio: bool = False) -> dict:
                 "position": system.position,
                 "is_low_anchor": system.is_low_anchor,
                 "voice": _voice(system.voice),
-                "anchor": (
-                    {"source": system.anchor_source.name, "q_db": system.anchor_q_db}
-                    if system.kind == System.Kind.ANCHOR
-                    else None
-                ),
+                "anchor": _anchor_spec(system),
                 "clips": clips[system.pk],
             }
             for system in systems
         ],
     }
+
+
+def _anchor_spec(system: System) -> dict[str, Any] | None:
+    """An anchor's source and setting. MNRU anchors are written as before (source, q_db), so
+    older recipes and their digests do not change; a low-pass anchor adds its ``kind``."""
+    if system.kind != System.Kind.ANCHOR:
+        return None
+    spec: dict[str, Any] = {"source": system.anchor_source.name, "q_db": system.anchor_q_db}
+    if system.anchor_kind != System.AnchorKind.MNRU:
+        spec["kind"] = system.anchor_kind
+    return spec
 
 
 def recipe_json(recipe: Mapping[str, Any]) -> str:
@@ -453,13 +461,22 @@ def _systems_from(
                     f"Anchor '{name}' is derived from '{anchor.get('source')}', which the recipe "
                     "does not list."
                 )
-            system = system_add_anchor(
-                study=study,
-                source=source,
-                q_db=anchor.get("q_db"),
-                name=name,
-                is_low_anchor=spec.get("is_low_anchor", True),
-            )
+            if anchor.get("kind", System.AnchorKind.MNRU) != System.AnchorKind.MNRU:
+                system = system_add_lowpass_anchor(
+                    study=study,
+                    source=source,
+                    anchor_kind=anchor["kind"],
+                    name=name,
+                    is_low_anchor=spec.get("is_low_anchor"),
+                )
+            else:
+                system = system_add_anchor(
+                    study=study,
+                    source=source,
+                    q_db=anchor.get("q_db"),
+                    name=name,
+                    is_low_anchor=spec.get("is_low_anchor", True),
+                )
         else:
             voice = None
             if kind == System.Kind.VOICE:

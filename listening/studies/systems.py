@@ -1,5 +1,6 @@
 """A study's systems: synthesised with a voice, uploaded audio (another system's output or natural
-reference recordings), or MNRU anchors (ITU-T P.810) derived from one of them.
+reference recordings), or anchors derived from one of them: MNRU noise (ITU-T P.810) or the
+MUSHRA low-pass anchors at 3.5 and 7 kHz (ITU-R BS.1534-3).
 
 Where it sits: the researcher's systems page and the API's systems endpoints call these; every
 change is refused once the test has been opened, and adding a system makes its clip rows
@@ -55,7 +56,10 @@ def system_add(
     MNRU anchors are added with ``system_add_anchor``."""
     study = study_lock_unfrozen(study, "its systems")
     if kind == System.Kind.ANCHOR:
-        raise ServiceError("Add an MNRU anchor with its source system and Q (system_add_anchor).")
+        raise ServiceError(
+            "Add an anchor with its source system: MNRU with Q (system_add_anchor), MUSHRA "
+            "low-pass with system_add_lowpass_anchor."
+        )
     if kind not in System.Kind.values:
         raise ValidationError({"kind": f"Unknown kind {kind!r}; use voice, uploaded or reference."})
     if kind == System.Kind.VOICE:
@@ -94,10 +98,7 @@ def system_add_anchor(
 ) -> System:
     """Add an MNRU anchor (ITU-T P.810) derived from ``source``'s clips at ``q_db`` dB."""
     study = study_lock_unfrozen(study, "its systems")
-    if source.study_id != study.pk:
-        raise ValidationError({"anchor_source": "The source system belongs to another study."})
-    if source.kind == System.Kind.ANCHOR:
-        raise ValidationError({"anchor_source": "Derive anchors from a system, not an anchor."})
+    _check_source(study, source)
     if q_db is None or not math.isfinite(q_db) or not -10.0 <= q_db <= 60.0:
         raise ValidationError(
             {"anchor_q_db": "Q must be between -10 and 60 dB (P.810 anchors use about 5-35)."}
@@ -111,6 +112,66 @@ def system_add_anchor(
         is_low_anchor=is_low_anchor,
     )
     return _system_save(study, system)
+
+
+MUSHRA_ANCHORS = {
+    # kind: (name prefix, a low anchor for the ACR screening rules?)
+    System.AnchorKind.LOWPASS_7000: ("mushra-lp70", False),
+    System.AnchorKind.LOWPASS_3500: ("mushra-lp35", True),
+}
+
+
+@transaction.atomic
+def system_add_lowpass_anchor(
+    *,
+    study: Study,
+    source: System,
+    anchor_kind: str,
+    name: str = "",
+    is_low_anchor: bool | None = None,
+) -> System:
+    """Add a MUSHRA low-pass anchor (ITU-R BS.1534-3) of ``source``'s clips: ``anchor_kind``
+    "lowpass3500" (the low anchor) or "lowpass7000" (the mid anchor). The clips are filtered on
+    the server (``synthesis.engine.lowpass``) and loudness-normalised like every clip.
+    ``is_low_anchor`` defaults to True for the 3.5 kHz anchor only."""
+    study = study_lock_unfrozen(study, "its systems")
+    if anchor_kind not in MUSHRA_ANCHORS:
+        raise ValidationError(
+            {
+                "anchor_kind": "A low-pass anchor is 'lowpass3500' (3.5 kHz) or "
+                "'lowpass7000' (7 kHz)."
+            }
+        )
+    _check_source(study, source)
+    prefix, low = MUSHRA_ANCHORS[anchor_kind]
+    system = System(
+        study=study,
+        name=(name or f"{prefix}-{source.name}")[:100].strip(),
+        kind=System.Kind.ANCHOR,
+        anchor_source=source,
+        anchor_kind=anchor_kind,
+        anchor_q_db=None,
+        is_low_anchor=low if is_low_anchor is None else is_low_anchor,
+    )
+    return _system_save(study, system)
+
+
+@transaction.atomic
+def system_add_mushra_anchors(*, study: Study, source: System, mid: bool = True) -> list[System]:
+    """Add the MUSHRA anchors of ``source`` (the study's reference, as BS.1534-3 has them): the
+    mid anchor (7 kHz) when ``mid``, then the low anchor (3.5 kHz)."""
+    kinds = [System.AnchorKind.LOWPASS_7000] if mid else []
+    kinds.append(System.AnchorKind.LOWPASS_3500)
+    return [
+        system_add_lowpass_anchor(study=study, source=source, anchor_kind=kind) for kind in kinds
+    ]
+
+
+def _check_source(study: Study, source: System) -> None:
+    if source.study_id != study.pk:
+        raise ValidationError({"anchor_source": "The source system belongs to another study."})
+    if source.kind == System.Kind.ANCHOR:
+        raise ValidationError({"anchor_source": "Derive anchors from a system, not an anchor."})
 
 
 @transaction.atomic

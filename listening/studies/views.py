@@ -42,6 +42,7 @@ from listening.studies import systems as study_systems
 from listening.studies.forms import (
     AnchorForm,
     AudioUploadForm,
+    MushraAnchorsForm,
     RecipeImportForm,
     SentenceUploadForm,
     StudyForm,
@@ -415,6 +416,22 @@ def systems(request: HttpRequest, slug: str) -> HttpResponse:
     anchor_form = AnchorForm(
         request.POST if which == "anchor" else None, study=study, prefix="anchor"
     )
+    mushra_form = MushraAnchorsForm(
+        request.POST if which == "mushra" else None, study=study, prefix="mushra"
+    )
+    if which == "mushra" and mushra_form.is_valid():
+        data = mushra_form.cleaned_data
+        made = _submit(
+            mushra_form,
+            study_systems.system_add_mushra_anchors,
+            study=study,
+            source=data["source"],
+            mid=data["which"] == "both",
+        )
+        if made is not None:
+            names = ", ".join(f"'{system.name}'" for system in made)
+            messages.success(request, f"MUSHRA anchors {names} added.")
+            return redirect("researcher:systems", slug=study.slug)
     added, what = None, ""
     if which == "system" and system_form.is_valid():
         data = system_form.cleaned_data
@@ -458,6 +475,7 @@ def systems(request: HttpRequest, slug: str) -> HttpResponse:
         "systems": study_systems_with_counts(study),
         "system_form": system_form,
         "anchor_form": anchor_form,
+        "mushra_form": mushra_form,
         "upload_form": AudioUploadForm(),
         "report": report,
         "max_upload_mb": settings.MAX_UPLOAD_MB,

@@ -54,6 +54,10 @@ read and check their tables (columns in ``comparison_table``). Modules: ``compar
 ``means`` (clustered mean of answers per group, test against a null), ``ccr`` (CMOS, order
 effect), ``preference`` (AB, ABX), ``bradley_terry`` (ranking), ``smos``,
 ``comparative_screening`` and ``comparative`` (the report).
+rules defined once in ``listening.screening``), ``report`` (everything together). Other test
+types have their own entry points beside it: ``mushra`` (ITU-R BS.1534-3), ``transcription``
+(word and character error rates; ``wording`` normalises the texts), ``followups`` (yes/no
+follow-up questions on any test type) and ``clustered`` (the clustered interval of any mean).
 """
 
 from listening.screening import ScreeningRules

@@ -3,6 +3,8 @@
     python manage.py mos_report --ratings-csv FILE [--test acr|ccr|ab|abx|smos] [--reference NAME]
         [--recipe recipe.json] [--format json|csv|html] [--out PATH]
     python manage.py mos_report STUDY_SLUG [--format json|csv|html] [--out PATH]
+    python manage.py mos_report --ratings-csv FILE --test mushra|transcription [...]
+      (see listening.analysis.offline_tests for their options)
 
 An interface only: for a study it calls ``listening.analysis.reports.study_report_compute``
 (the function behind the site's report page, so both give the same numbers, listeners excluded
@@ -30,10 +32,12 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from listening.analysis.offline_tests import OFFLINE_TESTS, add_offline_arguments, offline_report
 from listening.analysis.render import report_html, report_json, report_summary_csv
 from listening.analysis.render_comparative import comparison_html, comparison_summary_csv
 from listening.analysis.reports import build_report_without, study_report_compute
 from listening.analysis.stats import build_test_report, read_comparison_csv, read_ratings_csv
+from listening.analysis.stats.followups import add_followups, followup_columns
 from listening.models import Study
 from listening.studies.recipes import RecipeError, recipe_read
 
@@ -113,11 +117,12 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--test",
-            choices=tuple(TEST_TYPES),
+            choices=(*TEST_TYPES, *OFFLINE_TESTS),
             default="acr",
             help="Test type of the ratings CSV: "
             + "; ".join(f"{name}: {t.columns}" for name, t in TEST_TYPES.items())
-            + ". Default acr.",
+            + "; mushra: listener,sentence,system,score (0-100); transcription: "
+            "listener,sentence,system,text with --sentences FILE. Default acr.",
         )
         parser.add_argument(
             "--reference",
@@ -126,6 +131,7 @@ class Command(BaseCommand):
             "pair of systems is compared); AB: also give the ranking against this system.",
         )
         parser.add_argument("--format", choices=("json", "csv", "html"), default="json")
+        add_offline_arguments(parser)
         parser.add_argument("--out", metavar="PATH", help="Write here instead of to stdout.")
         parser.add_argument("--title", help="Title of the HTML report (default: study title).")
         parser.add_argument(
@@ -157,6 +163,9 @@ class Command(BaseCommand):
         study = None
         if options["recipe"] and not csv_path:
             raise CommandError("--recipe goes with --ratings-csv; a study has its own rules.")
+        if options["test"] in OFFLINE_TESTS:
+            self._offline(csv_path, options)
+            return
         kind = TEST_TYPES[options["test"]]
         if slug and (options["test"] != "acr" or options["reference"]):
             raise CommandError(
@@ -186,6 +195,9 @@ class Command(BaseCommand):
                 )
             else:
                 report = kind.build(ratings, manual=manual, rules=rules, options=options)
+                if followup_columns(ratings):
+                    # Yes/no follow-up questions (followup_<name> columns), in the JSON.
+                    add_followups(report, ratings)
         except ValueError as error:
             raise CommandError(str(error)) from None
 
@@ -195,6 +207,30 @@ class Command(BaseCommand):
         if options["out"]:
             _write_atomically(Path(options["out"]), text)
             self.stderr.write(f"Wrote the {fmt} report to {options['out']}.")
+        else:
+            self.stdout.write(text, ending="")
+
+    def _offline(self, csv_path: str | None, options: dict) -> None:
+        """A MUSHRA or transcription report of a CSV (listening.analysis.offline_tests)."""
+        test = options["test"]
+        if not csv_path:
+            raise CommandError(f"--test {test} reads --ratings-csv FILE; studies are ACR.")
+        if options["recipe"]:
+            raise CommandError(
+                f"--recipe holds an ACR study's screening rules; --test {test} takes none."
+            )
+        try:
+            text, extra = offline_report(
+                test, csv_path, fmt=options["format"], title=options["title"], options=options
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+        for path, content in extra.items():
+            _write_atomically(Path(path), content)
+            self.stderr.write(f"Wrote {path}.")
+        if options["out"]:
+            _write_atomically(Path(options["out"]), text)
+            self.stderr.write(f"Wrote the {options['format']} report to {options['out']}.")
         else:
             self.stdout.write(text, ending="")
 

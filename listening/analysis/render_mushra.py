@@ -1,0 +1,325 @@
+"""Render a MUSHRA report (``listening.analysis.stats.mushra.mushra_report``) as CSV, HTML and SVG.
+
+Where this sits: beside ``render`` (the MOS report's renderers); ``mos_report --test mushra``
+calls these. Standard library only: the HTML page is built here, standalone (one stylesheet in
+its head, no script, no external asset), and the box plot is SVG with presentation attributes
+only (no ``style`` attribute), so the site can embed it under its Content Security Policy. Every
+name drawn or printed is escaped.
+"""
+
+from __future__ import annotations
+
+import io
+from html import escape
+
+from mos_site.spreadsheet import csv_writer
+
+from .render import csv_cell, report_json
+
+__all__ = ["mushra_html", "mushra_json", "mushra_summary_csv", "svg_mushra_boxplot"]
+
+# BS.1534-3's five bands of the continuous quality scale, bottom to top.
+BANDS = ((0, "Bad"), (20, "Poor"), (40, "Fair"), (60, "Good"), (80, "Excellent"))
+BOX_FILL = "#cbd5e1"
+ROLE_FILL = {"hidden_reference": "#abd9e9", "anchor35": "#fdae61", "anchor70": "#fee090"}
+LINE = "#222222"
+CLUSTERED = "#c2410c"
+
+SUMMARY_COLUMNS = [
+    "system",
+    "role",
+    "n",
+    "n_listeners",
+    "n_sentences",
+    "mean",
+    "median",
+    "sd",
+    "ci95_low",
+    "ci95_high",
+    "ci95_clustered_low",
+    "ci95_clustered_high",
+    "n_all_listeners",
+    "mean_all_listeners",
+    "ci95_clustered_low_all_listeners",
+    "ci95_clustered_high_all_listeners",
+    "notes",
+]
+
+
+def mushra_json(report: dict) -> str:
+    return report_json(report)
+
+
+def mushra_summary_csv(report: dict) -> str:
+    """One row per condition: after the exclusions, and for all listeners (``*_all_listeners``)."""
+    everyone = {s["system"]: s for s in report["without_exclusions"]["systems"]}
+    after = {s["system"]: s for s in report["systems"]}
+    out = io.StringIO()
+    writer = csv_writer(out)
+    writer.writerow(SUMMARY_COLUMNS)
+    for name, e in everyone.items():
+        s = after.get(name, {})
+        ci, cc = s.get("ci95", [None, None]), s.get("ci95_clustered", [None, None])
+        row = [
+            name,
+            e["role"],
+            s.get("n"),
+            s.get("n_listeners"),
+            s.get("n_sentences"),
+            s.get("mean"),
+            s.get("median"),
+            s.get("sd"),
+            ci[0],
+            ci[1],
+            cc[0],
+            cc[1],
+            e["n"],
+            e["mean"],
+            e["ci95_clustered"][0],
+            e["ci95_clustered"][1],
+        ]
+        cells = [v if v is not None or i < 2 else "n/a" for i, v in enumerate(row)]
+        notes = "; ".join(s.get("notes", []) + [f"all listeners: {n}" for n in e["notes"]])
+        writer.writerow([csv_cell(v) for v in cells] + [notes])
+    return out.getvalue()
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _interval(ci: list[float | None]) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
+        return "n/a"
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+def svg_mushra_boxplot(systems: list[dict], *, chart_id: str = "mushra-box") -> str:
+    """Vertical Tukey box plot per condition on the 0-100 scale, BS.1534's bands labelled,
+    with the mean as a diamond and the clustered 95 % interval as an orange bar beside the box.
+
+    ``systems`` is the report's ``systems`` list (each with ``box``). The chart scales to its
+    container (``viewBox``); every condition's numbers are in its tooltip and the description.
+    """
+    left, top, plot_h, slot, bottom = 80, 24, 300, 64, 96
+    # At least wide enough for the legend, however few the conditions.
+    width = max(left + slot * max(len(systems), 1) + 16, 400)
+    height = top + plot_h + bottom
+
+    def y(score: float) -> float:
+        return top + (100.0 - min(max(score, 0.0), 100.0)) / 100.0 * plot_h
+
+    desc = "; ".join(
+        f"{s['system']} ({s['role']}): mean {_fmt(s['mean'])}, median {_fmt(s['median'])}, "
+        f"clustered 95 % interval {_interval(s['ci95_clustered'])}, n = {s['n']}"
+        for s in systems
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" aria-labelledby="{chart_id}-title {chart_id}-desc" '
+        'font-family="system-ui, sans-serif" font-size="12">',
+        f'<title id="{chart_id}-title">MUSHRA scores per condition (box plot, 0-100)</title>',
+        f'<desc id="{chart_id}-desc">{escape(desc or "No conditions.")}</desc>',
+    ]
+    right = left + slot * max(len(systems), 1)
+    for low, label in BANDS:
+        parts.append(
+            f'<line x1="{left}" y1="{y(low):.1f}" x2="{right}" y2="{y(low):.1f}" '
+            'stroke="#e2e8f0"/>'
+            f'<text x="{left - 6}" y="{y(low) + 4:.1f}" text-anchor="end">{low}</text>'
+            f'<text x="4" y="{y(low + 10) + 4:.1f}" fill="#555">{label}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" y1="{y(100):.1f}" x2="{right}" y2="{y(100):.1f}" stroke="#e2e8f0"/>'
+        f'<text x="{left - 6}" y="{y(100) + 4:.1f}" text-anchor="end">100</text>'
+    )
+    for i, s in enumerate(systems):
+        cx = left + slot * i + slot / 2
+        tip = escape(
+            f"{s['system']} ({s['role']}): mean {_fmt(s['mean'], 2)}, median "
+            f"{_fmt(s['median'], 2)}, clustered 95 % {_interval(s['ci95_clustered'])}, "
+            f"n = {s['n']}"
+        )
+        parts.append(f"<g><title>{tip}</title>")
+        name = str(s["system"])
+        # About 7 px a character: longer names are cut (the tooltip has the whole name).
+        short = name if len(name) <= 8 else name[:7] + "…"
+        parts.append(
+            f'<text x="{cx:.1f}" y="{top + plot_h + 18}" text-anchor="middle">'
+            f"{escape(short)}</text>"
+        )
+        if s["role"] != "test":
+            parts.append(
+                f'<text x="{cx:.1f}" y="{top + plot_h + 33}" text-anchor="middle" fill="#555" '
+                f'font-size="10">{escape(s["role"].replace("_", " "))}</text>'
+            )
+        box = s.get("box")
+        if not box:
+            parts.append(
+                f'<text x="{cx:.1f}" y="{y(50):.1f}" text-anchor="middle" fill="#555">'
+                "no ratings</text></g>"
+            )
+            continue
+        half = 16
+        fill = ROLE_FILL.get(s["role"], BOX_FILL)
+        parts.append(
+            f'<line x1="{cx:.1f}" y1="{y(box["whisker_low"]):.1f}" x2="{cx:.1f}" '
+            f'y2="{y(box["whisker_high"]):.1f}" stroke="{LINE}"/>'
+        )
+        for end in (box["whisker_low"], box["whisker_high"]):
+            parts.append(
+                f'<line x1="{cx - 8:.1f}" y1="{y(end):.1f}" x2="{cx + 8:.1f}" y2="{y(end):.1f}" '
+                f'stroke="{LINE}"/>'
+            )
+        top_q, low_q = y(box["q3"]), y(box["q1"])
+        parts.append(
+            f'<rect x="{cx - half:.1f}" y="{top_q:.1f}" width="{2 * half}" '
+            f'height="{max(low_q - top_q, 1):.1f}" fill="{fill}" stroke="{LINE}"/>'
+            f'<line x1="{cx - half:.1f}" y1="{y(box["median"]):.1f}" x2="{cx + half:.1f}" '
+            f'y2="{y(box["median"]):.1f}" stroke="{LINE}" stroke-width="2.5"/>'
+        )
+        for value in box["outliers"]:
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{y(value):.1f}" r="2.5" fill="none" stroke="{LINE}"/>'
+            )
+        if s["mean"] is not None:
+            my = y(s["mean"])
+            parts.append(
+                f'<path d="M{cx:.1f} {my - 5:.1f} L{cx + 5:.1f} {my:.1f} L{cx:.1f} {my + 5:.1f} '
+                f'L{cx - 5:.1f} {my:.1f} Z" fill="#ffffff" stroke="{LINE}"/>'
+            )
+        lo, hi = s["ci95_clustered"]
+        if lo is not None and hi is not None:
+            bx = cx + half + 6
+            parts.append(
+                f'<line x1="{bx:.1f}" y1="{y(lo):.1f}" x2="{bx:.1f}" y2="{y(hi):.1f}" '
+                f'stroke="{CLUSTERED}" stroke-width="4"/>'
+            )
+        parts.append("</g>")
+    legend_y = top + plot_h + 52
+    parts.append(
+        f'<path d="M{left + 5} {legend_y - 5} L{left + 10} {legend_y} L{left + 5} {legend_y + 5} '
+        f'L{left} {legend_y} Z" fill="#ffffff" stroke="{LINE}"/>'
+        f'<text x="{left + 16}" y="{legend_y + 4}">mean (box: quartiles and median)</text>'
+        f'<line x1="{left + 5}" y1="{legend_y + 14}" x2="{left + 5}" y2="{legend_y + 26}" '
+        f'stroke="{CLUSTERED}" stroke-width="4"/>'
+        f'<text x="{left + 16}" y="{legend_y + 24}">95 % clustered interval '
+        "(listeners × sentences)</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:1rem;max-width:72rem}"
+    "table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
+    "th,td{border:1px solid #cbd5e1;padding:.25rem .5rem;text-align:left}"
+    "td.n{text-align:right}.chart{overflow-x:auto}svg{max-width:100%;height:auto}"
+)
+
+
+def _table(head: list[str], rows: list[list[str]], numeric_from: int = 2) -> str:
+    out = ["<table><thead><tr>", *(f'<th scope="col">{escape(h)}</th>' for h in head)]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        out.append("<tr>")
+        for i, cell in enumerate(row):
+            cls = ' class="n"' if i >= numeric_from else ""
+            out.append(f"<td{cls}>{escape(cell)}</td>")
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _system_rows(systems: list[dict]) -> list[list[str]]:
+    return [
+        [
+            s["system"],
+            s["role"].replace("_", " "),
+            str(s["n"]),
+            _fmt(s["mean"]),
+            _fmt(s["median"]),
+            _interval(s["ci95"]),
+            _interval(s["ci95_clustered"]),
+        ]
+        for s in systems
+    ]
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def mushra_html(report: dict, *, title: str) -> str:
+    """A standalone HTML page: the box plot, the conditions after and without exclusions, the
+    pairs, the excluded listeners with their BS.1534-3 reasons, warnings and the method."""
+    head = ["Condition", "Role", "n", "Mean", "Median", "95 % t", "95 % clustered"]
+    body = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(title)}: MUSHRA report</title><style>{_CSS}</style></head><body>",
+        f"<h1>{escape(title)}: MUSHRA report</h1>",
+        f"<p>{report['n_ratings']} ratings from {report['n_listeners']} listeners on "
+        f"{report['n_sentences']} sentences; "
+        f"{len(report['excluded_listeners'])} listener(s) excluded by the post-screening"
+        + ("" if report["screening"]["applied"] else " (not applied)")
+        + ".</p>",
+    ]
+    for warning in report["warnings"]:
+        body.append(f'<p role="note"><strong>Note:</strong> {escape(warning)}</p>')
+    body.append('<h2>Scores per condition</h2><div class="chart">')
+    body.append(svg_mushra_boxplot(report["systems"]))
+    body.append("</div><h3>After exclusions</h3>")
+    body.append(_table(head, _system_rows(report["systems"])))
+    body.append("<h3>All listeners</h3>")
+    body.append(_table(head, _system_rows(report["without_exclusions"]["systems"])))
+    body.append("<h2>Pairs of conditions</h2>")
+    pair_rows = [
+        [
+            f"{e['system_a']} − {e['system_b']}",
+            str(e["n_pairs"]),
+            _fmt(e["mean_difference"]),
+            _interval(e["mean_difference_ci95_clustered"]),
+            _p(e["clustered_p_holm"]),
+            _p(e["wilcoxon_p_holm"]),
+            e["better"] or "—",
+        ]
+        for e in report["pairs"]
+    ]
+    body.append(
+        _table(
+            [
+                "Pair",
+                "Paired trials",
+                "Mean difference",
+                "95 % clustered",
+                "p (clustered, Holm)",
+                "p (Wilcoxon, Holm)",
+                "Higher",
+            ],
+            pair_rows,
+            numeric_from=1,
+        )
+    )
+    body.append("<h2>Excluded listeners</h2>")
+    if report["excluded_listeners"]:
+        body.append(
+            _table(
+                ["Listener", "Reason"],
+                [[e["listener"], e["reason"]] for e in report["excluded_listeners"]],
+                numeric_from=9,
+            )
+        )
+    else:
+        body.append("<p>None.</p>")
+    body.append("<h2>Method</h2><dl>")
+    for key, text in report["method"].items():
+        body.append(f"<dt>{escape(key)}</dt><dd>{escape(text)}</dd>")
+    body.append("</dl></body></html>\n")
+    return "".join(body)

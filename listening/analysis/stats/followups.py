@@ -1,0 +1,88 @@
+"""Per-clip yes/no follow-up questions ("Did you hear any mispronounced word?") as proportions.
+
+Where it sits: any test type's table (ACR, MUSHRA, transcription, ...) may carry one column
+``followup_<name>`` per question, one answer per row: yes/no (also y/n, true/false, 1/0; blank
+when the question was not asked for that clip). :func:`add_followups` adds a ``followups``
+section to that test's report: per question and system the share of "yes" with the two-way
+(listeners x sentences) clustered 95 % interval of a mean of 0/1 answers (the MOS report's
+machinery, via ``clustered``), cut to 0-1. Rows need ``listener``, ``sentence`` and ``system``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .clustered import clustered_group_means
+from .table import jsonable, num, where
+
+PREFIX = "followup_"
+_YES = {"yes", "y", "true", "t", "1"}
+_NO = {"no", "n", "false", "f", "0"}
+
+
+def followup_columns(frame: pd.DataFrame) -> list[str]:
+    return [
+        str(c) for c in frame.columns if str(c).startswith(PREFIX) and len(str(c)) > len(PREFIX)
+    ]
+
+
+def _answers(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """1.0 for yes, 0.0 for no, NaN for blank; anything else is an error naming the rows."""
+    text = frame[column].astype("string").str.strip().str.lower().fillna("")
+    bad = ~(text.isin(_YES) | text.isin(_NO) | text.eq("")).to_numpy()
+    if bad.any():
+        raise ValueError(
+            f"Column {column!r} must be yes or no (or blank when not asked); it is "
+            f"{str(frame[column][bad].iloc[0])!r} at {where(frame, bad)}."
+        )
+    out = np.full(len(frame), np.nan)
+    out[text.isin(_YES).to_numpy()] = 1.0
+    out[text.isin(_NO).to_numpy()] = 0.0
+    return out
+
+
+def followup_summary(frame: pd.DataFrame) -> dict[str, Any]:
+    """{question name: {"column", "systems": [{"system", "n", "yes", "proportion",
+    "ci95_clustered"}]}} for every ``followup_<name>`` column of ``frame``."""
+    missing = [c for c in ("listener", "sentence", "system") if c not in frame.columns]
+    if missing and followup_columns(frame):
+        raise ValueError(f"Follow-up answers need column(s) {', '.join(missing)}.")
+    out: dict[str, Any] = {}
+    for column in followup_columns(frame):
+        answers = _answers(frame, column)
+        asked = ~np.isnan(answers)
+        rows = frame[asked]
+        systems = [str(s) for s in pd.unique(frame["system"].astype(str))]
+        means = clustered_group_means(
+            rows["listener"].astype(str),
+            rows["sentence"].astype(str),
+            rows["system"].astype(str),
+            answers[asked],
+            systems,
+        )
+        entries = []
+        for entry in means:
+            yes = int(answers[asked][rows["system"].astype(str).to_numpy() == entry.group].sum())
+            entries.append(
+                {
+                    "system": entry.group,
+                    "n": entry.n,
+                    "yes": yes,
+                    "proportion": num(entry.mean) if entry.n else None,
+                    "ci95_clustered": entry.interval(low=0.0, high=1.0)
+                    if entry.n
+                    else [None, None],
+                }
+            )
+        out[column[len(PREFIX) :]] = {"column": column, "systems": entries}
+    return out
+
+
+def add_followups(report: dict, frame: pd.DataFrame) -> dict:
+    """``report`` with a ``followups`` section from ``frame``'s follow-up columns (an empty
+    section when there are none). Returns the same dict, changed in place."""
+    report["followups"] = jsonable(followup_summary(frame))
+    return report
