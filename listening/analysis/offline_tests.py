@@ -48,8 +48,11 @@ class OfflineTest:
 
 
 def add_offline_arguments(parser: Any) -> None:
-    """The options of the MUSHRA and transcription reports (ignored by the others)."""
+    """The options of the MUSHRA and transcription reports (ignored by the others). The
+    reference system is mos_report's own ``--reference``, which CCR and AB read too."""
     for role in ROLE_NAMES:
+        if role == "reference":
+            continue
         parser.add_argument(
             f"--{role.replace('_', '-')}",
             metavar="SYSTEM",
@@ -82,7 +85,10 @@ def _read(reader: Callable[[], Any], path: str, what: str) -> Any:
 
 
 def _build_mushra(path: str, options: dict[str, Any]) -> tuple[dict, dict[str, str]]:
-    roles = {role: options.get(f"role_{role}") for role in ROLE_NAMES}
+    roles = {
+        role: options.get("reference" if role == "reference" else f"role_{role}")
+        for role in ROLE_NAMES
+    }
     frame = _read(lambda: read_mushra_csv(path, roles=roles), path, "MUSHRA ratings CSV")
     rules = {"enabled": False} if options.get("no_screening") else None
     report = mushra_report(frame, roles=roles, rules=rules)

@@ -128,7 +128,8 @@ class Command(BaseCommand):
             "--reference",
             metavar="NAME",
             help="CCR: the reference system (default: the one system in every pair, else every "
-            "pair of systems is compared); AB: also give the ranking against this system.",
+            "pair of systems is compared); AB: also give the ranking against this system; MUSHRA: "
+            "the open reference (or give a role column in the CSV).",
         )
         parser.add_argument("--format", choices=("json", "csv", "html"), default="json")
         add_offline_arguments(parser)
@@ -163,6 +164,8 @@ class Command(BaseCommand):
         study = None
         if options["recipe"] and not csv_path:
             raise CommandError("--recipe goes with --ratings-csv; a study has its own rules.")
+        if options["reference"] and options["test"] not in ("ccr", "ab", "mushra"):
+            raise CommandError("--reference applies to --test ccr, ab or mushra.")
         if options["test"] in OFFLINE_TESTS:
             self._offline(csv_path, options)
             return
@@ -172,8 +175,6 @@ class Command(BaseCommand):
                 "--test and --reference go with --ratings-csv; a study's report follows the "
                 "study's own test."
             )
-        if options["reference"] and options["test"] not in ("ccr", "ab"):
-            raise CommandError("--reference applies to --test ccr or ab.")
         if csv_path:
             ratings, manual, title = self._from_csv(csv_path, kind)
             rules = self._recipe_rules(options["recipe"]) if options["recipe"] else None

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('listening', '0004_leases_listener_path_provenance_recipes'),
+        ('listening', '0005_trials_and_responses'),
         ('synthesis', '0003_voice_piper_and_noise_vocoders'),
     ]
 
