@@ -50,7 +50,7 @@ def test_ccr_json_has_the_cmos_of_each_system_against_the_inferred_reference(ccr
 def test_ccr_reference_option_and_its_errors(ccr_csv):
     with pytest.raises(CommandError, match="not in every pair"):
         mos_report("--ratings-csv", str(ccr_csv), "--test", "ccr", "--reference", "X")
-    with pytest.raises(CommandError, match="applies to --test ccr or ab"):
+    with pytest.raises(CommandError, match="applies to --test ccr, ab or mushra"):
         mos_report("--ratings-csv", str(ccr_csv), "--test", "abx", "--reference", "X")
 
 
