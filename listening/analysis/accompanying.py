@@ -67,6 +67,13 @@ LOWPASS_TEXT = {
     System.AnchorKind.LOWPASS_7000: "low-pass 7 kHz (ITU-R BS.1534-3)",
 }
 TOP_SHARE_OF_LISTENERS = 0.10
+
+
+def _all_mnru(systems: list[dict]) -> bool:
+    """Every anchor is an MNRU one (the paragraph then says "MNRU anchors", as it always did)."""
+    return all(s.get("anchor_kind") in (None, System.AnchorKind.MNRU) for s in systems)
+
+
 CONCENTRATION_LIMIT = 0.50
 
 REFERENCES = [
@@ -562,7 +569,12 @@ def _paragraph(facts: dict, items: dict, n_after: int, quality: dict) -> str:
             if sys["references"]
             else ""
         )
-        + (f" and the MNRU anchors {', '.join(sys['anchors'])}" if sys["anchors"] else "")
+        + (
+            f" and the {'MNRU ' if _all_mnru(sys['systems']) else ''}anchors "
+            f"{', '.join(sys['anchors'])}"
+            if sys["anchors"]
+            else ""
+        )
         + f"; MOS ranged from {_num(quality['low'])} to {_num(quality['high'])}.",
         "We report 95 % intervals clustered by listener and sentence and Holm-corrected "
         "pairwise tests.",
