@@ -261,6 +261,32 @@ class TypedRatingFactory(DjangoModelFactory):
     response_seconds = 1.5
 
 
+def comparison_study(test_type: str, *, slug: str = "", **fields) -> tuple[Study, dict]:
+    """A study of ``test_type`` with systems natural (its reference system), alpha and beta,
+    sentences s0 and s1, and a ready clip row of each (no audio in storage): returns the study
+    and its clips by (system name, sentence key). Give trials with :func:`trial_with`."""
+    study = StudyFactory(slug=slug or f"compare-{test_type}", test_type=test_type, **fields)
+    natural = SystemFactory(study=study, name="natural", kind=System.Kind.REFERENCE, position=0)
+    alpha = SystemFactory(study=study, name="alpha", position=1)
+    beta = SystemFactory(study=study, name="beta", position=2)
+    sentences = [SentenceFactory(study=study, key=f"s{j}", position=j) for j in range(2)]
+    clips = {
+        (system.name, sentence.key): ClipFactory(system=system, sentence=sentence)
+        for system in (natural, alpha, beta)
+        for sentence in sentences
+    }
+    study.reference_system = natural
+    study.save()
+    return study, clips
+
+
+def listener_with_playlist(study: Study, external_id: str) -> tuple[Listener, Playlist]:
+    """A Prolific listener of ``study`` holding a claimed playlist (empty: add trials)."""
+    listener = ListenerFactory(study=study, platform="prolific", external_id=external_id)
+    playlist = PlaylistFactory(study=study, listener=listener, status=Playlist.Status.CLAIMED)
+    return listener, playlist
+
+
 def ready_clip(
     system: System,
     sentence: Sentence,

@@ -5,38 +5,17 @@ import pandas as pd
 import pytest
 
 from listening.analysis.selectors import comparison_columns, study_comparison_frame
-from listening.models import PlaylistItem, Study, System
+from listening.models import PlaylistItem
 from tests.factories import (
-    ClipFactory,
-    ListenerFactory,
-    PlaylistFactory,
-    SentenceFactory,
     StudyFactory,
-    SystemFactory,
     TypedRatingFactory,
+    comparison_study,
+    listener_with_playlist,
     trial_with,
 )
 
-
-def _study(test_type: str, **fields):
-    study = StudyFactory(slug=f"frame-{test_type}", test_type=test_type, **fields)
-    natural = SystemFactory(study=study, name="natural", kind=System.Kind.REFERENCE, position=0)
-    alpha = SystemFactory(study=study, name="alpha", position=1)
-    beta = SystemFactory(study=study, name="beta", position=2)
-    sentences = [SentenceFactory(study=study, key=f"s{j}", position=j) for j in range(2)]
-    clips = {
-        (system.name, sentence.key): ClipFactory(system=system, sentence=sentence)
-        for system in (natural, alpha, beta)
-        for sentence in sentences
-    }
-    study.reference_system = natural
-    study.save()
-    return study, clips
-
-
-def _listener(study: Study, external_id: str):
-    listener = ListenerFactory(study=study, platform="prolific", external_id=external_id)
-    return listener, PlaylistFactory(study=study, listener=listener, status="claimed")
+_study = comparison_study
+_listener = listener_with_playlist
 
 
 @pytest.mark.django_db
