@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from listening.models import Study, System
 from listening.screening import SETTINGS, default_rules
 from listening.studies.settings import DESIGN_FIELDS, SLUG_TAKEN, STUDY_FIELDS
-from listening.studies.test_types import TYPE_HELP
+from listening.studies.test_types import SCALE_SIZES, TYPE_HELP
 from synthesis.models import Voice
 
 
@@ -95,6 +95,14 @@ class StudyForm(forms.ModelForm):
 
     def clean_reference_text(self) -> str:
         return self._kept("reference_text")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # The labels box is hidden for a type without a scale (AB, ABX): labels typed for
+        # another type are dropped rather than refused where the researcher cannot see them.
+        if data.get("test_type") not in SCALE_SIZES:
+            data["scale_labels"] = ""
+        return data
 
     def clean_claim_idle_minutes(self) -> int:
         value = self.cleaned_data.get("claim_idle_minutes")

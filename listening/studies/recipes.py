@@ -11,8 +11,9 @@ Why JSON and not YAML: JSON needs only the standard library, is what every other
 PyYAML implements, turns unquoted sentence keys such as ``no``, ``on`` or ``1e3`` into booleans
 and numbers, and a recipe must give back the same keys it was given.
 
-What a recipe holds (``format`` / ``version`` first): the test type with its question and
-scale; the settings that shape the design (ratings per clip, clips per listener and page,
+What a recipe holds (``format`` / ``version`` first): the test type (ACR with its question
+and scale) and the type's settings, the reference system by name (:func:`_test_section`; a
+recipe written before the types were a choice has none and is an ACR study); the settings that shape the design (ratings per clip, clips per listener and page,
 training clips, attention-check rate, sample rate, loudness target) and the design seed, so
 the same playlists are built again (``lifecycle.study_open`` is deterministic for a seed); the
 screening rules; the instructions and consent texts; the recruitment platform, its filters and

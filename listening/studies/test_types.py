@@ -83,10 +83,13 @@ def reference_system_resolve(study: Study | None, value: Any) -> System | None:
         )
     if isinstance(value, System):
         found = systems.filter(pk=value.pk).first()
-    elif isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-        found = systems.filter(pk=int(value)).first()
+    elif isinstance(value, int):
+        found = systems.filter(pk=value).first()
     else:
+        # By name first (a recipe's, the API's); a string of digits may also be an id.
         found = systems.filter(name=str(value)).first()
+        if found is None and str(value).isdigit():
+            found = systems.filter(pk=int(value)).first()
     if found is None:
         names = ", ".join(systems.values_list("name", flat=True)) or _("none yet")
         raise ValidationError(
