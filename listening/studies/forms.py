@@ -154,9 +154,9 @@ class StudyForm(forms.ModelForm):
         if study.pk:
             reference.queryset = System.objects.filter(study=study).order_by("position", "id")
             natural = [s for s in reference.queryset if s.kind == System.Kind.REFERENCE]
-            if study.reference_system_id is None and len(natural) == 1:
+            if study.reference_system_id is None and len(natural) == 1 and not study.design_frozen:
                 # Normally the one system of natural recordings: offered, saved on "Save".
-                reference.initial = natural[0].pk
+                self.initial["reference_system"] = natural[0].pk
             reference.help_text = _(
                 "Normally the system of natural recordings of the target speaker (kind "
                 "'Natural reference'): what CCR compares against, the voice SMOS compares with."
