@@ -168,7 +168,8 @@ class StudyForm(forms.ModelForm):
                 "Chosen in Settings once the study has its systems: add the natural recordings "
                 "as a system of kind 'Natural reference'."
             )
-        self.fields["scale_labels"].initial = "\n".join(study.scale_labels or [])
+        # The instance's list would show as "[]": the box shows one label per line.
+        self.initial["scale_labels"] = "\n".join(study.scale_labels or [])
         for name in self.KEEP_WHEN_EMPTY:
             self.fields[name].required = False
             self.fields[name].initial = getattr(study, name)

@@ -99,6 +99,10 @@ def test_settings_choose_the_reference_among_the_studys_systems(client_ada, stud
     study.refresh_from_db()
     assert study.reference_system == natural and study.reference_text == "different"
     assert study.scale_labels == ["Same", "Probably same", "Unsure", "Probably not", "Different"]
+    # Shown again one per line, and saved again unchanged.
+    assert "Same\nProbably same\nUnsure\nProbably not\nDifferent</textarea>" in _page(
+        client_ada.get(url)
+    )
 
 
 def test_scale_labels_of_the_wrong_length_say_how_many(client_ada, study):
