@@ -77,7 +77,7 @@ def reference_system_resolve(study: Study | None, value: Any) -> System | None:
             {
                 "reference_system": _(
                     "A new study has no systems yet: create it, add the natural recordings as a "
-                    "system of kind 'reference', then choose it as the reference system."
+                    "system (kind 'reference'), then choose it as the reference system."
                 )
             }
         )
@@ -174,8 +174,9 @@ def test_type_problems(study: Study) -> list[str]:
     if needs_reference(study.test_type, study.comparison) and reference is None:
         problems.append(
             _(
-                "%(type)s compares with the natural recordings: add them as a system of kind "
-                "'reference' (Systems), then choose it as the reference system in Settings."
+                "%(type)s compares with the natural recordings: add them as a system "
+                "(Systems: Upload natural reference recordings; in the API kind 'reference'), "
+                "then choose it as the reference system in Settings."
             )
             % {"type": study.test_type.upper()}
         )

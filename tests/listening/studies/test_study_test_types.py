@@ -121,7 +121,7 @@ def test_study_page_says_the_type_and_what_it_lacks(client_ada, study):
     page = _page(client_ada.get(reverse("researcher:study", args=[study.slug])))
     assert "CCR: rate the second clip against the first (CMOS)" in page
     assert "CCR settings to complete" in page
-    assert "add them as a system of kind &#x27;reference&#x27;" in page
+    assert "add them as a system (Systems: Upload natural reference recordings" in page
 
 
 def test_type_settings_freeze_once_the_test_is_open(client_ada, study):
