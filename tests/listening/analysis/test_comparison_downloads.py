@@ -15,6 +15,7 @@ from listening.analysis.downloads import (
     study_audio_zip,
     study_ratings_csv_rows,
 )
+from listening.analysis.replication import replication_bundle_zip
 from listening.analysis.selectors import TEST_COLUMNS, study_comparison_frame
 from listening.models import PlaylistItem, System
 from mos_site.spreadsheet import csv_writer
@@ -142,3 +143,15 @@ def test_the_report_pages_download_is_the_typed_one(client):
     response = client.get(reverse("study_report_ratings_csv", args=[study.slug]))
     text = b"".join(response.streaming_content).decode()
     assert text.splitlines()[0].startswith("listener,sentence,a,b,choice,purpose,expected")
+
+
+@pytest.mark.django_db
+def test_replication_bundle_of_a_pair_study_names_its_type_in_the_command():
+    study, _ = _responses("ab")
+    handle = replication_bundle_zip(study=study, report={"n_ratings": 2}, recipe_text="{}")
+    with handle, zipfile.ZipFile(handle) as archive:
+        readme = archive.read("README.txt").decode()
+        ratings = archive.read("ratings.csv").decode()
+    assert "mos_report --test ab --ratings-csv ratings.csv --recipe recipe.json" in readme
+    assert ratings.splitlines()[0].startswith("listener,sentence,a,b,choice,")
+    assert len(ratings.splitlines()) == 4  # header, two test responses, one training

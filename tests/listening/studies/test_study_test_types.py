@@ -66,6 +66,10 @@ def test_create_a_ccr_study_from_the_form(client_ada):
     assert response.status_code == 302
     study = Study.objects.get(slug="close-systems")
     assert (study.test_type, study.comparison, study.reference_system) == ("ccr", "systems", None)
+    dashboard = _page(client_ada.get(reverse("researcher:dashboard")))
+    assert (
+        '<abbr title="CCR: rate the second clip against the first (CMOS)">CCR</abbr>' in dashboard
+    )
 
 
 def test_settings_choose_the_reference_among_the_studys_systems(client_ada, study):
