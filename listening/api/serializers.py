@@ -17,7 +17,7 @@ from rest_framework import serializers
 from listening.models import Clip, Sentence, Study, System
 from listening.studies.selectors import listener_links
 from listening.studies.settings import STUDY_FIELDS
-from listening.studies.test_types import test_type_problems
+from listening.studies.study_types import test_type_problems
 from synthesis.availability import voice_availability
 from synthesis.models import Voice
 
@@ -35,7 +35,7 @@ SITE_FIELDS = [
 @extend_schema_field(OpenApiTypes.STR)
 class StudySystemField(serializers.Field):
     """One of the study's own systems, by name (or id) in, by name out. The study's service
-    (``listening.studies.test_types``) finds it among the study's systems and refuses any
+    (``listening.studies.study_types``) finds it among the study's systems and refuses any
     other, so a system of another study is never reachable."""
 
     def to_representation(self, value: System) -> str:

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from listening.models import Study, System
 from listening.screening import SETTINGS, default_rules
 from listening.studies.settings import DESIGN_FIELDS, SLUG_TAKEN, STUDY_FIELDS
-from listening.studies.test_types import SCALE_SIZES, TYPE_HELP
+from listening.studies.study_types import SCALE_SIZES, TYPE_HELP
 from synthesis.models import Voice
 
 

@@ -59,8 +59,8 @@ from listening.models import Clip, Sentence, Study, System
 from listening.objective.cache import study_objective_request
 from listening.scales import ACR_TEST
 from listening.studies.settings import TASK_FIELDS, study_create
+from listening.studies.study_types import test_type_clean
 from listening.studies.systems import system_add, system_add_anchor
-from listening.studies.test_types import test_type_clean
 from mos_site.version import software_versions
 from synthesis.models import Voice
 

@@ -20,7 +20,7 @@ from listening import screening
 from listening.errors import ServiceError
 from listening.models import Study
 from listening.studies.lifecycle import study_lock
-from listening.studies.test_types import TYPE_FIELDS, test_type_clean
+from listening.studies.study_types import TYPE_FIELDS, test_type_clean
 
 log = logging.getLogger(__name__)
 

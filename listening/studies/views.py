@@ -57,7 +57,7 @@ from listening.studies.selectors import (
     study_systems_with_counts,
 )
 from listening.studies.settings import study_create, study_update
-from listening.studies.test_types import TYPE_HELP, test_type_problems
+from listening.studies.study_types import TYPE_HELP, test_type_problems
 from mos_site.http import audio_content_type
 from synthesis.availability import voices_availability
 from synthesis.models import Voice

@@ -12,7 +12,7 @@ from django.urls import reverse
 from listening.models import Study, System
 from listening.studies.recipes import recipe_json, recipe_read, study_import, study_recipe
 from listening.studies.settings import study_create, study_update
-from listening.studies.test_types import TYPE_HELP, test_type_problems
+from listening.studies.study_types import TYPE_HELP, test_type_problems
 from tests.factories import SentenceFactory, StudyFactory, SystemFactory
 
 FORM = {
