@@ -28,7 +28,17 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 from factory.django import DjangoModelFactory, Password
 
-from listening.models import Clip, Listener, PlaylistItem, Rating, Sentence, Study, System
+from listening.models import (
+    Clip,
+    Listener,
+    Playlist,
+    PlaylistItem,
+    Rating,
+    Sentence,
+    Study,
+    System,
+    TrialClip,
+)
 from listening.participation import checks, ratings, selectors
 from listening.studies.demo import HARVARD_SENTENCES
 from listening.studies.lifecycle import study_clips_ensure, study_open
@@ -165,6 +175,116 @@ class VoiceSystemFactory(SystemFactory):
     name = "espeak"
     kind = System.Kind.VOICE
     voice = factory.SubFactory(EspeakVoiceFactory)
+
+
+class ClipFactory(DjangoModelFactory):
+    """A ready clip row naming an audio file that is not in storage: enough for tables built
+    from the database (:func:`ready_clip` stores real audio)."""
+
+    class Meta:
+        model = Clip
+
+    system = factory.SubFactory(SystemFactory)
+    sentence = factory.SubFactory(SentenceFactory, study=factory.SelfAttribute("..system.study"))
+    status = Clip.Status.READY
+    audio = factory.Sequence(lambda n: f"clips/test/clip-{n}.flac")
+    duration_s = 1.0
+
+
+class ListenerFactory(DjangoModelFactory):
+    class Meta:
+        model = Listener
+
+    study = factory.SubFactory(StudyFactory)
+    stage = Listener.Stage.RATING
+
+
+class PlaylistFactory(DjangoModelFactory):
+    class Meta:
+        model = Playlist
+
+    study = factory.SubFactory(StudyFactory)
+    index = factory.Sequence(int)
+    seed = factory.Sequence(int)
+
+
+class TrialFactory(DjangoModelFactory):
+    """A trial (``PlaylistItem``); give it clips with :class:`TrialClipFactory` or
+    :func:`trial_with`."""
+
+    class Meta:
+        model = PlaylistItem
+
+    playlist = factory.SubFactory(PlaylistFactory)
+    position = factory.Sequence(int)
+    purpose = PlaylistItem.Purpose.TEST
+
+
+class TrialClipFactory(DjangoModelFactory):
+    class Meta:
+        model = TrialClip
+
+    trial = factory.SubFactory(TrialFactory)
+    position = 0
+    role = TrialClip.Role.TEST
+    clip = factory.SubFactory(ClipFactory)
+
+
+def trial_with(playlist: Playlist, clips: list[tuple[str, Clip]], **fields) -> PlaylistItem:
+    """A trial of ``playlist`` presenting ``clips`` ((role, clip), in play order). A trial of
+    a one-clip type (ACR, SMOS) also names its test clip as the rated one."""
+    test = [clip for role, clip in clips if role == TrialClip.Role.TEST]
+    if len(test) == 1 and playlist.study.test_type in (Study.TestType.ACR, Study.TestType.SMOS):
+        fields.setdefault("clip", test[0])
+    trial = TrialFactory(playlist=playlist, **fields)
+    for position, (role, clip) in enumerate(clips):
+        TrialClipFactory(trial=trial, position=position, role=role, clip=clip)
+    return trial
+
+
+class TypedRatingFactory(DjangoModelFactory):
+    """A response of the trial's study's type: pass ``score`` (ACR, SMOS, CCR) or ``choice``
+    (AB, ABX). The rated clip is set for one-clip types, as the response POST does."""
+
+    class Meta:
+        model = Rating
+
+    item = factory.SubFactory(TrialFactory)
+    listener = factory.SubFactory(
+        ListenerFactory, study=factory.SelfAttribute("..item.playlist.study")
+    )
+    test_type = factory.LazyAttribute(lambda rating: rating.item.playlist.study.test_type)
+    clip = factory.LazyAttribute(lambda rating: rating.item.clip)
+    purpose = factory.LazyAttribute(lambda rating: rating.item.purpose)
+    play_counts = factory.LazyAttribute(lambda rating: [1] * rating.item.trial_clips.count())
+    play_count = factory.LazyAttribute(lambda rating: len(rating.play_counts))
+    response_seconds = 1.5
+
+
+def comparison_study(test_type: str, *, slug: str = "", **fields) -> tuple[Study, dict]:
+    """A study of ``test_type`` with systems natural (its reference system), alpha and beta,
+    sentences s0 and s1, and a ready clip row of each (no audio in storage): returns the study
+    and its clips by (system name, sentence key). Give trials with :func:`trial_with`."""
+    study = StudyFactory(slug=slug or f"compare-{test_type}", test_type=test_type, **fields)
+    natural = SystemFactory(study=study, name="natural", kind=System.Kind.REFERENCE, position=0)
+    alpha = SystemFactory(study=study, name="alpha", position=1)
+    beta = SystemFactory(study=study, name="beta", position=2)
+    sentences = [SentenceFactory(study=study, key=f"s{j}", position=j) for j in range(2)]
+    clips = {
+        (system.name, sentence.key): ClipFactory(system=system, sentence=sentence)
+        for system in (natural, alpha, beta)
+        for sentence in sentences
+    }
+    study.reference_system = natural
+    study.save()
+    return study, clips
+
+
+def listener_with_playlist(study: Study, external_id: str) -> tuple[Listener, Playlist]:
+    """A Prolific listener of ``study`` holding a claimed playlist (empty: add trials)."""
+    listener = ListenerFactory(study=study, platform="prolific", external_id=external_id)
+    playlist = PlaylistFactory(study=study, listener=listener, status=Playlist.Status.CLAIMED)
+    return listener, playlist
 
 
 def ready_clip(

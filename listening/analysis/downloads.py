@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
@@ -19,8 +20,13 @@ from typing import IO, Any
 
 from django.utils.text import slugify
 
-from listening.analysis.selectors import study_ratings_labelled
-from listening.models import Clip, Study, System
+from listening.analysis.selectors import (
+    TEST_COLUMNS,
+    comparison_columns,
+    study_comparison_records,
+    study_ratings_labelled,
+)
+from listening.models import Clip, Study, System, TrialClip
 from mos_site.spreadsheet import csv_writer
 
 log = logging.getLogger(__name__)
@@ -62,14 +68,63 @@ RAW_RATING_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
 RAW_RATING_COLUMNS = ["listener", *RAW_RATING_FIELDS]
 
 
+# A comparison study's download after its type's columns (``comparison_columns``): the
+# response's own fields -> (the field, how it is written), then the listener's.
+COMPARISON_EXTRA_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "platform": ("listener__platform", _as_is),
+    "platform_id": ("listener__external_id", _as_is),
+    "play_counts": ("play_counts", lambda v: ";".join(str(n) for n in v or [])),
+    "play_count": ("play_count", _as_is),
+    "played_seconds": ("played_seconds", lambda v: round(v, 3)),
+    "created_at": ("created_at", lambda v: v.isoformat()),
+    "listener_excluded": ("listener__excluded", _flag),
+    "exclusion_reason": ("listener__exclusion_reason", _as_is),
+}
+
+
+def comparison_csv_columns(test_type: str) -> list[str]:
+    """The ratings download's header for a CCR, AB, ABX or SMOS study."""
+    return [*comparison_columns(test_type), "sentence_text", *COMPARISON_EXTRA_FIELDS]
+
+
+def _comparison_csv_rows(study: Study) -> Iterator[list[Any]]:
+    """A comparison study's download: the issue's columns of its type first (so
+    ``mos_report --ratings-csv FILE --test TYPE`` reads it as it is), then purpose, expected
+    answer, response seconds, the two clips' tokens, the sentence's text, plays per clip
+    (``2;1``: in the trial's play order), when, and the manual exclusion. Training included."""
+    columns = comparison_csv_columns(study.test_type)
+    yield columns
+    extra = {name: field for name, (field, _) in COMPARISON_EXTRA_FIELDS.items()}
+    writers = {name: write for name, (_, write) in COMPARISON_EXTRA_FIELDS.items()}
+    blank = _blank_or()
+    records = study_comparison_records(
+        study, training=True, extra_fields=tuple(extra.values()), chunk_size=2000
+    )
+    for record in records:
+        row = []
+        for column in columns:
+            if column in writers:
+                row.append(writers[column](record[extra[column]]))
+            elif column == "response_seconds":
+                row.append(_blank_or(3)(record[column]))
+            else:
+                row.append(blank(record.get(column)))
+        yield row
+
+
 def study_ratings_csv_rows(*, study: Study) -> Iterator[list[Any]]:
     """Every rating of ``study`` (training included; ``purpose`` says which), header first.
+    A CCR, AB, ABX or SMOS study's download has its type's columns
+    (:func:`_comparison_csv_rows`); an ACR study's these:
 
     One row per rating: listener (named as in the report), platform and platform id, sentence
     key and text, system, clip token, score, purpose, gold answer, play count, seconds played,
     response seconds, when, and the researcher's manual exclusion. ``listener, sentence,
     system, score`` come first, so ``mos_report --ratings-csv`` reads the file as it is.
     Ordered by rating id and read in chunks: memory stays flat however many ratings there are."""
+    if study.test_type in TEST_COLUMNS:
+        yield from _comparison_csv_rows(study)
+        return
     yield RAW_RATING_COLUMNS
     fields = [field for field, _ in RAW_RATING_FIELDS.values()]
     writers = [write for _, write in RAW_RATING_FIELDS.values()]
@@ -93,6 +148,55 @@ AUDIO_MANIFEST_COLUMNS = [
 ]
 
 
+TRIALS_MANIFEST_COLUMNS = [
+    "playlist",
+    "trial",
+    "purpose",
+    "expected_score",
+    "expected_choice",
+    "clip_position",
+    "role",
+    "system",
+    "sentence",
+    "token",
+    "file_name",
+]
+
+
+def _write_trials_manifest(zf: zipfile.ZipFile, study: Study, files: dict[int, str]) -> None:
+    """``trials.csv``: every trial of every playlist with the clips it presents, in play order,
+    each with its role (test, reference, a, b, x, ...) and its file in the ZIP (``files``:
+    clip id -> name). Streamed into the ZIP: memory stays flat."""
+    rows = (
+        TrialClip.objects.filter(trial__playlist__study=study)
+        .order_by("trial__playlist__index", "trial__position", "position")
+        .values_list(
+            "trial__playlist__index",
+            "trial__position",
+            "trial__purpose",
+            "trial__expected_score",
+            "trial__expected_choice",
+            "position",
+            "role",
+            "clip__system__name",
+            "clip__sentence__key",
+            "clip__token",
+            "clip_id",
+        )
+    )
+    entry = zipfile.ZipInfo("trials.csv", date_time=time.localtime()[:6])
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    with zf.open(entry, "w", force_zip64=True) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        writer = csv_writer(text)
+        writer.writerow(TRIALS_MANIFEST_COLUMNS)
+        for *values, clip_id in rows.iterator(chunk_size=2000):
+            values[3] = "" if values[3] is None else values[3]
+            writer.writerow([*values, files.get(clip_id, "")])
+        text.flush()
+        text.detach()
+
+
 def _folder_names(study: Study) -> dict[int, str]:
     """A folder per system: its name made safe for every file system, unique in the study."""
     out: dict[int, str] = {}
@@ -112,7 +216,8 @@ def study_audio_zip(*, study: Study) -> tuple[IO[bytes], int]:
     """A ZIP of ``study``'s ready clips, ``audio/<system>/<sentence key>.<ext>``, with
     ``manifest.csv`` (file name, system, sentence key and text, duration, loudness, sample
     rate, clip token, seed, engine and the clip's whole provenance record as compact JSON:
-    ``synthesis.provenance``). Returns an open temporary file positioned at 0 (deleted when closed) and
+    ``synthesis.provenance``) and ``trials.csv`` (each trial of each playlist with its clips
+    in play order, their roles and files: :func:`_write_trials_manifest`). Returns an open temporary file positioned at 0 (deleted when closed) and
     the number of clips in it.
 
     Audio is copied from storage in 1 MiB pieces into a temporary file (stored, not deflated:
@@ -131,6 +236,7 @@ def study_audio_zip(*, study: Study) -> tuple[IO[bytes], int]:
     writer = csv_writer(manifest)
     writer.writerow(AUDIO_MANIFEST_COLUMNS)
     missing: list[str] = []
+    files: dict[int, str] = {}
     count = 0
     try:
         with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
@@ -145,6 +251,7 @@ def study_audio_zip(*, study: Study) -> tuple[IO[bytes], int]:
                 with source, zf.open(name, "w", force_zip64=True) as target:
                     shutil.copyfileobj(source, target, 1 << 20)
                 count += 1
+                files[clip.pk] = name
                 writer.writerow(
                     [
                         name,
@@ -162,6 +269,7 @@ def study_audio_zip(*, study: Study) -> tuple[IO[bytes], int]:
                     ]
                 )
             zf.writestr("manifest.csv", manifest.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+            _write_trials_manifest(zf, study, files)
             if missing:
                 text = "Ready clips whose audio file is missing from storage:\n" + "\n".join(
                     missing

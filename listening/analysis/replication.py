@@ -30,6 +30,15 @@ REBUILD_COMMAND = (
     "--format json --out report-rebuilt.json"
 )
 
+
+def rebuild_command(test_type: str) -> str:
+    """The offline command of a study of ``test_type``: a comparison type names itself, as
+    ``mos_report --test`` reads that type's columns of ratings.csv."""
+    if test_type == Study.TestType.ACR:
+        return REBUILD_COMMAND
+    return REBUILD_COMMAND.replace("--ratings-csv", f"--test {test_type} --ratings-csv")
+
+
 README = """Replication bundle of the Harken study "{title}" ({slug})
 
 recipe.json   the study: settings, test type and scale, sentences, systems with their voices
@@ -64,8 +73,13 @@ def _ordered_ratings_csv(study: Study) -> str:
             .values_list("name", flat=True)
         )
     }
-    column = header.index("system")
-    body = sorted(rows, key=lambda row: order.get(row[column], len(order)))
+    if "system" not in header:
+        # A pair type's rows name two systems each: the statistics take the study's order
+        # of systems from the recipe, so the rows stay in the database's order.
+        body = list(rows)
+    else:
+        column = header.index("system")
+        body = sorted(rows, key=lambda row: order.get(row[column], len(order)))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -81,7 +95,7 @@ def replication_bundle_zip(*, study: Study, report: dict, recipe_text: str) -> I
         title=study.title,
         slug=study.slug,
         n_ratings=report.get("n_ratings", ""),
-        command=REBUILD_COMMAND,
+        command=rebuild_command(study.test_type),
     )
     handle = tempfile.TemporaryFile(prefix="harken-replication-", suffix=".zip")  # noqa: SIM115
     try:

@@ -57,8 +57,12 @@ from listening.analysis.objective_section import (
     objective_rows_csv,
     objective_section,
 )
-from listening.analysis.selectors import listener_label, study_ratings_frame
-from listening.analysis.stats import build_report
+from listening.analysis.selectors import (
+    listener_label,
+    study_comparison_frame,
+    study_ratings_frame,
+)
+from listening.analysis.stats import build_report, build_test_report
 from listening.models import Clip, Listener, PlaylistItem, Rating, Study, StudyReport, System
 from mos_site.celery import HarkenTask, app
 from observability.metrics import REPORT_BUILD_SECONDS
@@ -222,6 +226,8 @@ def study_report_compute(
     ``accompanying_information`` (ITU-T P.800.2, ``analysis.accompanying``), whose warnings
     (a few listeners giving most ratings) join ``warnings``."""
     step = progress or (lambda fraction, message: None)
+    if study.test_type != Study.TestType.ACR:
+        return study_test_report_compute(study=study, rules=rules, progress=step)
     step(0.05, "Reading the ratings")
     frame = study_ratings_frame(study)
     # Systems in the study's order (stats lists them in order of first appearance).
@@ -264,6 +270,46 @@ def study_report_compute(
     report["accompanying_information"] = section
     report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
     step(0.95, "Saving the report")
+    return report
+
+
+def study_test_report_compute(*, study: Study, rules: Any, progress: Progress) -> dict:
+    """The report of a CCR, AB, ABX or SMOS ``study``: its responses as the type's table
+    (``selectors.study_comparison_frame``), the listeners excluded by hand, the reference
+    system and the systems' order, handed to the statistics of the type
+    (``listening.analysis.stats.build_test_report``). Raises ``ValueError`` (a message for the
+    researcher) when there is nothing to analyse yet."""
+    progress(0.05, "Reading the responses")
+    frame = study_comparison_frame(study)
+    if not (frame["purpose"] == PlaylistItem.Purpose.TEST).any():
+        raise ValueError(
+            "This study has no test responses yet. The report appears once listeners have "
+            "answered trials."
+        )
+    manual = {
+        listener_label(pk=pk, platform=platform, external_id=external_id): reason
+        for pk, platform, external_id, reason in _manual_exclusions(study)
+    }
+    reference = study.reference_system.name if study.reference_system is not None else None
+    answered = set()
+    for column in ("a", "b", "x", "system"):
+        if column in frame:
+            answered.update(frame[column].astype(str))
+    arguments = {
+        "rules": study.screening if rules is STUDY_RULES else rules,
+        "reference": reference,
+        # The study's order of the systems that have answers (one added since has none).
+        "system_order": [name for name in _system_order(study) if name in answered],
+        "manual_exclusions": manual,
+    }
+    progress(0.3, f"Computing statistics over {len(frame):,} responses")
+    report = build_test_report(frame, study.test_type, **arguments)
+    report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": int(len(frame))}
+    report.setdefault("manual_exclusions", [])
+    section = accompanying_section(study_accompanying_facts(study=study), report)
+    report["accompanying_information"] = section
+    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
+    progress(0.95, "Saving the report")
     return report
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from listening.models import PlaylistItem, Rating, Study
+from listening.models import PlaylistItem, Rating, Study, TrialClip
 
 # Column of the statistics' table -> the rating's field it is read from.
 FRAME_FIELDS = {
@@ -71,4 +71,173 @@ def study_ratings_frame(study: Study) -> pd.DataFrame:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["score"] = frame["score"].astype("int64")
     frame["is_low_anchor"] = frame["is_low_anchor"].astype(bool)
+    return frame
+
+
+# The issue's columns of each comparison type (``listening.analysis.stats.build_test_report``
+# and ``mos_report --ratings-csv FILE --test TYPE`` read them), then what every type adds.
+TEST_COLUMNS = {
+    "ccr": ["listener", "sentence", "a", "b", "score"],
+    "ab": ["listener", "sentence", "a", "b", "choice"],
+    "abx": ["listener", "sentence", "a", "b", "x", "choice"],
+    "smos": ["listener", "sentence", "system", "score", "reference"],
+}
+COMPARISON_EXTRA_COLUMNS = ["purpose", "expected", "response_seconds", "clip_a", "clip_b"]
+# A response's fields the comparison table reads (after the listener's label).
+_RESPONSE_FIELDS = [
+    "id",
+    "item_id",
+    "score",
+    "choice",
+    "purpose",
+    "item__expected_score",
+    "item__expected_choice",
+    "response_seconds",
+]
+
+
+def comparison_columns(test_type: str) -> list[str]:
+    """The columns of :func:`study_comparison_frame` for ``test_type``, in order."""
+    return [*TEST_COLUMNS[test_type], *COMPARISON_EXTRA_COLUMNS]
+
+
+def _trial_clips(item_ids: list[int]) -> dict[int, list[tuple[str, str, str, str, str]]]:
+    """Trial id -> its clips in play order: (role, system name, sentence key, clip token,
+    sentence text)."""
+    out: dict[int, list[tuple[str, str, str, str, str]]] = {}
+    rows = (
+        TrialClip.objects.filter(trial_id__in=item_ids)
+        .order_by("trial_id", "position")
+        .values_list(
+            "trial_id",
+            "role",
+            "clip__system__name",
+            "clip__sentence__key",
+            "clip__token",
+            "clip__sentence__text",
+        )
+    )
+    for trial_id, *clip in rows:
+        out.setdefault(trial_id, []).append(tuple(clip))
+    return out
+
+
+def _pair(clips: list[tuple]) -> tuple[tuple, tuple]:
+    """The two clips a pair trial presents, first heard first: roles A and B when it has them
+    (an ABX trial adds X), else its first two clips (CCR's reference and test clip, in the
+    order they were presented)."""
+    by_role = {clip[0]: clip for clip in clips}
+    if "a" in by_role and "b" in by_role:
+        return by_role["a"], by_role["b"]
+    heard = [clip for clip in clips if clip[0] != "x"]
+    return heard[0], heard[1]
+
+
+def _comparison_row(test_type: str, clips: list[tuple], answer: dict) -> dict:
+    """One response as the table's row: its type's columns, ``expected``, the clip tokens and
+    ``sentence_text`` (the rated sentence's, for the download)."""
+    if test_type == "smos":
+        by_role = {clip[0]: clip for clip in clips}
+        test = by_role.get("test") or clips[-1]
+        reference = by_role.get("reference") or clips[0]
+        return {
+            "sentence": test[2],
+            "system": test[1],
+            "score": answer["score"],
+            "reference": reference[2],
+            "expected": answer["expected_score"],
+            "clip_a": reference[3],
+            "clip_b": test[3],
+            "sentence_text": test[4],
+        }
+    first, second = _pair(clips)
+    row = {
+        "sentence": first[2],
+        "a": first[1],
+        "b": second[1],
+        "clip_a": first[3],
+        "clip_b": second[3],
+        "sentence_text": first[4],
+    }
+    if test_type == "ccr":
+        row.update(score=answer["score"], expected=answer["expected_score"])
+    else:
+        row.update(choice=answer["choice"], expected=answer["expected_choice"] or None)
+    if test_type == "abx":
+        row["x"] = next(clip for clip in clips if clip[0] == "x")[1]
+    return row
+
+
+def _comparison_batch(test_type: str, rows: list[tuple], names: list[str]) -> Iterator[dict]:
+    answers = [
+        {
+            "listener": listener_label(pk=pk, platform=platform, external_id=external_id),
+            **dict(zip(names, values, strict=True)),
+        }
+        for pk, platform, external_id, *values in rows
+    ]
+    clips = _trial_clips(sorted({answer["item_id"] for answer in answers}))
+    for answer in answers:
+        trial = clips.get(answer["item_id"], [])
+        if len(trial) < 2:
+            continue  # a trial without its clips (study_open writes them) is no comparison
+        yield {**answer, **_comparison_row(test_type, trial, answer)}
+
+
+def study_comparison_records(
+    study: Study,
+    *,
+    training: bool = False,
+    extra_fields: tuple[str, ...] = (),
+    chunk_size: int = 2000,
+) -> Iterator[dict]:
+    """Every response of a comparison ``study`` (CCR, AB, ABX, SMOS) as a dict of the table's
+    columns (see :func:`study_comparison_frame`) plus ``extra_fields`` (more of the
+    response's fields, keyed by their name), ordered by response id and read ``chunk_size`` at
+    a time: memory stays flat however many there are."""
+    test_type = study.test_type
+    if test_type not in TEST_COLUMNS:
+        raise ValueError(
+            f"study_comparison_frame reads comparison studies; '{study.slug}' is "
+            f"{test_type.upper()}: use study_ratings_frame."
+        )
+    responses = Rating.objects.filter(listener__study=study, item__isnull=False)
+    if not training:
+        responses = responses.exclude(purpose=PlaylistItem.Purpose.TRAINING)
+    fields = [*_RESPONSE_FIELDS, *extra_fields]
+    names = [name.removeprefix("item__") for name in fields]
+    rows = responses.order_by("id").values_list(
+        "listener_id", "listener__platform", "listener__external_id", *fields
+    )
+    batch: list[tuple] = []
+    for row in rows.iterator(chunk_size=chunk_size):
+        batch.append(row)
+        if len(batch) >= chunk_size:
+            yield from _comparison_batch(test_type, batch, names)
+            batch = []
+    yield from _comparison_batch(test_type, batch, names)
+
+
+def study_comparison_frame(study: Study, *, training: bool = False) -> pd.DataFrame:
+    """Every counted response of a CCR, AB, ABX or SMOS ``study`` as the table of its type
+    (:func:`comparison_columns`), for ``listening.analysis.stats.build_test_report``: one row
+    per response, read from ``Rating`` and the trial's ``TrialClip`` rows, ordered by response
+    id (the same database gives the same table).
+
+    ``a``, ``b`` and ``x`` are system names, ``a`` the clip heard first: a CCR score rates
+    ``b`` against ``a`` as presented (the statistics correct the sign). SMOS: ``system`` is the
+    test clip's, ``reference`` the reference clip's sentence key (different from ``sentence``
+    in a different-text design). ``expected``: a gold trial's expected score (CCR, SMOS) or
+    choice (AB, ABX), else empty; ``clip_a`` / ``clip_b``: the two clips' tokens (SMOS: the
+    reference's, then the test clip's). Training responses only with ``training=True``."""
+    columns = comparison_columns(study.test_type) if study.test_type in TEST_COLUMNS else []
+    records = study_comparison_records(study, training=training, chunk_size=10_000)
+    frame = pd.DataFrame.from_records(list(records), columns=columns)
+    frame["response_seconds"] = pd.to_numeric(frame["response_seconds"], errors="coerce").astype(
+        "float64"
+    )
+    if "score" in frame:
+        frame["score"] = frame["score"].astype("int64")
+    if study.test_type in ("ccr", "smos"):
+        frame["expected"] = pd.to_numeric(frame["expected"], errors="coerce").astype("float64")
     return frame

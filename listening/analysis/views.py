@@ -37,6 +37,7 @@ from django.views.decorators.http import require_GET, require_POST
 from listening.access import researcher_required, study_for
 from listening.analysis import downloads, funnel, reports
 from listening.analysis import render as render_report
+from listening.analysis import render_comparative
 from listening.models import Study, StudyReport
 from mos_site.http import streamed_csv_response, text_download
 
@@ -72,6 +73,10 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "listening/analysis/building.html", context)
 
     data = report.data
+    if _is_comparison(data):
+        context.update(render_comparative.comparison_context(data, title=study.title))
+        context.update(report_row=report, funnel=funnel.study_funnel(study=study))
+        return render(request, "listening/analysis/report_comparative_page.html", context)
     # From here on "report" is the report's data (as in the standalone template); the row is
     # "report_row".
     context.update(render_report.report_context(data, title=study.title))
@@ -85,6 +90,23 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
     if (data.get("objective") or {}).get("n_computed"):
         context["objective_csv_url"] = reverse("study_report_objective_csv", args=[study.slug])
     return render(request, "listening/analysis/report.html", context)
+
+
+def _is_comparison(data: dict) -> bool:
+    """A CCR, AB, ABX or SMOS report (``stats.build_test_report``), not an ACR one."""
+    return data.get("test", "acr") != "acr"
+
+
+def _summary_csv(data: dict) -> str:
+    if _is_comparison(data):
+        return render_comparative.comparison_summary_csv(data)
+    return render_report.report_summary_csv(data)
+
+
+def _standalone_html(data: dict, study: Study) -> str:
+    if _is_comparison(data):
+        return render_comparative.comparison_html(data, title=study.title)
+    return render_report.report_html(data, title=study.title)
 
 
 def _listener_rows(data: dict) -> list[dict]:
@@ -192,7 +214,7 @@ def _objective_csv(data: dict, study: Study) -> str:
 report_summary_csv = _report_download(
     "mos-summary.csv",
     CSV,
-    lambda data, study: render_report.report_summary_csv(data),
+    lambda data, study: _summary_csv(data),
     "One row per system: MOS, SD, both intervals, with and without exclusions.",
 )
 report_objective_csv = _report_download(
@@ -213,7 +235,7 @@ report_json = _report_download(
 report_html = _report_download(
     "mos-report.html",
     "text/html; charset=utf-8",
-    lambda data, study: render_report.report_html(data, title=study.title),
+    _standalone_html,
     "The standalone HTML report (one file, inline CSS and SVG, no scripts).",
 )
 

@@ -10,11 +10,14 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from listening.models import Clip, Sentence, Study, System
 from listening.studies.selectors import listener_links
 from listening.studies.settings import STUDY_FIELDS
+from listening.studies.study_types import test_type_problems
 from synthesis.availability import voice_availability
 from synthesis.models import Voice
 
@@ -29,19 +32,57 @@ SITE_FIELDS = [
 ]
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class StudySystemField(serializers.Field):
+    """One of the study's own systems, by name (or id) in, by name out. The study's service
+    (``listening.studies.study_types``) finds it among the study's systems and refuses any
+    other, so a system of another study is never reachable."""
+
+    def to_representation(self, value: System) -> str:
+        return value.name
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str | int) or isinstance(data, bool):
+            raise serializers.ValidationError("Give the system's name (or its id).")
+        return data
+
+
 class StudySerializer(serializers.ModelSerializer):
-    """A study's settings. ``screening`` takes the setting names of ``listening.screening.SETTINGS``."""
+    """A study's settings. ``screening`` takes the setting names of ``listening.screening.SETTINGS``;
+    ``test_type`` is acr, ccr, ab, abx or smos, with ``reference_system`` (a system's name),
+    ``comparison`` (CCR), ``allow_tie`` (AB), ``reference_text`` (SMOS) and ``scale_labels``
+    (best first: 5 for ACR and SMOS, 7 for CCR; empty for the standard ones)."""
 
     links = serializers.SerializerMethodField()
+    test_type_problems = serializers.SerializerMethodField(
+        help_text="What keeps the study from running as its test type, each naming the fix "
+        "(empty once the type's settings are complete); the study page's checklist shows them."
+    )
     screening = serializers.JSONField(required=False)
+    reference_system = StudySystemField(
+        required=False,
+        allow_null=True,
+        help_text="Name of one of the study's systems, normally its natural recordings "
+        "(kind 'reference'): what CCR compares against, the voice SMOS compares with. Set it "
+        "once the system exists.",
+    )
+    scale_labels = serializers.ListField(
+        child=serializers.CharField(max_length=60),
+        required=False,
+        help_text="The study's own answer labels, best first (5 for ACR and SMOS, 7 for CCR); "
+        "empty: the standard ones.",
+    )
 
     class Meta:
         model = Study
         # The services' field list (the pages use it too), then what only the site sets.
-        fields = [*STUDY_FIELDS, *SITE_FIELDS, "links"]
+        fields = [*STUDY_FIELDS, *SITE_FIELDS, "test_type_problems", "links"]
         read_only_fields = SITE_FIELDS
         # Slug uniqueness is the service's check (one message for pages and API).
         extra_kwargs = {"slug": {"validators": []}}
+
+    def get_test_type_problems(self, study: Study) -> list[str]:
+        return [] if study.design_frozen else test_type_problems(study)
 
     def get_links(self, study: Study) -> dict[str, str]:
         request = self.context.get("request")

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from listening.models import Study, System
 from listening.screening import SETTINGS, default_rules
 from listening.studies.settings import DESIGN_FIELDS, SLUG_TAKEN, STUDY_FIELDS
+from listening.studies.study_types import SCALE_SIZES, TYPE_HELP
 from synthesis.models import Voice
 
 
@@ -24,6 +25,17 @@ class StudyForm(forms.ModelForm):
 
     # The screening settings the form shows, as fields named screening_<setting>.
     SCREENING_SETTINGS = tuple(setting for setting in SETTINGS if setting.in_form)
+
+    # The study's own scale labels, one per line (the service reads the lines as a list).
+    scale_labels = forms.CharField(
+        required=False,
+        label=_("Own scale labels (ACR, CCR, SMOS)"),
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_(
+            "Best first, one per line: 5 for ACR and SMOS, 7 for CCR. Empty: the standard "
+            "labels (ITU-T P.800; SMOS 5 Extremely similar … 1 Not at all similar)."
+        ),
+    )
 
     class Meta:
         model = Study
@@ -35,6 +47,9 @@ class StudyForm(forms.ModelForm):
             "consent_text": forms.Textarea(attrs={"rows": 4}),
             "recruitment_filters": forms.Textarea(attrs={"rows": 2}),
             "attention_check_rate": forms.NumberInput(attrs={"step": "0.01", "min": 0, "max": 0.5}),
+            "test_type": forms.RadioSelect,
+            "comparison": forms.RadioSelect,
+            "reference_text": forms.RadioSelect,
         }
         error_messages = {"slug": {"unique": SLUG_TAKEN}}
         labels = {
@@ -44,6 +59,11 @@ class StudyForm(forms.ModelForm):
             "screenout_code": _("Screen-out code"),
             "screenout_url": _("Screen-out URL"),
             "attention_check_rate": _("Attention-check rate"),
+            "test_type": _("Test type"),
+            "reference_system": _("Reference system (CCR against the reference, SMOS)"),
+            "comparison": _("CCR: what is compared"),
+            "allow_tie": _("AB: offer “No preference”"),
+            "reference_text": _("SMOS: the reference clip’s sentence"),
         }
         help_texts = {
             "slug": _("Letters, digits and hyphens; part of the listener link /t/<slug>/."),
@@ -54,7 +74,35 @@ class StudyForm(forms.ModelForm):
                 "A playlist unfinished after this long goes to another listener."
             ),
             "completion_code": _("Shown to listeners at the end (Prolific completion code)."),
+            "allow_tie": _("Switch it off to force a choice between A and B."),
+            "reference_text": _(
+                "A different sentence tests the voice, not the words; the report says which."
+            ),
         }
+
+    # A choice left out (an older form, a script) keeps the study's value: a new study's default.
+    KEEP_WHEN_EMPTY = ("test_type", "comparison", "reference_text")
+
+    def _kept(self, name: str) -> str:
+        value = self.cleaned_data.get(name)
+        return value or getattr(self.instance, name) or Study._meta.get_field(name).default
+
+    def clean_test_type(self) -> str:
+        return self._kept("test_type")
+
+    def clean_comparison(self) -> str:
+        return self._kept("comparison")
+
+    def clean_reference_text(self) -> str:
+        return self._kept("reference_text")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        # The labels box is hidden for a type without a scale (AB, ABX): labels typed for
+        # another type are dropped rather than refused where the researcher cannot see them.
+        if data.get("test_type") not in SCALE_SIZES:
+            data["scale_labels"] = ""
+        return data
 
     def clean_claim_idle_minutes(self) -> int:
         value = self.cleaned_data.get("claim_idle_minutes")
@@ -88,10 +136,62 @@ class StudyForm(forms.ModelForm):
         idle.initial = (
             self.instance.claim_idle_minutes or Study._meta.get_field("claim_idle_minutes").default
         )
+        self._type_fields_init()
         if self.instance.pk and self.instance.design_frozen:
             for name in DESIGN_FIELDS & set(self.fields):
                 self.fields[name].disabled = True
                 self.fields[name].help_text = _("Fixed: the test has been opened.")
+
+    def _type_fields_init(self) -> None:
+        """The reference system is chosen among the study's own systems (a new study has none
+        yet); the scale labels are edited as lines."""
+        study = self.instance
+        reference = self.fields["reference_system"]
+        reference.empty_label = _("(none)")
+        reference.label_from_instance = lambda system: (
+            f"{system.name} ({system.get_kind_display()})"
+        )
+        if study.pk:
+            reference.queryset = System.objects.filter(study=study).order_by("position", "id")
+            natural = [s for s in reference.queryset if s.kind == System.Kind.REFERENCE]
+            if study.reference_system_id is None and len(natural) == 1 and not study.design_frozen:
+                # Normally the one system of natural recordings: offered, saved on "Save".
+                self.initial["reference_system"] = natural[0].pk
+            reference.help_text = _(
+                "Normally the system of natural recordings of the target speaker (kind "
+                "'Natural reference'): what CCR compares against, the voice SMOS compares with."
+            )
+        else:
+            reference.queryset = System.objects.none()
+            reference.disabled = True
+            reference.help_text = _(
+                "Chosen in Settings once the study has its systems: add the natural recordings "
+                "as a system of kind 'Natural reference'."
+            )
+        # The instance's list would show as "[]": the box shows one label per line.
+        self.initial["scale_labels"] = "\n".join(study.scale_labels or [])
+        for name in self.KEEP_WHEN_EMPTY:
+            self.fields[name].required = False
+            self.fields[name].initial = getattr(study, name)
+
+    @property
+    def test_type_options(self) -> list[tuple[forms.BoundField, str]]:
+        """Each test type's radio button with its one-line explanation."""
+        return [(radio, TYPE_HELP[radio.data["value"]]) for radio in self["test_type"]]
+
+    #: The type-specific settings, and the types that read each (``static/js/studies/test_type.js``
+    #: hides the others).
+    TYPE_SETTING_TYPES = {
+        "reference_system": "ccr smos",
+        "comparison": "ccr",
+        "allow_tie": "ab",
+        "reference_text": "smos",
+        "scale_labels": "acr ccr smos",
+    }
+
+    @property
+    def type_settings(self) -> list[tuple[forms.BoundField, str]]:
+        return [(self[name], types) for name, types in self.TYPE_SETTING_TYPES.items()]
 
     @property
     def screening_field_names(self) -> list[str]:

@@ -11,8 +11,9 @@ Why JSON and not YAML: JSON needs only the standard library, is what every other
 PyYAML implements, turns unquoted sentence keys such as ``no``, ``on`` or ``1e3`` into booleans
 and numbers, and a recipe must give back the same keys it was given.
 
-What a recipe holds (``format`` / ``version`` first): the test type with its question and
-scale; the settings that shape the design (ratings per clip, clips per listener and page,
+What a recipe holds (``format`` / ``version`` first): the test type (ACR with its question
+and scale) and the type's settings, the reference system by name (:func:`_test_section`; a
+recipe written before the types were a choice has none and is an ACR study); the settings that shape the design (ratings per clip, clips per listener and page,
 training clips, attention-check rate, sample rate, loudness target) and the design seed, so
 the same playlists are built again (``lifecycle.study_open`` is deterministic for a seed); the
 screening rules; the instructions and consent texts; the recruitment platform, its filters and
@@ -59,6 +60,7 @@ from listening.models import Clip, Sentence, Study, System
 from listening.objective.cache import study_objective_request
 from listening.scales import ACR_TEST
 from listening.studies.settings import TASK_FIELDS, study_create
+from listening.studies.study_types import test_type_clean
 from listening.studies.systems import system_add, system_add_anchor, system_add_lowpass_anchor
 from mos_site.version import software_versions
 from synthesis.models import Voice
@@ -92,6 +94,9 @@ VOICE_FIELDS = (
 )
 # Systems whose audio is uploaded, not made here: their clips keep the recipe's sha256.
 RECORDED = (System.Kind.UPLOADED, System.Kind.REFERENCE)
+# The test section's settings of a study of any type (the reference system goes by name). A
+# recipe written before the test types were a choice has none of them: it is an ACR study.
+TEST_SETTINGS = ("comparison", "allow_tie", "reference_text", "scale_labels")
 # A recipe bundle's audio is copied into a temporary file, never held whole in memory.
 COPY_CHUNK = 1 << 20
 
@@ -137,6 +142,30 @@ def _plain(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
+def _test_section(study: Study) -> dict:
+    """What listeners answer: ACR's full description (``listening.scales``) for an ACR study,
+    the type and its name otherwise; then the type's settings, the reference system by name."""
+    if study.test_type == Study.TestType.ACR:
+        section: dict[str, Any] = dict(ACR_TEST)
+    else:
+        section = {"type": study.test_type, "name": str(Study.TestType(study.test_type).label)}
+    section.update({name: getattr(study, name) for name in TEST_SETTINGS})
+    reference = study.reference_system
+    section["reference_system"] = reference.name if reference is not None else None
+    return section
+
+
+def _test_settings_from(recipe: dict) -> dict[str, Any]:
+    """The study fields a recipe's test section sets (none from an old recipe: ACR)."""
+    test = recipe.get("test") or {}
+    test_type = test.get("type") or Study.TestType.ACR
+    if test_type not in Study.TestType.values:
+        raise RecipeError(
+            f"test.type is {test_type!r}; Harken runs {', '.join(Study.TestType.values)}."
+        )
+    return {"test_type": test_type, **{k: test[k] for k in TEST_SETTINGS if k in test}}
+
+
 def study_recipe(*, study: Study, with_audio: bool = False) -> dict:
     """The recipe of ``study`` as a JSON-ready dict (see the module docstring).
 
@@ -178,7 +207,7 @@ def study_recipe(*, study: Study, with_audio: bool = False) -> dict:
         "exported_at": timezone.now().isoformat(),
         "software": software_versions(),
         "study": {"slug": study.slug, "title": study.title},
-        "test": ACR_TEST,
+        "test": _test_section(study),
         "settings": {name: getattr(study, name) for name in DESIGN_SETTINGS},
         "design": {"design_seed": study.design_seed},
         "screening": study.screening,
@@ -405,6 +434,7 @@ def _study_from(owner, recipe: dict, slug: str | None) -> Study:
         **{k: v for k, v in (recipe.get("texts") or {}).items() if k in TEXTS},
         **{k: v for k, v in recruitment.items() if k in RECRUITMENT},
         "screening": recipe.get("screening"),
+        **_test_settings_from(recipe),
     }
     study = study_create(owner=owner, data=data)
     # What study_create does not take (the form never offers it): set, checked and saved here.
@@ -505,6 +535,22 @@ def _systems_from(
     return made
 
 
+def _reference_from(study: Study, recipe: dict, made: dict[str, System]) -> None:
+    """The reference system the recipe names, once its systems exist."""
+    name = (recipe.get("test") or {}).get("reference_system")
+    if not name:
+        return
+    if name not in made:
+        raise RecipeError(
+            f"test.reference_system is '{name}', which the recipe's systems do not list: name "
+            "one of them, or leave it empty."
+        )
+    study.reference_system = test_type_clean(study, {"reference_system": made[name]})[
+        "reference_system"
+    ]
+    study.save(update_fields=["reference_system", "updated_at"])
+
+
 def _clips_from(
     study: Study, recipe: dict, made: dict[str, System], audio: Mapping[str, bytes] | None
 ) -> int:
@@ -587,6 +633,7 @@ def study_import(
         _sentences_from(study, recipe)
         notes: list[str] = []
         made = _systems_from(study, recipe, audio, notes)
+        _reference_from(study, recipe, made)
         stored = _clips_from(study, recipe, made, audio or None)
     except (KeyError, TypeError, AttributeError) as exc:
         raise RecipeError(

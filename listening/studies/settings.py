@@ -20,13 +20,15 @@ from listening import screening
 from listening.errors import ServiceError
 from listening.models import Study
 from listening.studies.lifecycle import study_lock
+from listening.studies.study_types import TYPE_FIELDS, test_type_clean
 
 log = logging.getLogger(__name__)
 
 # Fields that shape the playlists: fixed once the test has been opened (P.808 practice: every
-# listener rates the same frozen design).
+# listener rates the same frozen design). The test type and its settings are among them.
 DESIGN_FIELDS = frozenset(
     {
+        *TYPE_FIELDS,
         "slug",
         "ratings_per_clip",
         "clips_per_listener",
@@ -54,6 +56,7 @@ STUDY_FIELDS = (
     "instructions",
     "consent_text",
     "question",
+    *TYPE_FIELDS,
     *TASK_FIELDS,
     "claim_idle_minutes",
     "completion_code",
@@ -107,6 +110,7 @@ def study_create(*, owner, data: Mapping[str, Any]) -> Study:
     """
     values = {k: v for k, v in data.items() if k in STUDY_FIELDS}
     values["screening"] = screening_clean(values.get("screening"))
+    values = test_type_clean(None, values)
     study = Study(owner=owner, **values)
     _study_full_clean(study)
     try:
@@ -125,6 +129,7 @@ def study_update(*, study: Study, data: Mapping[str, Any]) -> Study:
     values = {k: v for k, v in data.items() if k in STUDY_FIELDS}
     if "screening" in values:
         values["screening"] = screening_clean(values["screening"])
+    values = test_type_clean(study, values)
     if study.design_frozen:
         changed = sorted(k for k in values if k in DESIGN_FIELDS and getattr(study, k) != values[k])
         if changed:

@@ -58,6 +58,7 @@ from listening.studies.selectors import (
     study_systems_with_counts,
 )
 from listening.studies.settings import study_create, study_update
+from listening.studies.study_types import TYPE_HELP, test_type_problems
 from mos_site.http import audio_content_type
 from synthesis.availability import voices_availability
 from synthesis.models import Voice
@@ -202,6 +203,8 @@ def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "n_sentences": study.sentences.count(),
         "n_systems": study.systems.count(),
         "links": listener_links(request, study),
+        "type_help": TYPE_HELP[study.test_type],
+        "type_problems": [] if study.design_frozen else test_type_problems(study),
     }
     return _page(request, "study_detail.html", context)
 

@@ -185,7 +185,9 @@ def test_audio_zip_holds_every_ready_clip_and_a_manifest(client_ada, study, tmp_
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         manifest = csv_rows(archive.read("manifest.csv").decode())
-        assert len(manifest) == 12 and len(names) == 13
+        # 12 clips, their manifest and trials.csv (each trial's clips and roles).
+        assert len(manifest) == 12 and len(names) == 14
+        assert {"manifest.csv", "trials.csv"} <= set(names)
         assert list(manifest[0]) == downloads.AUDIO_MANIFEST_COLUMNS
         for row in manifest:
             clip = Clip.objects.select_related("system", "sentence").get(token=row["token"])
