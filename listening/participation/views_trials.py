@@ -77,9 +77,11 @@ def _options(study: Study) -> tuple[list[dict], str]:
                 "value": value,
                 "shown": shown,
                 "label": label,
-                "key": str(i + 1) if ccr else str(value),
+                # CCR's keys run 7 (Much better) to 1 (Much worse): higher is better, as on
+                # the ACR page's keys 5 to 1.
+                "key": str(value + 4) if ccr else str(value),
             }
-            for i, ((value, shown, _l), label) in enumerate(zip(scale, labels, strict=True))
+            for (value, shown, _l), label in zip(scale, labels, strict=True)
         ]
         return options, _("1 to 7") if ccr else _("1 to 5")
     if study.test_type == TestType.ABX:
@@ -88,8 +90,8 @@ def _options(study: Study) -> tuple[list[dict], str]:
             {"value": "b", "shown": "B", "label": _("X is B"), "key": "B"},
         ], _("A or B")
     options = [
-        {"value": "a", "shown": "A", "label": _("A"), "key": "A"},
-        {"value": "b", "shown": "B", "label": _("B"), "key": "B"},
+        {"value": "a", "shown": "A", "label": _("A is better"), "key": "A"},
+        {"value": "b", "shown": "B", "label": _("B is better"), "key": "B"},
     ]
     if study.allow_tie:
         options.append({"value": "tie", "shown": "N", "label": _("No preference"), "key": "N"})
