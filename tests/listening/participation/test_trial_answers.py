@@ -403,3 +403,16 @@ def test_the_service_refuses_a_trial_not_next_on_the_page():
     with pytest.raises(refusals.ItemOutOfOrderError):
         submit(listener, later, "0")
     assert not Rating.objects.exists()
+
+
+def test_the_welcome_page_describes_comparisons_and_counts_every_sound():
+    study = open_trial_study("abx", seconds=20.0)
+    html = Client().get(f"/t/{study.slug}/").content.decode()
+    assert "You will compare short sounds of speech" in html
+    assert "practice comparison" in html and "For each clip you answer" not in html
+    # The estimate counts all three sounds of each ABX trial: more minutes than one clip each.
+    size = selectors.study_task_size(study=study)
+    assert size["comparison"] is True
+    TrialClip.objects.filter(trial__playlist__study=study).exclude(role="a").delete()
+    fewer = selectors.study_task_size(study=study)
+    assert fewer["rated_max"] == size["rated_max"] and fewer["minutes"] < size["minutes"]
