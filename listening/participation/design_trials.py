@@ -31,7 +31,8 @@ What a design guarantees (``tests/listening/participation/test_design_trials.py`
    one :func:`design.design_playlists` makes, with units in place of systems).
 4. Counterbalancing: each trial unit's R trials take its variants in turn from a seeded offset,
    so the counts of its variants differ by at most one; the offsets of one unit cycle over its
-   sentences, so over all its sentences the variants of a unit differ by at most one as well.
+   sentences, so over all its sentences the counts of a unit's variants differ by at most one
+   as well (two variants; ABX's four differ by at most two).
    Then orders are exchanged between two trials of the same trial unit in two playlists while
    that lowers the sum over playlists of (A-first minus B-first)^2, so listeners get both orders
    about equally often (no such exchange helps at the end).

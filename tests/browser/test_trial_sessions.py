@@ -116,8 +116,11 @@ def test_whole_comparison_session(live_server, page_factory, test_type, extra):
             )
             shoot_trial(page, test_type)
         answer(page, study, value, by_key)
-        page.get_by_role("button", name="Next").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            if by_key:
+                page.keyboard.press("Enter")  # on the chosen answer: Next
+            else:
+                page.get_by_role("button", name="Next").click()
         sent[item.pk] = value
         n_page += 1
 

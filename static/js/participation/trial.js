@@ -74,6 +74,10 @@ document.addEventListener("keydown", (event) => {
     update();
     const label = radio.closest("label").querySelector(".acr-label").textContent.trim();
     announce(`${msg.msgChosen} ${label}`, { visible: false });
+  } else if (event.key === "Enter" && fieldset.contains(target) && !next.disabled) {
+    // Enter on the chosen answer goes on, as Next does.
+    event.preventDefault();
+    form.requestSubmit(next);
   } else if (
     (event.key === " " || event.key === "Enter") &&
     !target.closest("button, input, a, select, textarea, label")
