@@ -280,13 +280,13 @@ def test_an_answer_outside_the_type_is_refused_and_nothing_changes(test_type, fi
 
 @pytest.mark.parametrize("test_type", TYPES)
 def test_an_answer_before_every_sound_could_have_ended_is_refused(test_type):
-    study = open_trial_study(test_type)
+    study = open_trial_study(test_type, seconds=20.0, training_clips=0, attention_check_rate=0)
     client, listener = joined(study)
     _html, page = open_page(client, study)
-    # Each clip lasts 0.4 s and they play one after the other: 0.5 s is too early for two.
-    response = post_answer(
-        client, study, listener, page, "a" if "ab" in test_type else "1", age=0.3
-    )
+    # Clips of 20 s play one after the other: 25 s after serving is too early for two (or
+    # three), though any one of them alone could have ended (and each says it was heard).
+    answer = "a" if "ab" in test_type else "1"
+    response = post_answer(client, study, listener, page, answer, age=25.0, played=20.0)
     assert response.status_code == 400
     assert "to its end" in response.content.decode()
     assert not Rating.objects.exists()
