@@ -118,7 +118,7 @@ def _heading(study: Study) -> str:
         TestType.CCR: _("Compare the two samples"),
         TestType.AB: _("Which one is better?"),
         TestType.ABX: _("Which one is X?"),
-        TestType.SMOS: _("How similar are the voices?"),
+        TestType.SMOS: _("Compare the two voices"),
     }[study.test_type]
 
 
