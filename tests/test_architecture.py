@@ -26,6 +26,7 @@ PURE = (
     "listening.analysis.stats",
     "listening.screening",
     "listening.participation.design",
+    "listening.participation.design_trials",
     "listening.participation.headphones",
     "listening.objective.measure",
     "listening.objective.summary",

@@ -63,6 +63,10 @@ Rules, and where they come from
 * A rating is written once: the database refuses a second rating of the same item (and of the
   same clip as a test item); the service also refuses items that are not on the listener's
   current page (another playlist, a forged token, skipping ahead). Refusals change nothing.
+* Comparison tests (CCR, AB, ABX, SMOS; ``Study.test_type``): a trial presents two or three
+  clips (``TrialClip``), one trial per page (``views_trials``); every clip must have played to
+  its end, and the answer is refused before the served time plus the sum of the trial's clip
+  durations (``answers``). Their designs and checks are in ``design_trials``.
 * Attention checks (P.808 gold and trapping questions, and repeated clips for consistency): a
   gold item fails when the score differs from its expected score; a repeat fails when it
   differs from the listener's test rating of the same clip by more than the study's

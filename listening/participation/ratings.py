@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from listening.models import Listener, Playlist, PlaylistItem, Rating
+from listening.models import Listener, Playlist, PlaylistItem, Rating, TrialClip
 from listening.participation.playlists import listener_lock, listener_stage_update
 from listening.participation.refusals import (
     AlreadyRatedError,
@@ -95,7 +95,8 @@ def page_redeem(
     served_at = datetime.fromisoformat(page["served_at"])
     if now - served_at > timedelta(minutes=listener.study.listener_timeout_minutes):
         raise expired
-    durations = PlaylistItem.objects.filter(pk__in=item_ids).values_list(
+    # Every clip each trial presents (ACR: its one test clip; comparisons: two or three).
+    durations = TrialClip.objects.filter(trial_id__in=item_ids).values_list(
         "clip__duration_s", flat=True
     )
     # The page's player plays one clip at a time: all of them take their durations together.

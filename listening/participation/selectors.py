@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from listening.models import Listener, Playlist, PlaylistItem, Rating, Study
+from listening.models import Listener, Playlist, PlaylistItem, Rating, Study, TrialClip
 
 Purpose = PlaylistItem.Purpose
 
@@ -87,22 +87,24 @@ def study_task_size(*, study: Study) -> dict:
     each as (fewest, most) over the playlists, the checks, and about how many minutes."""
     counts: dict[int, list[int]] = {}
     seconds: dict[int, float] = {}
-    items = PlaylistItem.objects.filter(playlist__study=study).values_list(
-        "playlist_id", "purpose", "clip__duration_s"
-    )
-    for playlist_id, purpose, duration in items:
+    items = PlaylistItem.objects.filter(playlist__study=study).values_list("playlist_id", "purpose")
+    for playlist_id, purpose in items:
         practice, rated = counts.setdefault(playlist_id, [0, 0])
         if purpose == Purpose.TRAINING:
             counts[playlist_id][0] = practice + 1
         else:
             counts[playlist_id][1] = rated + 1
+    # Every clip each trial presents: one in ACR, two or three in a comparison.
+    for playlist_id, duration in TrialClip.objects.filter(trial__playlist__study=study).values_list(
+        "trial__playlist_id", "clip__duration_s"
+    ):
         seconds[playlist_id] = seconds.get(playlist_id, 0.0) + (duration or 0.0)
     if not counts:
         return {}
     practice = sorted(c[0] for c in counts.values())
     rated = sorted(c[1] for c in counts.values())
     n_items = max(p + r for p, r in counts.values())
-    total = max(seconds.values()) + SECONDS_PER_ANSWER * n_items
+    total = max(seconds.values(), default=0.0) + SECONDS_PER_ANSWER * n_items
     total += QUESTIONNAIRE_SECONDS if study.questionnaire_enabled else 0.0
     total += HEADPHONE_CHECK_SECONDS if study.headphone_check_enabled else 0.0
     return {
@@ -110,6 +112,8 @@ def study_task_size(*, study: Study) -> dict:
         "practice_max": practice[-1],
         "rated_min": rated[0],
         "rated_max": rated[-1],
+        # A comparison trial (CCR, AB, ABX, SMOS) presents two or three sounds, not one clip.
+        "comparison": study.test_type != Study.TestType.ACR,
         "questionnaire": study.questionnaire_enabled,
         "headphones": study.headphone_check_enabled,
         "minutes": max(1, math.ceil(total / 60)),

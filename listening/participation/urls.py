@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views, views_headphones
+from . import views, views_headphones, views_trials
 
 urlpatterns = [
     path("t/<slug:slug>/", views.entry, name="listener-entry"),
@@ -25,6 +25,7 @@ urlpatterns = [
     ),
     path("t/<slug:slug>/rate/", views.rate, name="listener-rate"),
     path("t/<slug:slug>/clip/<str:token>/", views.clip_audio, name="listener-clip"),
+    path("t/<slug:slug>/sound/<str:token>/", views_trials.trial_sound, name="listener-trial-sound"),
     path("t/<slug:slug>/done/", views.done, name="listener-done"),
     path("t/<slug:slug>/ended/", views.ended, name="listener-ended"),
     path("t/<slug:slug>/full/", views.full, name="listener-full"),

@@ -63,6 +63,11 @@ ACR_SCALE = [
     (1, gettext_lazy("Bad")),
 ]
 
+#: The page and the answer of each test type but ACR, as ``{"page": view, "post": view}``:
+#: filled in by ``views_trials`` when it is imported (the URLconf imports it), so this module
+#: does not import that one, which uses the helpers below.
+TRIAL_VIEWS: dict[str, Callable] = {}
+
 STAGE_URLS = {
     Stage.CONSENT: "listener-entry",
     Stage.QUESTIONNAIRE: "listener-questionnaire",
@@ -427,9 +432,10 @@ def _refused(request: HttpRequest, study: Study, exc: Exception) -> HttpResponse
 def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
     """One page of the playlist: one clip (or the study's clips_per_page), each with the ACR
     scale, unlocked by the page's script once the clip has played to its end."""
+    trial = study.test_type != Study.TestType.ACR
     if request.method == "POST":
         # A finished listener's replayed POST gets the refusal message, not a silent redirect.
-        return _rate_post(request, study, listener)
+        return (TRIAL_VIEWS["post"] if trial else _rate_post)(request, study, listener)
     if listener.stage == Stage.COMPLETED:
         return _stage_redirect(study, listener)
     try:
@@ -460,6 +466,8 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         listener.refresh_from_db()
         return _stage_redirect(study, listener)
     progress = selectors.listener_progress_parts(listener=listener)
+    if trial:
+        return TRIAL_VIEWS["page"](request, study, listener, items[0], progress)
     done, total = progress["done"], progress["total"]
     clips = [
         {

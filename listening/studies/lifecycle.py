@@ -30,6 +30,7 @@ from listening.errors import ServiceError
 from listening.models import Clip, Playlist, PlaylistItem, Rating, Study, System, TrialClip
 from listening.objective.cache import study_objective_request
 from listening.participation.design import DesignError, design_playlists
+from listening.studies.trials_open import trials_playlists_create
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,21 @@ def study_open(*, study: Study, user=None) -> int:
             f"({counts[Clip.Status.FAILED]} failed, {counts[Clip.Status.PENDING]} pending): "
             "retry or replace them, or remove their system, before opening the test."
         )
+    if study.test_type != Study.TestType.ACR:
+        n_playlists = trials_playlists_create(study=study)
+    else:
+        n_playlists = _acr_playlists_create(study)
+    study.status = Study.Status.OPEN
+    study.opened_at = timezone.now()
+    study.save(update_fields=["status", "opened_at", "updated_at"])
+    log.info(
+        "study opened", extra={"study": study.slug, "playlists": n_playlists, "user": str(user)}
+    )
+    return n_playlists
+
+
+def _acr_playlists_create(study: Study) -> int:
+    """The ACR playlists (``design.design_playlists``): one clip per trial."""
     test_clips = {
         (system_id, sentence_id): clip_id
         for clip_id, system_id, sentence_id in Clip.objects.filter(
@@ -210,12 +226,6 @@ def study_open(*, study: Study, user=None) -> int:
     TrialClip.objects.bulk_create(
         TrialClip(trial=trial, position=0, role=TrialClip.Role.TEST, clip_id=trial.clip_id)
         for trial in trials
-    )
-    study.status = Study.Status.OPEN
-    study.opened_at = timezone.now()
-    study.save(update_fields=["status", "opened_at", "updated_at"])
-    log.info(
-        "study opened", extra={"study": study.slug, "playlists": len(playlists), "user": str(user)}
     )
     return len(playlists)
 

@@ -77,5 +77,6 @@ export function attachPlayer({ audio, button, status, labels, onStart, onEnded, 
     pause() {
       if (!audio.paused) audio.pause();
     },
+    playing: () => !audio.paused && !audio.ended,
   };
 }

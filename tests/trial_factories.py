@@ -1,0 +1,54 @@
+"""Comparison studies (CCR, AB, ABX, SMOS) for the tests: ``open_study``'s material with a
+test type, the first system as the study's reference and optional MNRU anchors."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from listening.models import Listener, Rating, Study, System
+from listening.studies.lifecycle import study_open
+from tests.factories import open_study
+
+
+def open_trial_study(test_type: str, *, slug: str | None = None, opened: bool = True, **fields):
+    """A ready study of ``test_type`` whose first system is its reference, opened unless
+    ``opened=False``. ``fields`` go to :func:`tests.factories.open_study`."""
+    defaults = dict(
+        n_systems=3,
+        n_sentences=4,
+        gold=False,
+        anchors=(5.0,),
+        ratings_per_clip=1,
+        clips_per_listener=3,
+        training_clips=1,
+        attention_check_rate=0.3,
+        seconds=0.4,
+    )
+    defaults.update(fields)
+    study = open_study(
+        slug=slug or f"trial-{test_type}", test_type=test_type, open_study=False, **defaults
+    )
+    study.reference_system = System.objects.get(study=study, name="system-0")
+    study.save(update_fields=["reference_system"])
+    if opened:
+        study_open(study=study)
+        study.refresh_from_db()
+    return study
+
+
+def correct_answer(item, study: Study) -> str:
+    """What an attentive listener answers to a trial: the expected one of a check, else a
+    plausible answer of the type."""
+    if item.expected_choice:
+        return item.expected_choice
+    if item.expected_score is not None:
+        return str(item.expected_score)
+    return {"ccr": "1", "smos": "4", "ab": "a", "abx": "a"}[study.test_type]
+
+
+def answers_of(listener: Listener) -> list[Rating]:
+    return list(Rating.objects.filter(listener=listener).order_by("item__position"))
+
+
+def now():
+    return timezone.now()
