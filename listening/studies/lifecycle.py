@@ -30,6 +30,7 @@ from listening.errors import ServiceError
 from listening.models import Clip, Playlist, PlaylistItem, Rating, Study, System, TrialClip
 from listening.objective.cache import study_objective_request
 from listening.participation.design import DesignError, design_playlists
+from listening.studies import open_mushra
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +164,9 @@ def study_open(*, study: Study, user=None) -> int:
             f"({counts[Clip.Status.FAILED]} failed, {counts[Clip.Status.PENDING]} pending): "
             "retry or replace them, or remove their system, before opening the test."
         )
+    if study.test_type in open_mushra.TEST_TYPES:
+        # MUSHRA and transcription trials have their own designs (ITU-R BS.1534-3).
+        return _opened(study, open_mushra.playlists_write(study=study), user)
     test_clips = {
         (system_id, sentence_id): clip_id
         for clip_id, system_id, sentence_id in Clip.objects.filter(
@@ -211,13 +215,17 @@ def study_open(*, study: Study, user=None) -> int:
         TrialClip(trial=trial, position=0, role=TrialClip.Role.TEST, clip_id=trial.clip_id)
         for trial in trials
     )
+    return _opened(study, len(playlists), user)
+
+
+def _opened(study: Study, n_playlists: int, user) -> int:
     study.status = Study.Status.OPEN
     study.opened_at = timezone.now()
     study.save(update_fields=["status", "opened_at", "updated_at"])
     log.info(
-        "study opened", extra={"study": study.slug, "playlists": len(playlists), "user": str(user)}
+        "study opened", extra={"study": study.slug, "playlists": n_playlists, "user": str(user)}
     )
-    return len(playlists)
+    return n_playlists
 
 
 def _move(study: Study, *, allowed: tuple[str, ...], to: str, refusal: str, **stamps) -> Study:
