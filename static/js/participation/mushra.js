@@ -30,28 +30,34 @@ const announce = (text) => {
 };
 const field = (name, position) => form.elements.namedItem(`${name}_${position}`);
 
+// Playback through the Web Audio API: every sound is decoded once, so switching is instant
+// and keeps the position to the sample, and a loop repeats its part without a gap (an <audio>
+// element seeks a FLAC file unreliably).
+const context = new AudioContext();
 let current = null;
+let node = null; // the source playing, if any
+let startedAt = 0; // context time when `node` started
+let offset = 0; // position in the sound when `node` started
+let pausedAt = 0; // position of the current sound while nothing plays
 
 const loop = () => {
   if (!loopOn.checked) return null;
   const start = Number(loopStart.value);
   const end = Number(loopEnd.value);
-  return Number.isFinite(start) && Number.isFinite(end) && end > start ? { start, end } : null;
+  return Number.isFinite(start) && Number.isFinite(end) && end > start && start >= 0
+    ? { start, end }
+    : null;
 };
 
 const sounds = [...form.querySelectorAll("button.mushra-play")].map((button) => {
   const row = button.closest(".mushra-row");
   const duration = Number(button.dataset.duration) || 0;
-  const audio = new Audio();
-  audio.preload = "auto";
-  audio.src = button.dataset.src;
   const sound = {
     button,
     row,
-    audio,
     duration,
+    buffer: null,
     position: button.dataset.position,
-    label: button.textContent.trim(),
     slider: row && row.querySelector("input[type=range]"),
     output: row && row.querySelector("output"),
     status: row && row.querySelector(".mushra-status"),
@@ -61,33 +67,36 @@ const sounds = [...form.querySelectorAll("button.mushra-play")].map((button) => 
     heard: false,
     set: false,
   };
-  audio.addEventListener("error", () => announce(msg.msgLoadError));
-  audio.addEventListener("ended", () => {
-    cover(sound, sound.duration || audio.currentTime);
-    const region = loop();
-    if (region && sound === current) {
-      seek(sound, region.start);
-      audio.play();
-      return;
-    }
-    sound.lastTime = 0;
-    show();
-  });
-  audio.addEventListener("pause", show);
-  audio.addEventListener("play", show);
-  audio.addEventListener("timeupdate", () => tick(sound));
+  sound.loaded = fetch(button.dataset.src, { credentials: "same-origin" })
+    .then((response) => {
+      if (!response.ok) throw new Error(String(response.status));
+      return response.arrayBuffer();
+    })
+    .then((bytes) => context.decodeAudioData(bytes))
+    .then((buffer) => {
+      sound.buffer = buffer;
+      sound.duration = buffer.duration;
+    })
+    .catch(() => announce(msg.msgLoadError));
   button.addEventListener("click", () => choose(sound));
   return sound;
 });
 const rated = sounds.filter((sound) => sound.row);
+const playing = () => node !== null;
 
-function seek(sound, time) {
-  sound.audio.currentTime = time;
-  sound.lastTime = time;
+// Where the current sound is now, in seconds (inside the loop when one is on).
+function now() {
+  if (!playing()) return pausedAt;
+  let time = offset + (context.currentTime - startedAt);
+  if (node.loop && time > node.loopEnd) {
+    const length = node.loopEnd - node.loopStart;
+    time = node.loopStart + ((time - node.loopStart) % length);
+  }
+  return Math.min(time, current.duration);
 }
 
-// Mark the 0.25-s bins between the last position and `time` as heard: a jump (a seek, a loop
-// back) is not listening, so only small steps forward count.
+// Mark the 0.25-s bins between the last position and `time` as heard: a jump (a loop going
+// back, a switch) is not listening, so only small steps forward count.
 function cover(sound, time) {
   const delta = time - sound.lastTime;
   if (delta > 0 && delta < 1.5) {
@@ -97,71 +106,96 @@ function cover(sound, time) {
   }
   sound.lastTime = time;
   const covered = sound.bins.reduce((sum, bin) => sum + bin, 0);
-  const seconds = Math.min(sound.duration, covered * BIN);
-  field("played", sound.position).value = seconds.toFixed(3);
+  field("played", sound.position).value = Math.min(sound.duration, covered * BIN).toFixed(3);
   if (!sound.heard && covered >= PLAYED_SHARE * sound.bins.length) {
     sound.heard = true;
     show();
   }
 }
 
-function tick(sound) {
-  const time = sound.audio.currentTime;
-  const region = loop();
-  if (region && sound === current && time >= region.end) {
-    cover(sound, region.end);
-    seek(sound, region.start);
-  } else {
-    cover(sound, time);
-  }
-  if (sound === current) timeNow.textContent = sound.audio.currentTime.toFixed(1);
-}
-
-// While a sound plays, follow it more finely than timeupdate (every ~250 ms) so a loop ends
-// where it was asked to.
 function frame() {
-  if (current && !current.audio.paused) tick(current);
+  if (current && playing()) {
+    cover(current, now());
+    timeNow.textContent = now().toFixed(1);
+  }
   window.requestAnimationFrame(frame);
 }
 window.requestAnimationFrame(frame);
 
-function choose(sound) {
-  if (sound === current && !sound.audio.paused) {
-    sound.audio.pause();
+function halt() {
+  if (!node) return;
+  pausedAt = now();
+  cover(current, pausedAt);
+  node.onended = null;
+  node.stop();
+  node = null;
+}
+
+function start(sound, time) {
+  const source = context.createBufferSource();
+  source.buffer = sound.buffer;
+  source.connect(context.destination);
+  const region = loop();
+  if (region) {
+    source.loop = true;
+    source.loopStart = Math.min(region.start, sound.duration);
+    source.loopEnd = Math.min(region.end, sound.duration);
+  }
+  source.onended = () => {
+    if (source !== node) return;
+    cover(sound, sound.duration);
+    node = null;
+    pausedAt = sound.duration;
+    show();
+  };
+  node = source;
+  offset = time;
+  startedAt = context.currentTime;
+  sound.lastTime = time;
+  source.start(0, time);
+}
+
+async function choose(sound) {
+  context.resume();
+  if (sound === current && playing()) {
+    halt();
+    show();
     return;
   }
+  await sound.loaded;
+  if (!sound.buffer) return;
   let time = 0;
-  if (current && current !== sound) {
-    time = current.audio.currentTime;
-    current.audio.pause();
-  } else if (current === sound) {
-    time = sound.audio.ended ? 0 : sound.audio.currentTime;
+  if (current) {
+    halt();
+    time = pausedAt;
   }
   if (current !== sound && !keepPosition) time = 0;
   const region = loop();
   if (region && (time < region.start || time >= region.end)) time = region.start;
-  if (time >= (sound.duration || 0) - 0.05) time = 0;
+  if (time >= sound.duration - 0.05) time = region ? region.start : 0;
   current = sound;
-  seek(sound, time);
   sound.plays += 1;
   field("plays", sound.position).value = sound.plays;
-  sound.audio.play().catch(() => announce(msg.msgLoadError));
+  start(sound, time);
   show();
 }
 
 function show() {
   for (const sound of sounds) {
-    const playing = sound === current && !sound.audio.paused;
+    const on = sound === current && playing();
     sound.button.setAttribute("aria-pressed", String(sound === current));
-    sound.button.classList.toggle("playing", playing);
+    sound.button.classList.toggle("playing", on);
     if (!sound.row) continue;
     sound.row.classList.toggle("selected", sound === current);
     sound.slider.disabled = sound !== current;
-    sound.status.textContent = playing
+    const part = sound.bins.some((bin) => bin);
+    sound.status.textContent = on
       ? msg.msgPlaying
       : sound.heard
         ? msg.msgPlayed
-        : msg.msgNotPlayed;
+        : part
+          ? msg.msgPartly
+          : msg.msgNotPlayed;
   }
   next.disabled = !ready();
 }
@@ -194,10 +228,21 @@ for (const sound of rated) {
   });
 }
 
-stop.addEventListener("click", () => current && current.audio.pause());
-loopOn.addEventListener("change", () => {
-  if (loopOn.checked && !loop()) announce(msg.msgLoopBad);
+stop.addEventListener("click", () => {
+  halt();
+  show();
 });
+// A loop changed while a sound plays: go on from where it is, with the new loop.
+const relooped = () => {
+  if (loopOn.checked && !loop()) announce(msg.msgLoopBad);
+  if (!playing()) return;
+  halt();
+  let time = pausedAt;
+  const region = loop();
+  if (region && (time < region.start || time >= region.end)) time = region.start;
+  start(current, time);
+};
+for (const input of [loopOn, loopStart, loopEnd]) input.addEventListener("change", relooped);
 
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
@@ -213,7 +258,7 @@ form.addEventListener("submit", (event) => {
     announce(msg.msgAllFirst);
     return;
   }
-  for (const sound of sounds) sound.audio.pause();
+  halt();
   window.setTimeout(() => (next.disabled = true), 0); // one answer per page
 });
 
