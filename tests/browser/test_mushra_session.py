@@ -82,8 +82,9 @@ def test_a_whole_mushra_session(live_server, page_factory):
     # The reference to its end: the next sound then starts from its beginning.
     page.get_by_role("button", name="Reference").click()
     page.wait_for_function(
-        "() => Number(document.querySelector('.time-now').textContent) >= 1.1", timeout=15_000
+        "() => Number(document.querySelector('.time-now').textContent) >= 0.3", timeout=15_000
     )
+    page.locator("button.mushra-reference:not(.playing)").wait_for(timeout=15_000)
     set_values = {}
     for k, label in enumerate(labels_on(page)):
         play_to_the_end(page, label)

@@ -206,6 +206,7 @@ function setValue(sound, value) {
   const v = Math.max(0, Math.min(100, Math.round(value)));
   sound.slider.value = v;
   sound.set = true;
+  sound.slider.classList.remove("unset");
   field("score", sound.position).value = v;
   sound.output.textContent = v;
   sound.slider.setAttribute("aria-valuetext", `${v}, ${bandOf(v).label}`);
