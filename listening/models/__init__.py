@@ -12,7 +12,15 @@ playlist is an ordered list of trials (``PlaylistItem``), a trial presents clips
 (``TrialClip``), and a listener's response to a trial is a ``Rating``.
 """
 
-from .participation import Listener, Playlist, PlaylistItem, Rating, StudyArrival, TrialClip
+from .participation import (
+    ConditionScore,
+    Listener,
+    Playlist,
+    PlaylistItem,
+    Rating,
+    StudyArrival,
+    TrialClip,
+)
 from .studies import (
     Clip,
     Sentence,
@@ -28,6 +36,7 @@ from .studies import (
 
 __all__ = [
     "Clip",
+    "ConditionScore",
     "Listener",
     "Playlist",
     "PlaylistItem",

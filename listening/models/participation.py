@@ -252,6 +252,12 @@ class Rating(models.Model):
         blank=True,
         help_text=_("AB: a, b or tie; ABX: a or b, what the listener says X is."),
     )
+    text = models.TextField(
+        blank=True,
+        help_text=_(
+            "Transcription: what the listener typed, as typed (the analysis normalises it)."
+        ),
+    )
     play_counts = models.JSONField(
         default=list,
         blank=True,
@@ -301,7 +307,13 @@ class Rating(models.Model):
                     )
                     | Q(test_type="ab", score__isnull=True, choice__in=["a", "b", "tie"])
                     | Q(test_type="abx", score__isnull=True, choice__in=["a", "b"])
-                ),
+                    # MUSHRA (BS.1534-3): the 0–100 scores are its ConditionScore rows.
+                    | Q(test_type="mushra", score__isnull=True, choice="")
+                    # Transcription: what the listener typed, never empty.
+                    | (Q(test_type="transcription", score__isnull=True, choice="") & ~Q(text=""))
+                )
+                # Only a transcription holds text.
+                & (Q(test_type="transcription") | Q(text="")),
                 name="rating_answer_fits_test_type",
             ),
             # One counted rating per listener and clip. Training and attention-check items may
@@ -322,5 +334,35 @@ class Rating(models.Model):
         indexes = [models.Index(fields=["clip", "purpose"])]
 
     def __str__(self) -> str:
-        answer = self.choice or self.score
+        answer = self.choice or self.score or self.text[:20]
         return f"{self.listener_id} answered trial {self.item_id}: {answer}"
+
+
+class ConditionScore(models.Model):
+    """One condition's score in a MUSHRA response: 0–100 on the continuous quality scale of
+    ITU-R BS.1534-3 (Bad 0–20, Poor, Fair, Good, Excellent 80–100), for one trial clip."""
+
+    response = models.ForeignKey(Rating, on_delete=models.CASCADE, related_name="condition_scores")
+    trial_clip = models.ForeignKey(
+        TrialClip, on_delete=models.PROTECT, related_name="condition_scores"
+    )
+    score = models.SmallIntegerField()
+    play_count = models.PositiveSmallIntegerField(default=0)
+    played_seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["response", "trial_clip__position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "trial_clip"], name="one_score_per_response_and_condition"
+            ),
+            models.CheckConstraint(
+                condition=Q(score__gte=0) & Q(score__lte=100), name="condition_score_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(played_seconds__gte=0), name="condition_score_played_seconds"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.response_id}/{self.trial_clip_id}: {self.score}"

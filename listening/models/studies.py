@@ -42,6 +42,8 @@ class TestType(models.TextChoices):
     AB = "ab", _("AB: which of two clips is better (preference)")
     ABX = "abx", _("ABX: is X the same as A or as B (discrimination)")
     SMOS = "smos", _("SMOS: how similar are two voices (speaker similarity)")
+    MUSHRA = "mushra", _("MUSHRA: rate all conditions of a sentence side by side, 0–100")
+    TRANSCRIPTION = "transcription", _("Transcription: type what was said (intelligibility)")
 
 
 class Study(models.Model):
@@ -121,6 +123,38 @@ class Study(models.Model):
         help_text=_(
             "The study's own labels of the answer scale, best first (empty: the standard ones)."
         ),
+    )
+    # MUSHRA (ITU-R BS.1534-3) and its reference-free variant (ITU-R BS.2132 style).
+    mushra_keep_position = models.BooleanField(
+        default=True,
+        help_text=_(
+            "MUSHRA: switching to another condition keeps the playback position (off: each "
+            "condition starts again from its beginning)."
+        ),
+    )
+    mushra_mid_anchor = models.BooleanField(
+        default=True,
+        help_text=_("MUSHRA: present the 7 kHz mid anchor beside the 3.5 kHz low anchor."),
+    )
+    mushra_reference_free = models.BooleanField(
+        default=False,
+        help_text=_(
+            "MUSHRA without an open or hidden reference (ITU-R BS.2132 style), for speech that "
+            "has no natural recording."
+        ),
+    )
+    mushra_conditions_per_page = models.PositiveSmallIntegerField(
+        default=12,
+        validators=[MinValueValidator(2), MaxValueValidator(12)],
+        help_text=_(
+            "MUSHRA: conditions rated on one page, at most 12 (BS.1534-3); with fewer than the "
+            "study's conditions each listener gets a balanced subset of the systems."
+        ),
+    )
+    transcription_max_plays = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text=_("Transcription: how many times a listener may play each clip."),
     )
     listed_publicly = models.BooleanField(
         default=False, help_text=_("List the test link on the public home page (demo studies).")
@@ -228,6 +262,15 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=Q(test_type__in=TestType.values),
                 name="study_test_type_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(mushra_conditions_per_page__gte=2)
+                & Q(mushra_conditions_per_page__lte=12),
+                name="study_mushra_conditions_per_page_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(transcription_max_plays__gte=1) & Q(transcription_max_plays__lte=10),
+                name="study_transcription_max_plays_range",
             ),
         ]
 

@@ -2,7 +2,12 @@
 
 from django.urls import path
 
-from . import views, views_headphones, views_trials
+from listening.models import Listener
+
+from . import views, views_headphones, views_mushra, views_trials
+
+# The sounds of a MUSHRA or transcription page, for a listener at the rating step only.
+_on_trial = views.listener_view(Listener.Stage.TRAINING, Listener.Stage.RATING)
 
 urlpatterns = [
     path("t/<slug:slug>/", views.entry, name="listener-entry"),
@@ -26,6 +31,16 @@ urlpatterns = [
     path("t/<slug:slug>/rate/", views.rate, name="listener-rate"),
     path("t/<slug:slug>/clip/<str:token>/", views.clip_audio, name="listener-clip"),
     path("t/<slug:slug>/sound/<str:token>/", views_trials.trial_sound, name="listener-trial-sound"),
+    path(
+        "t/<slug:slug>/hear/<str:token>/",
+        _on_trial(views_mushra.trial_audio),
+        name="listener-trial-audio",
+    ),
+    path(
+        "t/<slug:slug>/hear/<str:token>/play/",
+        _on_trial(views_mushra.trial_play),
+        name="listener-trial-play",
+    ),
     path("t/<slug:slug>/done/", views.done, name="listener-done"),
     path("t/<slug:slug>/ended/", views.ended, name="listener-ended"),
     path("t/<slug:slug>/full/", views.full, name="listener-full"),

@@ -44,6 +44,7 @@ from listening.participation import (
     ratings,
     refusals,
     selectors,
+    views_mushra,
 )
 from listening.participation.forms import QuestionnaireForm
 from mos_site.http import audio_content_type, ranged_response
@@ -435,6 +436,8 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
     trial = study.test_type != Study.TestType.ACR
     if request.method == "POST":
         # A finished listener's replayed POST gets the refusal message, not a silent redirect.
+        if study.test_type in views_mushra.TEST_TYPES:
+            return views_mushra.post(request, study, listener)
         return (TRIAL_VIEWS["post"] if trial else _rate_post)(request, study, listener)
     if listener.stage == Stage.COMPLETED:
         return _stage_redirect(study, listener)
@@ -466,6 +469,9 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         listener.refresh_from_db()
         return _stage_redirect(study, listener)
     progress = selectors.listener_progress_parts(listener=listener)
+    if study.test_type in views_mushra.TEST_TYPES:
+        # One trial a page, with all its conditions (MUSHRA) or its one clip (transcription).
+        return views_mushra.page(request, study, listener, items[0], progress)
     if trial:
         return TRIAL_VIEWS["page"](request, study, listener, items[0], progress)
     done, total = progress["done"], progress["total"]

@@ -30,6 +30,7 @@ from listening.errors import ServiceError
 from listening.models import Clip, Playlist, PlaylistItem, Rating, Study, System, TrialClip
 from listening.objective.cache import study_objective_request
 from listening.participation.design import DesignError, design_playlists
+from listening.studies import open_mushra
 from listening.studies.trials_open import trials_playlists_create
 
 log = logging.getLogger(__name__)
@@ -164,7 +165,10 @@ def study_open(*, study: Study, user=None) -> int:
             f"({counts[Clip.Status.FAILED]} failed, {counts[Clip.Status.PENDING]} pending): "
             "retry or replace them, or remove their system, before opening the test."
         )
-    if study.test_type != Study.TestType.ACR:
+    if study.test_type in open_mushra.TEST_TYPES:
+        # MUSHRA and transcription trials have their own designs (ITU-R BS.1534-3).
+        n_playlists = open_mushra.playlists_write(study=study)
+    elif study.test_type != Study.TestType.ACR:
         n_playlists = trials_playlists_create(study=study)
     else:
         n_playlists = _acr_playlists_create(study)

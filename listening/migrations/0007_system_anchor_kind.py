@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('listening', '0005_trials_and_responses'),
+        ('listening', '0006_mushra_transcription'),
         ('synthesis', '0003_voice_piper_and_noise_vocoders'),
     ]
 

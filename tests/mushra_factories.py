@@ -1,0 +1,87 @@
+"""Studies of the listener side of issue 15, built as a researcher's would be: a MUSHRA study
+(a natural reference, systems under test, low-pass anchors derived from the reference) and a
+transcription study, each with short real FLAC clips, opened by ``study_open``. No tests here.
+"""
+
+from __future__ import annotations
+
+from listening.models import Study, System, TestType
+from listening.studies.lifecycle import study_open
+from tests.factories import SystemFactory, clips_of, flac_bytes, open_study, ready_clip
+
+#: The anchors of ITU-R BS.1534-3: the 3.5 kHz low anchor and the 7 kHz mid anchor.
+ANCHOR_CUTOFFS_HZ = (3500.0, 7000.0)
+
+#: What the listener's steps before the test hold here: nothing (consent, then the trials).
+PLAIN = dict(
+    training_clips=0,
+    gold=False,
+    attention_check_rate=0.0,
+    questionnaire=False,
+    headphone_check=False,
+)
+
+
+def lowpass_anchor_system(study: Study, source: System, cutoff_hz: float, position: int) -> System:
+    """A low-pass anchor system derived from ``source`` (``cutoff_hz`` 3500 or 7000)."""
+    kind = {3500.0: System.AnchorKind.LOWPASS_3500, 7000.0: System.AnchorKind.LOWPASS_7000}
+    return SystemFactory(
+        study=study,
+        name=f"anchor{int(cutoff_hz // 100)}",
+        kind=System.Kind.ANCHOR,
+        anchor_source=source,
+        anchor_kind=kind[float(cutoff_hz)],
+        position=position,
+    )
+
+
+def mushra_study(
+    *,
+    slug: str = "mushra",
+    n_systems: int = 3,
+    n_sentences: int = 3,
+    seconds: float = 0.6,
+    anchors: tuple[float, ...] = ANCHOR_CUTOFFS_HZ,
+    open_it: bool = True,
+    **fields,
+) -> Study:
+    """An open MUSHRA study: system 0 ("system-0") is the natural reference, systems 1… are
+    under test, then the anchors; ``ratings_per_clip`` 1 and every sentence on each playlist
+    by default."""
+    fields = {**PLAIN, "ratings_per_clip": 1, "clips_per_listener": n_sentences, **fields}
+    study = open_study(
+        slug=slug,
+        n_systems=n_systems,
+        n_sentences=n_sentences,
+        seconds=seconds,
+        open_study=False,
+        test_type=TestType.MUSHRA,
+        **fields,
+    )
+    reference = study.systems.get(kind=System.Kind.REFERENCE)
+    sentences = list(study.sentences.all())
+    for i, cutoff in enumerate(anchors):
+        anchor = lowpass_anchor_system(study, reference, cutoff, n_systems + i)
+        for j, sentence in enumerate(sentences):
+            ready_clip(
+                anchor, sentence, flac_bytes(seconds, 250 + 30 * i + 5 * j), duration_s=seconds
+            )
+    if open_it:
+        study_open(study=study)
+        study.refresh_from_db()
+    return study
+
+
+def transcription_study(*, slug: str = "transcribe", seconds: float = 0.6, **fields) -> Study:
+    """An open transcription study of two systems and three sentences."""
+    fields = {**PLAIN, "ratings_per_clip": 1, "clips_per_listener": 3, **fields}
+    study = open_study(
+        slug=slug,
+        n_systems=2,
+        n_sentences=3,
+        seconds=seconds,
+        test_type=TestType.TRANSCRIPTION,
+        **fields,
+    )
+    assert clips_of(study).count() == 6
+    return study
