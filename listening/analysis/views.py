@@ -35,9 +35,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from listening.access import researcher_required, study_for
-from listening.analysis import downloads, funnel, reports
+from listening.analysis import downloads, funnel, render_comparative, reports
 from listening.analysis import render as render_report
-from listening.analysis import render_comparative
 from listening.models import Study, StudyReport
 from mos_site.http import streamed_csv_response, text_download
 
