@@ -150,3 +150,25 @@ def test_wav_clips_are_served_as_audio_wav(study, session):
     response = client.get(url(study, clip))
     assert response["Content-Type"] == "audio/wav"
     assert body(response) == buffer.getvalue()
+
+
+# --- Sent by nginx (AUDIO_SENDFILE=nginx) ------------------------------------------------------
+
+
+def test_behind_nginx_the_view_checks_and_nginx_sends_the_bytes(study, session, settings):
+    settings.AUDIO_SENDFILE = "nginx"
+    client, _, clip = session
+    response = client.get(url(study, clip))
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == f"/protected-media/{clip.audio.name}"
+    assert response["Content-Type"] == "audio/flac"
+    assert response["Cache-Control"] == "private, max-age=3600"
+    assert response.content == b""  # no byte of the file from Python
+
+
+def test_behind_nginx_a_stranger_still_gets_403_and_no_redirect(study, session, settings):
+    settings.AUDIO_SENDFILE = "nginx"
+    _, _, clip = session
+    response = Client().get(url(study, clip))
+    assert response.status_code == 403
+    assert "X-Accel-Redirect" not in response
