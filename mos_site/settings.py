@@ -341,6 +341,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # processes configure a shared cache (Redis), or each process counts alone. Off by default in
 # the test suite (tests that check the limits turn them on).
 LISTENER_JOINS_PER_ADDRESS = env_str("HARKEN_JOINS_PER_ADDRESS", "0" if TESTING else "10/600")
+# Behind the front server (deploy/nginx), the header nginx sets to the client's address, as
+# Django names it: "HTTP_X_REAL_IP". Empty (the default): the connecting address counts.
+# Only set it behind a proxy that overwrites the header, or clients choose their address.
+REAL_IP_HEADER = env_str("HARKEN_REAL_IP_HEADER", "")
 LISTENER_JOINS_PER_STUDY = env_str("HARKEN_JOINS_PER_STUDY", "0" if TESTING else "120/60")
 
 # --- Celery --------------------------------------------------------------------------------

@@ -293,9 +293,15 @@ def _already_taking_part(request: HttpRequest, study: Study) -> HttpResponse:
 
 
 def _client_address(request: HttpRequest) -> str:
-    # The connecting address, never a header a client can choose. Behind a reverse proxy this
-    # is the proxy's address and the per-address join limit counts everyone together: raise
-    # HARKEN_JOINS_PER_ADDRESS or turn it off there (README, "Listener joins").
+    # The connecting address, never a header a client can choose. Behind the front server
+    # (deploy/nginx), REMOTE_ADDR is nginx's own address, so settings.REAL_IP_HEADER names the
+    # header nginx sets to the client's address, overwriting whatever the client sent. Behind
+    # another proxy with no such header the per-address join limit counts everyone together:
+    # raise HARKEN_JOINS_PER_ADDRESS or turn it off there (README, "Listener joins").
+    if settings.REAL_IP_HEADER:
+        forwarded = request.META.get(settings.REAL_IP_HEADER, "").strip()
+        if forwarded:
+            return forwarded
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
