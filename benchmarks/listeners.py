@@ -599,6 +599,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL)
     parser.add_argument("--cache-url", default=DEFAULT_CACHE_URL)
+    parser.add_argument("--var-dir", default=str(ROOT / "var" / "bench"), help="emptied first")
     parser.add_argument("--systems", type=int, default=4)
     parser.add_argument("--sentences", type=int, default=100)
     parser.add_argument("--playlists", type=int, default=1000)
@@ -612,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
     if max(n for n, _ in levels) > args.playlists:
         parser.error("a level has more listeners than the study has playlists (--playlists)")
 
-    var_dir = ROOT / "var" / "bench"
+    var_dir = Path(args.var_dir)
     shutil.rmtree(var_dir, ignore_errors=True)
     var_dir.mkdir(parents=True)
     env = stack_env(args, var_dir)
