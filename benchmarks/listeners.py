@@ -394,6 +394,8 @@ def rating_form(fields: dict[str, str], seconds: float) -> dict[str, str]:
 class Results:
     times: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    #: Why: "rating POST: HTTP 409", "clip audio: TimeoutError"...
+    reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     #: Every rating the client saw accepted: (external id, item id).
     accepted: list[tuple[str, str]] = field(default_factory=list)
     rating_times: list[float] = field(default_factory=list)
@@ -418,12 +420,14 @@ class Listener:
                 body = await response.read()
                 status = response.status
                 location = response.headers.get("Location", "")
-        except (TimeoutError, aiohttp.ClientError):
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self.results.errors[kind] += 1
+            self.results.reasons[f"{kind}: {type(exc).__name__}"] += 1
             raise
         self.results.times[kind].append(time.perf_counter() - start)
         if status not in expect:
             self.results.errors[kind] += 1
+            self.results.reasons[f"{kind}: HTTP {status}"] += 1
             raise RuntimeError(f"{kind}: HTTP {status}")
         return status, body, location
 
@@ -690,6 +694,8 @@ def main(argv: list[str] | None = None) -> int:
                     for kind in KINDS
                 ],
             )
+            if results.reasons:
+                print("errors: " + ", ".join(f"{k} x {v}" for k, v in results.reasons.items()))
             reports.append((slug, results))
     finally:
         stop_stack(stack)

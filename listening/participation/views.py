@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import IO
 
 import markdown
@@ -104,9 +104,11 @@ def _own_image_or_alt(match: re.Match) -> str:
     return alt.group(1) if alt else ""
 
 
+@lru_cache(maxsize=256)
 def render_markdown(text: str) -> SafeString:
     """A researcher's Markdown as HTML that cannot run script (sanitised with nh3) and loads
-    images only from the site itself."""
+    images only from the site itself. Kept per text (the welcome page shows the same two
+    texts to every arrival)."""
     html = markdown.markdown(text or "", extensions=["sane_lists"])
     # nh3 has just removed scripts, handlers and unsafe URLs: what is left is safe to show.
     return mark_safe(_IMG_TAG.sub(_own_image_or_alt, nh3.clean(html)))
