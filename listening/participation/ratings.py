@@ -97,6 +97,15 @@ def page_serve(*, listener: Listener, items: list[PlaylistItem]) -> dict:
     return page
 
 
+def page_served_at(listener: Listener) -> datetime | None:
+    """When the listener's current page was served (None when there is none)."""
+    served = (listener.current_page or {}).get("served_at")
+    try:
+        return datetime.fromisoformat(served) if served else None
+    except (TypeError, ValueError):
+        return None
+
+
 def page_redeem(
     *,
     listener: Listener,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache, wraps
 from typing import IO
 
@@ -575,7 +575,7 @@ def _rate_post(request: HttpRequest, slug: str) -> HttpResponse:
             if sorted(posted) != sorted(page_items):
                 # The token names the page's items: another page's token cannot carry this page.
                 raise out_of_date
-            served_at = _served_at(listener)
+            served_at = ratings.page_served_at(listener)
             answers = []
             for i in indices:
                 # The browser's own end-of-play time (ms after the page loaded): kept as
@@ -605,15 +605,6 @@ def _rate_post(request: HttpRequest, slug: str) -> HttpResponse:
         return _refused(request, study, exc)
     # The stage page_submit set (no second read).
     return _stage_redirect(study, listener)
-
-
-def _served_at(listener: Listener):
-    """When the listener's current page was served (None when there is none)."""
-    served = (listener.current_page or {}).get("served_at")
-    try:
-        return datetime.fromisoformat(served) if served else None
-    except (TypeError, ValueError):
-        return None
 
 
 # --- Audio -----------------------------------------------------------------------------------
