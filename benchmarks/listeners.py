@@ -477,9 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--playlists", type=int, default=1000)
     parser.add_argument("--clips-per-listener", type=int, default=20)
     parser.add_argument("--clip-seconds", type=float, default=1.5)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--worker-class", default="gthread", help="sync, gthread, gevent")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--workers", type=int, default=5, help="gunicorn worker processes")
+    parser.add_argument("--worker-class", default="sync", help="sync or gthread")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
     args = parser.parse_args(argv)
     levels = parse_levels(args.levels)
     if max(n for n, _ in levels) > args.playlists:
