@@ -10,6 +10,11 @@ decide *whether* a request may have a file; the functions here decide *how* it i
   ``If-Range``, and private caching that varies with the cookie (the answer depends on who
   asks). HEAD gets the headers without opening the file. Media players seek with ranges, and
   Safari plays nothing without them.
+- :func:`accel_redirect_response` hands the sending to nginx (``X-Accel-Redirect`` to an
+  internal location): Django has decided who may have the file, nginx sends its bytes, with
+  ranges and conditional requests, and no Python process is tied up while a slow client
+  reads. :func:`signed_redirect_response` does the same for a short-lived signed URL of an
+  S3-compatible store.
 - :func:`streamed_csv_response` writes rows through ``csv.writer`` as they are produced, so a
   download of a million ratings never sits in memory.
 - :func:`text_download` is a small text file sent as an attachment.
@@ -139,6 +144,31 @@ def ranged_response(
     if wanted:
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     return _with_headers(response, headers)
+
+
+def accel_redirect_response(
+    internal_path: str, *, content_type: str, max_age: int = AUDIO_MAX_AGE_S
+) -> HttpResponse:
+    """An empty answer telling nginx to send ``internal_path`` (a location marked
+    ``internal``): nginx keeps these headers, adds the body, the length, Range and ETag.
+
+    The body stays empty: without nginx in front, a client gets nothing rather than a file
+    it was not checked for."""
+    response = HttpResponse(b"", content_type=content_type)
+    response["X-Accel-Redirect"] = internal_path
+    # Access depends on who asks (a cookie): a shared cache must not reuse a response.
+    response["Cache-Control"] = f"private, max-age={max_age}"
+    response["Vary"] = "Cookie"
+    return response
+
+
+def signed_redirect_response(url: str) -> HttpResponse:
+    """A 302 to a short-lived signed URL; never cached, since the URL expires."""
+    response = HttpResponse(status=302)
+    response["Location"] = url
+    response["Cache-Control"] = "private, no-store"
+    response["Vary"] = "Cookie"
+    return response
 
 
 def bytes_response(request: HttpRequest, data: bytes, content_type: str, tag: str):

@@ -278,6 +278,34 @@ elif STORAGE_BACKEND == "s3":
 else:
     raise ImproperlyConfigured(f"STORAGE_BACKEND={STORAGE_BACKEND!r}: use 'local' or 's3'.")
 
+# How a clip's bytes leave once the listener view has said yes (the check always stays in
+# Django; docs/architecture.md, "Serving audio"):
+#   django     (default) Django streams the file itself, with Range and ETag (mos_site.http).
+#   nginx      Django answers with X-Accel-Redirect: AUDIO_ACCEL_PREFIX + the file's name, and
+#              nginx sends the bytes from that internal location (deploy/nginx.conf), Range
+#              and conditional requests included. Local storage only.
+#   signed-url a redirect to a URL of the S3-compatible store signed for AUDIO_SIGNED_URL_S
+#              seconds (STORAGE_BACKEND=s3). The page's CSP must then allow the store in
+#              media-src (CONTENT_SECURITY_POLICY).
+AUDIO_SENDFILE = env_str("AUDIO_SENDFILE", "django").lower()
+AUDIO_ACCEL_PREFIX = "/" + env_str("AUDIO_ACCEL_PREFIX", "/protected-media/").strip("/") + "/"
+AUDIO_SIGNED_URL_S = env_int("AUDIO_SIGNED_URL_S", 300)
+if AUDIO_SENDFILE not in ("django", "nginx", "signed-url"):
+    raise ImproperlyConfigured(
+        f"AUDIO_SENDFILE={AUDIO_SENDFILE!r}: use 'django' (default), 'nginx' (X-Accel-Redirect "
+        "behind nginx) or 'signed-url' (S3)."
+    )
+if AUDIO_SENDFILE == "nginx" and STORAGE_BACKEND != "local":
+    raise ImproperlyConfigured(
+        "AUDIO_SENDFILE=nginx serves files from MEDIA_ROOT and needs STORAGE_BACKEND=local; "
+        "with S3 use AUDIO_SENDFILE=signed-url."
+    )
+if AUDIO_SENDFILE == "signed-url" and STORAGE_BACKEND != "s3":
+    raise ImproperlyConfigured(
+        "AUDIO_SENDFILE=signed-url needs STORAGE_BACKEND=s3 (a store that signs URLs); with "
+        "local files use 'django' or 'nginx'."
+    )
+
 STORAGES = {
     "default": _media_storage,
     "staticfiles": {
@@ -313,6 +341,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # processes configure a shared cache (Redis), or each process counts alone. Off by default in
 # the test suite (tests that check the limits turn them on).
 LISTENER_JOINS_PER_ADDRESS = env_str("HARKEN_JOINS_PER_ADDRESS", "0" if TESTING else "10/600")
+# Behind the front server (deploy/nginx), the header nginx sets to the client's address, as
+# Django names it: "HTTP_X_REAL_IP". Empty (the default): the connecting address counts.
+# Only set it behind a proxy that overwrites the header, or clients choose their address.
+REAL_IP_HEADER = env_str("HARKEN_REAL_IP_HEADER", "")
 LISTENER_JOINS_PER_STUDY = env_str("HARKEN_JOINS_PER_STUDY", "0" if TESTING else "120/60")
 
 # --- Celery --------------------------------------------------------------------------------

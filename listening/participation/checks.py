@@ -7,7 +7,6 @@ scoring are ``headphones`` (Woods et al. 2017); its right answers stay in the li
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 from collections.abc import Mapping, Sequence
@@ -193,12 +192,6 @@ def listener_questionnaire_save(*, listener: Listener, answers: Mapping[str, str
     return listener
 
 
-@functools.lru_cache(maxsize=8)
-def _trials(seed: int, n: int) -> list[tuple[bytes, int]]:
-    # A page loads n trial files in a row; generate them once per seed, not n times.
-    return headphones.make_trials(seed, n)
-
-
 @transaction.atomic
 def headphone_check_start(*, listener: Listener) -> int:
     """Draw the listener's headphone-check trials (Woods et al. 2017); returns their number.
@@ -218,7 +211,7 @@ def headphone_check_start(*, listener: Listener) -> int:
         "method": "antiphase-woods-2017",
         "seed": seed,
         "n": n,
-        "correct": [answer for _wav, answer in _trials(seed, n)],
+        "correct": headphones.trial_answers(seed, n),
         "started_at": timezone.now().isoformat(),
     }
     listener.save(update_fields=["headphone_check", "last_seen_at"])
@@ -230,7 +223,8 @@ def headphone_trial_wav(*, listener: Listener, index: int) -> bytes:
     check = listener.headphone_check or {}
     if "seed" not in check or not 0 <= index < int(check["n"]):
         raise HeadphoneCheckError(_("This sound is not part of your headphone check."))
-    return _trials(int(check["seed"]), int(check["n"]))[index][0]
+    # From the per-process cache of the six possible trial sounds (headphones.arrangement_wav).
+    return headphones.trial_wav(int(check["seed"]), index)
 
 
 @transaction.atomic

@@ -24,10 +24,16 @@ Files are 16-bit PCM stereo WAV. All three arrangements of a trial have the same
 the same byte length; nothing in the size (or in a name the caller gives, which should be an
 opaque token) tells the answer. Trials are a pure function of their seed, so a server can
 regenerate what a listener heard from the seed stored with the result.
+
+A trial's sound depends only on the order of its three tones, so there are six different
+trial files: each is built once per process (:func:`arrangement_wav`, cached) and every
+listener's trials are served from them; a seed only picks the order (:func:`trial_answers`
+needs no audio at all).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -45,8 +51,11 @@ __all__ = [
     "REFERENCE_RMS_DBFS",
     "TONE_HZ",
     "TONE_S",
+    "arrangement_wav",
     "make_trial",
     "make_trials",
+    "trial_answers",
+    "trial_wav",
     "pass_threshold",
     "score_trials",
     "trial_samples",
@@ -80,15 +89,37 @@ def make_trial(seed: int, sample_rate: int = 44100) -> tuple[bytes, int]:
     The answer is the position of the quiet tone; the order of the three tones is drawn from
     ``seed`` (each of the six orders equally likely).
     """
-    stereo, answer = trial_samples(seed, sample_rate)
-    return _wav_bytes(stereo, sample_rate), answer
+    order = _order(seed)
+    return arrangement_wav(order, sample_rate), order.index("quiet") + 1
 
 
 def make_trials(seed: int, n: int = N_TRIALS, sample_rate: int = 44100) -> list[tuple[bytes, int]]:
     """``n`` trials; trial ``i`` uses a stable hash of (``seed``, ``i``) as its seed."""
-    if n < 1:
-        raise ValueError(f"n is {n}: a headphone check needs at least one trial (6 is usual).")
+    _check_n(n)
     return [make_trial(_trial_seed(seed, i), sample_rate) for i in range(n)]
+
+
+def trial_answers(seed: int, n: int = N_TRIALS) -> list[int]:
+    """The right answers of :func:`make_trials` (``seed``, ``n``), without building a sound."""
+    _check_n(n)
+    return [_order(_trial_seed(seed, i)).index("quiet") + 1 for i in range(n)]
+
+
+def trial_wav(seed: int, index: int, sample_rate: int = 44100) -> bytes:
+    """The WAV bytes of trial ``index`` of :func:`make_trials` (``seed``), from the cache."""
+    return arrangement_wav(_order(_trial_seed(seed, index)), sample_rate)
+
+
+# Six orders for each sample rate in use (one or two in practice).
+@functools.lru_cache(maxsize=24)
+def arrangement_wav(order: tuple[str, ...], sample_rate: int = 44100) -> bytes:
+    """The WAV of a trial whose tones come in ``order`` (a permutation of the three roles).
+
+    Cached: six orders per sample rate, about 0.7 MB each at 44.1 kHz, built once per process
+    instead of once per request (building one takes tens of milliseconds of CPU)."""
+    if sorted(order) != sorted(_ROLES):
+        raise ValueError(f"order is {order!r}: give each of {_ROLES!r} once.")
+    return _wav_bytes(_samples(order, sample_rate), sample_rate)
 
 
 def trial_samples(seed: int, sample_rate: int = 44100) -> tuple[np.ndarray, int]:
@@ -98,9 +129,18 @@ def trial_samples(seed: int, sample_rate: int = 44100) -> tuple[np.ndarray, int]
         (samples, 2) float64 in [-1, 1] (left, right), and the 1-based position of the quiet
         tone.
     """
-    _check_rate(sample_rate)
+    order = _order(seed)
+    return _samples(order, sample_rate), order.index("quiet") + 1
+
+
+def _order(seed: int) -> tuple[str, ...]:
     order = list(_ROLES)
     random.Random(seed).shuffle(order)
+    return tuple(order)
+
+
+def _samples(order: tuple[str, ...], sample_rate: int) -> np.ndarray:
+    _check_rate(sample_rate)
     tone = _ramped_tone(sample_rate, TONE_S)
     gap = np.zeros((round(GAP_S * sample_rate), 2))
     parts = []
@@ -113,9 +153,10 @@ def trial_samples(seed: int, sample_rate: int = 44100) -> tuple[np.ndarray, int]
             parts.append(np.stack([tone, tone], axis=1) * CHANNEL_GAIN_QUIET)
         else:  # anti-phase: the right channel is the left one inverted
             parts.append(np.stack([tone, -tone], axis=1))
-    return np.concatenate(parts), order.index("quiet") + 1
+    return np.concatenate(parts)
 
 
+@functools.lru_cache(maxsize=4)
 def volume_calibration_wav(sample_rate: int = 44100) -> bytes:
     """The volume-setting sound played before the trials (16-bit PCM stereo WAV).
 
@@ -124,7 +165,7 @@ def volume_calibration_wav(sample_rate: int = 44100) -> bytes:
     comfortable and the quiet one clearly audible. A broadband calibration noise of the same
     RMS would sound much louder than a 200 Hz tone (equal-loudness contours, ISO 226), leaving
     the test tones faint after a listener turns the noise down; a tone at the test's frequency
-    and level avoids that mismatch.
+    and level avoids that mismatch. Built once per process and sample rate (cached).
     """
     _check_rate(sample_rate)
     tone = _ramped_tone(sample_rate, CALIBRATION_S)
@@ -179,6 +220,11 @@ def _trial_seed(seed: int, i: int) -> int:
     # blake2b rather than hash(): the same on every machine and Python version.
     digest = hashlib.blake2b(f"{int(seed)}:headphones:{i}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") & 0x7FFFFFFF
+
+
+def _check_n(n: int) -> None:
+    if n < 1:
+        raise ValueError(f"n is {n}: a headphone check needs at least one trial (6 is usual).")
 
 
 def _check_rate(sample_rate: int) -> None:

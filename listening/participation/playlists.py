@@ -24,7 +24,7 @@ from listening.participation.refusals import (
     SessionExpiredError,
     study_require_open,
 )
-from listening.participation.selectors import listener_page
+from listening.participation.selectors import page_of, playlist_items_scored
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,11 @@ def listener_lock(listener: Listener) -> Listener:
     """The listener's row, locked until the transaction ends."""
     # Every write of a listener's path starts by locking the listener's row: two tabs or a
     # double click then run one after the other and the second sees the first's result. Only
-    # this row is locked (no select_related), so listeners never queue behind each other.
-    return Listener.objects.select_for_update().get(pk=listener.pk)
+    # this row is locked (OF self: the study read with it is shared by every listener of the
+    # study), so listeners never queue behind each other.
+    return (
+        Listener.objects.select_related("study").select_for_update(of=("self",)).get(pk=listener.pk)
+    )
 
 
 def _skip_locked(queryset):
@@ -118,7 +121,8 @@ def playlist_release_abandoned(*, study: Study) -> int:
     )
     # Skip rows someone holds right now (a claim, or rating_submit's lock): nobody waits, and
     # the next run or claim takes them.
-    ids = list(_skip_locked(abandoned).values_list("pk", flat=True))
+    # order_by(): Playlist's default ordering (by study) would join, and lock, the study row.
+    ids = list(_skip_locked(abandoned.order_by()).values_list("pk", flat=True))
     if not ids:
         return 0
     released = abandoned.filter(pk__in=ids).update(
@@ -196,12 +200,18 @@ def _lock_external_id(listener: Listener) -> None:
         .first()
     )
     if first is not None and first != listener.pk:
-        list(Listener.objects.select_for_update().filter(pk=first).values_list("pk", flat=True))
+        # order_by(): Listener's default ordering (by study) would join, and lock, the study row.
+        list(
+            Listener.objects.select_for_update(of=("self",))
+            .filter(pk=first)
+            .order_by()
+            .values_list("pk", flat=True)
+        )
 
 
 def playlist_claim_locked(listener: Listener) -> Playlist | None:
     """:func:`playlist_claim` for a listener whose row the caller has locked."""
-    current = Playlist.objects.filter(listener=listener).first()
+    current = Playlist.objects.filter(listener=listener).order_by().first()
     has_rated = Rating.objects.filter(listener=listener).exists()
     if current is not None:
         if current.status == Playlist.Status.CLAIMED and not has_rated:
@@ -265,19 +275,32 @@ def already_taking_part_message() -> str:
     )
 
 
-def listener_stage_update(listener: Listener, playlist: Playlist) -> None:
-    """Set training / rating / completed from what is left to rate (listener row locked)."""
-    nxt = listener_page(listener=listener, playlist=playlist)
-    now = timezone.now()
+def listener_stage_apply(
+    listener: Listener, playlist: Playlist, items: list[PlaylistItem]
+) -> list[str]:
+    """Set training / rating / completed on ``listener`` (row locked) from what is left to rate
+    in the scored ``items`` of its playlist (``selectors.playlist_items_scored``); returns the
+    fields changed, for the caller's one save. A finished playlist is marked completed here,
+    only while this listener still holds it (a release may have handed it on meanwhile)."""
+    nxt = page_of(items, listener.study.clips_per_page)
     if not nxt:
-        Playlist.objects.filter(pk=playlist.pk).update(
+        now = timezone.now()
+        Playlist.objects.filter(pk=playlist.pk, listener=listener).update(
             status=Playlist.Status.COMPLETED, completed_at=now
         )
         listener.stage = Stage.COMPLETED
         listener.completed_at = now
-        listener.save(update_fields=["stage", "completed_at", "last_seen_at"])
-        return
+        return ["stage", "completed_at"]
     stage = Stage.TRAINING if nxt[0].purpose == Purpose.TRAINING else Stage.RATING
     if listener.stage != stage:
         listener.stage = stage
-        listener.save(update_fields=["stage", "last_seen_at"])
+        return ["stage"]
+    return []
+
+
+def listener_stage_update(listener: Listener, playlist: Playlist) -> None:
+    """:func:`listener_stage_apply`, reading the playlist's items and saving the listener."""
+    items = playlist_items_scored(listener=listener, playlist=playlist)
+    changed = listener_stage_apply(listener, playlist, items)
+    if changed:
+        listener.save(update_fields=[*changed, "last_seen_at"])

@@ -1,10 +1,30 @@
-"""Read-side queries of the listener's path: who a listener is, their playlist and their page."""
+"""Read-side queries of the listener's path: who a listener is, their playlist and their page.
+
+The rating page and the rating POST read the listener's state once per request: the listener
+row with its study and playlist in one query (:func:`listener_by_cookie`), then every item of
+the playlist with its clip and the listener's score of it in a second
+(:func:`playlist_items_scored`). The page, the progress and the next stage are computed from
+that list in Python (:func:`page_of`, :func:`progress_of`): a playlist holds tens of items.
+"""
 
 from __future__ import annotations
 
 import math
 
-from listening.models import Listener, Playlist, PlaylistItem, Rating, Study, TrialClip
+from django.core.cache import cache
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+
+from listening.models import (
+    Clip,
+    Listener,
+    Playlist,
+    PlaylistItem,
+    Rating,
+    Study,
+    System,
+    TrialClip,
+)
 
 Purpose = PlaylistItem.Purpose
 
@@ -31,22 +51,58 @@ def listener_find(
     return None
 
 
+def listener_by_cookie(*, study_slug: str, token: str, lock: bool = False) -> Listener | None:
+    """The listener of the study ``study_slug`` whose cookie carries ``token``, with the study
+    and the playlist they hold (if any) read in the same query.
+
+    With ``lock`` (inside a transaction) the listener's row, and only that row, is locked
+    (``FOR UPDATE OF`` the listener): the study row is shared by every listener of the study
+    and the playlist is the nullable side of an outer join, so neither may be locked here."""
+    queryset = Listener.objects.select_related("study", "playlist")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    try:
+        # get() drops Listener's default ordering (by study), so no ORDER BY either.
+        return queryset.get(study__slug=study_slug, token=token)
+    except Listener.DoesNotExist:
+        return None
+
+
+def held_playlist(listener: Listener) -> Playlist | None:
+    """The playlist the listener holds, from what was read with the listener when it was
+    (``listener_by_cookie``), else with one query."""
+    try:
+        return listener.playlist
+    except Playlist.DoesNotExist:
+        return None
+
+
 def listener_playlist(*, listener: Listener) -> Playlist | None:
     """The playlist the listener holds (claimed or completed), or None."""
-    return Playlist.objects.filter(listener=listener).first()
+    return Playlist.objects.filter(listener=listener).order_by().first()
 
 
-def listener_page(*, listener: Listener, playlist: Playlist | None = None) -> list[PlaylistItem]:
-    """The items of the listener's current page: the first unrated ones, up to the study's
-    ``clips_per_page``, never mixing training with counted items. Empty when all are rated."""
-    playlist = playlist or listener_playlist(listener=listener)
-    if playlist is None:
-        return []
-    per_page = max(1, listener.study.clips_per_page)
-    rated = Rating.objects.filter(listener=listener, item__playlist=playlist).values("item_id")
-    unrated = list(
-        playlist.items.exclude(pk__in=rated).select_related("clip").order_by("position")[:per_page]
+def playlist_items_scored(*, listener: Listener, playlist: Playlist) -> list[PlaylistItem]:
+    """Every item of ``playlist`` in order, with its clip, each carrying ``listener_answered``
+    (whether the listener has answered that trial) and ``listener_score`` (the score of the
+    answer, None while unanswered and for the types that answer with a choice). One query.
+
+    A listener rates only the items of the one playlist they hold, so these scores are all of
+    their ratings (the attention checks compare within this list)."""
+    own = Rating.objects.filter(listener=listener, item=OuterRef("pk"))
+    return list(
+        PlaylistItem.objects.filter(playlist=playlist)
+        .select_related("clip")
+        .annotate(listener_score=Subquery(own.values("score")[:1]), listener_answered=Exists(own))
+        .order_by("position")
     )
+
+
+def page_of(items: list[PlaylistItem], per_page: int) -> list[PlaylistItem]:
+    """The current page of scored ``items`` (``playlist_items_scored``): the first unrated
+    ones, up to ``per_page``, never mixing training with counted items. Empty when all are
+    rated."""
+    unrated = [item for item in items if not item.listener_answered][: max(1, per_page)]
     if not unrated:
         return []
     training = unrated[0].purpose == Purpose.TRAINING
@@ -56,6 +112,31 @@ def listener_page(*, listener: Listener, playlist: Playlist | None = None) -> li
             break
         page.append(item)
     return page
+
+
+def progress_of(items: list[PlaylistItem]) -> dict:
+    """Where the listener is, from scored ``items``: practice k of P, or clip k of T."""
+    n_practice = sum(1 for item in items if item.purpose == Purpose.TRAINING)
+    rated = [item for item in items if item.listener_answered]
+    done_practice = sum(1 for item in rated if item.purpose == Purpose.TRAINING)
+    return {
+        "n_practice": n_practice,
+        "n_rated": len(items) - n_practice,
+        "done_practice": done_practice,
+        "done_rated": len(rated) - done_practice,
+        "done": len(rated),
+        "total": len(items),
+    }
+
+
+def listener_page(*, listener: Listener, playlist: Playlist | None = None) -> list[PlaylistItem]:
+    """The items of the listener's current page: the first unrated ones, up to the study's
+    ``clips_per_page``, never mixing training with counted items. Empty when all are rated."""
+    playlist = playlist or listener_playlist(listener=listener)
+    if playlist is None:
+        return []
+    items = playlist_items_scored(listener=listener, playlist=playlist)
+    return page_of(items, listener.study.clips_per_page)
 
 
 def listener_next_item(*, listener: Listener) -> PlaylistItem | None:
@@ -74,6 +155,32 @@ def listener_progress(*, listener: Listener) -> tuple[int, int]:
     return done, total
 
 
+def study_has_both_ends(*, study: Study) -> bool:
+    """Whether the study has anchors and other systems too (practice then spans the scale,
+    ``design.pick_training``): one query."""
+    counts = study.systems.order_by().aggregate(
+        anchors=Count("pk", filter=Q(kind=System.Kind.ANCHOR)),
+        others=Count("pk", filter=~Q(kind=System.Kind.ANCHOR)),
+    )
+    return bool(counts["anchors"] and counts["others"])
+
+
+def listener_clip(*, study_slug: str, listener_token: str, clip_token: str) -> Clip | None:
+    """The clip with ``clip_token`` when the playlist held by the listener with
+    ``listener_token`` in study ``study_slug`` holds it, else None: one query, with the audio
+    file's name only (the audio view needs nothing else)."""
+    return (
+        Clip.objects.filter(
+            token=clip_token,
+            playlist_items__playlist__listener__token=listener_token,
+            playlist_items__playlist__study__slug=study_slug,
+        )
+        .order_by()
+        .only("pk", "token", "audio")
+        .first()
+    )
+
+
 #: Rough time per clip beyond its own length: reading, choosing, pressing Next (seconds).
 SECONDS_PER_ANSWER = 6.0
 #: Rough time of the checks before the ratings (seconds).
@@ -81,37 +188,64 @@ QUESTIONNAIRE_SECONDS = 60.0
 HEADPHONE_CHECK_SECONDS = 120.0
 
 
+#: How long the welcome page's task size may be reused (seconds). Playlists are built once, when
+#: the study opens (the cache key names that moment), so this only bounds a stale entry.
+TASK_SIZE_CACHE_S = 300
+
+
 def study_task_size(*, study: Study) -> dict:
     """What a listener will do, from the study's playlists, for the welcome page and the
     progress line to agree: practice clips, rated clips (test items and attention checks),
-    each as (fewest, most) over the playlists, the checks, and about how many minutes."""
-    counts: dict[int, list[int]] = {}
-    seconds: dict[int, float] = {}
-    items = PlaylistItem.objects.filter(playlist__study=study).values_list("playlist_id", "purpose")
-    for playlist_id, purpose in items:
-        practice, rated = counts.setdefault(playlist_id, [0, 0])
-        if purpose == Purpose.TRAINING:
-            counts[playlist_id][0] = practice + 1
-        else:
-            counts[playlist_id][1] = rated + 1
-    # Every clip each trial presents: one in ACR, two or three in a comparison.
-    for playlist_id, duration in TrialClip.objects.filter(trial__playlist__study=study).values_list(
-        "trial__playlist_id", "clip__duration_s"
-    ):
-        seconds[playlist_id] = seconds.get(playlist_id, 0.0) + (duration or 0.0)
-    if not counts:
+    each as (fewest, most) over the playlists, the checks, and about how many minutes.
+
+    Counted per playlist in the database and kept in the cache: every arrival opens the
+    welcome page, and a big study has tens of thousands of items."""
+    opened = study.opened_at.timestamp() if study.opened_at else 0
+    key = f"harken:task-size:{study.pk}:{opened}:{study.status}"
+    summary = cache.get(key)
+    if summary is None:
+        per_playlist = list(
+            PlaylistItem.objects.filter(playlist__study=study)
+            .order_by()
+            .values("playlist_id")
+            .annotate(
+                practice=Count("pk", filter=Q(purpose=Purpose.TRAINING)),
+                rated=Count("pk", filter=~Q(purpose=Purpose.TRAINING)),
+            )
+            .values_list("playlist_id", "practice", "rated")
+        )
+        # Every clip each trial presents: one in ACR, two or three in a comparison, all the
+        # conditions of a MUSHRA page.
+        seconds = dict(
+            TrialClip.objects.filter(trial__playlist__study=study)
+            .order_by()
+            .values("trial__playlist_id")
+            .annotate(seconds=Sum(Coalesce("clip__duration_s", 0.0)))
+            .values_list("trial__playlist_id", "seconds")
+        )
+        per_playlist = [(p, r, seconds.get(pk, 0.0)) for pk, p, r in per_playlist]
+        summary = ()
+        if per_playlist:
+            summary = (
+                min(p for p, _r, _s in per_playlist),
+                max(p for p, _r, _s in per_playlist),
+                min(r for _p, r, _s in per_playlist),
+                max(r for _p, r, _s in per_playlist),
+                max(p + r for p, r, _s in per_playlist),
+                max(s for _p, _r, s in per_playlist),
+            )
+        cache.set(key, summary, TASK_SIZE_CACHE_S)
+    if not summary:
         return {}
-    practice = sorted(c[0] for c in counts.values())
-    rated = sorted(c[1] for c in counts.values())
-    n_items = max(p + r for p, r in counts.values())
-    total = max(seconds.values(), default=0.0) + SECONDS_PER_ANSWER * n_items
+    practice_min, practice_max, rated_min, rated_max, n_items, seconds = summary
+    total = seconds + SECONDS_PER_ANSWER * n_items
     total += QUESTIONNAIRE_SECONDS if study.questionnaire_enabled else 0.0
     total += HEADPHONE_CHECK_SECONDS if study.headphone_check_enabled else 0.0
     return {
-        "practice_min": practice[0],
-        "practice_max": practice[-1],
-        "rated_min": rated[0],
-        "rated_max": rated[-1],
+        "practice_min": practice_min,
+        "practice_max": practice_max,
+        "rated_min": rated_min,
+        "rated_max": rated_max,
         # A comparison trial (CCR, AB, ABX, SMOS) presents two or three sounds, not one clip.
         "comparison": study.test_type != Study.TestType.ACR,
         "questionnaire": study.questionnaire_enabled,
@@ -125,20 +259,4 @@ def listener_progress_parts(*, listener: Listener) -> dict:
     playlist = listener_playlist(listener=listener)
     if playlist is None:
         return {}
-    purposes = list(playlist.items.order_by("position").values_list("pk", "purpose"))
-    rated = set(
-        Rating.objects.filter(listener=listener, item__playlist=playlist).values_list(
-            "item_id", flat=True
-        )
-    )
-    n_practice = sum(1 for _pk, p in purposes if p == Purpose.TRAINING)
-    done_practice = sum(1 for pk, p in purposes if p == Purpose.TRAINING and pk in rated)
-    done_rated = sum(1 for pk, p in purposes if p != Purpose.TRAINING and pk in rated)
-    return {
-        "n_practice": n_practice,
-        "n_rated": len(purposes) - n_practice,
-        "done_practice": done_practice,
-        "done_rated": done_rated,
-        "done": len(rated),
-        "total": len(purposes),
-    }
+    return progress_of(playlist_items_scored(listener=listener, playlist=playlist))

@@ -20,11 +20,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from functools import wraps
+from functools import lru_cache, wraps
 from typing import IO
 
 import markdown
 import nh3
+from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
@@ -36,7 +37,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from listening.models import Clip, Listener, PlaylistItem, Study, System
+from listening.models import Listener, PlaylistItem, Study
 from listening.participation import (
     checks,
     limits,
@@ -47,7 +48,12 @@ from listening.participation import (
     views_mushra,
 )
 from listening.participation.forms import QuestionnaireForm
-from mos_site.http import audio_content_type, ranged_response
+from mos_site.http import (
+    accel_redirect_response,
+    audio_content_type,
+    ranged_response,
+    signed_redirect_response,
+)
 
 Stage = Listener.Stage
 
@@ -104,9 +110,11 @@ def _own_image_or_alt(match: re.Match) -> str:
     return alt.group(1) if alt else ""
 
 
+@lru_cache(maxsize=256)
 def render_markdown(text: str) -> SafeString:
     """A researcher's Markdown as HTML that cannot run script (sanitised with nh3) and loads
-    images only from the site itself."""
+    images only from the site itself. Kept per text (the welcome page shows the same two
+    texts to every arrival)."""
     html = markdown.markdown(text or "", extensions=["sane_lists"])
     # nh3 has just removed scripts, handlers and unsafe URLs: what is left is safe to show.
     return mark_safe(_IMG_TAG.sub(_own_image_or_alt, nh3.clean(html)))
@@ -125,10 +133,19 @@ def _cookie_salt(study: Study) -> str:
     return f"listening.listener.{study.slug}"
 
 
-def _cookie_listener(request: HttpRequest, study: Study) -> Listener | None:
-    token = request.get_signed_cookie(
-        _cookie_name(study), default=None, salt=_cookie_salt(study), max_age=COOKIE_MAX_AGE
+def _cookie_token(request: HttpRequest, slug: str) -> str | None:
+    """The listener token of the study's signed cookie; needs no database (the cookie's name
+    and salt come from the slug)."""
+    return request.get_signed_cookie(
+        f"harken_listener_{slug}",
+        default=None,
+        salt=f"listening.listener.{slug}",
+        max_age=COOKIE_MAX_AGE,
     )
+
+
+def _cookie_listener(request: HttpRequest, study: Study) -> Listener | None:
+    token = _cookie_token(request, study.slug)
     return selectors.listener_find(study=study, token=token) if token else None
 
 
@@ -176,6 +193,28 @@ def _message_page(
     )
 
 
+def _listener_or_response(
+    request: HttpRequest, slug: str, stages: tuple[str, ...], open_only: bool, lock: bool = False
+) -> tuple[Study, Listener] | HttpResponse:
+    """The study and the cookie's listener, read together in one query (locked with ``lock``,
+    inside the caller's transaction); or the response for a listener who is not at one of
+    ``stages`` (that step's page), has no cookie (the welcome page), or whose study is not
+    open while ``open_only``."""
+    token = _cookie_token(request, slug)
+    listener = (
+        selectors.listener_by_cookie(study_slug=slug, token=token, lock=lock) if token else None
+    )
+    if listener is None:
+        study = get_object_or_404(Study, slug=slug)
+        return redirect("listener-entry", slug=study.slug)
+    study = listener.study
+    if listener.stage not in stages:
+        return _stage_redirect(study, listener)
+    if open_only and study.status != Study.Status.OPEN:
+        return _unavailable(request, study)
+    return study, listener
+
+
 def listener_view(*stages: str, open_only: bool = True) -> Callable:
     """Decorator: find the study and the cookie's listener, and send listeners who are at
     another step to that step's page. Views get ``(request, study, listener)``."""
@@ -183,14 +222,10 @@ def listener_view(*stages: str, open_only: bool = True) -> Callable:
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(request: HttpRequest, slug: str, *args, **kwargs) -> HttpResponse:
-            study = get_object_or_404(Study, slug=slug)
-            listener = _cookie_listener(request, study)
-            if listener is None:
-                return redirect("listener-entry", slug=study.slug)
-            if listener.stage not in stages:
-                return _stage_redirect(study, listener)
-            if open_only and study.status != Study.Status.OPEN:
-                return _unavailable(request, study)
+            found = _listener_or_response(request, slug, stages, open_only)
+            if isinstance(found, HttpResponseBase):
+                return found
+            study, listener = found
             return view(request, study, listener, *args, **kwargs)
 
         return wrapper
@@ -266,9 +301,15 @@ def _already_taking_part(request: HttpRequest, study: Study) -> HttpResponse:
 
 
 def _client_address(request: HttpRequest) -> str:
-    # The connecting address, never a header a client can choose. Behind a reverse proxy this
-    # is the proxy's address and the per-address join limit counts everyone together: raise
-    # HARKEN_JOINS_PER_ADDRESS or turn it off there (README, "Listener joins").
+    # The connecting address, never a header a client can choose. Behind the front server
+    # (deploy/nginx), REMOTE_ADDR is nginx's own address, so settings.REAL_IP_HEADER names the
+    # header nginx sets to the client's address, overwriting whatever the client sent. Behind
+    # another proxy with no such header the per-address join limit counts everyone together:
+    # raise HARKEN_JOINS_PER_ADDRESS or turn it off there (README, "Listener joins").
+    if settings.REAL_IP_HEADER:
+        forwarded = request.META.get(settings.REAL_IP_HEADER, "").strip()
+        if forwarded:
+            return forwarded
     return request.META.get("REMOTE_ADDR", "") or "unknown"
 
 
@@ -428,52 +469,63 @@ def _refused(request: HttpRequest, study: Study, exc: Exception) -> HttpResponse
     )
 
 
+RATE_STAGES = (Stage.TRAINING, Stage.RATING, Stage.COMPLETED)
+
+
 @require_http_methods(["GET", "POST"])
-@listener_view(Stage.TRAINING, Stage.RATING, Stage.COMPLETED)
-def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+def rate(request: HttpRequest, slug: str) -> HttpResponse:
     """One page of the playlist: one clip (or the study's clips_per_page), each with the ACR
     scale, unlocked by the page's script once the clip has played to its end."""
-    trial = study.test_type != Study.TestType.ACR
     if request.method == "POST":
         # A finished listener's replayed POST gets the refusal message, not a silent redirect.
-        if study.test_type in views_mushra.TEST_TYPES:
-            return views_mushra.post(request, study, listener)
-        return (TRIAL_VIEWS["post"] if trial else _rate_post)(request, study, listener)
+        return _rate_post(request, slug)
+    found = _listener_or_response(request, slug, RATE_STAGES, open_only=True)
+    if isinstance(found, HttpResponseBase):
+        return found
+    study, listener = found
     if listener.stage == Stage.COMPLETED:
         return _stage_redirect(study, listener)
-    try:
-        # The place is claimed (again, after an idle lapse) when the listener reaches it.
-        playlist = playlists.playlist_claim(listener=listener)
-    except refusals.AlreadyTakingPartError:
-        return _already_taking_part(request, study)
-    except refusals.StudyNotOpenError:
-        return _unavailable(request, study)
-    except (refusals.SessionExpiredError, refusals.ListenerStageError):
-        playlist = None
-    listener.refresh_from_db()
-    if listener.stage == Stage.NO_PLAYLIST:
-        return _stage_redirect(study, listener)
-    if playlist is None:
-        return _message_page(
-            request,
-            study,
-            _(
-                "Your session timed out and your place went to another listener. Thank you for "
-                "the ratings you gave; they are kept. Please return the task on your platform."
-            ),
-            status=410,
-            heading=_("Session timed out"),
-        )
-    items = selectors.listener_page(listener=listener, playlist=playlist)
-    if not items:  # finished in another tab
+    playlist = selectors.held_playlist(listener)
+    items = (
+        selectors.playlist_items_scored(listener=listener, playlist=playlist) if playlist else []
+    )
+    if playlist is None or not any(item.listener_answered for item in items):
+        # The place is claimed (again, after an idle lapse) when the listener reaches it:
+        # before their first rating only, so later pages skip the claim's reads.
+        try:
+            playlist = playlists.playlist_claim(listener=listener)
+        except refusals.AlreadyTakingPartError:
+            return _already_taking_part(request, study)
+        except refusals.StudyNotOpenError:
+            return _unavailable(request, study)
+        except (refusals.SessionExpiredError, refusals.ListenerStageError):
+            playlist = None
+        listener.refresh_from_db()
+        if listener.stage == Stage.NO_PLAYLIST:
+            return _stage_redirect(study, listener)
+        if playlist is None:
+            return _message_page(
+                request,
+                study,
+                _(
+                    "Your session timed out and your place went to another listener. Thank "
+                    "you for the ratings you gave; they are kept. Please return the task on "
+                    "your platform."
+                ),
+                status=410,
+                heading=_("Session timed out"),
+            )
+        items = selectors.playlist_items_scored(listener=listener, playlist=playlist)
+    page = selectors.page_of(items, study.clips_per_page)
+    if not page:  # finished in another tab
         listener.refresh_from_db()
         return _stage_redirect(study, listener)
-    progress = selectors.listener_progress_parts(listener=listener)
+    progress = selectors.progress_of(items)
     if study.test_type in views_mushra.TEST_TYPES:
         # One trial a page, with all its conditions (MUSHRA) or its one clip (transcription).
-        return views_mushra.page(request, study, listener, items[0], progress)
-    if trial:
-        return TRIAL_VIEWS["page"](request, study, listener, items[0], progress)
+        return views_mushra.page(request, study, listener, page[0], progress)
+    if study.test_type != Study.TestType.ACR:
+        return TRIAL_VIEWS["page"](request, study, listener, page[0], progress)
     done, total = progress["done"], progress["total"]
     clips = [
         {
@@ -483,17 +535,18 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
             "token": item.clip.token,
             "url": reverse("listener-clip", args=[study.slug, item.clip.token]),
         }
-        for i, item in enumerate(items)
+        for i, item in enumerate(page)
     ]
+    training = page[0].purpose == PlaylistItem.Purpose.TRAINING
     context = {
         "study": study,
         "clips": clips,
         "multi": len(clips) > 1,
-        "training": items[0].purpose == PlaylistItem.Purpose.TRAINING,
-        # Practice spans the scale when the study has both ends (design.pick_training).
-        "practice_spans": study.systems.filter(kind=System.Kind.ANCHOR).exists()
-        and study.systems.exclude(kind=System.Kind.ANCHOR).exists(),
-        "page_token": _page_token(listener, ratings.page_serve(listener=listener, items=items)),
+        "training": training,
+        # Practice spans the scale when the study has both ends (design.pick_training); only
+        # practice pages say so, so only they ask.
+        "practice_spans": training and selectors.study_has_both_ends(study=study),
+        "page_token": _page_token(listener, ratings.page_serve(listener=listener, items=page)),
         "done": done,
         "total": total,
         "position": done + 1,
@@ -505,61 +558,72 @@ def rate(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
     return _page(request, "rate.html", context)
 
 
-def _rate_post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+def _trial_post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
+    if study.test_type in views_mushra.TEST_TYPES:
+        return views_mushra.post(request, study, listener)
+    return TRIAL_VIEWS["post"](request, study, listener)
+
+
+def _rate_post(request: HttpRequest, slug: str) -> HttpResponse:
     now = timezone.now()
     out_of_date = refusals.PageExpiredError(
         _("This page is out of date or was not issued to you; nothing was saved.")
     )
-    try:
-        nonce, page_items = _page_claims(request.POST.get("page", ""), listener, study)
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
-        return _refused(request, study, out_of_date)
     indices = sorted(
         int(key[5:]) for key in request.POST if key.startswith("item_") and key[5:].isdigit()
     )[:10]
-    if not indices:
-        return _refused(
-            request,
-            study,
-            refusals.ItemNotInPlaylistError(_("No clip was sent; nothing was saved.")),
-        )
     posted = [_number(request.POST.get(f"item_{i}"), int, -1, 2**62) for i in indices]
-    if sorted(posted) != sorted(page_items):
-        # The token names the page's items: another page's token cannot carry this page.
-        return _refused(request, study, out_of_date)
+    study = None
     try:
-        # A page with several clips is saved whole or not at all; the page is used up with it.
+        # One transaction, one read of the listener (locked: two tabs or a double click run
+        # one after the other) with its study and playlist; the page is saved whole or not at
+        # all and used up with it. A refusal is raised before anything is written.
         with transaction.atomic():
-            served_at = ratings.page_redeem(
-                listener=listener, nonce=nonce, item_ids=page_items, now=now
-            )
+            found = _listener_or_response(request, slug, RATE_STAGES, open_only=True, lock=True)
+            if isinstance(found, HttpResponseBase):
+                return found
+            study, listener = found
+            if study.test_type != Study.TestType.ACR:
+                # A trial of another type: its own answer (the listener is locked already).
+                return _trial_post(request, study, listener)
+            try:
+                nonce, page_items = _page_claims(request.POST.get("page", ""), listener, study)
+            except (signing.BadSignature, KeyError, TypeError, ValueError):
+                raise out_of_date from None
+            if not indices:
+                raise refusals.ItemNotInPlaylistError(_("No clip was sent; nothing was saved."))
+            if sorted(posted) != sorted(page_items):
+                # The token names the page's items: another page's token cannot carry this page.
+                raise out_of_date
+            served_at = ratings.page_served_at(listener)
+            answers = []
             for i in indices:
                 # The browser's own end-of-play time (ms after the page loaded): kept as
                 # information; the checks use the server's served time and the durations.
                 ended_ms = _number(request.POST.get(f"ended_{i}"), float, None, 86_400_000)
-                ended_at = (
-                    None
-                    if ended_ms is None
-                    else min(now, served_at + timedelta(milliseconds=ended_ms))
+                ended_at = None
+                if ended_ms is not None and served_at is not None:
+                    ended_at = min(now, served_at + timedelta(milliseconds=ended_ms))
+                answers.append(
+                    ratings.Answer(
+                        item_id=request.POST.get(f"item_{i}", ""),
+                        clip_token=request.POST.get(f"clip_{i}", ""),
+                        score=request.POST.get(f"score_{i}"),
+                        play_count=_number(request.POST.get(f"plays_{i}"), int, 0, 32767),
+                        played_seconds=_number(request.POST.get(f"played_{i}"), float, 0.0, 86_400),
+                        first_play_ended_at=ended_at,
+                    )
                 )
-                ratings.rating_submit(
-                    listener=listener,
-                    item_id=request.POST.get(f"item_{i}", ""),
-                    clip_token=request.POST.get(f"clip_{i}", ""),
-                    score=request.POST.get(f"score_{i}"),
-                    play_count=_number(request.POST.get(f"plays_{i}"), int, 0, 32767),
-                    played_seconds=_number(request.POST.get(f"played_{i}"), float, 0.0, 86_400),
-                    first_play_ended_at=ended_at,
-                    page_issued_at=served_at,
-                    answered_at=now,
-                )
+            ratings.page_submit(
+                listener=listener, nonce=nonce, item_ids=page_items, answers=answers, now=now
+            )
     except refusals.StudyNotOpenError:
         return _unavailable(request, study)
     except refusals.SessionExpiredError:
-        return redirect("listener-rate", slug=study.slug)
+        return redirect("listener-rate", slug=slug)
     except refusals.ListenerError as exc:
         return _refused(request, study, exc)
-    listener.refresh_from_db()
+    # The stage page_submit set (no second read).
     return _stage_redirect(study, listener)
 
 
@@ -569,31 +633,35 @@ def _rate_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
 @require_http_methods(["GET", "HEAD"])
 def clip_audio(request: HttpRequest, slug: str, token: str) -> HttpResponseBase:
     """A clip's audio, only for a listener whose playlist holds it (403 for anyone else,
-    whether or not the token exists, so tokens cannot be probed). Read through the default
-    storage, so local files and S3 work alike."""
-    study = get_object_or_404(Study, slug=slug)
-    listener = _cookie_listener(request, study)
-    forbidden = HttpResponse(
-        _("This sound is not part of your listening test."),
-        status=403,
-        content_type="text/plain; charset=utf-8",
-    )
-    if listener is None:
-        return forbidden
-    clip = (
-        Clip.objects.filter(
-            token=token,
-            playlist_items__playlist__listener=listener,
-            playlist_items__playlist__study=study,
+    whether or not the token exists, so tokens cannot be probed). The check is one query
+    (the cookie's listener token, the study and the clip together); the bytes leave as
+    ``settings.AUDIO_SENDFILE`` says: from Django through the default storage (local files
+    and S3 alike, ranged), from nginx (``X-Accel-Redirect``), or from a signed URL of the
+    S3-compatible store."""
+    listener_token = _cookie_token(request, slug)
+    clip = None
+    if listener_token:
+        clip = selectors.listener_clip(
+            study_slug=slug, listener_token=listener_token, clip_token=token
         )
-        .distinct()
-        .first()
-    )
     if clip is None:
-        return forbidden
+        get_object_or_404(Study, slug=slug)  # an unknown study is a 404, as on every page
+        return HttpResponse(
+            _("This sound is not part of your listening test."),
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
     if not clip.audio:
         raise Http404("clip has no audio")
     content_type = audio_content_type(clip.audio.name)
+    if settings.AUDIO_SENDFILE == "nginx":
+        return accel_redirect_response(
+            settings.AUDIO_ACCEL_PREFIX + clip.audio.name, content_type=content_type
+        )
+    if settings.AUDIO_SENDFILE == "signed-url":
+        return signed_redirect_response(
+            clip.audio.storage.url(clip.audio.name, expire=settings.AUDIO_SIGNED_URL_S)
+        )
     size = clip.audio.size
 
     def open_file() -> IO[bytes]:

@@ -99,3 +99,21 @@ def test_env_example_defines_every_variable_compose_interpolates(compose):
         if line and not line.startswith("#")
     }
     assert interpolated <= example, f"missing from .env.example: {interpolated - example}"
+
+
+def test_nginx_fronts_the_site_with_static_files_and_protected_audio(compose):
+    services = compose["services"]
+    nginx = services["nginx"]
+    assert (
+        "./deploy/nginx/harken.conf.template:/etc/nginx/templates/default.conf.template:ro"
+        in nginx["volumes"]
+    )
+    assert "media:/data:ro" in nginx["volumes"]
+    assert nginx["environment"]["HARKEN_UPSTREAM"] == "web:8000"
+    assert nginx["environment"]["MEDIA_ROOT"] == services["web"]["environment"]["MEDIA_ROOT"]
+    assert nginx["environment"]["STATIC_ROOT"] == services["web"]["environment"]["STATIC_ROOT"]
+    # Only nginx is published; the site hands it the audio and names the client's address.
+    assert "ports" not in services["web"] and nginx["ports"]
+    assert services["web"]["environment"]["AUDIO_SENDFILE"].endswith("nginx}")
+    assert services["web"]["environment"]["HARKEN_REAL_IP_HEADER"] == "HTTP_X_REAL_IP"
+    assert "collectstatic" in services["web"]["command"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from listening.participation import headphones
 from listening.participation.headphones import (
     GAP_S,
     RAMP_S,
@@ -157,6 +158,23 @@ def test_every_arrangement_has_the_same_byte_length():
         by_order[tuple(roles(*decode(wav)))] = len(wav)
     assert len(by_order) == 6  # all orders occur
     assert len(set(by_order.values())) == 1
+
+
+def test_trial_sounds_are_built_once_per_arrangement_not_per_request():
+    headphones.arrangement_wav.cache_clear()
+    for seed in range(200):
+        wavs = [headphones.trial_wav(seed, i, sample_rate=8000) for i in range(6)]
+        assert [make_trial(headphones._trial_seed(seed, i), 8000)[0] for i in range(6)] == wavs
+    info = headphones.arrangement_wav.cache_info()
+    assert info.misses == 6  # the six orders of three tones, whatever the seeds
+    assert info.hits == 200 * 6 * 2 - 6
+
+
+def test_answers_without_sound_agree_with_the_trials():
+    for seed in (0, 9, 12345):
+        assert headphones.trial_answers(seed) == [answer for _wav, answer in make_trials(seed)]
+    with pytest.raises(ValueError, match="at least one trial"):
+        headphones.trial_answers(1, n=0)
 
 
 def test_answers_are_roughly_uniform_over_seeds():

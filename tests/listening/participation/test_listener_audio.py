@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import soundfile
@@ -150,3 +152,63 @@ def test_wav_clips_are_served_as_audio_wav(study, session):
     response = client.get(url(study, clip))
     assert response["Content-Type"] == "audio/wav"
     assert body(response) == buffer.getvalue()
+
+
+# --- Sent by nginx (AUDIO_SENDFILE=nginx) ------------------------------------------------------
+
+
+def test_behind_nginx_the_view_checks_and_nginx_sends_the_bytes(study, session, settings):
+    settings.AUDIO_SENDFILE = "nginx"
+    client, _, clip = session
+    response = client.get(url(study, clip))
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == f"/protected-media/{clip.audio.name}"
+    assert response["Content-Type"] == "audio/flac"
+    assert response["Cache-Control"] == "private, max-age=3600"
+    assert response.content == b""  # no byte of the file from Python
+
+
+def test_behind_nginx_a_stranger_still_gets_403_and_no_redirect(study, session, settings):
+    settings.AUDIO_SENDFILE = "nginx"
+    _, _, clip = session
+    response = Client().get(url(study, clip))
+    assert response.status_code == 403
+    assert "X-Accel-Redirect" not in response
+
+
+# --- From the S3 store (AUDIO_SENDFILE=signed-url) ---------------------------------------------
+
+
+def test_with_s3_the_view_checks_and_redirects_to_a_short_lived_signed_url(
+    study, session, settings
+):
+    _, _, clip = session
+    name = clip.audio.name
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "harken-clips",
+                "endpoint_url": "http://127.0.0.1:9000",
+                "access_key": "test-key",
+                "secret_key": "test-secret",
+                "region_name": "us-east-1",
+                "querystring_auth": True,
+            },
+        },
+    }
+    settings.AUDIO_SENDFILE = "signed-url"
+    settings.AUDIO_SIGNED_URL_S = 120
+    client = session[0]
+    # Signing needs no request to the store: the URL is computed here.
+    response = client.get(url(study, clip))
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(f"http://127.0.0.1:9000/harken-clips/{name}?")
+    query = parse_qs(urlsplit(location).query)
+    assert query.get("Signature") or query.get("X-Amz-Signature")
+    # Valid for AUDIO_SIGNED_URL_S from now (the signature's own expiry time).
+    assert abs(int(query["Expires"][0]) - (time.time() + 120)) < 30
+    assert response["Cache-Control"] == "private, no-store"
+    assert Client().get(url(study, clip)).status_code == 403

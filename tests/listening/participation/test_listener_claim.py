@@ -236,3 +236,28 @@ def test_joins_are_limited_per_address_and_per_study(settings):
     ]
     assert [r.status_code for r in other] == [302, 302, 429]
     cache.clear()
+
+
+@pytest.mark.django_db
+def test_behind_the_front_server_joins_are_counted_per_client_address(settings):
+    """nginx connects from one address for everyone; the header it sets names the client."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.LISTENER_JOINS_PER_ADDRESS = "1/600"
+    settings.REAL_IP_HEADER = "HTTP_X_REAL_IP"
+    study = open_study(
+        slug="front-joins",
+        n_sentences=4,
+        clips_per_listener=1,
+        headphone_check=False,
+        questionnaire=False,
+    )
+
+    def join_from(client_address: str) -> int:
+        proxy = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_REAL_IP=client_address)
+        return proxy.post(f"/t/{study.slug}/", {"consent": "yes"}).status_code
+
+    assert [join_from("203.0.113.1"), join_from("203.0.113.2")] == [302, 302]
+    assert join_from("203.0.113.1") == 429
+    cache.clear()

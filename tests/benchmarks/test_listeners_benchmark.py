@@ -1,0 +1,82 @@
+"""benchmarks/listeners.py's plumbing at a tiny level: its own database and stack, three
+simulated listeners through the whole protocol, and its integrity check. No timing is judged."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from django.db import connection
+
+from tests.conftest import require
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_three_listeners_go_through_the_protocol_and_every_rating_is_in_the_database(tmp_path):
+    require(connection.vendor == "postgresql", "the benchmark runs on PostgreSQL")
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    require(broker.startswith("redis://"), "the benchmark runs on Redis (CELERY_BROKER_URL)")
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    name = f"harken_bench_plumbing_{os.getpid()}"
+    database_url = urlunsplit(parts._replace(path=f"/{name}"))
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "benchmarks/listeners.py",
+                "--levels",
+                "3:1",
+                "--playlists",
+                "12",
+                "--sentences",
+                "12",
+                "--systems",
+                "2",
+                "--clips-per-listener",
+                "3",
+                "--clip-seconds",
+                "0.5",
+                "--workers",
+                "1",
+                "--threads",
+                "2",
+                "--database-url",
+                database_url,
+                "--broker-url",
+                broker,
+                "--cache-url",
+                broker,
+                "--var-dir",
+                str(tmp_path / "var"),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        admin = urlunsplit(parts._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    out = done.stdout
+    assert done.returncode == 0, done.stderr[-3000:]
+    level = out[out.index("Level 3 listeners") : out.index("Summary")]
+    rows = dict(re.findall(r"^(rating POST|clip audio|welcome)\s+(\d+)", level, re.M))
+    # Three listeners, each: the welcome page once, then three clips plus practice and checks.
+    assert rows["welcome"] == "3"
+    assert int(rows["rating POST"]) >= 3 * 3 and rows["rating POST"] == rows["clip audio"]
+    for check, expected in [
+        ("lost \\(accepted, no row\\)", "0"),
+        ("unseen rows \\(row, never accepted\\)", "0"),
+        ("doubled \\(listener, item\\)", "0"),
+        ("playlists rated by two listeners", "0"),
+        ("listeners completed", "3"),
+    ]:
+        assert re.search(rf"^{check}\s+{expected}\s*$", out, re.M), out[-2000:]
+    assert re.search(r"^rating POST\s+\d+(\.\d)?\s*$", out, re.M)  # SQL per request type
