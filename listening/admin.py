@@ -4,6 +4,7 @@ from django.contrib import admin
 
 from .models import (
     Clip,
+    ConditionScore,
     Listener,
     Playlist,
     PlaylistItem,
@@ -125,6 +126,21 @@ class PlaylistItemAdmin(admin.ModelAdmin):
     list_filter = ["purpose", "playlist__study"]
     raw_id_fields = ["playlist", "clip"]
     inlines = [TrialClipInline]
+
+
+@admin.register(TrialClip)
+class TrialClipAdmin(admin.ModelAdmin):
+    list_display = ["trial", "position", "role", "clip"]
+    list_filter = ["role", "trial__playlist__study"]
+    raw_id_fields = ["trial", "clip"]
+
+
+@admin.register(ConditionScore)
+class ConditionScoreAdmin(admin.ModelAdmin):
+    """A MUSHRA response's score of one condition (0-100, ITU-R BS.1534-3)."""
+
+    list_display = ["response", "trial_clip", "score", "play_count"]
+    raw_id_fields = ["response", "trial_clip"]
 
 
 @admin.register(Rating)

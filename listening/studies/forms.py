@@ -81,7 +81,13 @@ class StudyForm(forms.ModelForm):
         }
 
     # A choice left out (an older form, a script) keeps the study's value: a new study's default.
-    KEEP_WHEN_EMPTY = ("test_type", "comparison", "reference_text")
+    KEEP_WHEN_EMPTY = (
+        "test_type",
+        "comparison",
+        "reference_text",
+        "mushra_conditions_per_page",
+        "transcription_max_plays",
+    )
 
     def _kept(self, name: str) -> str:
         value = self.cleaned_data.get(name)
@@ -95,6 +101,12 @@ class StudyForm(forms.ModelForm):
 
     def clean_reference_text(self) -> str:
         return self._kept("reference_text")
+
+    def clean_mushra_conditions_per_page(self) -> int:
+        return self._kept("mushra_conditions_per_page")
+
+    def clean_transcription_max_plays(self) -> int:
+        return self._kept("transcription_max_plays")
 
     def clean(self) -> dict:
         data = super().clean()
@@ -182,11 +194,16 @@ class StudyForm(forms.ModelForm):
     #: The type-specific settings, and the types that read each (``static/js/studies/test_type.js``
     #: hides the others).
     TYPE_SETTING_TYPES = {
-        "reference_system": "ccr smos",
+        "reference_system": "ccr smos mushra",
         "comparison": "ccr",
         "allow_tie": "ab",
         "reference_text": "smos",
         "scale_labels": "acr ccr smos",
+        "mushra_reference_free": "mushra",
+        "mushra_mid_anchor": "mushra",
+        "mushra_keep_position": "mushra",
+        "mushra_conditions_per_page": "mushra",
+        "transcription_max_plays": "transcription",
     }
 
     @property

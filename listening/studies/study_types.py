@@ -28,6 +28,11 @@ TYPE_FIELDS = (
     "allow_tie",
     "reference_text",
     "scale_labels",
+    "mushra_reference_free",
+    "mushra_mid_anchor",
+    "mushra_keep_position",
+    "mushra_conditions_per_page",
+    "transcription_max_plays",
 )
 
 #: One line per type for the researcher: what the listener does, and when to choose it.
@@ -52,6 +57,16 @@ TYPE_HELP = {
         "A reference recording and a test clip; the listener rates how similar the two voices "
         "are (1 Not at all … 5 Extremely similar). For voice cloning and multi-speaker work."
     ),
+    TestType.MUSHRA: gettext_lazy(
+        "All conditions of a sentence side by side, each on a 0–100 slider, with a hidden "
+        "reference and low-pass anchors (ITU-R BS.1534-3). For fine grading of several "
+        "systems by attentive listeners; reference-free for speech with no recording."
+    ),
+    TestType.TRANSCRIPTION: gettext_lazy(
+        "One clip, heard once (or a few times); the listener types what was said. Word and "
+        "character error rates per system: intelligibility, e.g. with semantically "
+        "unpredictable sentences."
+    ),
 }
 
 #: How many labels the study's own scale needs (best first), per type that has a scale.
@@ -59,10 +74,13 @@ SCALE_SIZES = {TestType.ACR: 5, TestType.SMOS: 5, TestType.CCR: 7}
 MAX_LABEL_LENGTH = 60
 
 
-def needs_reference(test_type: str, comparison: str) -> bool:
-    """Whether a study of this type (and CCR comparison mode) compares with a reference."""
-    return test_type == TestType.SMOS or (
-        test_type == TestType.CCR and comparison == Study.Comparison.REFERENCE
+def needs_reference(test_type: str, comparison: str, reference_free: bool = False) -> bool:
+    """Whether a study of this type (and CCR comparison mode, MUSHRA variant) compares with a
+    reference."""
+    return (
+        test_type == TestType.SMOS
+        or (test_type == TestType.CCR and comparison == Study.Comparison.REFERENCE)
+        or (test_type == TestType.MUSHRA and not reference_free)
     )
 
 
@@ -171,7 +189,10 @@ def test_type_problems(study: Study) -> list[str]:
     systems = _counted_systems(study)
     reference = study.reference_system
     kind = TestType(study.test_type)
-    if needs_reference(study.test_type, study.comparison) and reference is None:
+    wants_reference = needs_reference(
+        study.test_type, study.comparison, study.mushra_reference_free
+    )
+    if wants_reference and reference is None:
         problems.append(
             _(
                 "%(type)s compares with the natural recordings: add them as a system "
@@ -183,7 +204,7 @@ def test_type_problems(study: Study) -> list[str]:
     if reference is not None and reference.study_id != study.pk:
         problems.append(_("The reference system is not one of this study's: choose another."))
     others = [s for s in systems if reference is None or s.pk != reference.pk]
-    if needs_reference(study.test_type, study.comparison):
+    if wants_reference:
         if reference is not None and not others:
             problems.append(_("Add at least one system to compare with the reference (Systems)."))
     elif kind in (TestType.AB, TestType.ABX, TestType.CCR) and len(systems) < 2:
@@ -205,4 +226,13 @@ def test_type_problems(study: Study) -> list[str]:
                 "or let the reference speak the same sentence (Settings)."
             )
         )
+    if kind == TestType.MUSHRA and not study.mushra_reference_free and reference is not None:
+        lowpass = {s.anchor_kind for s in study.systems.filter(anchor_source=reference)}
+        if System.AnchorKind.LOWPASS_3500 not in lowpass:
+            problems.append(
+                _(
+                    "MUSHRA needs its 3.5 kHz low anchor (ITU-R BS.1534-3): add the MUSHRA "
+                    "anchors from the reference on the Systems page."
+                )
+            )
     return problems

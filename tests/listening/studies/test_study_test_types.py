@@ -182,6 +182,15 @@ def test_a_complete_study_of_each_type_has_no_problems(study):
     natural, *_ = _systems(
         study, ("natural", "reference"), ("vits", "uploaded"), ("fastpitch", "uploaded")
     )
+    # MUSHRA's low anchor (ITU-R BS.1534-3) is derived from the reference.
+    SystemFactory(
+        study=study,
+        name="lp35",
+        kind="anchor",
+        anchor_source=natural,
+        anchor_kind="lowpass3500",
+        is_low_anchor=True,
+    )
     for test_type in Study.TestType.values:
         study_update(study=study, data={"test_type": test_type, "reference_system": natural.pk})
         assert test_type_problems(Study.objects.get(pk=study.pk)) == []
@@ -233,8 +242,8 @@ def test_an_old_recipe_without_test_settings_is_acr(ada, study):
 def test_a_recipe_naming_an_unknown_type_or_reference_is_refused(ada, study):
     _systems(study, ("natural", "reference"))
     recipe = json.loads(recipe_json(study_recipe(study=study)))
-    with pytest.raises(Exception, match="test.type is 'mushra'; Harken runs acr, ccr"):
-        study_import(owner=ada, recipe={**recipe, "test": {"type": "mushra"}}, slug="x1")
+    with pytest.raises(Exception, match="test.type is 'mos-plus'; Harken runs acr, ccr"):
+        study_import(owner=ada, recipe={**recipe, "test": {"type": "mos-plus"}}, slug="x1")
     wrong = {**recipe, "test": {"type": "smos", "reference_system": "ghost"}}
     with pytest.raises(Exception, match="test.reference_system is 'ghost'"):
         study_import(owner=ada, recipe=wrong, slug="x2")
