@@ -23,3 +23,15 @@ class QuestionnaireForm(forms.Form):
         choices=checks.DEVICES,
         widget=forms.RadioSelect,
     )
+
+
+def bounded_number(raw: str | None, kind: type, default, upper: float):
+    """A posted number as ``kind``, capped at ``upper``; ``default`` for a missing, malformed,
+    NaN or negative value (the browser's counts and timings are information, never refused)."""
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        return default
+    if value != value or value < 0:  # NaN or negative
+        return default
+    return min(value, kind(upper))

@@ -1,7 +1,7 @@
 """Every way a listener's request is refused, and the words a listener reads.
 
 A refusal changes nothing; the views turn each class into a page and a status code
-(``listening.participation.views.REFUSAL_STATUS``).
+(``REFUSAL_STATUS`` below).
 """
 
 from __future__ import annotations
@@ -84,3 +84,19 @@ def study_unavailable_message(study: Study) -> str:
 def study_require_open(study: Study) -> None:
     if study.status != Study.Status.OPEN:
         raise StudyNotOpenError(study_unavailable_message(study))
+
+
+#: The HTTP status of each refusal of a rating POST (409 for the others).
+REFUSAL_STATUS = {
+    ScoreInvalidError: 400,
+    NotPlayedError: 400,
+    PageExpiredError: 409,
+    ItemNotInPlaylistError: 403,
+    AlreadyRatedError: 409,
+    ItemOutOfOrderError: 409,
+}
+
+
+def http_status(error: Exception) -> int:
+    """The status a page refusing with ``error`` answers with."""
+    return next((s for cls, s in REFUSAL_STATUS.items() if isinstance(error, cls)), 409)

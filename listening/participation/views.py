@@ -47,7 +47,7 @@ from listening.participation import (
     selectors,
     views_mushra,
 )
-from listening.participation.forms import QuestionnaireForm
+from listening.participation.forms import QuestionnaireForm, bounded_number
 from mos_site.http import (
     accel_redirect_response,
     audio_content_type,
@@ -435,28 +435,8 @@ def _page_claims(token: str, listener: Listener, study: Study) -> tuple[str, lis
     return str(payload["n"]), [int(i) for i in payload["i"]]
 
 
-def _number(raw: str | None, kind: type, default, upper: float):
-    try:
-        value = kind(raw)
-    except (TypeError, ValueError):
-        return default
-    if value != value or value < 0:  # NaN or negative
-        return default
-    return min(value, kind(upper))
-
-
-REFUSAL_STATUS = {
-    refusals.ScoreInvalidError: 400,
-    refusals.NotPlayedError: 400,
-    refusals.PageExpiredError: 409,
-    refusals.ItemNotInPlaylistError: 403,
-    refusals.AlreadyRatedError: 409,
-    refusals.ItemOutOfOrderError: 409,
-}
-
-
 def _refused(request: HttpRequest, study: Study, exc: Exception) -> HttpResponse:
-    status = next((s for cls, s in REFUSAL_STATUS.items() if isinstance(exc, cls)), 409)
+    status = refusals.http_status(exc)
     return _page(
         request,
         "refused.html",
@@ -572,7 +552,7 @@ def _rate_post(request: HttpRequest, slug: str) -> HttpResponse:
     indices = sorted(
         int(key[5:]) for key in request.POST if key.startswith("item_") and key[5:].isdigit()
     )[:10]
-    posted = [_number(request.POST.get(f"item_{i}"), int, -1, 2**62) for i in indices]
+    posted = [bounded_number(request.POST.get(f"item_{i}"), int, -1, 2**62) for i in indices]
     study = None
     try:
         # One transaction, one read of the listener (locked: two tabs or a double click run
@@ -600,7 +580,7 @@ def _rate_post(request: HttpRequest, slug: str) -> HttpResponse:
             for i in indices:
                 # The browser's own end-of-play time (ms after the page loaded): kept as
                 # information; the checks use the server's served time and the durations.
-                ended_ms = _number(request.POST.get(f"ended_{i}"), float, None, 86_400_000)
+                ended_ms = bounded_number(request.POST.get(f"ended_{i}"), float, None, 86_400_000)
                 ended_at = None
                 if ended_ms is not None and served_at is not None:
                     ended_at = min(now, served_at + timedelta(milliseconds=ended_ms))
@@ -609,8 +589,10 @@ def _rate_post(request: HttpRequest, slug: str) -> HttpResponse:
                         item_id=request.POST.get(f"item_{i}", ""),
                         clip_token=request.POST.get(f"clip_{i}", ""),
                         score=request.POST.get(f"score_{i}"),
-                        play_count=_number(request.POST.get(f"plays_{i}"), int, 0, 32767),
-                        played_seconds=_number(request.POST.get(f"played_{i}"), float, 0.0, 86_400),
+                        play_count=bounded_number(request.POST.get(f"plays_{i}"), int, 0, 32767),
+                        played_seconds=bounded_number(
+                            request.POST.get(f"played_{i}"), float, 0.0, 86_400
+                        ),
                         first_play_ended_at=ended_at,
                     )
                 )

@@ -14,10 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from listening.models import Listener, Study
 from listening.participation import checks, headphones, refusals
+from listening.participation.forms import bounded_number
 from listening.participation.views import (
     Stage,
     _already_taking_part,
-    _number,
     _page,
     _stage_redirect,
     listener_view,
@@ -79,8 +79,8 @@ def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> H
 @listener_view(Stage.HEADPHONES)
 def headphone_progress(request: HttpRequest, study: Study, listener: Listener) -> JsonResponse:
     """The page's script saves each step as it happens: the volume set, each answer chosen."""
-    trial = _number(request.POST.get("trial"), int, None, 1000)
-    answer = _number(request.POST.get("answer"), int, 0, 3)
+    trial = bounded_number(request.POST.get("trial"), int, None, 1000)
+    answer = bounded_number(request.POST.get("answer"), int, 0, 3)
     try:
         check = checks.headphone_check_progress(
             listener=listener,

@@ -29,6 +29,7 @@ from django.views.decorators.http import require_http_methods
 
 from listening.models import Listener, PlaylistItem, Study, TrialClip
 from listening.participation import answers, ratings, refusals, views
+from listening.participation.forms import bounded_number
 from mos_site.http import audio_content_type, ranged_response
 
 TestType = Study.TestType
@@ -166,24 +167,25 @@ def trial_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
         nonce, page_items = views._page_claims(request.POST.get("page", ""), listener, study)
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return views._refused(request, study, out_of_date)
-    item_id = views._number(request.POST.get("item_0"), int, -1, 2**62)
+    item_id = bounded_number(request.POST.get("item_0"), int, -1, 2**62)
     if [item_id] != page_items:
         return views._refused(request, study, out_of_date)
     n_clips = 0
     while n_clips < MAX_TRIAL_CLIPS and f"plays_0_{n_clips}" in request.POST:
         n_clips += 1
     play_counts = [
-        views._number(request.POST.get(f"plays_0_{k}"), int, 0, 32767) for k in range(n_clips)
+        bounded_number(request.POST.get(f"plays_0_{k}"), int, 0, 32767) for k in range(n_clips)
     ]
     played = [
-        views._number(request.POST.get(f"played_0_{k}"), float, 0.0, 86_400) for k in range(n_clips)
+        bounded_number(request.POST.get(f"played_0_{k}"), float, 0.0, 86_400)
+        for k in range(n_clips)
     ]
     try:
         with transaction.atomic():
             served_at = ratings.page_redeem(
                 listener=listener, nonce=nonce, item_ids=page_items, now=now
             )
-            ended_ms = views._number(request.POST.get("ended_0"), float, None, 86_400_000)
+            ended_ms = bounded_number(request.POST.get("ended_0"), float, None, 86_400_000)
             ended_at = (
                 None if ended_ms is None else min(now, served_at + timedelta(milliseconds=ended_ms))
             )

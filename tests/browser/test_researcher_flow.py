@@ -182,7 +182,9 @@ def test_researcher_goes_from_login_to_an_open_test(
     expect(report).to_contain_text("Files that match no sentence")
     expect(report).to_contain_text("recordings/s99.flac")
 
-    page.get_by_label("Derived from").select_option(label="tacotron2-small")
+    page.get_by_role("region", name="Add an MNRU anchor").get_by_label(
+        "Derived from"
+    ).select_option(label="tacotron2-small")
     page.get_by_label("Q (dB)").fill("5")
     page.get_by_role("button", name="Add anchor").click()
     expect(page.get_by_text("Anchor 'mnru-q5-tacotron2-small' added.")).to_be_visible()
