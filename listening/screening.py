@@ -395,11 +395,14 @@ RULE_TEXT: dict[str, str] = {r.name: r.description for r in RULES}
 RULE_LABELS: dict[str, str] = {r.name: r.label for r in RULES}
 
 
-def rule_reasons(row: Any, rules: ScreeningRules) -> list[str]:
-    """The reasons for every rule that fired on ``row`` ("name: text", in rule order)."""
+def rule_reasons(
+    row: Any, rules: ScreeningRules, rule_set: tuple[Rule, ...] | None = None
+) -> list[str]:
+    """The reasons for every rule of ``rule_set`` (default: ACR's ``RULES``) that fired on
+    ``row`` ("name: text", in rule order)."""
     return [
         f"{rule.name}: {rule.reason(row, rules)}"
-        for rule in RULES
+        for rule in (RULES if rule_set is None else rule_set)
         if getattr(row, f"rule_{rule.name}")
     ]
 
@@ -468,11 +471,7 @@ COMPARATIVE_RULE_LABELS: dict[str, str] = {r.name: r.label for r in COMPARATIVE_
 
 def comparative_rule_reasons(row: Any, rules: ScreeningRules) -> list[str]:
     """The reasons for every comparative rule that fired on ``row`` ("name: text")."""
-    return [
-        f"{rule.name}: {rule.reason(row, rules)}"
-        for rule in COMPARATIVE_RULES
-        if getattr(row, f"rule_{rule.name}")
-    ]
+    return rule_reasons(row, rules, COMPARATIVE_RULES)
 
 
 # --- MUSHRA post-screening (ITU-R BS.1534-3, section 4.1.2) ------------------------------------
