@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from listening.models import Study
 from listening.studies.launch import study_start_synthesis
 from listening.studies.lifecycle import clip_counts
 from tests.factories import ResearcherFactory
@@ -279,16 +280,30 @@ def synthesise_first_clips(study, k: int) -> None:
     )
 
 
+def wait_until_synthesised(study, n: int, *, timeout: float, message: str) -> None:
+    """Wait until all ``n`` clips of ``study`` are ready *and* the worker has told the study
+    (it leaves "synthesizing"), within one ``timeout``.
+
+    A worker announces a batch just after storing its last clip; ``WorkerProcess.stop`` sends
+    SIGTERM to the whole process group, which kills the pool child in that gap (Celery resets
+    SIGTERM to its default in pool children). Stopping on the clip count alone therefore left,
+    on a loaded machine, a study that nothing would ever move to ready."""
+    wait_for(
+        lambda: (
+            clip_counts(study=study)["ready"] == n
+            and Study.objects.get(pk=study.pk).status != Study.Status.SYNTHESIZING
+        ),
+        timeout=timeout,
+        message=message,
+    )
+
+
 def finish_on_a_new_worker(log_path: Path, study, n: int, *, timeout: float, **kwargs) -> None:
     """Start a fresh worker (``start_worker`` arguments) and wait until all ``n`` clips of
-    ``study`` are ready; the worker is stopped either way."""
+    ``study`` are ready and the study knows it; the worker is stopped either way."""
     worker = start_worker(log_path, **kwargs)
     try:
-        wait_for(
-            lambda: clip_counts(study=study)["ready"] == n,
-            timeout=timeout,
-            message="every clip after the restart",
-        )
+        wait_until_synthesised(study, n, timeout=timeout, message="every clip after the restart")
     finally:
         worker.stop()
 

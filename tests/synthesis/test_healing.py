@@ -40,6 +40,7 @@ from tests.conftest import (
     start_worker,
     synthesise_first_clips,
     wait_for,
+    wait_until_synthesised,
 )
 from tests.factories import VoiceSystemFactory, clips_of, espeak_study
 
@@ -256,11 +257,8 @@ def test_sigkill_of_the_whole_worker_heals_within_lease_plus_sweep(transactional
     assert clip_counts(study=study)["failed"] == 0
     lost = Clip.objects.filter(system__study=study, lease_expiries__gt=0).count()
     assert lost > 0  # the clips the dead worker held went through the sweep
-    wait_for(
-        lambda: Study.objects.get(pk=study.pk).status == Study.Status.READY,
-        timeout=30,
-        message="the study to become ready",
-    )
+    # The new worker told the study before it was stopped (finish_on_a_new_worker waits).
+    assert Study.objects.get(pk=study.pk).status == Study.Status.READY
 
 
 def _free_port() -> int:
@@ -378,8 +376,9 @@ def test_a_redis_restart_losing_a_queued_task_heals(transactional_db, tmp_path, 
         restarted_at = time.monotonic()
         assert _queued_messages(private_redis.client(), "synthesis") == 0  # the message is gone
         assert second.clips.filter(status=Clip.Status.PENDING).count() == n
-        wait_for(
-            lambda: clip_counts(study=study)["ready"] == 2 * n,
+        wait_until_synthesised(
+            study,
+            2 * n,
             timeout=240,
             message="every clip of both systems after the restart:\n" + worker.log_text()[-2000:],
         )
@@ -387,11 +386,7 @@ def test_a_redis_restart_losing_a_queued_task_heals(transactional_db, tmp_path, 
     finally:
         worker.stop()
     assert clip_counts(study=study)["failed"] == 0
-    wait_for(
-        lambda: Study.objects.get(pk=study.pk).status == Study.Status.READY,
-        timeout=30,
-        message="the study to become ready",
-    )
+    assert Study.objects.get(pk=study.pk).status == Study.Status.READY
 
 
 def test_enqueue_stamps_the_clips_in_the_transaction_and_sends_after_the_commit(
