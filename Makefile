@@ -27,8 +27,11 @@ run: venv
 	$(PY) manage.py harken_bootstrap --port $(PORT)
 	$(PY) bin/serve.py --port $(PORT)
 
+# Two test processes (pytest-xdist): each has its own test database (pytest-django's _gwN
+# suffix), broker key prefix, var/test/run-PID folder and free ports. TEST_WORKERS=0 runs in one.
+TEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
