@@ -7,7 +7,13 @@ import pandas as pd
 
 from listening.screening import COMPARATIVE_SCREENING, ScreeningRules
 
-from .screening import apply_rules, or_inf, or_neg_inf
+from .screening import (
+    apply_rules,
+    gold_and_repeat_rules,
+    median_response_seconds,
+    or_inf,
+    or_neg_inf,
+)
 
 
 def _answer(frame: pd.DataFrame, test: str) -> tuple[np.ndarray, np.ndarray]:
@@ -73,16 +79,9 @@ def screen_comparison(frame: pd.DataFrame, test: str, rules: ScreeningRules) -> 
     only = pd.Series(answer[is_test]).groupby(codes[is_test]).first().reindex(range(n_l))
     identical = (n_test >= rules.min_ratings_for_identical) & (distinct == 1)
 
-    seconds = frame["response_seconds"].to_numpy(np.float64)
-    timed = ~np.isnan(seconds)
-    median_seconds = (
-        pd.Series(seconds[timed]).groupby(codes[timed]).median().reindex(range(n_l)).to_numpy()
-    )
-
+    median_seconds = median_response_seconds(frame, codes, n_l)
     fired = {
-        "gold_failures": (n_gold > 0) & (gold_failures > or_inf(rules.max_gold_failures)),
-        "inconsistent_repeats": (n_repeats > 0)
-        & (inconsistent > or_inf(rules.max_inconsistent_repeats)),
+        **gold_and_repeat_rules(rules, n_gold, gold_failures, n_repeats, inconsistent),
         "identical_answers": identical & rules.flag_identical_scores,
         "fast_answers": median_seconds < or_neg_inf(rules.min_median_response_seconds),
     }

@@ -40,7 +40,17 @@ from scipy import stats as sps
 from listening.screening import MUSHRA_SCREENING
 
 from .pairwise import holm_adjust
-from .table import Coded, _as_key, _as_numeric, jsonable, num, pair, read_csv_text, where
+from .table import (
+    Coded,
+    _as_key,
+    jsonable,
+    num,
+    pair,
+    read_csv_text,
+    require_columns,
+    required_numbers,
+    where,
+)
 from .variance import CI_LEVEL, SystemParts, contrast_variance, system_parts, t_quantile
 
 MUSHRA_COLUMNS = ("listener", "sentence", "system", "score")
@@ -110,22 +120,17 @@ def validate_mushra(
     a system has two roles, or when a named system has no ratings. Extra columns are kept."""
     if not isinstance(ratings, pd.DataFrame):
         raise ValueError(f"Expected a pandas DataFrame of ratings, got {type(ratings).__name__}.")
-    missing = [c for c in MUSHRA_COLUMNS if c not in ratings.columns]
-    if missing:
-        raise ValueError(
-            f"The MUSHRA table lacks column(s) {', '.join(missing)}; it needs "
-            f"{', '.join(MUSHRA_COLUMNS)} and optionally role "
-            f"(found: {', '.join(map(str, ratings.columns)) or 'none'})."
-        )
-    if ratings.empty:
-        raise ValueError("The MUSHRA table has no ratings.")
+    require_columns(
+        ratings,
+        MUSHRA_COLUMNS,
+        "The MUSHRA table",
+        needs=f"{', '.join(MUSHRA_COLUMNS)} and optionally role",
+        rows="ratings",
+    )
     frame = ratings.copy()
     for column in ("listener", "sentence", "system"):
         frame[column] = _as_key(frame, column)
-    score = _as_numeric(frame, "score")
-    blank = np.isnan(score)
-    if blank.any():
-        raise ValueError(f"Column 'score' is empty at {where(frame, blank)}.")
+    score = required_numbers(frame, "score")
     bad = (score < 0) | (score > 100)
     if bad.any():
         raise ValueError(

@@ -78,16 +78,10 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     low_anchor = is_test & (kind == "anchor") & frame["is_low_anchor"].to_numpy(dtype=bool)
     anchor_mean, n_anchor = group_mean(codes[low_anchor], score[low_anchor], n_l)
 
-    seconds = frame["response_seconds"].to_numpy()
-    timed = ~np.isnan(seconds)
-    median_seconds = (
-        pd.Series(seconds[timed]).groupby(codes[timed]).median().reindex(range(n_l)).to_numpy()
-    )
+    median_seconds = median_response_seconds(frame, codes, n_l)
 
     fired = {
-        "gold_failures": (n_gold > 0) & (gold_failures > or_inf(rules.max_gold_failures)),
-        "inconsistent_repeats": (n_repeats > 0)
-        & (inconsistent > or_inf(rules.max_inconsistent_repeats)),
+        **gold_and_repeat_rules(rules, n_gold, gold_failures, n_repeats, inconsistent),
         "identical_scores": identical & rules.flag_identical_scores,
         "reference_low": reference_mean < or_neg_inf(rules.min_reference_score),
         "anchor_high": anchor_mean > or_inf(rules.max_anchor_score),
@@ -161,6 +155,30 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     )
 
     return apply_rules(table, fired, rules, ACR_SCREENING)
+
+
+def median_response_seconds(frame: pd.DataFrame, codes: np.ndarray, size: int) -> np.ndarray:
+    """Each listener's (``codes``) median ``response_seconds``, NaN where none was timed."""
+    seconds = frame["response_seconds"].to_numpy(np.float64)
+    timed = ~np.isnan(seconds)
+    medians = pd.Series(seconds[timed]).groupby(codes[timed]).median()
+    return medians.reindex(range(size)).to_numpy()
+
+
+def gold_and_repeat_rules(
+    rules: ScreeningRules,
+    n_gold: np.ndarray,
+    gold_failures: np.ndarray,
+    n_repeats: np.ndarray,
+    inconsistent: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The two counting rules every test type with gold questions and repeats shares: a
+    listener who had some and failed more than allowed (None: the rule is off)."""
+    return {
+        "gold_failures": (n_gold > 0) & (gold_failures > or_inf(rules.max_gold_failures)),
+        "inconsistent_repeats": (n_repeats > 0)
+        & (inconsistent > or_inf(rules.max_inconsistent_repeats)),
+    }
 
 
 def apply_rules(
