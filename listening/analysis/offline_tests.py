@@ -73,7 +73,21 @@ def add_offline_arguments(parser: Any) -> None:
     )
 
 
-def _read(reader: Callable[[], Any], path: str, what: str) -> Any:
+def renderers(
+    summary_csv: Callable[[dict], str], html: Callable[..., str]
+) -> dict[str, Callable[[dict, str], str]]:
+    """A report's ``--format`` renderings, each a function of (report, title): the JSON, the
+    test type's summary CSV and its HTML page."""
+    return {
+        "json": lambda report, title: report_json(report),
+        "csv": lambda report, title: summary_csv(report),
+        "html": lambda report, title: html(report, title=title),
+    }
+
+
+def read_input(reader: Callable[[], Any], path: str, what: str) -> Any:
+    """``reader()``, with a missing file, a folder or bad content turned into a ``ValueError``
+    that names ``path`` (``what`` says what the file should be: "ratings CSV")."""
     try:
         return reader()
     except FileNotFoundError:
@@ -89,7 +103,7 @@ def _build_mushra(path: str, options: dict[str, Any]) -> tuple[dict, dict[str, s
         role: options.get("reference" if role == "reference" else f"role_{role}")
         for role in ROLE_NAMES
     }
-    frame = _read(lambda: read_mushra_csv(path, roles=roles), path, "MUSHRA ratings CSV")
+    frame = read_input(lambda: read_mushra_csv(path, roles=roles), path, "MUSHRA ratings CSV")
     rules = {"enabled": False} if options.get("no_screening") else None
     report = mushra_report(frame, roles=roles, rules=rules)
     return add_followups(report, frame), {}
@@ -101,8 +115,10 @@ def _build_transcription(path: str, options: dict[str, Any]) -> tuple[dict, dict
         raise ValueError(
             "--test transcription needs --sentences FILE, a CSV key,text of the sentences."
         )
-    sentences = _read(lambda: read_sentences_csv(sentences_path), sentences_path, "sentence file")
-    frame = _read(lambda: read_transcriptions_csv(path, sentences), path, "transcription CSV")
+    sentences = read_input(
+        lambda: read_sentences_csv(sentences_path), sentences_path, "sentence file"
+    )
+    frame = read_input(lambda: read_transcriptions_csv(path, sentences), path, "transcription CSV")
     report = add_followups(transcription_report(frame, sentences), frame)
     extra = {}
     if options.get("answers_out"):
@@ -112,21 +128,10 @@ def _build_transcription(path: str, options: dict[str, Any]) -> tuple[dict, dict
 
 
 OFFLINE_TESTS: dict[str, OfflineTest] = {
-    "mushra": OfflineTest(
-        build=_build_mushra,
-        render={
-            "json": lambda report, title: report_json(report),
-            "csv": lambda report, title: mushra_summary_csv(report),
-            "html": lambda report, title: mushra_html(report, title=title),
-        },
-    ),
+    "mushra": OfflineTest(build=_build_mushra, render=renderers(mushra_summary_csv, mushra_html)),
     "transcription": OfflineTest(
         build=_build_transcription,
-        render={
-            "json": lambda report, title: report_json(report),
-            "csv": lambda report, title: transcription_summary_csv(report),
-            "html": lambda report, title: transcription_html(report, title=title),
-        },
+        render=renderers(transcription_summary_csv, transcription_html),
     ),
 }
 

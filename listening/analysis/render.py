@@ -105,10 +105,15 @@ def report_summary_csv(report: dict) -> str:
             a_cc[0],
             a_cc[1],
         ]
-        # A missing number is "n/a" (why in the notes column), never an empty or "-0" cell.
-        cells = [v if v is not None or i < 2 else "n/a" for i, v in enumerate(row)]
-        writer.writerow([csv_cell(v) for v in cells] + ["; ".join(notes)])
+        writer.writerow(summary_cells(row, "; ".join(notes)))
     return out.getvalue()
+
+
+def summary_cells(row: list[Any], notes: str) -> list[Any]:
+    """A summary CSV's row: its two name columns, then the numbers, a missing one "n/a" (why in
+    the notes column, last), never an empty or "-0" cell."""
+    cells = [v if v is not None or i < 2 else "n/a" for i, v in enumerate(row)]
+    return [csv_cell(v) for v in cells] + [notes]
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,10 +134,10 @@ def _na(text: str, reason: str | None) -> str:
     return f"n/a ({reason})" if text == "n/a" and reason else text
 
 
-def _interval_text(ci: list[float | None]) -> str:
-    if ci is None or ci[0] is None or ci[1] is None:
+def _interval_text(ci: list[float | None] | None, digits: int = 2) -> str:
+    if not ci or ci[0] is None or ci[1] is None:
         return "n/a"
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    return f"[{_fmt(ci[0], digits)}, {_fmt(ci[1], digits)}]"
 
 
 def _short(name: str, limit: int) -> str:

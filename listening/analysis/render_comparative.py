@@ -11,6 +11,8 @@ Content-Security-Policy and opens as a standalone file. The SVG builder escapes 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
@@ -94,44 +96,92 @@ def svg_interval_chart(
 
 # --- CSV --------------------------------------------------------------------------------------
 
-CSV_COLUMNS = {
-    "ccr": [
-        "system",
-        "reference",
-        "n",
-        "cmos",
-        "ci95_clustered",
-        "p_value",
-        "p_holm",
-        "significant",
-    ],
-    "ab": [
-        "a",
-        "b",
-        "n",
-        "wins_a",
-        "wins_b",
-        "ties",
-        "preference_a",
-        "ci95_clustered",
-        "p_value",
-        "p_holm",
-        "preference_a_ties_split",
-        "ci95_clustered_ties_split",
-        "p_holm_ties_split",
-    ],
-    "abx": [
-        "a",
-        "b",
-        "n",
-        "n_correct",
-        "proportion_correct",
-        "ci95_clustered",
-        "p_value",
-        "p_holm",
-    ],
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a comparison's table, stated once for the CSV and the page: ``key`` in
+    the report's entries (and the CSV column's name), ``header`` on the page, ``cell`` the
+    page's text of the value."""
+
+    key: str
+    header: str
+    cell: Callable[[Any], str] = str
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _yes_no(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+_N = Column("n", "n")
+_CLUSTERED = Column("ci95_clustered", "95 % clustered interval", _interval_text)
+_P_HOLM = Column("p_holm", "p (Holm)", _p)
+#: The columns of each test's comparisons; the page adds a last column, the entry's note.
+COLUMNS: dict[str, tuple[Column, ...]] = {
+    "ccr": (
+        Column("system", "System"),
+        Column("reference", "Reference"),
+        _N,
+        Column("cmos", "CMOS", _fmt),
+        _CLUSTERED,
+        Column("p_value", "p", _p),
+        _P_HOLM,
+        Column("significant", "Significant", _yes_no),
+    ),
+    "ab": (
+        Column("a", "A"),
+        Column("b", "B"),
+        _N,
+        Column("wins_a", "Wins A"),
+        Column("wins_b", "Wins B"),
+        Column("ties", "Ties"),
+        Column("preference_a", "Preference for A (ties excluded)", _fmt),
+        _CLUSTERED,
+        Column("p_value", "p", _p),
+        _P_HOLM,
+        Column("preference_a_ties_split", "Preference for A (ties split)", _fmt),
+        Column("ci95_clustered_ties_split", "95 % clustered interval", _interval_text),
+        Column("p_holm_ties_split", "p (Holm)", _p),
+    ),
+    "abx": (
+        Column("a", "A"),
+        Column("b", "B"),
+        _N,
+        Column("n_correct", "Correct"),
+        Column("proportion_correct", "Proportion correct", _fmt),
+        _CLUSTERED,
+        Column("p_value", "p (one-sided)", _p),
+        _P_HOLM,
+    ),
+    # SMOS is in the CSV as an ACR report is (render.report_summary_csv).
+    "smos": (
+        Column("system", "System"),
+        _N,
+        Column("mos", "SMOS", _fmt),
+        Column("ci95", "95 % t-interval", _interval_text),
+        _CLUSTERED,
+    ),
 }
-RANKING_COLUMNS = ["rank", "system", "score", "ci95", "wins", "losses", "ties"]
+#: AB's Bradley-Terry ranking (the page's template writes its own headings).
+RANKING: tuple[Column, ...] = (
+    Column("rank", "Rank"),
+    Column("system", "System"),
+    Column("score", "Score", _fmt),
+    Column("ci95", "95 % interval", _interval_text),
+    Column("wins", "Wins"),
+    Column("losses", "Losses"),
+    Column("ties", "Ties"),
+)
+RANKING_COLUMNS = [c.key for c in RANKING]
+
+
+def _page_rows(entries: list[dict], columns: tuple[Column, ...]) -> list[list[str]]:
+    return [[c.cell(e[c.key]) for c in columns] + [e.get("note") or ""] for e in entries]
 
 
 def _flat(columns: list[str]) -> list[str]:
@@ -159,7 +209,7 @@ def comparison_summary_csv(report: dict) -> str:
     test = report["test"]
     if test == "smos":
         return report_summary_csv(report)
-    columns = CSV_COLUMNS[test]
+    columns = [c.key for c in COLUMNS[test]]
     key = "systems" if test == "ccr" else "pairs"
     name_columns = columns[:2]
     out = io.StringIO()
@@ -206,124 +256,6 @@ def comparison_summary_csv(report: dict) -> str:
 # --- HTML -------------------------------------------------------------------------------------
 
 
-def _p(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def _rows_ccr(entries: list[dict]) -> list[list[str]]:
-    return [
-        [
-            e["system"],
-            e["reference"],
-            str(e["n"]),
-            _fmt(e["cmos"]),
-            _interval_text(e["ci95_clustered"]),
-            _p(e["p_value"]),
-            _p(e["p_holm"]),
-            "yes" if e["significant"] else "no",
-            e.get("note") or "",
-        ]
-        for e in entries
-    ]
-
-
-def _rows_ab(entries: list[dict]) -> list[list[str]]:
-    return [
-        [
-            e["a"],
-            e["b"],
-            str(e["n"]),
-            str(e["wins_a"]),
-            str(e["wins_b"]),
-            str(e["ties"]),
-            _fmt(e["preference_a"]),
-            _interval_text(e["ci95_clustered"]),
-            _p(e["p_value"]),
-            _p(e["p_holm"]),
-            _fmt(e["preference_a_ties_split"]),
-            _interval_text(e["ci95_clustered_ties_split"]),
-            _p(e["p_holm_ties_split"]),
-            e.get("note") or "",
-        ]
-        for e in entries
-    ]
-
-
-def _rows_abx(entries: list[dict]) -> list[list[str]]:
-    return [
-        [
-            e["a"],
-            e["b"],
-            str(e["n"]),
-            str(e["n_correct"]),
-            _fmt(e["proportion_correct"]),
-            _interval_text(e["ci95_clustered"]),
-            _p(e["p_value"]),
-            _p(e["p_holm"]),
-            e.get("note") or "",
-        ]
-        for e in entries
-    ]
-
-
-def _rows_smos(entries: list[dict]) -> list[list[str]]:
-    return [
-        [
-            e["system"],
-            str(e["n"]),
-            _fmt(e["mos"]),
-            _interval_text(e["ci95"]),
-            _interval_text(e["ci95_clustered"]),
-            "",
-        ]
-        for e in entries
-    ]
-
-
-HEADERS = {
-    "ccr": [
-        "System",
-        "Reference",
-        "n",
-        "CMOS",
-        "95 % clustered interval",
-        "p",
-        "p (Holm)",
-        "Significant",
-        "Note",
-    ],
-    "ab": [
-        "A",
-        "B",
-        "n",
-        "Wins A",
-        "Wins B",
-        "Ties",
-        "Preference for A (ties excluded)",
-        "95 % clustered interval",
-        "p",
-        "p (Holm)",
-        "Preference for A (ties split)",
-        "95 % clustered interval",
-        "p (Holm)",
-        "Note",
-    ],
-    "abx": [
-        "A",
-        "B",
-        "n",
-        "Correct",
-        "Proportion correct",
-        "95 % clustered interval",
-        "p (one-sided)",
-        "p (Holm)",
-        "Note",
-    ],
-    "smos": ["System", "n", "SMOS", "95 % t-interval", "95 % clustered interval", "Note"],
-}
-ROWS = {"ccr": _rows_ccr, "ab": _rows_ab, "abx": _rows_abx, "smos": _rows_smos}
 TITLES = {
     "ccr": "CMOS (ITU-T P.800 Annex E comparison category rating, -3 … +3)",
     "ab": "AB preference",
@@ -382,21 +314,12 @@ def comparison_context(report: dict, *, title: str) -> dict[str, Any]:
             {
                 "label": label,
                 "chart": mark_safe(_chart(report, suffix, f"chart{suffix or '-all'}")),
-                "headers": HEADERS[test],
-                "rows": ROWS[test](report[key + suffix]),
+                "headers": [c.header for c in COLUMNS[test]] + ["Note"],
+                "rows": _page_rows(report[key + suffix], COLUMNS[test]),
             }
         )
     ranking = [
-        [
-            str(r["rank"]),
-            r["system"],
-            _fmt(r["score"]),
-            _interval_text(r["ci95"]),
-            str(r["wins"]),
-            str(r["losses"]),
-            str(r["ties"]),
-        ]
-        for r in report.get("ranking_after_exclusion", [])
+        [c.cell(r[c.key]) for c in RANKING] for r in report.get("ranking_after_exclusion", [])
     ]
     order = report.get("order_effect_after_exclusion") or report.get(
         "position_effect_after_exclusion"

@@ -14,7 +14,8 @@ from html import escape
 
 from mos_site.spreadsheet import csv_writer
 
-from .render import csv_cell, report_json
+from .render import _fmt as _fmt_number
+from .render import _interval_text, report_json, summary_cells
 
 __all__ = ["mushra_html", "mushra_json", "mushra_summary_csv", "svg_mushra_boxplot"]
 
@@ -78,23 +79,18 @@ def mushra_summary_csv(report: dict) -> str:
             e["ci95_clustered"][0],
             e["ci95_clustered"][1],
         ]
-        cells = [v if v is not None or i < 2 else "n/a" for i, v in enumerate(row)]
         notes = "; ".join(s.get("notes", []) + [f"all listeners: {n}" for n in e["notes"]])
-        writer.writerow([csv_cell(v) for v in cells] + [notes])
+        writer.writerow(summary_cells(row, notes))
     return out.getvalue()
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "n/a"
-    text = f"{value:.{digits}f}"
-    return text[1:] if text.startswith("-") and float(text) == 0 else text
+    """A 0-100 score: one decimal unless told otherwise."""
+    return _fmt_number(value, digits)
 
 
 def _interval(ci: list[float | None]) -> str:
-    if not ci or ci[0] is None or ci[1] is None:
-        return "n/a"
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+    return _interval_text(ci, 1)
 
 
 def svg_mushra_boxplot(systems: list[dict], *, chart_id: str = "mushra-box") -> str:

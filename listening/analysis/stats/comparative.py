@@ -14,12 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from listening.screening import (
-    COMPARATIVE_RULE_LABELS,
-    COMPARATIVE_RULE_TEXT,
-    ScreeningRules,
-    unknown_rule_keys,
-)
+from listening.screening import COMPARATIVE_SCREENING, ScreeningRules
 
 from .bradley_terry import METHOD_BT
 from .ccr import METHOD_CCR, ccr_comparisons, choose_reference, order_warnings, system_names
@@ -27,6 +22,7 @@ from .comparative_screening import screen_comparison
 from .comparison_table import validate_comparison
 from .preference import METHOD_AB, METHOD_ABX, ab_analysis, abx_analysis
 from .report import build_report
+from .screening import excluded_listeners, screening_section, screening_warnings
 from .smos import smos_report
 from .table import jsonable, num
 from .variance import CI_LEVEL
@@ -170,38 +166,11 @@ def _comparison_report(frame, test, rules, reference, system_order, alpha) -> di
             report["pairs" + suffix] = abx_analysis(rows, systems, alpha)["pairs"]
         method = {"abx": METHOD_ABX}
 
-    suspended = list(screening.attrs.get("suspended_rules", []))
-    shares = screening.attrs.get("rule_share", {})
-    for name in suspended:
-        warnings.append(
-            f"Screening rule {name!r} ({COMPARATIVE_RULE_LABELS[name]}) would exclude "
-            f"{shares[name]:.0%} of the listeners, more than max_rule_share "
-            f"({parsed.max_rule_share:.0%}); it was not applied. Check its threshold, or "
-            "raise max_rule_share to apply it anyway."
-        )
-    unknown = unknown_rule_keys(rules)
-    if unknown:
-        warnings.append(f"Unknown screening rule keys ignored: {', '.join(unknown)}.")
+    warnings += screening_warnings(screening, parsed, rules, COMPARATIVE_SCREENING)
     if kept.empty:
         warnings.append("The screening excluded every listener: no result after exclusion.")
-    report["excluded_listeners"] = [
-        {"listener": name, "rules": list(r), "reasons": list(reasons)}
-        for name, r, reasons in zip(
-            excluded, screening.loc[excluded, "rules"], screening.loc[excluded, "reasons"]
-        )
-    ]
-    report["screening"] = {
-        "enabled": parsed.enabled,
-        "rules": parsed.as_dict(),
-        "ignored_keys": unknown,
-        "rule_descriptions": dict(COMPARATIVE_RULE_TEXT),
-        "rule_labels": dict(COMPARATIVE_RULE_LABELS),
-        "n_listeners": int(len(screening)),
-        "n_flagged": int(screening["rules"].map(bool).sum()),
-        "n_excluded": int(len(excluded)),
-        "fired": {r: int(screening[f"rule_{r}"].sum()) for r in COMPARATIVE_RULE_TEXT},
-        "suspended": suspended,
-    }
+    report["excluded_listeners"] = excluded_listeners(screening)
+    report["screening"] = screening_section(screening, parsed, rules, COMPARATIVE_SCREENING)
     report["listeners"] = [
         {
             "listener": name,

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from listening.screening import COMPARATIVE_RULES, ScreeningRules, comparative_rule_reasons
+from listening.screening import COMPARATIVE_SCREENING, ScreeningRules
+
+from .screening import (
+    apply_rules,
+    gold_and_repeat_rules,
+    median_response_seconds,
+    or_inf,
+    or_neg_inf,
+)
 
 
 def _answer(frame: pd.DataFrame, test: str) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +37,7 @@ def _answer(frame: pd.DataFrame, test: str) -> tuple[np.ndarray, np.ndarray]:
 
 def screen_comparison(frame: pd.DataFrame, test: str, rules: ScreeningRules) -> pd.DataFrame:
     """One row per listener (index "listener") with the measured values, ``rule_<name>`` per
-    rule of ``listening.screening.COMPARATIVE_RULES``, ``rules``, ``reasons`` and ``excluded``;
+    rule of ``listening.screening.COMPARATIVE_SCREENING``, ``rules``, ``reasons`` and ``excluded``;
     ``attrs["suspended_rules"]`` as for ACR (a rule firing for more than max_rule_share of the
     listeners is not applied). ``frame``: validated rows, training rows already dropped."""
     codes, names = pd.factorize(frame["listener"], sort=False)
@@ -56,7 +64,7 @@ def screen_comparison(frame: pd.DataFrame, test: str, rules: ScreeningRules) -> 
         first.setdefault((c, k), a)
     n_repeats = np.zeros(n_l, dtype=np.int64)
     inconsistent = np.zeros(n_l, dtype=np.int64)
-    limit = np.inf if rules.max_repeat_difference is None else rules.max_repeat_difference
+    limit = or_inf(rules.max_repeat_difference)
     for c, k, a in zip(codes[repeat], key[repeat], oriented[repeat]):
         if (c, k) not in first:
             continue
@@ -71,21 +79,11 @@ def screen_comparison(frame: pd.DataFrame, test: str, rules: ScreeningRules) -> 
     only = pd.Series(answer[is_test]).groupby(codes[is_test]).first().reindex(range(n_l))
     identical = (n_test >= rules.min_ratings_for_identical) & (distinct == 1)
 
-    seconds = frame["response_seconds"].to_numpy(np.float64)
-    timed = ~np.isnan(seconds)
-    median_seconds = (
-        pd.Series(seconds[timed]).groupby(codes[timed]).median().reindex(range(n_l)).to_numpy()
-    )
-
-    def off_or(x, default):
-        return default if x is None else x
-
+    median_seconds = median_response_seconds(frame, codes, n_l)
     fired = {
-        "gold_failures": (n_gold > 0) & (gold_failures > off_or(rules.max_gold_failures, np.inf)),
-        "inconsistent_repeats": (n_repeats > 0)
-        & (inconsistent > off_or(rules.max_inconsistent_repeats, np.inf)),
+        **gold_and_repeat_rules(rules, n_gold, gold_failures, n_repeats, inconsistent),
         "identical_answers": identical & rules.flag_identical_scores,
-        "fast_answers": median_seconds < off_or(rules.min_median_response_seconds, -np.inf),
+        "fast_answers": median_seconds < or_neg_inf(rules.min_median_response_seconds),
     }
     table = pd.DataFrame(
         {
@@ -101,16 +99,4 @@ def screen_comparison(frame: pd.DataFrame, test: str, rules: ScreeningRules) -> 
         },
         index=pd.Index([str(x) for x in names], name="listener"),
     )
-    rule_names = [r.name for r in COMPARATIVE_RULES]
-    for name in rule_names:
-        table[f"rule_{name}"] = np.asarray(fired[name], dtype=bool)
-    flags = table[[f"rule_{r}" for r in rule_names]].to_numpy()
-    table["rules"] = [[r for r, f in zip(rule_names, row) if f] for row in flags]
-    table["reasons"] = [comparative_rule_reasons(row, rules) for row in table.itertuples()]
-    share_limit = np.inf if rules.max_rule_share is None else rules.max_rule_share
-    share = flags.mean(axis=0) if n_l else np.zeros(len(rule_names))
-    applied = share <= share_limit
-    table.attrs["suspended_rules"] = [r for r, ok in zip(rule_names, applied) if not ok]
-    table.attrs["rule_share"] = dict(zip(rule_names, share.tolist()))
-    table["excluded"] = (flags & applied).any(axis=1) & rules.enabled
-    return table
+    return apply_rules(table, fired, rules, COMPARATIVE_SCREENING)

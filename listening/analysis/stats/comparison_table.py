@@ -26,7 +26,16 @@ from os import PathLike
 import numpy as np
 import pandas as pd
 
-from .table import PURPOSES, _as_key, _as_numeric, read_csv_text, read_ratings_csv, where
+from .table import (
+    _as_key,
+    _as_numeric,
+    parse_purpose,
+    read_csv_text,
+    read_ratings_csv,
+    require_columns,
+    required_numbers,
+    where,
+)
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "ccr": ("listener", "sentence", "a", "b", "score"),
@@ -39,26 +48,8 @@ CCR_SCORES = (-3, -2, -1, 0, 1, 2, 3)
 CHOICES = {"ab": ("a", "b", "tie"), "abx": ("a", "b")}
 
 
-def _purpose(frame: pd.DataFrame) -> None:
-    if "purpose" not in frame.columns:
-        frame["purpose"] = "test"
-        return
-    purpose = frame["purpose"].astype("string").str.strip().str.lower().fillna("")
-    purpose = purpose.mask(purpose.eq(""), "test")
-    bad = ~purpose.isin(PURPOSES).to_numpy()
-    if bad.any():
-        raise ValueError(
-            f"Unknown purpose at {where(frame, bad)} (first: "
-            f"{str(frame['purpose'][bad].iloc[0])!r}); use one of {', '.join(PURPOSES)}."
-        )
-    frame["purpose"] = purpose.astype(str)
-
-
 def _whole_in(frame: pd.DataFrame, column: str, low: int, high: int, hint: str) -> np.ndarray:
-    values = _as_numeric(frame, column)
-    blank = np.isnan(values)
-    if blank.any():
-        raise ValueError(f"Column {column!r} is empty at {where(frame, blank)}; {hint}")
+    values = required_numbers(frame, column, hint)
     bad = (values != np.round(values)) | (values < low) | (values > high)
     if bad.any():
         raise ValueError(
@@ -114,17 +105,12 @@ def validate_comparison(frame: pd.DataFrame, test: str) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"Expected a pandas DataFrame, got {type(frame).__name__}.")
     required = COLUMNS[test]
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"The {test} table lacks column(s) {', '.join(missing)}; it needs "
-            f"{', '.join(required)} (found: {', '.join(map(str, frame.columns)) or 'none'})."
-        )
+    require_columns(frame, required, f"The {test} table")
     out = frame.copy()
     keys = [c for c in required if c not in ("score", "choice")]
     for column in keys:
         out[column] = _as_key(out, column)
-    _purpose(out)
+    parse_purpose(out)
     test_rows = out["purpose"].eq("test").to_numpy()
     if test == "ccr":
         out["score"] = _whole_in(

@@ -37,10 +37,20 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from listening.screening import MUSHRA_RULES, mushra_screening_clean
+from listening.screening import MUSHRA_SCREENING
 
 from .pairwise import holm_adjust
-from .table import Coded, _as_key, _as_numeric, jsonable, num, pair, read_csv_text, where
+from .table import (
+    Coded,
+    _as_key,
+    jsonable,
+    num,
+    pair,
+    read_csv_text,
+    require_columns,
+    required_numbers,
+    where,
+)
 from .variance import CI_LEVEL, SystemParts, contrast_variance, system_parts, t_quantile
 
 MUSHRA_COLUMNS = ("listener", "sentence", "system", "score")
@@ -110,22 +120,17 @@ def validate_mushra(
     a system has two roles, or when a named system has no ratings. Extra columns are kept."""
     if not isinstance(ratings, pd.DataFrame):
         raise ValueError(f"Expected a pandas DataFrame of ratings, got {type(ratings).__name__}.")
-    missing = [c for c in MUSHRA_COLUMNS if c not in ratings.columns]
-    if missing:
-        raise ValueError(
-            f"The MUSHRA table lacks column(s) {', '.join(missing)}; it needs "
-            f"{', '.join(MUSHRA_COLUMNS)} and optionally role "
-            f"(found: {', '.join(map(str, ratings.columns)) or 'none'})."
-        )
-    if ratings.empty:
-        raise ValueError("The MUSHRA table has no ratings.")
+    require_columns(
+        ratings,
+        MUSHRA_COLUMNS,
+        "The MUSHRA table",
+        needs=f"{', '.join(MUSHRA_COLUMNS)} and optionally role",
+        rows="ratings",
+    )
     frame = ratings.copy()
     for column in ("listener", "sentence", "system"):
         frame[column] = _as_key(frame, column)
-    score = _as_numeric(frame, "score")
-    blank = np.isnan(score)
-    if blank.any():
-        raise ValueError(f"Column 'score' is empty at {where(frame, blank)}.")
+    score = required_numbers(frame, "score")
     bad = (score < 0) | (score > 100)
     if bad.any():
         raise ValueError(
@@ -432,10 +437,10 @@ def mushra_screening(frame: pd.DataFrame, rules: Mapping[str, Any]) -> list[dict
             and mid[j] > 0
             and mid_miss[j] / mid[j] > rules["max_mid_anchor_share"],
         }
-        for rule in MUSHRA_RULES:
+        for rule in MUSHRA_SCREENING.rules:
             if fired[rule.name]:
                 row["rules"].append(rule.name)
-                row["reasons"].append(f"{rule.name}: {rule.reason(row, rules)}")
+                row["reasons"].append(rule.explain(row, rules))
         out.append(row)
     return out
 
@@ -460,12 +465,12 @@ def mushra_report(
     """The MUSHRA report (JSON-ready dict) of a ratings table; see the module docstring.
 
     ``roles``: {"reference" | "hidden_reference" | "anchor35" | "anchor70": system name};
-    ``rules``: post-screening settings (``listening.screening.MUSHRA_SETTINGS``; None for the
+    ``rules``: post-screening settings (``listening.screening.MUSHRA_SCREENING``; None for the
     defaults). ``systems`` and ``pairs`` are after the exclusions (when screening is enabled),
     ``without_exclusions`` holds both for every listener."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie between 0 and 1, got {alpha}.")
-    cleaned = mushra_screening_clean(dict(rules) if rules is not None else None)
+    cleaned = MUSHRA_SCREENING.clean(dict(rules) if rules is not None else None)
     frame = validate_mushra(ratings, roles=roles)
     systems = _condition_order(frame)
     per_listener = mushra_screening(frame, cleaned)
@@ -513,7 +518,7 @@ def mushra_report(
         "screening": {
             "applied": applied,
             "rules": cleaned,
-            "rule_labels": {r.name: r.label for r in MUSHRA_RULES},
+            "rule_labels": MUSHRA_SCREENING.labels,
             "listeners": per_listener,
         },
         "without_exclusions": {"systems": all_systems, "pairs": all_pairs},

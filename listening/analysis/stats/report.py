@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from listening.screening import RULE_LABELS, RULE_TEXT, ScreeningRules, unknown_rule_keys
+from listening.screening import ACR_SCREENING, ScreeningRules
 
 from .mos import summaries
 from .pairwise import pairs_of, significance_matrix
-from .screening import screen
+from .screening import excluded_listeners, screen, screening_section, screening_warnings
 from .table import Coded, code_test_rows, group_mean, jsonable, num, validate_ratings
 from .variance import CI_LEVEL, ContrastVariance, SystemParts, system_parts, t_quantile
 
@@ -369,7 +369,6 @@ def build_report(
     systems, _ = summaries(t, parts)
     pairs = pairs_of(t, parts, alpha)
 
-    excluded_names = screening.index[screening["excluded"].to_numpy()]
     excluded_codes = np.flatnonzero(screening["excluded"].to_numpy())
     kept = t.subset(~np.isin(t.listener, excluded_codes))
     kept_parts = system_parts(kept)
@@ -387,20 +386,11 @@ def build_report(
                     f"at least two listeners and two sentences (has {s['n_listeners']} and "
                     f"{s['n_sentences']})."
                 )
+    warnings += screening_warnings(
+        screening, parsed_rules, rules, ACR_SCREENING, see=" (its effect is in screening.effects)"
+    )
     suspended = list(screening.attrs.get("suspended_rules", []))
-    shares = screening.attrs.get("rule_share", {})
-    for name in suspended:
-        warnings.append(
-            f"Screening rule {name!r} ({RULE_LABELS[name]}) would exclude "
-            f"{shares[name]:.0%} of the listeners, more than max_rule_share "
-            f"({parsed_rules.max_rule_share:.0%}); it was not applied. Check its threshold, or "
-            "raise max_rule_share to apply it anyway (its effect is in screening.effects)."
-        )
-    unknown = unknown_rule_keys(rules)
-    if unknown:
-        warnings.append(f"Unknown screening rule keys ignored: {', '.join(unknown)}.")
-
-    rule_names = list(RULE_TEXT)
+    rule_names = ACR_SCREENING.rule_names
     report = {
         "schema": "harken.mos_report/1",
         "ci_level": CI_LEVEL,
@@ -420,25 +410,9 @@ def build_report(
         "pairs_after_exclusion": pairs_kept,
         "significance_matrix": significance_matrix(t.system_names, pairs),
         "significance_matrix_after_exclusion": significance_matrix(t.system_names, pairs_kept),
-        "excluded_listeners": [
-            {"listener": name, "rules": list(rules_fired), "reasons": list(reasons)}
-            for name, rules_fired, reasons in zip(
-                excluded_names,
-                screening.loc[excluded_names, "rules"],
-                screening.loc[excluded_names, "reasons"],
-            )
-        ],
+        "excluded_listeners": excluded_listeners(screening),
         "screening": {
-            "enabled": parsed_rules.enabled,
-            "rules": parsed_rules.as_dict(),
-            "ignored_keys": unknown,
-            "rule_descriptions": RULE_TEXT,
-            "rule_labels": RULE_LABELS,
-            "n_listeners": int(len(screening)),
-            "n_flagged": int(screening["rules"].map(bool).sum()),
-            "n_excluded": int(len(excluded_names)),
-            "fired": {r: int(screening[f"rule_{r}"].sum()) for r in rule_names},
-            "suspended": suspended,
+            **screening_section(screening, parsed_rules, rules, ACR_SCREENING),
             "effects": _rule_effects(t, screening, rule_names, suspended),
             "evaluated": {
                 "gold_failures": int((screening["n_gold"] > 0).sum()),

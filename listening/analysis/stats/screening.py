@@ -1,4 +1,10 @@
-"""Applying the listener screening rules of ``listening.screening`` to a ratings table."""
+"""Applying the listener screening rules of ``listening.screening`` to a ratings table.
+
+:func:`screen` measures every ACR listener and judges them by ``ACR_SCREENING``;
+:func:`apply_rules` finishes any test type's per-listener table the same way (the comparative
+tests' ``comparative_screening`` uses it too), and :func:`screening_warnings`,
+:func:`excluded_listeners` and :func:`screening_section` give a report its screening parts.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from listening.screening import ScreeningRules, rule_reasons
+from listening.screening import ACR_SCREENING, RuleSet, ScreeningRules
 
 from .table import group_mean, validate_ratings
 
@@ -61,7 +67,7 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     original = first_test.reindex(pair_key[repeat]).to_numpy()
     matched = ~np.isnan(original)
     difference = np.abs(score[repeat] - original)
-    limit = np.inf if rules.max_repeat_difference is None else rules.max_repeat_difference
+    limit = or_inf(rules.max_repeat_difference)
     n_repeats = np.bincount(codes[repeat][matched], minlength=n_l)
     inconsistent = np.bincount(codes[repeat][matched & (difference > limit)], minlength=n_l)
 
@@ -72,20 +78,14 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     low_anchor = is_test & (kind == "anchor") & frame["is_low_anchor"].to_numpy(dtype=bool)
     anchor_mean, n_anchor = group_mean(codes[low_anchor], score[low_anchor], n_l)
 
-    seconds = frame["response_seconds"].to_numpy()
-    timed = ~np.isnan(seconds)
-    median_seconds = (
-        pd.Series(seconds[timed]).groupby(codes[timed]).median().reindex(range(n_l)).to_numpy()
-    )
+    median_seconds = median_response_seconds(frame, codes, n_l)
 
     fired = {
-        "gold_failures": (n_gold > 0) & (gold_failures > _or_inf(rules.max_gold_failures)),
-        "inconsistent_repeats": (n_repeats > 0)
-        & (inconsistent > _or_inf(rules.max_inconsistent_repeats)),
+        **gold_and_repeat_rules(rules, n_gold, gold_failures, n_repeats, inconsistent),
         "identical_scores": identical & rules.flag_identical_scores,
-        "reference_low": reference_mean < _or_neg_inf(rules.min_reference_score),
-        "anchor_high": anchor_mean > _or_inf(rules.max_anchor_score),
-        "fast_answers": median_seconds < _or_neg_inf(rules.min_median_response_seconds),
+        "reference_low": reference_mean < or_neg_inf(rules.min_reference_score),
+        "anchor_high": anchor_mean > or_inf(rules.max_anchor_score),
+        "fast_answers": median_seconds < or_neg_inf(rules.min_median_response_seconds),
     }
 
     # Agreement: Pearson correlation of the listener's scores with the mean score of the same
@@ -95,7 +95,7 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     # no iteration, so the result does not depend on an order. O(n) from per-listener sums.
     test_clips = clip_codes[is_test]
     # Only rules that will be applied shape the crowd (a suspended rule may flag everyone).
-    limit = np.inf if rules.max_rule_share is None else rules.max_rule_share
+    limit = or_inf(rules.max_rule_share)
     flagged_before = np.zeros(n_l, dtype=bool)
     for flags_of_rule in fired.values():
         flags_of_rule = np.asarray(flags_of_rule, dtype=bool)
@@ -125,7 +125,7 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
     best = np.where(degenerate, np.nan, best)
     crowd, expected_r, z_stat, p_low = _below_the_crowd(correlation, best, m, ~flagged_before)
     below = p_low < (rules.correlation_alpha if rules.correlation_alpha is not None else -1.0)
-    fired["low_correlation"] = below & (correlation < _or_inf(rules.min_correlation))
+    fired["low_correlation"] = below & (correlation < or_inf(rules.min_correlation))
 
     table = pd.DataFrame(
         {
@@ -154,20 +154,115 @@ def screen(frame: pd.DataFrame, rules: ScreeningRules) -> pd.DataFrame:
         index=pd.Index([str(x) for x in listener_index], name="listener"),
     )
 
-    for name, flags in fired.items():
-        table[f"rule_{name}"] = np.asarray(flags, dtype=bool)
-    rule_names = list(fired)
-    flags = table[[f"rule_{r}" for r in rule_names]].to_numpy()
-    table["rules"] = [[r for r, f in zip(rule_names, row) if f] for row in flags]
-    table["reasons"] = [rule_reasons(row, rules) for row in table.itertuples()]
-    # A rule that would exclude more than max_rule_share of the listeners says more about the
-    # rule (or the study) than about them: it is reported, not applied, and the report warns.
-    share = flags.mean(axis=0) if n_l else np.zeros(len(rule_names))
-    applied = share <= limit
-    table.attrs["suspended_rules"] = [r for r, ok in zip(rule_names, applied) if not ok]
-    table.attrs["rule_share"] = dict(zip(rule_names, share.tolist()))
+    return apply_rules(table, fired, rules, ACR_SCREENING)
+
+
+def median_response_seconds(frame: pd.DataFrame, codes: np.ndarray, size: int) -> np.ndarray:
+    """Each listener's (``codes``) median ``response_seconds``, NaN where none was timed."""
+    seconds = frame["response_seconds"].to_numpy(np.float64)
+    timed = ~np.isnan(seconds)
+    medians = pd.Series(seconds[timed]).groupby(codes[timed]).median()
+    return medians.reindex(range(size)).to_numpy()
+
+
+def gold_and_repeat_rules(
+    rules: ScreeningRules,
+    n_gold: np.ndarray,
+    gold_failures: np.ndarray,
+    n_repeats: np.ndarray,
+    inconsistent: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The two counting rules every test type with gold questions and repeats shares: a
+    listener who had some and failed more than allowed (None: the rule is off)."""
+    return {
+        "gold_failures": (n_gold > 0) & (gold_failures > or_inf(rules.max_gold_failures)),
+        "inconsistent_repeats": (n_repeats > 0)
+        & (inconsistent > or_inf(rules.max_inconsistent_repeats)),
+    }
+
+
+def apply_rules(
+    table: pd.DataFrame, fired: Mapping[str, Any], rules: ScreeningRules, rule_set: RuleSet
+) -> pd.DataFrame:
+    """Finish a per-listener screening ``table`` (one row per listener, the measured values)
+    with ``rule_<name>`` per rule of ``rule_set`` (``fired`` holds each rule's flags),
+    ``rules`` (the names that fired), ``reasons`` (each with its value and threshold) and
+    ``excluded`` (an applied rule fired and screening is enabled).
+
+    A rule that would exclude more than ``max_rule_share`` of the listeners says more about the
+    rule (or the study) than about them: it is reported, not applied, and the report warns.
+    ``table.attrs["suspended_rules"]`` names those rules, ``attrs["rule_share"]`` gives every
+    rule's share."""
+    names = rule_set.rule_names
+    for name in names:
+        table[f"rule_{name}"] = np.asarray(fired[name], dtype=bool)
+    flags = table[[f"rule_{r}" for r in names]].to_numpy()
+    table["rules"] = [[r for r, f in zip(names, row) if f] for row in flags]
+    table["reasons"] = [rule_set.reasons(row, rules) for row in table.itertuples()]
+    share = flags.mean(axis=0) if len(table) else np.zeros(len(names))
+    applied = share <= or_inf(rules.max_rule_share)
+    table.attrs["suspended_rules"] = [r for r, ok in zip(names, applied) if not ok]
+    table.attrs["rule_share"] = dict(zip(names, share.tolist()))
     table["excluded"] = (flags & applied).any(axis=1) & rules.enabled
     return table
+
+
+def screening_warnings(
+    screening: pd.DataFrame,
+    parsed: ScreeningRules,
+    rules: Mapping[str, Any] | None,
+    rule_set: RuleSet,
+    *,
+    see: str = "",
+) -> list[str]:
+    """A report's warnings about its screening: each rule not applied because it would exclude
+    more than ``max_rule_share`` of the listeners (``see`` adds where its effect is shown), and
+    the keys of ``rules`` that are no setting."""
+    shares = screening.attrs.get("rule_share", {})
+    warnings = [
+        f"Screening rule {name!r} ({rule_set.labels[name]}) would exclude "
+        f"{shares[name]:.0%} of the listeners, more than max_rule_share "
+        f"({parsed.max_rule_share:.0%}); it was not applied. Check its threshold, or "
+        f"raise max_rule_share to apply it anyway{see}."
+        for name in screening.attrs.get("suspended_rules", [])
+    ]
+    unknown = rule_set.unknown(rules)
+    if unknown:
+        warnings.append(f"Unknown screening rule keys ignored: {', '.join(unknown)}.")
+    return warnings
+
+
+def excluded_listeners(screening: pd.DataFrame) -> list[dict]:
+    """[{listener, rules, reasons}] of every listener the screening excluded, in table order."""
+    excluded = screening.index[screening["excluded"].to_numpy()]
+    return [
+        {"listener": name, "rules": list(fired), "reasons": list(reasons)}
+        for name, fired, reasons in zip(
+            excluded, screening.loc[excluded, "rules"], screening.loc[excluded, "reasons"]
+        )
+    ]
+
+
+def screening_section(
+    screening: pd.DataFrame,
+    parsed: ScreeningRules,
+    rules: Mapping[str, Any] | None,
+    rule_set: RuleSet,
+) -> dict[str, Any]:
+    """The report's ``screening`` section: the settings applied, the keys ignored, what each
+    rule checks and is called, and how many listeners each rule flagged and excluded."""
+    return {
+        "enabled": parsed.enabled,
+        "rules": parsed.as_dict(),
+        "ignored_keys": rule_set.unknown(rules),
+        "rule_descriptions": rule_set.descriptions,
+        "rule_labels": rule_set.labels,
+        "n_listeners": int(len(screening)),
+        "n_flagged": int(screening["rules"].map(bool).sum()),
+        "n_excluded": int(screening["excluded"].sum()),
+        "fired": {r: int(screening[f"rule_{r}"].sum()) for r in rule_set.rule_names},
+        "suspended": list(screening.attrs.get("suspended_rules", [])),
+    }
 
 
 def _pearson_by_group(
@@ -220,11 +315,13 @@ def _below_the_crowd(
     return typical, np.where(usable, expected, np.nan), stat, sps.norm.cdf(stat)
 
 
-def _or_inf(x: float | None) -> float:
+def or_inf(x: float | None) -> float:
+    """A threshold that may be off (None): off never fires an upper limit."""
     return np.inf if x is None else x
 
 
-def _or_neg_inf(x: float | None) -> float:
+def or_neg_inf(x: float | None) -> float:
+    """A threshold that may be off (None): off never fires a lower limit."""
     return -np.inf if x is None else x
 
 

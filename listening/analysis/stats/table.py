@@ -49,6 +49,17 @@ def _as_numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def required_numbers(frame: pd.DataFrame, column: str, hint: str = "") -> np.ndarray:
+    """A column that must hold a number in every row, as float64; a blank is an error naming
+    the rows (and ending with ``hint``, the fix, when given)."""
+    values = _as_numeric(frame, column)
+    blank = np.isnan(values)
+    if blank.any():
+        end = f"; {hint}" if hint else "."
+        raise ValueError(f"Column {column!r} is empty at {where(frame, blank)}{end}")
+    return values
+
+
 def _as_key(frame: pd.DataFrame, column: str) -> pd.Series:
     raw = frame[column]
     missing = raw.isna().to_numpy()
@@ -80,6 +91,44 @@ def _as_bool(frame: pd.DataFrame, column: str) -> np.ndarray:
     return text.isin(_TRUTHY).to_numpy()
 
 
+def require_columns(
+    frame: pd.DataFrame,
+    columns: tuple[str, ...],
+    table: str,
+    *,
+    needs: str | None = None,
+    rows: str | None = None,
+) -> None:
+    """Refuse a table that lacks one of ``columns`` or, when ``rows`` names what its rows are,
+    has none. ``table`` starts the message ("The MUSHRA table"); ``needs`` says what it needs
+    when that is more than the columns joined by commas."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{table} lacks column(s) {', '.join(missing)}; it needs "
+            f"{needs or ', '.join(columns)} "
+            f"(found: {', '.join(map(str, frame.columns)) or 'none'})."
+        )
+    if rows is not None and frame.empty:
+        raise ValueError(f"{table} has no {rows}.")
+
+
+def parse_purpose(frame: pd.DataFrame) -> None:
+    """``purpose`` in place: lower case, blank or absent is "test"; others are an error."""
+    if "purpose" not in frame.columns:
+        frame["purpose"] = "test"
+        return
+    purpose = frame["purpose"].astype("string").str.strip().str.lower().fillna("")
+    purpose = purpose.mask(purpose.eq(""), "test")
+    bad = ~purpose.isin(PURPOSES).to_numpy()
+    if bad.any():
+        raise ValueError(
+            f"Unknown purpose at {where(frame, bad)} (first: "
+            f"{str(frame['purpose'][bad].iloc[0])!r}); use one of {', '.join(PURPOSES)}."
+        )
+    frame["purpose"] = purpose.astype(str)
+
+
 def validate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     """Check a ratings table and return a normalised copy.
 
@@ -89,20 +138,12 @@ def validate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
     """
     if not isinstance(ratings, pd.DataFrame):
         raise ValueError(f"Expected a pandas DataFrame of ratings, got {type(ratings).__name__}.")
-    missing = [c for c in REQUIRED_COLUMNS if c not in ratings.columns]
-    if missing:
-        raise ValueError(
-            f"The ratings table lacks column(s) {', '.join(missing)}; it needs "
-            f"{', '.join(REQUIRED_COLUMNS)} (found: {', '.join(map(str, ratings.columns)) or 'none'})."
-        )
+    require_columns(ratings, REQUIRED_COLUMNS, "The ratings table")
     frame = ratings.copy()
     for column in ("listener", "sentence", "system"):
         frame[column] = _as_key(frame, column)
 
-    score = _as_numeric(frame, "score")
-    blank = np.isnan(score)
-    if blank.any():
-        raise ValueError(f"Column 'score' is empty at {where(frame, blank)}.")
+    score = required_numbers(frame, "score")
     bad = (score != np.round(score)) | (score < 1) | (score > 5)
     if bad.any():
         raise ValueError(
@@ -112,18 +153,7 @@ def validate_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
         )
     frame["score"] = score.astype(np.int64)
 
-    if "purpose" in frame.columns:
-        purpose = frame["purpose"].astype("string").str.strip().str.lower().fillna("")
-        purpose = purpose.mask(purpose.eq(""), "test")
-        bad = ~purpose.isin(PURPOSES).to_numpy()
-        if bad.any():
-            raise ValueError(
-                f"Unknown purpose at {where(frame, bad)} (first: "
-                f"{str(frame['purpose'][bad].iloc[0])!r}); use one of {', '.join(PURPOSES)}."
-            )
-        frame["purpose"] = purpose.astype(str)
-    else:
-        frame["purpose"] = "test"
+    parse_purpose(frame)
 
     if "clip" in frame.columns:
         frame["clip"] = _as_key(frame, "clip")

@@ -35,7 +35,7 @@ import pandas as pd
 from rapidfuzz.distance import Levenshtein
 
 from .clustered import clustered_group_means
-from .table import _as_key, jsonable, num, read_csv_text, where
+from .table import _as_key, jsonable, num, read_csv_text, require_columns, where
 from .wording import normalise_words
 
 TRANSCRIPTION_COLUMNS = ("listener", "sentence", "system", "text")
@@ -73,14 +73,9 @@ METHOD = {
 
 def sentences_from_frame(frame: pd.DataFrame) -> dict[str, str]:
     """{key: text} from a ``key,text`` table; raises ``ValueError`` naming the rows at fault."""
-    missing = [c for c in SENTENCE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"The sentence file lacks column(s) {', '.join(missing)}; it needs key,text "
-            f"(found: {', '.join(map(str, frame.columns)) or 'none'})."
-        )
-    if frame.empty:
-        raise ValueError("The sentence file has no sentences.")
+    require_columns(
+        frame, SENTENCE_COLUMNS, "The sentence file", needs="key,text", rows="sentences"
+    )
     keys = _as_key(frame, "key")
     texts = _as_key(frame, "text")
     twice = keys.duplicated(keep=False).to_numpy()
@@ -102,15 +97,7 @@ def validate_transcriptions(frame: pd.DataFrame, sentences: Mapping[str, str]) -
     reference text in ``reference``. Raises ``ValueError`` naming the column and rows."""
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"Expected a pandas DataFrame of answers, got {type(frame).__name__}.")
-    missing = [c for c in TRANSCRIPTION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"The transcription table lacks column(s) {', '.join(missing)}; it needs "
-            f"{', '.join(TRANSCRIPTION_COLUMNS)} "
-            f"(found: {', '.join(map(str, frame.columns)) or 'none'})."
-        )
-    if frame.empty:
-        raise ValueError("The transcription table has no answers.")
+    require_columns(frame, TRANSCRIPTION_COLUMNS, "The transcription table", rows="answers")
     out = frame.copy()
     for column in ("listener", "sentence", "system"):
         out[column] = _as_key(out, column)

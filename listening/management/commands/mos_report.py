@@ -32,8 +32,14 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from listening.analysis.offline_tests import OFFLINE_TESTS, add_offline_arguments, offline_report
-from listening.analysis.render import report_html, report_json, report_summary_csv
+from listening.analysis.offline_tests import (
+    OFFLINE_TESTS,
+    add_offline_arguments,
+    offline_report,
+    read_input,
+    renderers,
+)
+from listening.analysis.render import report_html, report_summary_csv
 from listening.analysis.render_comparative import comparison_html, comparison_summary_csv
 from listening.analysis.reports import build_report_without, study_report_compute
 from listening.analysis.stats import build_test_report, read_comparison_csv, read_ratings_csv
@@ -75,11 +81,7 @@ def _comparison(test: str, columns: str) -> TestType:
         columns=columns,
         read=partial(read_comparison_csv, test=test),
         build=partial(_build_comparison, test),
-        render={
-            "json": lambda report, title: report_json(report),
-            "csv": lambda report, title: comparison_summary_csv(report),
-            "html": lambda report, title: comparison_html(report, title=title),
-        },
+        render=renderers(comparison_summary_csv, comparison_html),
     )
 
 
@@ -88,11 +90,7 @@ TEST_TYPES: dict[str, TestType] = {
         columns="listener,sentence,system,score",
         read=read_ratings_csv,
         build=_build_acr,
-        render={
-            "json": lambda report, title: report_json(report),
-            "csv": lambda report, title: report_summary_csv(report),
-            "html": lambda report, title: report_html(report, title=title),
-        },
+        render=renderers(report_summary_csv, report_html),
     ),
     "ccr": _comparison("ccr", "listener,sentence,a,b,score (-3..+3, b relative to a)"),
     "ab": _comparison("ab", "listener,sentence,a,b,choice (a, b or tie)"),
@@ -202,14 +200,7 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
 
-        fmt = options["format"]
-        text = kind.render[fmt](report, options["title"] or title)
-
-        if options["out"]:
-            _write_atomically(Path(options["out"]), text)
-            self.stderr.write(f"Wrote the {fmt} report to {options['out']}.")
-        else:
-            self.stdout.write(text, ending="")
+        self._emit(kind.render[options["format"]](report, options["title"] or title), options)
 
     def _offline(self, csv_path: str | None, options: dict) -> None:
         """A MUSHRA or transcription report of a CSV (listening.analysis.offline_tests)."""
@@ -229,6 +220,10 @@ class Command(BaseCommand):
         for path, content in extra.items():
             _write_atomically(Path(path), content)
             self.stderr.write(f"Wrote {path}.")
+        self._emit(text, options)
+
+    def _emit(self, text: str, options: dict) -> None:
+        """The report to ``--out`` (written atomically) or to stdout."""
         if options["out"]:
             _write_atomically(Path(options["out"]), text)
             self.stderr.write(f"Wrote the {options['format']} report to {options['out']}.")
@@ -236,15 +231,14 @@ class Command(BaseCommand):
             self.stdout.write(text, ending="")
 
     def _from_csv(self, path: str, kind: TestType):
-        try:
+        def read():
             ratings = kind.read(path)
-            manual = manual_exclusions_from_csv(ratings)
-        except FileNotFoundError:
-            raise CommandError(f"No such ratings CSV: {path}") from None
-        except IsADirectoryError:
-            raise CommandError(f"{path} is a directory; give the ratings CSV file.") from None
+            return ratings, manual_exclusions_from_csv(ratings)
+
+        try:
+            ratings, manual = read_input(read, path, "ratings CSV")
         except ValueError as error:
-            raise CommandError(f"{path}: {error}") from None
+            raise CommandError(str(error)) from None
         return ratings, manual, Path(path).name
 
     def _recipe_rules(self, path: str) -> dict:
