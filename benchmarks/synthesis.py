@@ -82,6 +82,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from listening.studies.harvard import HARVARD_SENTENCES  # noqa: E402
 from synthesis.engine.checkpoints import (  # noqa: E402
     LJSPEECH_MEL,
     LoadedTacotron2,
@@ -104,27 +105,10 @@ FRAMES_PER_SYMBOL = 6.5
 HOP = LJSPEECH_MEL.hop_length
 RATE = LJSPEECH_MEL.sample_rate
 
-# A listening-test-like sentence set: 32 sentences of 20 to 90 characters.
+# A listening-test-like sentence set: 32 sentences of 20 to 90 characters, the demo's 20
+# Harvard sentences and 12 more of list 3 and longer ones.
 SENTENCES = [
-    "The birch canoe slid on the smooth planks.",
-    "Glue the sheet to the dark blue background.",
-    "It is easy to tell the depth of a well.",
-    "These days a chicken leg is a rare dish.",
-    "Rice is often served in round bowls.",
-    "The juice of lemons makes fine punch.",
-    "The box was thrown beside the parked truck.",
-    "Four hours of steady work faced us.",
-    "A large size in stockings is hard to sell.",
-    "The boy was there when the sun rose.",
-    "A rod is used to catch pink salmon.",
-    "The source of the huge river is the clear spring.",
-    "Kick the ball straight and follow through.",
-    "Help the woman get back to her feet.",
-    "A pot of tea helps to pass the evening.",
-    "Smoky fires lack flame and heat.",
-    "The soft cushion broke the man's fall.",
-    "The salt breeze came across from the sea.",
-    "The girl at the booth sold fifty bonds.",
+    *HARVARD_SENTENCES,
     "The small pup gnawed a hole in the sock.",
     "The fish twisted and turned on the bent hook.",
     "Press the pants and sew a button on the vest.",
@@ -137,7 +121,6 @@ SENTENCES = [
     "Read verse out loud for pleasure.",
     "Hoist the load to your left shoulder, and walk slowly to the waiting cart outside.",
     "Take the winding path to reach the lake.",
-    "Note closely the size of the gas tank.",
 ]
 
 

@@ -97,59 +97,50 @@ def voice_clip_provenance(
     )
 
 
-def anchor_clip_provenance(
+def _derived_clip_provenance(
+    engine: str,
+    settings: dict[str, Any],
     *,
     seed: int,
-    q_db: float,
     source_clip: str,
     source: dict[str, Any],
     loudness_target_lufs: float,
 ) -> dict[str, Any]:
-    """The record of an MNRU anchor (ITU-T P.810) derived from the clip ``source_clip`` (its
+    """The record of an anchor clip that ``engine`` derived from the clip ``source_clip`` (its
     token), whose own record is ``source``."""
     return _json_ready(
         {
             "schema": SCHEMA,
             "seed": int(seed),
-            "engine": "mnru",
-            "settings": {"q_db": q_db, "noise": "numpy PCG64 from the anchor clip's seed"},
+            "engine": engine,
+            "settings": settings,
             "source_clip": source_clip,
             "source": source,
             "loudness_target_lufs": loudness_target_lufs,
-            "packages": package_versions("mnru"),
+            "packages": package_versions(engine),
         }
     )
+
+
+def anchor_clip_provenance(*, q_db: float, **derived: Any) -> dict[str, Any]:
+    """The record of an MNRU anchor (ITU-T P.810); ``derived``: seed, source_clip, source and
+    loudness_target_lufs (see :func:`_derived_clip_provenance`)."""
+    settings = {"q_db": q_db, "noise": "numpy PCG64 from the anchor clip's seed"}
+    return _derived_clip_provenance("mnru", settings, **derived)
 
 
 def lowpass_clip_provenance(
-    *,
-    seed: int,
-    cutoff_hz: float,
-    stopband_hz: float,
-    order: int,
-    source_clip: str,
-    source: dict[str, Any],
-    loudness_target_lufs: float,
+    *, cutoff_hz: float, stopband_hz: float, order: int, **derived: Any
 ) -> dict[str, Any]:
-    """The record of a MUSHRA low-pass anchor (ITU-R BS.1534-3) derived from the clip
-    ``source_clip`` (its token), whose own record is ``source``; the filter is deterministic,
-    the seed is recorded for the clip's sake only."""
-    return _json_ready(
-        {
-            "schema": SCHEMA,
-            "seed": int(seed),
-            "engine": "lowpass",
-            "settings": {
-                "cutoff_hz": cutoff_hz,
-                "stopband_hz": stopband_hz,
-                "filter": f"elliptic, order {order}, zero phase (sosfiltfilt)",
-            },
-            "source_clip": source_clip,
-            "source": source,
-            "loudness_target_lufs": loudness_target_lufs,
-            "packages": package_versions("lowpass"),
-        }
-    )
+    """The record of a MUSHRA low-pass anchor (ITU-R BS.1534-3); ``derived`` as for
+    :func:`anchor_clip_provenance`. The filter is deterministic: the seed is recorded for the
+    clip's sake only."""
+    settings = {
+        "cutoff_hz": cutoff_hz,
+        "stopband_hz": stopband_hz,
+        "filter": f"elliptic, order {order}, zero phase (sosfiltfilt)",
+    }
+    return _derived_clip_provenance("lowpass", settings, **derived)
 
 
 def provenance_summary(record: dict[str, Any] | None) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ them make a study at a known stage:
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from datetime import timedelta
 
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 import soundfile
 from django.core.files.base import ContentFile
+from django.test import Client
 from django.utils import timezone
 from factory.django import DjangoModelFactory, Password
 
@@ -40,7 +42,7 @@ from listening.models import (
     TrialClip,
 )
 from listening.participation import checks, ratings, selectors
-from listening.studies.demo import HARVARD_SENTENCES
+from listening.studies.harvard import HARVARD_SENTENCES
 from listening.studies.lifecycle import study_clips_ensure, study_open
 from listening.studies.settings import study_create
 from synthesis.models import Voice
@@ -431,18 +433,21 @@ def open_study(
 # --- The listener's path -----------------------------------------------------------------------
 
 
+#: :func:`open_study`'s fields for a listener's path with nothing before the test clips but the
+#: consent: no questionnaire, headphone check, practice clips or attention checks.
+PLAIN = dict(
+    training_clips=0,
+    gold=False,
+    attention_check_rate=0.0,
+    questionnaire=False,
+    headphone_check=False,
+)
+
+
 def rating_only_study(**fields) -> Study:
-    """:func:`open_study` whose listeners go from consent straight to the test clips: no
-    questionnaire, headphone check, practice clips or attention checks (``fields`` may still
-    set any of them)."""
-    plain = dict(
-        training_clips=0,
-        gold=False,
-        attention_check_rate=0.0,
-        questionnaire=False,
-        headphone_check=False,
-    )
-    return open_study(**{**plain, **fields})
+    """:func:`open_study` whose listeners go from consent straight to the test clips
+    (:data:`PLAIN`; ``fields`` may still set any of them)."""
+    return open_study(**{**PLAIN, **fields})
 
 
 def join(study: Study, external_id: str = "", platform: str = "", attempt_id: str = "") -> Listener:
@@ -504,6 +509,33 @@ def fail_headphone_check(
 def rating_listener(study: Study, external_id: str = "") -> Listener:
     """A listener who has passed every check and holds a playlist."""
     return pass_checks(join(study, external_id))
+
+
+#: A page's hidden inputs, which the browser sends back with the answers.
+HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    return dict(HIDDEN_INPUT.findall(html))
+
+
+def consented_client(study: Study, query: str = "") -> tuple[Client, Listener]:
+    """A browser that consents on the study's welcome page (``query``: its link's query string)
+    and passes every check: its client, and its listener fresh from the database."""
+    client = Client()
+    client.post(f"/t/{study.slug}/{query}", {"consent": "yes"})
+    listener = Listener.objects.order_by("-pk").first()
+    pass_checks(listener)
+    listener.refresh_from_db()
+    return client, listener
+
+
+def rate_page(client: Client, study: Study) -> tuple[str, dict[str, str]]:
+    """The rating page as the browser gets it (asserted served): its HTML and hidden inputs."""
+    response = client.get(f"/t/{study.slug}/rate/")
+    assert response.status_code == 200, response.content[:500]
+    html = response.content.decode()
+    return html, hidden_fields(html)
 
 
 def rate(listener: Listener, item: PlaylistItem, score: int, **overrides):

@@ -1,25 +1,16 @@
-"""Studies of the listener side of issue 15, built as a researcher's would be: a MUSHRA study
-(a natural reference, systems under test, low-pass anchors derived from the reference) and a
-transcription study, each with short real FLAC clips, opened by ``study_open``. No tests here.
+"""MUSHRA and transcription studies for the tests, built as a researcher's would be: a MUSHRA
+study (a natural reference, systems under test, low-pass anchors derived from the reference)
+and a transcription study, each with short real FLAC clips, opened by ``study_open``. No tests here.
 """
 
 from __future__ import annotations
 
 from listening.models import Study, System, TestType
 from listening.studies.lifecycle import study_open
-from tests.factories import SystemFactory, clips_of, flac_bytes, open_study, ready_clip
+from tests.factories import PLAIN, SystemFactory, clips_of, flac_bytes, open_study, ready_clip
 
 #: The anchors of ITU-R BS.1534-3: the 3.5 kHz low anchor and the 7 kHz mid anchor.
 ANCHOR_CUTOFFS_HZ = (3500.0, 7000.0)
-
-#: What the listener's steps before the test hold here: nothing (consent, then the trials).
-PLAIN = dict(
-    training_clips=0,
-    gold=False,
-    attention_check_rate=0.0,
-    questionnaire=False,
-    headphone_check=False,
-)
 
 
 def lowpass_anchor_system(study: Study, source: System, cutoff_hz: float, position: int) -> System:

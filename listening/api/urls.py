@@ -26,10 +26,10 @@ urlpatterns = [
     ),
     path(study + "synthesis/", views.SynthesisView.as_view(), name="synthesis"),
     path(study + "status/", views.StatusView.as_view(), name="status"),
-    path(study + "open/", views.StudyOpenView.as_view(), name="open"),
-    path(study + "pause/", views.StudyPauseView.as_view(), name="pause"),
-    path(study + "resume/", views.StudyResumeView.as_view(), name="resume"),
-    path(study + "close/", views.StudyCloseView.as_view(), name="close"),
+    *(
+        path(f"{study}{name}/", view.as_view(), name=name)
+        for name, view in views.STUDY_ACTIONS.items()
+    ),
     path(study + "clips/", views.ClipsView.as_view(), name="clips"),
     path(study + "clips/<str:token>/retry/", views.ClipRetryView.as_view(), name="clip-retry"),
     path(study + "clips/<str:token>/audio/", views.ClipAudioView.as_view(), name="clip-audio"),

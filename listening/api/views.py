@@ -379,36 +379,31 @@ class _StudyActionView(APIView):
         return Response({"status": study.status, "detail": self.done})
 
 
-def _action_schema(summary: str):
-    return extend_schema(
+def _study_action_view(service: Any, summary: str, done: str) -> type[_StudyActionView]:
+    """The endpoint of one status change: ``service`` runs it, ``done`` is the answer's text."""
+    schema = extend_schema(
         request=None,
         responses={200: s.ActionResultSerializer, 404: REFUSED[404], 409: REFUSED[409]},
         summary=summary,
     )
+    name = f"Study{service.__name__.removeprefix('study_').title()}View"
+    attrs = {"service": staticmethod(service), "done": done, "__module__": __name__}
+    return schema(type(name, (_StudyActionView,), attrs))
 
 
-@_action_schema("Open the test: freeze the design and build the playlists")
-class StudyOpenView(_StudyActionView):
-    service = staticmethod(lifecycle.study_open)
-    done = "The test is open."
-
-
-@_action_schema("Pause an open test")
-class StudyPauseView(_StudyActionView):
-    service = staticmethod(lifecycle.study_pause)
-    done = "The test is paused."
-
-
-@_action_schema("Resume a paused test")
-class StudyResumeView(_StudyActionView):
-    service = staticmethod(lifecycle.study_resume)
-    done = "The test is open again."
-
-
-@_action_schema("Close the test")
-class StudyCloseView(_StudyActionView):
-    service = staticmethod(lifecycle.study_close)
-    done = "The test is closed."
+#: The study's status changes by URL name (``api/urls.py`` routes each under the study).
+STUDY_ACTIONS = {
+    "open": _study_action_view(
+        lifecycle.study_open,
+        "Open the test: freeze the design and build the playlists",
+        "The test is open.",
+    ),
+    "pause": _study_action_view(lifecycle.study_pause, "Pause an open test", "The test is paused."),
+    "resume": _study_action_view(
+        lifecycle.study_resume, "Resume a paused test", "The test is open again."
+    ),
+    "close": _study_action_view(lifecycle.study_close, "Close the test", "The test is closed."),
+}
 
 
 class ClipsView(APIView):

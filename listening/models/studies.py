@@ -33,6 +33,15 @@ def default_screening() -> dict:
     return default_rules()
 
 
+def _bounded(field: type[models.Field], *, default, within, help_text="") -> models.Field:
+    """A study setting of ``field``'s type that forms and the API keep ``within`` (low, high),
+    either end open when None."""
+    low, high = within
+    validators = [MinValueValidator(low)] if low is not None else []
+    validators += [MaxValueValidator(high)] if high is not None else []
+    return field(default=default, validators=validators, help_text=help_text)
+
+
 class TestType(models.TextChoices):
     """What a trial presents and what its listener answers: ITU-T P.800 Annex B (ACR) and
     Annex E (CCR); AB / ABX preference and speaker similarity as TTS papers run them."""
@@ -143,17 +152,19 @@ class Study(models.Model):
             "has no natural recording."
         ),
     )
-    mushra_conditions_per_page = models.PositiveSmallIntegerField(
+    mushra_conditions_per_page = _bounded(
+        models.PositiveSmallIntegerField,
         default=12,
-        validators=[MinValueValidator(2), MaxValueValidator(12)],
+        within=(2, 12),
         help_text=_(
             "MUSHRA: conditions rated on one page, at most 12 (BS.1534-3); with fewer than the "
             "study's conditions each listener gets a balanced subset of the systems."
         ),
     )
-    transcription_max_plays = models.PositiveSmallIntegerField(
+    transcription_max_plays = _bounded(
+        models.PositiveSmallIntegerField,
         default=1,
-        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        within=(1, 10),
         help_text=_("Transcription: how many times a listener may play each clip."),
     )
     listed_publicly = models.BooleanField(
@@ -163,19 +174,14 @@ class Study(models.Model):
         default=False, help_text=_("Open the test as soon as every clip is synthesised.")
     )
 
-    ratings_per_clip = models.PositiveSmallIntegerField(
-        default=8, validators=[MinValueValidator(1), MaxValueValidator(200)]
-    )
-    clips_per_listener = models.PositiveSmallIntegerField(
-        default=20, validators=[MinValueValidator(1), MaxValueValidator(500)]
-    )
-    clips_per_page = models.PositiveSmallIntegerField(
-        default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
-    )
-    training_clips = models.PositiveSmallIntegerField(default=3, validators=[MaxValueValidator(20)])
-    attention_check_rate = models.FloatField(
+    ratings_per_clip = _bounded(models.PositiveSmallIntegerField, default=8, within=(1, 200))
+    clips_per_listener = _bounded(models.PositiveSmallIntegerField, default=20, within=(1, 500))
+    clips_per_page = _bounded(models.PositiveSmallIntegerField, default=1, within=(1, 10))
+    training_clips = _bounded(models.PositiveSmallIntegerField, default=3, within=(None, 20))
+    attention_check_rate = _bounded(
+        models.FloatField,
         default=0.1,
-        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        within=(0.0, 0.5),
         help_text=_("Share of extra pages that are gold or repeated clips (P.808 practice)."),
     )
     max_attention_failures = models.PositiveSmallIntegerField(
@@ -183,12 +189,11 @@ class Study(models.Model):
     )
     questionnaire_enabled = models.BooleanField(default=True)
     headphone_check_enabled = models.BooleanField(default=True)
-    listener_timeout_minutes = models.PositiveIntegerField(
-        default=60, validators=[MinValueValidator(5)]
-    )
-    claim_idle_minutes = models.PositiveSmallIntegerField(
+    listener_timeout_minutes = _bounded(models.PositiveIntegerField, default=60, within=(5, None))
+    claim_idle_minutes = _bounded(
+        models.PositiveSmallIntegerField,
         default=10,
-        validators=[MinValueValidator(2), MaxValueValidator(120)],
+        within=(2, 120),
         help_text=_(
             "A place claimed by a listener who rates nothing for this many minutes goes back "
             "to the pool."
@@ -235,9 +240,7 @@ class Study(models.Model):
     )
 
     sample_rate = models.PositiveIntegerField(default=22050)
-    loudness_target_lufs = models.FloatField(
-        default=-26.0, validators=[MinValueValidator(-60.0), MaxValueValidator(-5.0)]
-    )
+    loudness_target_lufs = _bounded(models.FloatField, default=-26.0, within=(-60.0, -5.0))
     design_seed = models.BigIntegerField(default=new_seed)
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,5 +4,5 @@ Services (writes, one transaction each): ``settings`` (create, change), ``senten
 preview, import), ``systems`` (voices, uploads, MNRU anchors), ``recordings`` (audio for
 uploaded systems), ``lifecycle`` (status changes, clip rows, progress), ``launch`` (hand clips
 to ``synthesis.tasks``). Reads: ``selectors``. The researcher pages: ``forms``, ``views``,
-``urls``. ``demo`` is the study ``make run`` loads.
+``urls``. ``demo`` is the study ``make run`` loads, of the ``harvard`` sentences.
 """

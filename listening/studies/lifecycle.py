@@ -27,10 +27,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from listening.errors import ServiceError
-from listening.models import Clip, Playlist, PlaylistItem, Rating, Study, System, TrialClip
+from listening.models import Clip, Playlist, Rating, Study, System, TrialClip
 from listening.objective.cache import study_objective_request
-from listening.participation.design import DesignError, design_playlists
+from listening.participation.design import design_playlists
+from listening.participation.design_trials import PlannedTrial
 from listening.studies import open_mushra
+from listening.studies.playlists import design_refusal, playlists_replace
 from listening.studies.trials_open import trials_playlists_create
 
 log = logging.getLogger(__name__)
@@ -197,7 +199,7 @@ def _acr_playlists_create(study: Study) -> int:
             system__kind__in=[System.Kind.VOICE, System.Kind.UPLOADED, System.Kind.REFERENCE],
         ).values_list("id", "sentence__expected_score")
     ]
-    try:
+    with design_refusal():
         planned = design_playlists(
             clips=test_clips,
             ratings_per_clip=study.ratings_per_clip,
@@ -209,29 +211,26 @@ def _acr_playlists_create(study: Study) -> int:
             gold=gold,
             attention_check_rate=study.attention_check_rate,
         )
-    except DesignError as exc:
-        raise ServiceError(f"Cannot build playlists: {exc}") from exc
-    Playlist.objects.filter(study=study).delete()
-    playlists = Playlist.objects.bulk_create(
-        Playlist(study=study, index=p.index, seed=p.seed) for p in planned
-    )
-    trials = PlaylistItem.objects.bulk_create(
-        PlaylistItem(
-            playlist=playlist,
-            position=position,
-            clip_id=item.clip_id,
-            purpose=item.purpose,
-            expected_score=item.expected_score,
-        )
-        for playlist, plan in zip(playlists, planned, strict=True)
-        for position, item in enumerate(plan.items)
-    )
     # An ACR trial presents its one clip, as the test clip.
-    TrialClip.objects.bulk_create(
-        TrialClip(trial=trial, position=0, role=TrialClip.Role.TEST, clip_id=trial.clip_id)
-        for trial in trials
+    return playlists_replace(
+        study=study,
+        planned=(
+            (
+                p.index,
+                p.seed,
+                [
+                    PlannedTrial(
+                        clips=((TrialClip.Role.TEST, item.clip_id),),
+                        purpose=item.purpose,
+                        rated_clip_id=item.clip_id,
+                        expected_score=item.expected_score,
+                    )
+                    for item in p.items
+                ],
+            )
+            for p in planned
+        ),
     )
-    return len(playlists)
 
 
 def _move(study: Study, *, allowed: tuple[str, ...], to: str, refusal: str, **stamps) -> Study:

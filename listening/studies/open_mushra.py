@@ -2,9 +2,9 @@
 
 Where it sits: ``lifecycle.study_open`` checks that every clip is ready, then hands a study of
 either type to :func:`playlists_write`, which calls the pure designs of
-``listening.participation.design_mushra`` and writes ``Playlist``, ``PlaylistItem`` (the
-trials) and ``TrialClip`` rows (the conditions in their order on the page), in the caller's
-transaction. Attention-check sentences (a spoken "Please select Poor") are left out: they ask
+``listening.participation.design_mushra`` and has ``playlists`` write ``Playlist``,
+``PlaylistItem`` (the trials) and ``TrialClip`` rows (the conditions in their order on the
+page), in the caller's transaction. Attention-check sentences (a spoken "Please select Poor") are left out: they ask
 for an ACR answer.
 """
 
@@ -13,14 +13,17 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 
 from listening.errors import ServiceError
-from listening.models import Clip, Playlist, PlaylistItem, Study, System, TestType, TrialClip
-from listening.participation.design import DesignError
+from listening.models import Clip, Study, System, TestType, TrialClip
+from listening.participation.design import PlannedPlaylist
 from listening.participation.design_mushra import (
+    MushraPlaylist,
     MushraSentence,
     design_mushra,
     design_transcription,
     mushra_anchor_ids,
 )
+from listening.participation.design_trials import PlannedTrial
+from listening.studies.playlists import design_refusal, playlists_replace
 
 TEST_TYPES = (TestType.MUSHRA, TestType.TRANSCRIPTION)
 LOWPASS_HZ = {System.AnchorKind.LOWPASS_3500: 3500.0, System.AnchorKind.LOWPASS_7000: 7000.0}
@@ -91,10 +94,25 @@ def mushra_sentences(study: Study) -> dict[int, MushraSentence]:
     return out
 
 
+def _mushra_trials(playlist: MushraPlaylist) -> list[PlannedTrial]:
+    """A page of conditions: the clips in their order, no one rated clip."""
+    return [
+        PlannedTrial(clips=tuple((c.role, c.clip_id) for c in t.clips)) for t in playlist.trials
+    ]
+
+
+def _transcription_trials(playlist: PlannedPlaylist) -> list[PlannedTrial]:
+    """One clip a trial, to type what it says."""
+    return [
+        PlannedTrial(clips=((TrialClip.Role.TEST, i.clip_id),), rated_clip_id=i.clip_id)
+        for i in playlist.items
+    ]
+
+
 def playlists_write(*, study: Study) -> int:
     """Replace the study's playlists by its MUSHRA or transcription design; returns how many
     playlists were written. Raises ServiceError with the design's reason."""
-    try:
+    with design_refusal():
         if study.test_type == TestType.MUSHRA:
             planned = design_mushra(
                 sentences=mushra_sentences(study),
@@ -103,14 +121,7 @@ def playlists_write(*, study: Study) -> int:
                 conditions_per_page=study.mushra_conditions_per_page,
                 seed=study.design_seed,
             )
-            layout = [
-                (
-                    p.index,
-                    p.seed,
-                    [(None, [(c.role, c.clip_id) for c in t.clips]) for t in p.trials],
-                )
-                for p in planned
-            ]
+            trials = _mushra_trials
         else:
             planned = design_transcription(
                 clips=_test_clips(study),
@@ -118,29 +129,5 @@ def playlists_write(*, study: Study) -> int:
                 clips_per_listener=study.clips_per_listener,
                 seed=study.design_seed,
             )
-            layout = [
-                (
-                    p.index,
-                    p.seed,
-                    [(i.clip_id, [(TrialClip.Role.TEST, i.clip_id)]) for i in p.items],
-                )
-                for p in planned
-            ]
-    except DesignError as exc:
-        raise ServiceError(f"Cannot build playlists: {exc}") from exc
-    Playlist.objects.filter(study=study).delete()
-    playlists = Playlist.objects.bulk_create(
-        Playlist(study=study, index=index, seed=seed) for index, seed, _trials in layout
-    )
-    trials = PlaylistItem.objects.bulk_create(
-        PlaylistItem(playlist=playlist, position=position, clip_id=rated_clip)
-        for playlist, (_index, _seed, planned_trials) in zip(playlists, layout, strict=True)
-        for position, (rated_clip, _clips) in enumerate(planned_trials)
-    )
-    presented = [clips for _index, _seed, planned_trials in layout for _r, clips in planned_trials]
-    TrialClip.objects.bulk_create(
-        TrialClip(trial=trial, position=position, role=role, clip_id=clip_id)
-        for trial, clips in zip(trials, presented, strict=True)
-        for position, (role, clip_id) in enumerate(clips)
-    )
-    return len(playlists)
+            trials = _transcription_trials
+    return playlists_replace(study=study, planned=((p.index, p.seed, trials(p)) for p in planned))

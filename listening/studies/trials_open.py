@@ -3,15 +3,14 @@
 Where it sits: ``lifecycle.study_open`` has checked the status and that every clip is ready,
 then calls :func:`trials_playlists_create` inside its transaction for any type but ACR. The
 design is ``listening.participation.design_trials``; this module gathers its inputs from the
-study and writes ``Playlist``, ``PlaylistItem`` (the trial) and ``TrialClip`` rows.
+study and hands the plan to ``playlists``, which writes the rows.
 """
 
 from __future__ import annotations
 
-from listening.errors import ServiceError
-from listening.models import Clip, Playlist, PlaylistItem, Study, System, TrialClip
-from listening.participation.design import DesignError
+from listening.models import Clip, Study, System
 from listening.participation.design_trials import design_trials
+from listening.studies.playlists import design_refusal, playlists_replace
 
 
 def _low_anchor(study: Study) -> System | None:
@@ -48,7 +47,7 @@ def trials_playlists_create(*, study: Study) -> int:
         .order_by("position", "id")
         .values_list("id", flat=True)
     )
-    try:
+    with design_refusal():
         planned = design_trials(
             test_type=study.test_type,
             clips=clips,
@@ -63,31 +62,4 @@ def trials_playlists_create(*, study: Study) -> int:
             n_training=study.training_clips,
             attention_check_rate=study.attention_check_rate,
         )
-    except DesignError as exc:
-        raise ServiceError(f"Cannot build playlists: {exc}") from exc
-    Playlist.objects.filter(study=study).delete()
-    playlists = Playlist.objects.bulk_create(
-        Playlist(study=study, index=p.index, seed=p.seed) for p in planned
-    )
-    pairs = [
-        (playlist, position, trial)
-        for playlist, plan in zip(playlists, planned, strict=True)
-        for position, trial in enumerate(plan.trials)
-    ]
-    items = PlaylistItem.objects.bulk_create(
-        PlaylistItem(
-            playlist=playlist,
-            position=position,
-            clip_id=trial.rated_clip_id,
-            purpose=trial.purpose,
-            expected_score=trial.expected_score,
-            expected_choice=trial.expected_choice,
-        )
-        for playlist, position, trial in pairs
-    )
-    TrialClip.objects.bulk_create(
-        TrialClip(trial=item, position=k, role=role, clip_id=clip_id)
-        for item, (_p, _pos, trial) in zip(items, pairs, strict=True)
-        for k, (role, clip_id) in enumerate(trial.clips)
-    )
-    return len(playlists)
+    return playlists_replace(study=study, planned=((p.index, p.seed, p.trials) for p in planned))

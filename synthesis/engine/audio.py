@@ -101,6 +101,21 @@ def to_mono(samples: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+def mono_float64(samples: np.ndarray, what: str) -> np.ndarray:
+    """``samples`` as float64 for a degradation (``what``: "MNRU", "The anchor filter") to work
+    on, once they are checked to be mono (shape (n,)) float samples with no NaN or infinity;
+    otherwise a ValueError naming what was found."""
+    raw = np.asarray(samples)
+    if raw.ndim != 1:
+        raise ValueError(f"{what} takes mono audio of shape (n,), got shape {raw.shape}.")
+    if not np.issubdtype(raw.dtype, np.floating):
+        raise ValueError(f"{what} takes float samples in [-1, 1], got dtype {raw.dtype}.")
+    x = raw.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError("The audio contains NaN or infinite samples; the source clip is faulty.")
+    return x
+
+
 def _channels(samples: np.ndarray) -> list[np.ndarray]:
     """Each channel of ``samples`` as float32 mono (same layout rules as ``to_mono``)."""
     array = np.asarray(samples)

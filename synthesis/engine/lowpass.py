@@ -39,6 +39,8 @@ import functools
 import numpy as np
 from scipy import signal
 
+from synthesis.engine.audio import mono_float64
+
 __all__ = ["LOWPASS_ANCHORS", "anchor_filter_order", "lowpass_anchor"]
 
 #: Anchor cut-off in Hz -> its stopband edge in Hz.
@@ -86,14 +88,7 @@ def lowpass_anchor(samples: np.ndarray, sample_rate: int, cutoff_hz: float) -> n
     (3500 or 7000), zero phase; float32 of the same length. Only when the result would pass
     full scale (filtering can raise peaks a little) is it scaled down to a peak of 0.99;
     ``postprocess`` normalises the loudness afterwards anyway."""
-    raw = np.asarray(samples)
-    if raw.ndim != 1:
-        raise ValueError(f"The anchor filter takes mono audio of shape (n,), got {raw.shape}.")
-    if not np.issubdtype(raw.dtype, np.floating):
-        raise ValueError(f"The anchor filter takes float samples in [-1, 1], got {raw.dtype}.")
-    x = raw.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("The audio contains NaN or infinite samples; the source clip is faulty.")
+    x = mono_float64(samples, "The anchor filter")
     sos, _ = _design(float(cutoff_hz), int(sample_rate))
     if x.size == 0:
         return np.zeros(0, dtype=np.float32)

@@ -46,6 +46,8 @@ from typing import Literal
 import numpy as np
 from scipy import signal
 
+from synthesis.engine.audio import mono_float64
+
 __all__ = ["MNRU_BANDS", "mnru"]
 
 MNRU_BANDS = ("auto", "wideband", "narrowband", "none")
@@ -111,14 +113,7 @@ def mnru(
     the SNR.
     Returns float32 of the same length as the input.
     """
-    raw = np.asarray(samples)
-    if raw.ndim != 1:
-        raise ValueError(f"MNRU takes mono audio of shape (n,), got shape {raw.shape}.")
-    if not np.issubdtype(raw.dtype, np.floating):
-        raise ValueError(f"MNRU takes float samples in [-1, 1], got dtype {raw.dtype}.")
-    x = raw.astype(np.float64)
-    if not np.all(np.isfinite(x)):
-        raise ValueError("The audio contains NaN or infinite samples; the source clip is faulty.")
+    x = mono_float64(samples, "MNRU")
     if not np.isfinite(q_db):
         raise ValueError(f"Q must be a finite number of dB, got {q_db}.")
     if mode not in ("modulated", "signal_only", "noise_only"):

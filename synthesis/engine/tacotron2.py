@@ -38,6 +38,9 @@ __all__ = [
 # Prenet masks are drawn this many decoder steps at a time. The chunk shape is fixed so that
 # the random stream of an item never depends on how long the batch runs.
 _MASK_CHUNK_STEPS = 64
+# Of the decoder state, the attention weights and their running sum (places 4 and 5) run over
+# the memory's time axis; the rest has one row per item only.
+_STATE_OVER_TIME = (4, 5)
 
 
 @dataclass(frozen=True)
@@ -378,16 +381,9 @@ def decode_batch(
     max_steps = int(limits.max())
 
     memory = _encode(model, padded, lengths)
-    (
-        att_h,
-        att_c,
-        dec_h,
-        dec_c,
-        att_w,
-        att_w_cum,
-        att_ctx,
-        processed_memory,
-    ) = decoder._initialize_decoder_states(memory)
+    # The decoder's recurrent state in torchaudio's order: the attention LSTM's h and c, the
+    # decoder LSTM's h and c, the attention weights, their running sum and the context.
+    *state, processed_memory = decoder._initialize_decoder_states(memory)
     pad_mask = ~_length_mask(lengths, memory.shape[1])  # True on padding, as torchaudio wants
     frame = torch.zeros((n, n_mels), dtype=memory.dtype, device=device)
 
@@ -406,29 +402,7 @@ def decode_batch(
         x = frame
         for layer_index, layer in enumerate(prenet_layers):
             x = F.relu(layer(x)) * masks.at(step, layer_index).to(x.dtype)
-        (
-            mel_out,
-            gate_out,
-            att_h,
-            att_c,
-            dec_h,
-            dec_c,
-            att_w,
-            att_w_cum,
-            att_ctx,
-        ) = step_fn(
-            x,
-            att_h,
-            att_c,
-            dec_h,
-            dec_c,
-            att_w,
-            att_w_cum,
-            att_ctx,
-            memory,
-            processed_memory,
-            pad_mask,
-        )
+        mel_out, gate_out, *state = step_fn(x, *state, memory, processed_memory, pad_mask)
         out[active_dev, step] = mel_out.float()
         frames[active] += 1
         reached_limit = (limits.index_select(0, active_dev) <= step + 1).cpu()
@@ -450,12 +424,13 @@ def decode_batch(
             act_lengths = act_lengths.index_select(0, keep_dev)
             # Drop padding that no remaining item needs (the softmax gives it zero weight).
             t_max = int(act_lengths.max())
-            att_h, att_c, dec_h, dec_c, att_ctx = (
-                t.index_select(0, keep_dev) for t in (att_h, att_c, dec_h, dec_c, att_ctx)
-            )
-            att_w, att_w_cum, pad_mask = (
-                t.index_select(0, keep_dev)[:, :t_max] for t in (att_w, att_w_cum, pad_mask)
-            )
+            state = [
+                t.index_select(0, keep_dev)[:, :t_max]
+                if k in _STATE_OVER_TIME
+                else t.index_select(0, keep_dev)
+                for k, t in enumerate(state)
+            ]
+            pad_mask = pad_mask.index_select(0, keep_dev)[:, :t_max]
             memory = memory.index_select(0, keep_dev)[:, :t_max]
             processed_memory = processed_memory.index_select(0, keep_dev)[:, :t_max]
             mel_out = mel_out.index_select(0, keep_dev)

@@ -97,6 +97,17 @@ def researcher_log_in(page, base: str, username: str, password: str, next_url: s
     page.wait_for_load_state("load")
 
 
+def both_sizes(page, name: str) -> None:
+    """Screenshots of a researcher's page at phone and desktop size; the page is left at desktop
+    size."""
+    page.set_viewport_size(PHONE)
+    # Nothing may widen the page past the phone (long voice names and paths wrap).
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    screenshot(page, f"researcher-{name}-phone")
+    page.set_viewport_size(DESKTOP)
+    screenshot(page, f"researcher-{name}-desktop")
+
+
 # --- The listener's pages ------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from listening.models import Sentence, Study, System
 from listening.studies.demo import espeak_voice_ensure, tacotron2_default_voice_ensure
 from synthesis.models import Voice
-from tests.browser.conftest import SCREENSHOTS, screenshot
+from tests.browser.conftest import DESKTOP, PHONE, SCREENSHOTS, both_sizes, screenshot
 from tests.factories import ResearcherFactory, StudyFactory, flac_bytes, ready_clip
 from tests.listening.studies.test_sentences import EXCEL
 from tests.synthesis.engine.conftest import Builders
@@ -24,18 +24,6 @@ from tests.synthesis.engine.conftest import Builders
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 PASSWORD = "pw-first-study-3141"
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 800}
-
-
-def both_sizes(page, name: str) -> None:
-    """Screenshots at phone and desktop size; the page is left at desktop size."""
-    page.set_viewport_size(PHONE)
-    # Nothing may widen the page past the phone (long voice names and paths wrap).
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
-    screenshot(page, f"researcher-{name}-phone")
-    page.set_viewport_size(DESKTOP)
-    screenshot(page, f"researcher-{name}-desktop")
 
 
 def log_in(page, base: str, next_url: str) -> None:

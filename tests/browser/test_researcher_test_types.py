@@ -8,21 +8,12 @@ import pytest
 from playwright.sync_api import expect
 
 from listening.models import Study, System
-from tests.browser.conftest import DESKTOP, PHONE, researcher_log_in, screenshot
+from tests.browser.conftest import PHONE, both_sizes, researcher_log_in
 from tests.factories import ResearcherFactory, SentenceFactory, SystemFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 
 PASSWORD = "pw-test-types-2718"
-
-
-def both_sizes(page, name: str) -> None:
-    page.set_viewport_size(PHONE)
-    # Nothing may widen the page past the phone.
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
-    screenshot(page, f"researcher-{name}-phone")
-    page.set_viewport_size(DESKTOP)
-    screenshot(page, f"researcher-{name}-desktop")
 
 
 def visible_settings(page) -> list[str]:

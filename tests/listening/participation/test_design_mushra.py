@@ -152,21 +152,19 @@ def test_a_subset_per_page_when_the_systems_do_not_fit():
     assert len(trials) == 16 and len(playlists) == 4
 
 
-def test_a_page_without_room_for_a_system_is_refused_with_the_fix():
-    with pytest.raises(DesignError, match="mushra_conditions_per_page"):
+@pytest.mark.parametrize(
+    ("n_anchors", "reference", "conditions_per_page", "message"),
+    [(2, True, 3, "mushra_conditions_per_page"), (0, False, 13, "at most 12")],
+)
+def test_a_page_without_room_for_a_system_is_refused_with_the_fix(
+    n_anchors, reference, conditions_per_page, message
+):
+    with pytest.raises(DesignError, match=message):
         design_mushra(
-            sentences=sentences_of(3, 2, n_anchors=2, reference=True),
+            sentences=sentences_of(3, 2, n_anchors=n_anchors, reference=reference),
             ratings_per_clip=1,
             trials_per_listener=2,
-            conditions_per_page=3,
-            seed=0,
-        )
-    with pytest.raises(DesignError, match="at most 12"):
-        design_mushra(
-            sentences=sentences_of(3, 2, n_anchors=0, reference=False),
-            ratings_per_clip=1,
-            trials_per_listener=2,
-            conditions_per_page=13,
+            conditions_per_page=conditions_per_page,
             seed=0,
         )
 

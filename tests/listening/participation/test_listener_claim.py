@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -205,21 +206,23 @@ def test_claims_without_any_rating_lapse_after_the_idle_window():
     assert again is not None or Listener.objects.get(pk=lapsed.pk).stage == "no_playlist"
 
 
-@pytest.mark.django_db
-def test_joins_are_limited_per_address_and_per_study(settings):
-    """Today's code let one address start 50 listeners in 13.5 s and take every playlist."""
-    from django.core.cache import cache
-
+@pytest.fixture
+def joinable_study():
+    """Open a study of one clip per listener, straight to the consent; the join counts (kept in
+    the cache) start and end empty."""
     cache.clear()
+    yield lambda slug: open_study(
+        slug=slug, n_sentences=4, clips_per_listener=1, headphone_check=False, questionnaire=False
+    )
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_joins_are_limited_per_address_and_per_study(settings, joinable_study):
+    """Today's code let one address start 50 listeners in 13.5 s and take every playlist."""
     settings.LISTENER_JOINS_PER_ADDRESS = "3/600"
     settings.LISTENER_JOINS_PER_STUDY = "5/60"
-    study = open_study(
-        slug="drain",
-        n_sentences=4,
-        clips_per_listener=1,
-        headphone_check=False,
-        questionnaire=False,
-    )
+    study = joinable_study("drain")
     codes = [
         Client(REMOTE_ADDR="203.0.113.9").post(f"/t/{study.slug}/", {"consent": "yes"}).status_code
         for _ in range(5)
@@ -235,24 +238,14 @@ def test_joins_are_limited_per_address_and_per_study(settings):
         for i in range(3)
     ]
     assert [r.status_code for r in other] == [302, 302, 429]
-    cache.clear()
 
 
 @pytest.mark.django_db
-def test_behind_the_front_server_joins_are_counted_per_client_address(settings):
+def test_behind_the_front_server_joins_are_counted_per_client_address(settings, joinable_study):
     """nginx connects from one address for everyone; the header it sets names the client."""
-    from django.core.cache import cache
-
-    cache.clear()
     settings.LISTENER_JOINS_PER_ADDRESS = "1/600"
     settings.REAL_IP_HEADER = "HTTP_X_REAL_IP"
-    study = open_study(
-        slug="front-joins",
-        n_sentences=4,
-        clips_per_listener=1,
-        headphone_check=False,
-        questionnaire=False,
-    )
+    study = joinable_study("front-joins")
 
     def join_from(client_address: str) -> int:
         proxy = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_REAL_IP=client_address)
@@ -260,4 +253,3 @@ def test_behind_the_front_server_joins_are_counted_per_client_address(settings):
 
     assert [join_from("203.0.113.1"), join_from("203.0.113.2")] == [302, 302]
     assert join_from("203.0.113.1") == 429
-    cache.clear()

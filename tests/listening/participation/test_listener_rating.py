@@ -7,14 +7,20 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core import signing
-from django.test import Client
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
 from listening.models import Listener, Playlist, PlaylistItem, Rating, Sentence, System
 from listening.participation import refusals, selectors
 from listening.studies.lifecycle import study_close
-from tests.factories import open_study, pass_checks, rate, rate_everything, rating_listener
+from tests.factories import (
+    consented_client,
+    open_study,
+    rate,
+    rate_everything,
+    rate_page,
+    rating_listener,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -41,30 +47,9 @@ def aged(token: str, seconds: float) -> str:
     return token
 
 
-def form_fields(html: str) -> dict[str, str]:
-    """Hidden inputs of the rating form: item_N, clip_N, plays_N, played_N, ended_N, page."""
-    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
-
-
 @pytest.fixture
 def study():
     return open_study(slug="rating")
-
-
-def client_with_playlist(study, query=""):
-    client = Client()
-    client.post(f"/t/{study.slug}/{query}", {"consent": "yes"})
-    listener = Listener.objects.order_by("-pk").first()
-    pass_checks(listener)
-    listener.refresh_from_db()
-    return client, listener
-
-
-def open_page(client, study):
-    response = client.get(f"/t/{study.slug}/rate/")
-    assert response.status_code == 200, response.content[:500]
-    html = response.content.decode()
-    return html, form_fields(html)
 
 
 def post_page(client, study, fields, scores, *, age=5.0, plays=1, ended_ms=1000, played=0.6):
@@ -93,8 +78,8 @@ def listener_state(listener):
 
 
 def test_rating_page_shows_the_acr_scale_and_nothing_that_identifies_the_clip(study):
-    client, listener = client_with_playlist(study)
-    html, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    html, fields = rate_page(client, study)
     item = selectors.listener_next_item(listener=listener)
     for value, label in [(5, "Excellent"), (4, "Good"), (3, "Fair"), (2, "Poor"), (1, "Bad")]:
         assert re.search(
@@ -115,8 +100,8 @@ def test_rating_page_shows_the_acr_scale_and_nothing_that_identifies_the_clip(st
 
 
 def test_valid_rating_is_recorded_with_server_side_response_time(study):
-    client, listener = client_with_playlist(study)
-    _, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    _, fields = rate_page(client, study)
     response = post_page(client, study, fields, [4], age=5.0, ended_ms=1200, plays=2)
     assert response.status_code == 302
     rating = Rating.objects.get()
@@ -145,8 +130,8 @@ def test_training_comes_first_and_is_not_counted(study):
 
 
 def test_replayed_post_is_refused_and_the_first_answer_kept(study):
-    client, listener = client_with_playlist(study)
-    _, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    _, fields = rate_page(client, study)
     data_first = post_page(client, study, fields, [4])
     assert data_first.status_code == 302
     before, state = snapshot(), listener_state(listener)
@@ -157,9 +142,9 @@ def test_replayed_post_is_refused_and_the_first_answer_kept(study):
 
 
 def test_second_tab_cannot_rate_the_same_clip_again(study):
-    client, listener = client_with_playlist(study)
-    _, tab_one = open_page(client, study)
-    _, tab_two = open_page(client, study)  # serving the page again retires tab one's copy
+    client, listener = consented_client(study)
+    _, tab_one = rate_page(client, study)
+    _, tab_two = rate_page(client, study)  # serving the page again retires tab one's copy
     response = post_page(client, study, tab_one, [3])
     assert response.status_code == 409
     assert "another tab" in response.content.decode()
@@ -199,8 +184,8 @@ def skipping_ahead(listener, fields):
     ids=["forged clip token", "clip of another playlist", "skipping ahead"],
 )
 def test_a_tampered_rating_is_refused_and_nothing_is_saved(study, tamper, status, message):
-    client, listener = client_with_playlist(study)
-    _, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    _, fields = rate_page(client, study)
     tamper(listener, fields)
     response = post_page(client, study, fields, [4])
     assert response.status_code == status
@@ -220,8 +205,8 @@ def test_a_tampered_rating_is_refused_and_nothing_is_saved(study, tamper, status
 def test_rating_before_the_clip_has_played_to_its_end_is_refused(
     study, plays, ended_ms, played, age
 ):
-    client, listener = client_with_playlist(study)
-    _, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    _, fields = rate_page(client, study)
     state = listener_state(listener)
     response = post_page(
         client, study, fields, [4], plays=plays, ended_ms=ended_ms, played=played, age=age
@@ -234,8 +219,8 @@ def test_rating_before_the_clip_has_played_to_its_end_is_refused(
 
 @pytest.mark.parametrize("score", ["0", "6", "x", "", "4.5", None])
 def test_score_outside_the_scale_is_refused(study, score):
-    client, _ = client_with_playlist(study)
-    _, fields = open_page(client, study)
+    client, _ = consented_client(study)
+    _, fields = rate_page(client, study)
     response = post_page(client, study, fields, [score])
     assert response.status_code == 400
     assert "from 1 (Bad) to 5 (Excellent)" in response.content.decode()
@@ -243,9 +228,9 @@ def test_score_outside_the_scale_is_refused(study, score):
 
 
 def test_page_issued_to_another_listener_is_refused(study):
-    client_a, _ = client_with_playlist(study)
-    client_b, _ = client_with_playlist(study)
-    _, fields_a = open_page(client_a, study)
+    client_a, _ = consented_client(study)
+    client_b, _ = consented_client(study)
+    _, fields_a = rate_page(client_a, study)
     response = post_page(client_b, study, fields_a, [4])
     assert response.status_code == 409
     assert "not issued to you" in response.content.decode()
@@ -253,8 +238,8 @@ def test_page_issued_to_another_listener_is_refused(study):
 
 
 def test_tampered_page_token_is_refused(study):
-    client, _ = client_with_playlist(study)
-    _, fields = open_page(client, study)
+    client, _ = consented_client(study)
+    _, fields = rate_page(client, study)
     data = {k: v for k, v in fields.items() if k.startswith(("item_", "clip_"))}
     data.update(page=fields["page"] + "x", score_0="4", plays_0="1", played_0="1", ended_0="900")
     response = client.post(f"/t/{study.slug}/rate/", data)
@@ -376,7 +361,7 @@ def test_last_rating_completes_listener_and_playlist(study, django_capture_on_co
 
 
 def test_completion_shows_the_code_to_paste_for_mturk(study):
-    client, listener = client_with_playlist(study, "?workerId=W1&assignmentId=A1&hitId=H1")
+    client, listener = consented_client(study, "?workerId=W1&assignmentId=A1&hitId=H1")
     rate_everything(listener)
     response = client.get(f"/t/{study.slug}/rate/")
     assert response["Location"] == f"/t/{study.slug}/done/"
@@ -387,23 +372,23 @@ def test_completion_shows_the_code_to_paste_for_mturk(study):
 def test_prolific_listener_is_sent_to_the_completion_url(db):
     url = "https://app.prolific.com/submissions/complete?cc=C1234"
     study = open_study(slug="prolific-done", completion_url=url)
-    client, listener = client_with_playlist(study, "?PROLIFIC_PID=P1&STUDY_ID=S&SESSION_ID=X")
+    client, listener = consented_client(study, "?PROLIFIC_PID=P1&STUDY_ID=S&SESSION_ID=X")
     rate_everything(listener)
     response = client.get(f"/t/{study.slug}/done/")
     assert response.status_code == 302 and response["Location"] == url
 
 
 def test_completion_code_is_still_shown_after_the_study_closes(study):
-    client, listener = client_with_playlist(study)
+    client, listener = consented_client(study)
     rate_everything(listener)
     study_close(study=study)
     assert "HARKEN-42" in client.get(f"/t/{study.slug}/done/").content.decode()
 
 
 def test_replayed_last_post_after_completion_is_refused_with_a_message(study):
-    client, listener = client_with_playlist(study)
+    client, listener = consented_client(study)
     while True:
-        _, fields = open_page(client, study)
+        _, fields = rate_page(client, study)
         item = PlaylistItem.objects.get(pk=fields["item_0"])
         response = post_page(client, study, fields, [item.expected_score or 3])
         assert response.status_code == 302
@@ -422,10 +407,10 @@ def test_replayed_last_post_after_completion_is_refused_with_a_message(study):
 def test_page_token_cannot_carry_another_page_and_is_used_once(study):
     """Today's code accepted page 2 posted with page 1's token and a client-chosen ended_0,
     0.02 s after page 2 was served."""
-    client, listener = client_with_playlist(study)
-    _, page_one = open_page(client, study)
+    client, listener = consented_client(study)
+    _, page_one = rate_page(client, study)
     assert post_page(client, study, page_one, [4]).status_code == 302
-    _, page_two = open_page(client, study)
+    _, page_two = rate_page(client, study)
     forged = dict(page_two, page=page_one["page"])
     response = post_page(client, study, forged, [4], age=0.0, ended_ms=600)
     assert response.status_code == 409
@@ -440,8 +425,8 @@ def test_page_token_cannot_carry_another_page_and_is_used_once(study):
 
 
 def test_response_time_comes_from_server_facts(study):
-    client, listener = client_with_playlist(study)
-    _, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    _, fields = rate_page(client, study)
     # The browser says it ended at 50 s (impossible; clamped) and took 0 s to answer.
     response = post_page(client, study, fields, [4], age=5.0, ended_ms=50_000)
     assert response.status_code == 302
@@ -454,8 +439,8 @@ def test_response_time_comes_from_server_facts(study):
 
 
 def test_page_token_expires_with_the_study_timeout(study):
-    client, listener = client_with_playlist(study)
-    _, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    _, fields = rate_page(client, study)
     response = post_page(client, study, fields, [4], age=study.listener_timeout_minutes * 60 + 5)
     assert response.status_code == 409
     assert not Rating.objects.exists()
@@ -468,8 +453,8 @@ def test_several_clips_per_page_each_get_a_scale_and_save_together(db):
     study = open_study(
         slug="multi", clips_per_page=2, training_clips=0, gold=False, attention_check_rate=0.0
     )
-    client, listener = client_with_playlist(study)
-    html, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    html, fields = rate_page(client, study)
     assert html.count('<fieldset class="acr" disabled>') == 2
     assert "Your rating of clip 2" in html
     # One bad score: the whole page is refused, the good one is not saved either.
@@ -478,7 +463,7 @@ def test_several_clips_per_page_each_get_a_scale_and_save_together(db):
     assert not Rating.objects.exists()
     assert post_page(client, study, fields, [4, 2]).status_code == 302
     assert sorted(Rating.objects.values_list("score", flat=True)) == [2, 4]
-    _, page_two = open_page(client, study)
+    _, page_two = rate_page(client, study)
     assert {page_two["item_0"], page_two["item_1"]}.isdisjoint({fields["item_0"], fields["item_1"]})
 
 
@@ -487,8 +472,8 @@ def test_several_clips_per_page_each_get_a_scale_and_save_together(db):
 
 def test_listener_whose_playlist_was_released_is_told_and_keeps_their_ratings(db):
     study = open_study(slug="released", ratings_per_clip=1, n_sentences=2, clips_per_listener=4)
-    client, slow = client_with_playlist(study)
-    _, fields = open_page(client, study)
+    client, slow = consented_client(study)
+    _, fields = rate_page(client, study)
     assert post_page(client, study, fields, [4]).status_code == 302
     Playlist.objects.filter(listener=slow).update(
         claimed_at=timezone.now() - timedelta(minutes=study.listener_timeout_minutes + 1)

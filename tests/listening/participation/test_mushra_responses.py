@@ -24,21 +24,12 @@ from listening.models import (
     TrialClip,
 )
 from listening.studies.lifecycle import study_open
-from tests.factories import pass_checks
+from tests.factories import consented_client, hidden_fields
 from tests.mushra_factories import mushra_study, transcription_study
 
 pytestmark = pytest.mark.django_db
 
-HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 SOURCES = re.compile(r'data-position="(\d+)" data-src="([^"]+)"')
-
-
-def joined(study: Study) -> tuple[Client, Listener]:
-    client = Client()
-    client.post(f"/t/{study.slug}/", {"consent": "yes"})
-    listener = Listener.objects.order_by("-pk").first()
-    pass_checks(listener)
-    return client, listener
 
 
 def served_earlier(listener: Listener, seconds: float) -> None:
@@ -52,7 +43,7 @@ def served_earlier(listener: Listener, seconds: float) -> None:
 
 
 def mushra_form(html: str, *, score=lambda position: 70, played: float = 0.6) -> dict:
-    fields = dict(HIDDEN.findall(html))
+    fields = hidden_fields(html)
     for name in list(fields):
         if name.startswith("score_"):
             fields[name] = str(score(int(name[6:])))
@@ -99,13 +90,13 @@ def test_a_mushra_study_without_a_reference_is_refused_unless_reference_free():
 
 def test_the_page_names_no_system_and_the_hidden_reference_has_its_own_url():
     study = mushra_study(slug="page", ratings_per_clip=2)
-    client, listener = joined(study)
+    client, listener = consented_client(study)
     html = client.get(f"/t/{study.slug}/rate/").content.decode()
     for name in study.systems.values_list("name", flat=True):
         assert name not in html
     assert "Play A" in html and "Reference" in html and "Excellent" in html
     sources = dict(SOURCES.findall(html))
-    item = PlaylistItem.objects.get(pk=dict(HIDDEN.findall(html))["item"])
+    item = PlaylistItem.objects.get(pk=hidden_fields(html)["item"])
     roles = dict(item.trial_clips.values_list("position", "role"))
     urls = {roles[int(p)]: url for p, url in sources.items()}
     assert urls["reference"] != urls["hidden_reference"]
@@ -114,7 +105,7 @@ def test_the_page_names_no_system_and_the_hidden_reference_has_its_own_url():
         assert client.get(url).status_code == 200
     # Another listener (with a page of their own) gets none of these sounds, nor does a
     # browser without the listener's cookie.
-    other, other_listener = joined(study)
+    other, other_listener = consented_client(study)
     assert other_listener != listener and other.get(f"/t/{study.slug}/rate/").status_code == 200
     assert other.get(next(iter(sources.values()))).status_code == 403
     assert Client().get(next(iter(sources.values()))).status_code != 200
@@ -122,7 +113,7 @@ def test_the_page_names_no_system_and_the_hidden_reference_has_its_own_url():
 
 def test_a_mushra_answer_is_refused_until_every_sound_was_played_then_written_once():
     study = mushra_study(slug="post")
-    client, listener = joined(study)
+    client, listener = consented_client(study)
     url = f"/t/{study.slug}/rate/"
     html = client.get(url).content.decode()
 
@@ -169,7 +160,7 @@ def test_a_mushra_answer_is_refused_until_every_sound_was_played_then_written_on
 
 def test_a_whole_mushra_session_ends_with_the_completion_code():
     study = mushra_study(slug="whole", n_sentences=2)
-    client, listener = joined(study)
+    client, listener = consented_client(study)
     url = f"/t/{study.slug}/rate/"
     for _ in range(2):
         html = client.get(url).content.decode()
@@ -183,7 +174,7 @@ def test_a_whole_mushra_session_ends_with_the_completion_code():
 
 def test_a_score_outside_0_to_100_is_refused():
     study = mushra_study(slug="range")
-    client, listener = joined(study)
+    client, listener = consented_client(study)
     url = f"/t/{study.slug}/rate/"
     html = client.get(url).content.decode()
     served_earlier(listener, 60)
@@ -194,7 +185,7 @@ def test_a_score_outside_0_to_100_is_refused():
 
 def test_the_database_holds_each_type_to_its_answer():
     study = mushra_study(slug="constraints")
-    client, listener = joined(study)
+    client, listener = consented_client(study)
     item = PlaylistItem.objects.filter(playlist__study=study).first()
     base = dict(listener=listener, item=item, purpose="test")
     for bad in (
@@ -218,12 +209,12 @@ def test_the_database_holds_each_type_to_its_answer():
 
 def test_transcription_plays_are_counted_by_the_server_and_the_text_is_kept_as_typed():
     study = transcription_study(slug="words", transcription_max_plays=2)
-    client, listener = joined(study)
+    client, listener = consented_client(study)
     url = f"/t/{study.slug}/rate/"
     html = client.get(url).content.decode()
     audio = re.search(r'data-src="([^"]+)"', html).group(1)
     play = re.search(r'data-play-url="([^"]+)"', html).group(1)
-    fields = dict(HIDDEN.findall(html))
+    fields = hidden_fields(html)
     fields["played_0"] = "0.6"
 
     assert client.get(audio).status_code == 403, "no sound before a counted play"
@@ -235,7 +226,7 @@ def test_transcription_plays_are_counted_by_the_server_and_the_text_is_kept_as_t
     assert client.get(audio).status_code == 200
     # A reload does not give the plays back.
     html = client.get(url).content.decode()
-    fields = {**dict(HIDDEN.findall(html)), "played_0": "0.6"}
+    fields = {**hidden_fields(html), "played_0": "0.6"}
     assert client.post(play).json() == {"plays": 2, "left": 0}
     refused = client.post(play)
     assert refused.status_code == 409 and "as often as this test allows" in refused.json()["error"]

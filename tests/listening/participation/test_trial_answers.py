@@ -17,29 +17,12 @@ from listening.models import Listener, PlaylistItem, Rating, System, TrialClip
 from listening.participation import answers, refusals, selectors
 from listening.participation.views_trials import SOUND_SALT
 from listening.studies.lifecycle import study_open
-from tests.factories import pass_checks, rating_listener
+from tests.factories import consented_client, hidden_fields, rate_page, rating_listener
 from tests.trial_factories import correct_answer, open_trial_study
 
 pytestmark = pytest.mark.django_db
 
-HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 TYPES = ["ccr", "ab", "abx", "smos"]
-
-
-def joined(study):
-    client = Client()
-    client.post(f"/t/{study.slug}/", {"consent": "yes"})
-    listener = Listener.objects.order_by("-pk").first()
-    pass_checks(listener)
-    listener.refresh_from_db()
-    return client, listener
-
-
-def open_page(client, study):
-    response = client.get(f"/t/{study.slug}/rate/")
-    assert response.status_code == 200, response.content[:500]
-    html = response.content.decode()
-    return html, dict(HIDDEN.findall(html))
 
 
 def aged(listener: Listener, seconds: float) -> None:
@@ -160,8 +143,8 @@ def test_a_study_that_cannot_run_is_refused_naming_the_fix(test_type, fields, ch
 )
 def test_trial_page_offers_the_answers_of_its_type_and_names_nothing(test_type, values, words):
     study = open_trial_study(test_type)
-    client, listener = joined(study)
-    html, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    html, fields = rate_page(client, study)
     item = selectors.listener_next_item(listener=listener)
     assert fields["item_0"] == str(item.pk)
     for value in values:
@@ -182,22 +165,22 @@ def test_trial_page_offers_the_answers_of_its_type_and_names_nothing(test_type, 
 
 def test_ab_without_ties_offers_no_no_preference():
     study = open_trial_study("ab", allow_tie=False)
-    client, _listener = joined(study)
-    html, _fields = open_page(client, study)
+    client, _listener = consented_client(study)
+    html, _fields = rate_page(client, study)
     assert "No preference" not in html and 'value="tie"' not in html
 
 
 def test_own_scale_labels_replace_the_standard_ones():
     labels = ["Same speaker", "Likely same", "Unsure", "Likely other", "Other speaker"]
     study = open_trial_study("smos", scale_labels=labels)
-    client, _listener = joined(study)
-    html, _fields = open_page(client, study)
+    client, _listener = consented_client(study)
+    html, _fields = rate_page(client, study)
     assert all(label in html for label in labels) and "Extremely similar" not in html
 
 
 def test_a_clip_heard_twice_in_a_trial_has_two_addresses_and_only_its_listener_hears_it():
     study = open_trial_study("ccr")
-    client, listener = joined(study)
+    client, listener = consented_client(study)
     gold = PlaylistItem.objects.filter(playlist__listener=listener, purpose="gold").first()
     first, second = gold.trial_clips.order_by("position")
     assert first.clip_id == second.clip_id  # the identical pair
@@ -209,7 +192,7 @@ def test_a_clip_heard_twice_in_a_trial_has_two_addresses_and_only_its_listener_h
     assert [r.status_code for r in bodies] == [200, 200]
     assert bodies[0]["ETag"] != bodies[1]["ETag"]
     assert b"".join(bodies[0].streaming_content) == b"".join(bodies[1].streaming_content)
-    stranger, _other = joined(study)
+    stranger, _other = consented_client(study)
     assert stranger.get(urls[0]).status_code == 403
     assert client.get(urls[0][:-2] + "x/").status_code == 403
     other_trial = (
@@ -237,8 +220,8 @@ def test_an_answer_is_recorded_with_its_type_plays_per_clip_and_server_times(
     test_type, answer, score, choice
 ):
     study = open_trial_study(test_type, training_clips=0)
-    client, listener = joined(study)
-    _html, fields = open_page(client, study)
+    client, listener = consented_client(study)
+    _html, fields = rate_page(client, study)
     item = PlaylistItem.objects.get(pk=fields["item_0"])
     n = item.trial_clips.count()
     if item.purpose == "gold":  # the gold check's own answer, to keep this about recording
@@ -271,8 +254,8 @@ def test_an_answer_is_recorded_with_its_type_plays_per_clip_and_server_times(
 )
 def test_an_answer_outside_the_type_is_refused_and_nothing_changes(test_type, fields, answer):
     study = open_trial_study(test_type, **fields)
-    client, listener = joined(study)
-    _html, page = open_page(client, study)
+    client, listener = consented_client(study)
+    _html, page = rate_page(client, study)
     response = post_answer(client, study, listener, page, answer)
     assert response.status_code == 400
     assert "choose" in response.content.decode()
@@ -282,8 +265,8 @@ def test_an_answer_outside_the_type_is_refused_and_nothing_changes(test_type, fi
 @pytest.mark.parametrize("test_type", TYPES)
 def test_an_answer_before_every_sound_could_have_ended_is_refused(test_type):
     study = open_trial_study(test_type, seconds=20.0, training_clips=0, attention_check_rate=0)
-    client, listener = joined(study)
-    _html, page = open_page(client, study)
+    client, listener = consented_client(study)
+    _html, page = rate_page(client, study)
     # Clips of 20 s play one after the other: 25 s after serving is too early for two (or
     # three), though any one of them alone could have ended (and each says it was heard).
     answer = "a" if "ab" in test_type else "1"
@@ -296,8 +279,8 @@ def test_an_answer_before_every_sound_could_have_ended_is_refused(test_type):
 @pytest.mark.parametrize("plays", [[1, 0], [0, 1]])
 def test_an_answer_with_a_sound_never_played_is_refused(plays):
     study = open_trial_study("ab")
-    client, listener = joined(study)
-    _html, page = open_page(client, study)
+    client, listener = consented_client(study)
+    _html, page = rate_page(client, study)
     response = post_answer(client, study, listener, page, "a", plays=plays)
     assert response.status_code == 400
     assert not Rating.objects.exists()
@@ -305,8 +288,8 @@ def test_an_answer_with_a_sound_never_played_is_refused(plays):
 
 def test_a_replayed_post_is_refused_politely_and_the_first_answer_kept():
     study = open_trial_study("abx")
-    client, listener = joined(study)
-    _html, page = open_page(client, study)
+    client, listener = consented_client(study)
+    _html, page = rate_page(client, study)
     assert post_answer(client, study, listener, page, "a").status_code == 302
     again = post_answer(client, study, listener, page, "b")
     assert again.status_code == 409
@@ -316,8 +299,8 @@ def test_a_replayed_post_is_refused_politely_and_the_first_answer_kept():
 
 def test_a_page_token_of_another_trial_is_refused():
     study = open_trial_study("ccr")
-    client, listener = joined(study)
-    _html, page = open_page(client, study)
+    client, listener = consented_client(study)
+    _html, page = rate_page(client, study)
     other = PlaylistItem.objects.filter(playlist__listener=listener).exclude(pk=page["item_0"])
     forged = dict(page, item_0=str(other.first().pk))
     response = post_answer(client, study, listener, forged, "0")
@@ -327,12 +310,12 @@ def test_a_page_token_of_another_trial_is_refused():
 
 def test_a_whole_session_completes_with_the_completion_code():
     study = open_trial_study("smos", reference_text="different")
-    client, listener = joined(study)
+    client, listener = consented_client(study)
     while True:
         response = client.get(f"/t/{study.slug}/rate/")
         if response.status_code != 200:
             break
-        page = dict(HIDDEN.findall(response.content.decode()))
+        page = hidden_fields(response.content.decode())
         item = PlaylistItem.objects.get(pk=page["item_0"])
         assert (
             post_answer(client, study, listener, page, correct_answer(item, study)).status_code
