@@ -18,9 +18,11 @@ Run: ``.venv/bin/python benchmarks/listeners.py`` (PostgreSQL on 127.0.0.1:5432 
    answers, found from the sounds as a listener hears them), then for every page of the
    playlist: the page, its audio, a wait of the clips' length (the server refuses an earlier
    rating), the rating POST; finally the completion page;
-5. prints per level: rating POSTs/s (over the level's busiest minute-or-less window, from the
-   first to the last rating), p50 / p95 / p99 of every request type, errors, the server's CPU
-   (gunicorn's processes, and the PostgreSQL backends of this database); then the SQL
+5. prints per level: rating POSTs/s (from the first to the last rating, and over the busiest
+   10 s), p50 / p95 / p99 of every request type, errors, the CPU of the server (gunicorn's
+   processes, the PostgreSQL backends of this database) and of the client itself (this one
+   asyncio process drives every listener: at a full core it, not the server, would set the
+   pace; ``request_cost.py`` gives the server's CPU per request type); then the SQL
    statements per request type (one listener through the Django test client, counted as
    ``connection.queries`` counts them); then the integrity check in the database: the ratings
    the clients saw accepted against the rows, duplicates, and playlists rated by more than one
@@ -264,6 +266,16 @@ def integrity(slug: str, results: Results) -> dict[str, int]:
     }
 
 
+def busiest(times: list[float], window_s: float) -> int:
+    """The most ratings within any ``window_s`` seconds."""
+    ordered, best, first = sorted(times), 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] > window_s:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print(f"\n{title}")
@@ -341,20 +353,30 @@ def main(argv: list[str] | None = None) -> int:
             load_before = os.getloadavg()[0]
             web = gunicorn_pids(stack)
             web_cpu = cpu_seconds(web)
+            db_pids = postgres_pids(args.database_url)
+            db_cpu = cpu_seconds(db_pids)
+            # The client's own CPU (this process: the event loop, aiohttp, the page parsing):
+            # near a core, the client and not the server would set the pace.
+            client_cpu = time.process_time()
             started = time.perf_counter()
             results = asyncio.run(drive(base, slug, n, spread, args.clip_seconds))
             wall = time.perf_counter() - started
+            client_cpu = time.process_time() - client_cpu
             web_cpu = cpu_seconds(web) - web_cpu
-            db_cpu = cpu_seconds(postgres_pids(args.database_url))
+            # Persistent connections: the same backends before and after; new ones count whole.
+            db_cpu = (
+                cpu_seconds(sorted(set(db_pids) | set(postgres_pids(args.database_url)))) - db_cpu
+            )
             times = results.rating_times
             span = (max(times) - min(times)) if len(times) > 1 else float("nan")
             rate = len(times) / span if span and span == span else float("nan")
+            peak = busiest(times, 10.0) / 10.0
             posts = results.times["rating POST"]
             pages = [t for k in KINDS if k not in ("rating POST",) for t in results.times[k]]
             summaries.append(
                 [
                     f"{n} over {spread:g} s",
-                    f"{rate:.0f}",
+                    f"{rate:.0f} / {peak:.0f}",
                     f"{ms(pct(posts, 50))} / {ms(pct(posts, 95))} / {ms(pct(posts, 99))}",
                     ms(pct(results.times["rating page"], 99)),
                     ms(pct(results.times["welcome"], 99)),
@@ -362,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                     ms(pct(pages, 99)),
                     str(sum(results.errors.values())),
                     f"{100 * web_cpu / wall:.0f} %",
-                    f"{db_cpu:.0f} s",
+                    f"{100 * db_cpu / wall:.0f} %",
+                    f"{100 * client_cpu / wall:.0f} %",
                     f"{load_before:.1f}",
                 ]
             )
@@ -388,11 +411,11 @@ def main(argv: list[str] | None = None) -> int:
         stop_stack(stack)
 
     print_table(
-        "Summary (server CPU: gunicorn's processes, % of one core; PostgreSQL: CPU seconds of"
-        " this database's backends so far)",
+        "Summary (CPU over the level's wall time, % of one core: gunicorn's processes, this"
+        " database's PostgreSQL backends, and this client process)",
         [
             "listeners",
-            "rating POSTs/s",
+            "rating POSTs/s (all / busiest 10 s)",
             "POST p50/p95/p99 ms",
             "rating page p99",
             "welcome p99",
@@ -401,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             "errors",
             "server CPU",
             "PostgreSQL CPU",
+            "client CPU",
             "load before",
         ],
         summaries,
