@@ -18,9 +18,11 @@ Run: ``.venv/bin/python benchmarks/listeners.py`` (PostgreSQL on 127.0.0.1:5432 
    answers, found from the sounds as a listener hears them), then for every page of the
    playlist: the page, its audio, a wait of the clips' length (the server refuses an earlier
    rating), the rating POST; finally the completion page;
-5. prints per level: rating POSTs/s (over the level's busiest minute-or-less window, from the
-   first to the last rating), p50 / p95 / p99 of every request type, errors, the server's CPU
-   (gunicorn's processes, and the PostgreSQL backends of this database); then the SQL
+5. prints per level: rating POSTs/s (from the first to the last rating, and over the busiest
+   10 s), p50 / p95 / p99 of every request type, errors, the CPU of the server (gunicorn's
+   processes, the PostgreSQL backends of this database) and of the client itself (this one
+   asyncio process drives every listener: at a full core it, not the server, would set the
+   pace; ``request_cost.py`` gives the server's CPU per request type); then the SQL
    statements per request type (one listener through the Django test client, counted as
    ``connection.queries`` counts them); then the integrity check in the database: the ratings
    the clients saw accepted against the rows, duplicates, and playlists rated by more than one
@@ -34,13 +36,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import io
 import os
-import random
-import re
 import shutil
-import statistics
 import sys
 import time
 from collections import defaultdict
@@ -49,13 +46,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
-import numpy as np
-import soundfile
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from stack import (  # noqa: E402 (benchmarks/ is on the path when this script runs)
+from protocol import (  # noqa: E402 (benchmarks/ is on the path when this script runs)
+    AUDIO_RE,
+    HIDDEN_RE,
+    KINDS,
+    QUESTIONNAIRE,
+    TOKEN_RE,
+    TRIAL_RE,
+    build_study,
+    quietest,
+    rating_form,
+    sql_per_request,
+)
+from stack import (  # noqa: E402
     cpu_seconds,
     free_port,
     gunicorn_pids,
@@ -70,192 +77,6 @@ from stack import (  # noqa: E402 (benchmarks/ is on the path when this script r
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/harken_bench"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
 DEFAULT_CACHE_URL = "redis://127.0.0.1:6379/13"
-
-TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-HIDDEN_RE = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
-AUDIO_RE = re.compile(r'<audio src="([^"]+)"')
-TRIAL_RE = re.compile(r'id="trial-audio-(\d+)" src="([^"]+)"')
-
-#: Request types, in the order of the protocol (the table's rows).
-KINDS = [
-    "welcome",
-    "consent",
-    "questionnaire",
-    "questionnaire POST",
-    "headphones",
-    "volume tone",
-    "headphone sound",
-    "headphone progress",
-    "headphone answers",
-    "rating page",
-    "clip audio",
-    "rating POST",
-    "done",
-]
-
-
-# --- The studies (in this process, with the same settings as the site) ---------------------------
-
-
-def clip_wav(seconds: float, freq: float, rate: int = 22050) -> bytes:
-    t = np.arange(round(seconds * rate)) / rate
-    buffer = io.BytesIO()
-    soundfile.write(
-        buffer, 0.1 * np.sin(2 * np.pi * freq * t), rate, format="WAV", subtype="PCM_16"
-    )
-    return buffer.getvalue()
-
-
-def build_study(args: argparse.Namespace, slug: str) -> int:
-    """A large open study; returns how many playlists it has."""
-    from django.contrib.auth import get_user_model
-    from django.core.files.base import ContentFile
-    from django.utils import timezone
-
-    from listening.models import Clip, Sentence, Study, System
-    from listening.studies.lifecycle import study_open
-
-    owner, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
-    # ratings_per_clip from the playlists wanted: clips x ratings = playlists x clips each.
-    n_clips = args.systems * args.sentences
-    ratings = max(1, round(args.playlists * args.clips_per_listener / n_clips))
-    study = Study.objects.create(
-        owner=owner,
-        slug=slug,
-        title=f"Benchmark {slug}",
-        status=Study.Status.READY,
-        consent_text="You agree to take part.",
-        ratings_per_clip=ratings,
-        clips_per_listener=args.clips_per_listener,
-        clips_per_page=1,
-        training_clips=2,
-        attention_check_rate=0.05,
-        questionnaire_enabled=True,
-        headphone_check_enabled=True,
-        completion_code="BENCH",
-    )
-    systems = [
-        System.objects.create(
-            study=study,
-            name=f"system-{k}",
-            kind=System.Kind.REFERENCE if k == 0 else System.Kind.UPLOADED,
-            position=k,
-        )
-        for k in range(args.systems)
-    ]
-    sentences = Sentence.objects.bulk_create(
-        Sentence(study=study, key=f"s{j:03d}", text=f"Sentence {j}.", position=j)
-        for j in range(args.sentences)
-    )
-    for k, system in enumerate(systems):
-        audio = clip_wav(args.clip_seconds, 200 + 50 * k)
-        for sentence in sentences:
-            clip = Clip(
-                system=system,
-                sentence=sentence,
-                duration_s=args.clip_seconds,
-                sample_rate=22050,
-                ready_at=timezone.now(),
-                status=Clip.Status.READY,
-            )
-            clip.audio.save("clip.wav", ContentFile(audio), save=False)
-            clip.save()
-    return study_open(study=study)
-
-
-def sql_per_request(slug: str) -> dict[str, float]:
-    """SQL statements per request type for one listener, through the Django test client."""
-    from datetime import datetime, timedelta
-
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
-    from listening.models import Listener as ListenerRow
-
-    counts: dict[str, list[int]] = defaultdict(list)
-    client = Client()
-
-    def call(kind: str, method: str, url: str, data=None) -> tuple[int, bytes]:
-        with CaptureQueriesContext(connection) as captured:
-            response = getattr(client, method)(url, data or {})
-            body = b"".join(response.streaming_content) if response.streaming else response.content
-        counts[kind].append(len(captured))
-        return response.status_code, body
-
-    base = f"/t/{slug}/"
-    entry = base + "?PROLIFIC_PID=sqlcount&STUDY_ID=s&SESSION_ID=sqlcount-1"
-    call("welcome", "get", entry)
-    call("consent", "post", entry, {"consent": "yes"})
-    call("questionnaire", "get", base + "about-you/")
-    call("questionnaire POST", "post", base + "about-you/", QUESTIONNAIRE)
-    html = call("headphones", "get", base + "headphones/")[1].decode()
-    call("volume tone", "get", base + "headphones/volume/")
-    call("headphone progress", "post", base + "headphones/progress/", {"volume_done": "1"})
-    answers = {}
-    for index, url in TRIAL_RE.findall(html):
-        answer = quietest(call("headphone sound", "get", url)[1])
-        answers[f"trial_{index}"] = answer
-        call(
-            "headphone progress",
-            "post",
-            base + "headphones/progress/",
-            {"trial": index, "answer": answer},
-        )
-    call("headphone answers", "post", base + "headphones/", answers)
-    listener = ListenerRow.objects.get(external_id="sqlcount")
-    for _page in range(6):
-        status, body = call("rating page", "get", base + "rate/")
-        if status != 200:
-            break
-        html = body.decode()
-        for src in AUDIO_RE.findall(html):
-            call("clip audio", "get", src)
-        # The page's served time moved back on the server, instead of waiting for the clip.
-        listener.refresh_from_db()
-        page = dict(listener.current_page)
-        served = datetime.fromisoformat(page["served_at"]) - timedelta(seconds=60)
-        page["served_at"] = served.isoformat()
-        ListenerRow.objects.filter(pk=listener.pk).update(current_page=page)
-        call("rating POST", "post", base + "rate/", rating_form(dict(HIDDEN_RE.findall(html)), 1.0))
-    return {kind: statistics.mean(values) for kind, values in counts.items()}
-
-
-# --- A simulated listener ----------------------------------------------------------------------
-
-QUESTIONNAIRE = {"native_language": "English", "age_band": "25-34", "device": "headphones"}
-_ANSWERS: dict[str, int] = {}
-
-
-def quietest(wav: bytes) -> int:
-    """Which of the check's three tones is the quietest, as a listener on headphones hears it
-    (the mean of the two channels: the anti-phase tone is as loud as the reference in each
-    ear). Only six different sounds exist, so each is worked out once."""
-    key = hashlib.blake2b(wav, digest_size=16).hexdigest()
-    if key not in _ANSWERS:
-        samples, rate = soundfile.read(io.BytesIO(wav))
-        tone, gap = rate, rate // 2
-        levels = [
-            float(np.sqrt(np.mean(samples[k * (tone + gap) : k * (tone + gap) + tone, 0] ** 2)))
-            for k in range(3)
-        ]
-        _ANSWERS[key] = int(np.argmin(levels)) + 1
-    return _ANSWERS[key]
-
-
-def rating_form(fields: dict[str, str], seconds: float) -> dict[str, str]:
-    data = {k: v for k, v in fields.items() if k.startswith(("item_", "clip_", "page", "csrf"))}
-    for key in [k for k in fields if k.startswith("item_")]:
-        n = key[5:]
-        data.update(
-            {
-                f"score_{n}": str(random.randint(1, 5)),
-                f"plays_{n}": "1",
-                f"played_{n}": f"{seconds:.3f}",
-                f"ended_{n}": str(int(seconds * 1000) + 200),
-            }
-        )
-    return data
 
 
 @dataclass
@@ -445,6 +266,16 @@ def integrity(slug: str, results: Results) -> dict[str, int]:
     }
 
 
+def busiest(times: list[float], window_s: float) -> int:
+    """The most ratings within any ``window_s`` seconds."""
+    ordered, best, first = sorted(times), 0, 0
+    for last, at in enumerate(ordered):
+        while at - ordered[first] > window_s:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     print(f"\n{title}")
@@ -522,20 +353,30 @@ def main(argv: list[str] | None = None) -> int:
             load_before = os.getloadavg()[0]
             web = gunicorn_pids(stack)
             web_cpu = cpu_seconds(web)
+            db_pids = postgres_pids(args.database_url)
+            db_cpu = cpu_seconds(db_pids)
+            # The client's own CPU (this process: the event loop, aiohttp, the page parsing):
+            # near a core, the client and not the server would set the pace.
+            client_cpu = time.process_time()
             started = time.perf_counter()
             results = asyncio.run(drive(base, slug, n, spread, args.clip_seconds))
             wall = time.perf_counter() - started
+            client_cpu = time.process_time() - client_cpu
             web_cpu = cpu_seconds(web) - web_cpu
-            db_cpu = cpu_seconds(postgres_pids(args.database_url))
+            # Persistent connections: the same backends before and after; new ones count whole.
+            db_cpu = (
+                cpu_seconds(sorted(set(db_pids) | set(postgres_pids(args.database_url)))) - db_cpu
+            )
             times = results.rating_times
             span = (max(times) - min(times)) if len(times) > 1 else float("nan")
             rate = len(times) / span if span and span == span else float("nan")
+            peak = busiest(times, 10.0) / 10.0
             posts = results.times["rating POST"]
             pages = [t for k in KINDS if k not in ("rating POST",) for t in results.times[k]]
             summaries.append(
                 [
                     f"{n} over {spread:g} s",
-                    f"{rate:.0f}",
+                    f"{rate:.0f} / {peak:.0f}",
                     f"{ms(pct(posts, 50))} / {ms(pct(posts, 95))} / {ms(pct(posts, 99))}",
                     ms(pct(results.times["rating page"], 99)),
                     ms(pct(results.times["welcome"], 99)),
@@ -543,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                     ms(pct(pages, 99)),
                     str(sum(results.errors.values())),
                     f"{100 * web_cpu / wall:.0f} %",
-                    f"{db_cpu:.0f} s",
+                    f"{100 * db_cpu / wall:.0f} %",
+                    f"{100 * client_cpu / wall:.0f} %",
                     f"{load_before:.1f}",
                 ]
             )
@@ -569,11 +411,11 @@ def main(argv: list[str] | None = None) -> int:
         stop_stack(stack)
 
     print_table(
-        "Summary (server CPU: gunicorn's processes, % of one core; PostgreSQL: CPU seconds of"
-        " this database's backends so far)",
+        "Summary (CPU over the level's wall time, % of one core: gunicorn's processes, this"
+        " database's PostgreSQL backends, and this client process)",
         [
             "listeners",
-            "rating POSTs/s",
+            "rating POSTs/s (all / busiest 10 s)",
             "POST p50/p95/p99 ms",
             "rating page p99",
             "welcome p99",
@@ -582,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             "errors",
             "server CPU",
             "PostgreSQL CPU",
+            "client CPU",
             "load before",
         ],
         summaries,

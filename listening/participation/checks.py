@@ -70,13 +70,16 @@ def _stage_after(listener: Listener, done: str) -> str | None:
     return None
 
 
-def _advance(listener: Listener, done: str) -> None:
-    """Move a locked listener past ``done``: to the next check, or claim a playlist."""
+def _advance(listener: Listener, done: str, changed: Sequence[str] = ()) -> None:
+    """Move a locked listener past ``done``: to the next check, or claim a playlist. The
+    fields of ``changed`` (set by the caller) are saved with the stage, in one UPDATE."""
     nxt = _stage_after(listener, done)
     if nxt is not None:
         listener.stage = nxt
-        listener.save(update_fields=["stage", "last_seen_at"])
+        listener.save(update_fields=[*changed, "stage", "last_seen_at"])
         return
+    if changed:
+        listener.save(update_fields=[*changed, "last_seen_at"])
     playlist_claim_locked(listener)
 
 
@@ -155,8 +158,7 @@ def listener_consent(*, listener: Listener) -> Listener:
     if listener.stage != Stage.CONSENT:
         return listener
     listener.consented_at = timezone.now()
-    listener.save(update_fields=["consented_at", "last_seen_at"])
-    _advance(listener, Stage.CONSENT)
+    _advance(listener, Stage.CONSENT, changed=["consented_at"])
     return listener
 
 
@@ -187,8 +189,7 @@ def listener_questionnaire_save(*, listener: Listener, answers: Mapping[str, str
     if listener.stage != Stage.QUESTIONNAIRE:
         raise ListenerStageError(_("The questionnaire has already been answered."))
     listener.questionnaire = questionnaire_clean(answers)
-    listener.save(update_fields=["questionnaire", "last_seen_at"])
-    _advance(listener, Stage.QUESTIONNAIRE)
+    _advance(listener, Stage.QUESTIONNAIRE, changed=["questionnaire"])
     return listener
 
 
@@ -198,24 +199,25 @@ def headphone_check_start(*, listener: Listener) -> int:
 
     The right answers stay in ``listener.headphone_check``; the browser gets only the sounds,
     from URLs that carry the trial's number. Reloading the page keeps the same trials."""
-    listener = listener_lock(listener)
-    study_require_open(listener.study)
-    if listener.stage != Stage.HEADPHONES:
+    locked = listener_lock(listener)
+    study_require_open(locked.study)
+    if locked.stage != Stage.HEADPHONES:
         raise ListenerStageError(_("The headphone check is not the current step."))
-    check = listener.headphone_check or {}
-    if "seed" in check:
-        return int(check["n"])
-    seed = secrets.randbits(31)
-    n = headphones.N_TRIALS
-    listener.headphone_check = {
-        "method": "antiphase-woods-2017",
-        "seed": seed,
-        "n": n,
-        "correct": headphones.trial_answers(seed, n),
-        "started_at": timezone.now().isoformat(),
-    }
-    listener.save(update_fields=["headphone_check", "last_seen_at"])
-    return n
+    check = locked.headphone_check or {}
+    if "seed" not in check:
+        seed = secrets.randbits(31)
+        check = {
+            "method": "antiphase-woods-2017",
+            "seed": seed,
+            "n": headphones.N_TRIALS,
+            "correct": headphones.trial_answers(seed, headphones.N_TRIALS),
+            "started_at": timezone.now().isoformat(),
+        }
+        locked.headphone_check = check
+        locked.save(update_fields=["headphone_check", "last_seen_at"])
+    # The caller's copy is brought up to date, so its page needs no second read.
+    listener.headphone_check = check
+    return int(check["n"])
 
 
 def headphone_trial_wav(*, listener: Listener, index: int) -> bytes:
@@ -288,9 +290,11 @@ def headphone_check_progress(
 @transaction.atomic
 def headphone_check_answer(*, listener: Listener, answers: Sequence[int]) -> bool:
     """Score the answers (5 of 6 right passes); on a pass claim a playlist, else end politely.
+    The caller's ``listener`` gets the stage this sets (no second read for the redirect).
 
     One attempt only: a retry would let a loudspeaker listener guess their way through. Every
     sound must have been played (fetched from the server) before its answer counts."""
+    caller = listener
     listener, check = _check_under_way(listener)
     answers = list(answers)
     if len(answers) != int(check["n"]) or any(a not in (1, 2, 3) for a in answers):
@@ -313,7 +317,8 @@ def headphone_check_answer(*, listener: Listener, answers: Sequence[int]) -> boo
         listener.stage = Stage.FAILED_CHECK
         listener.save(update_fields=["headphone_check", "stage", "last_seen_at"])
         log.info("headphone check failed", extra={"listener": listener.pk, "n": n_correct})
+        caller.stage = listener.stage
         return False
-    listener.save(update_fields=["headphone_check", "last_seen_at"])
-    _advance(listener, Stage.HEADPHONES)
+    _advance(listener, Stage.HEADPHONES, changed=["headphone_check"])
+    caller.stage = listener.stage
     return True

@@ -38,9 +38,17 @@ def listener_lock(listener: Listener) -> Listener:
     # double click then run one after the other and the second sees the first's result. Only
     # this row is locked (OF self: the study read with it is shared by every listener of the
     # study), so listeners never queue behind each other.
-    return (
-        Listener.objects.select_related("study").select_for_update(of=("self",)).get(pk=listener.pk)
-    )
+    if not Listener.study.is_cached(listener):
+        return (
+            Listener.objects.select_related("study")
+            .select_for_update(of=("self",))
+            .get(pk=listener.pk)
+        )
+    # The study this request read already (every listener view reads it with the listener):
+    # not read again, its many columns are the dearest part of the row to build.
+    locked = Listener.objects.select_for_update().get(pk=listener.pk)
+    locked.study = listener.study
+    return locked
 
 
 def _skip_locked(queryset):

@@ -9,10 +9,12 @@ that list in Python (:func:`page_of`, :func:`progress_of`): a playlist holds ten
 
 from __future__ import annotations
 
+import copy
 import math
+from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from listening.models import (
@@ -51,21 +53,63 @@ def listener_find(
     return None
 
 
+#: This process's copies of the studies its listeners use: pk -> ((updated_at, status), column
+#: values). A study row has some fifty columns and every listener request needs it: building
+#: it from the query costs more CPU than the rest of the listener's row. Each request still
+#: reads the study's ``updated_at`` and ``status`` (with the listener, or by slug) and takes
+#: the copy only while both match, so a change of settings or status is seen by the next
+#: request of every process: the study's writes save ``updated_at`` (auto_now; the
+#: ``save(update_fields=...)`` and ``.update()`` calls name it), and the status, the one field
+#: that decides whether a listener may go on at all, is compared by itself too.
+_STUDY_ROWS: dict[int, tuple[tuple[datetime, str], tuple]] = {}
+_STUDY_ROWS_MAX = 256
+_STUDY_ATTNAMES = [f.attname for f in Study._meta.concrete_fields]
+
+
+def study_current(*, pk: int, updated_at: datetime, status: str) -> Study:
+    """The study ``pk`` as it is when its ``updated_at`` and ``status`` are these: from this
+    process's copy, else read (one query) and kept. Every call returns an instance of its own
+    (a caller may change it without touching anyone else's)."""
+    kept = _STUDY_ROWS.get(pk)
+    if kept is not None and kept[0] == (updated_at, status):
+        return Study.from_db("default", _STUDY_ATTNAMES, copy.deepcopy(kept[1]))
+    study = Study.objects.get(pk=pk)
+    if len(_STUDY_ROWS) >= _STUDY_ROWS_MAX:
+        _STUDY_ROWS.clear()
+    values = tuple(getattr(study, name) for name in _STUDY_ATTNAMES)
+    _STUDY_ROWS[pk] = ((study.updated_at, study.status), copy.deepcopy(values))
+    return study
+
+
+def study_by_slug(*, slug: str) -> Study | None:
+    """The study with this public slug (:func:`study_current`: one query of three columns while
+    this process has a current copy), or None."""
+    row = Study.objects.filter(slug=slug).values_list("pk", "updated_at", "status").first()
+    return None if row is None else study_current(pk=row[0], updated_at=row[1], status=row[2])
+
+
 def listener_by_cookie(*, study_slug: str, token: str, lock: bool = False) -> Listener | None:
-    """The listener of the study ``study_slug`` whose cookie carries ``token``, with the study
-    and the playlist they hold (if any) read in the same query.
+    """The listener of the study ``study_slug`` whose cookie carries ``token``, with the
+    playlist they hold (if any) and the study's ``updated_at`` and status in the same query; the
+    study itself from :func:`study_current` (read only when it changed).
 
     With ``lock`` (inside a transaction) the listener's row, and only that row, is locked
     (``FOR UPDATE OF`` the listener): the study row is shared by every listener of the study
     and the playlist is the nullable side of an outer join, so neither may be locked here."""
-    queryset = Listener.objects.select_related("study", "playlist")
+    queryset = Listener.objects.select_related("playlist").annotate(
+        study_updated_at=F("study__updated_at"), study_status=F("study__status")
+    )
     if lock:
         queryset = queryset.select_for_update(of=("self",))
     try:
         # get() drops Listener's default ordering (by study), so no ORDER BY either.
-        return queryset.get(study__slug=study_slug, token=token)
+        listener = queryset.get(study__slug=study_slug, token=token)
     except Listener.DoesNotExist:
         return None
+    listener.study = study_current(
+        pk=listener.study_id, updated_at=listener.study_updated_at, status=listener.study_status
+    )
+    return listener
 
 
 def held_playlist(listener: Listener) -> Playlist | None:

@@ -316,7 +316,9 @@ def _client_address(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def entry(request: HttpRequest, slug: str) -> HttpResponse:
     """The public link: welcome, instructions and consent; resumes a returning listener."""
-    study = get_object_or_404(Study, slug=slug)
+    study = selectors.study_by_slug(slug=slug)  # this process's copy while it is current
+    if study is None:
+        raise Http404("no such study")
     arrival = Arrival(request.GET)
     if arrival.error:
         return _message_page(request, study, arrival.error, status=400)

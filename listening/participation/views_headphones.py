@@ -28,8 +28,9 @@ from mos_site.http import bytes_response
 @require_http_methods(["GET", "POST"])
 @listener_view(Stage.HEADPHONES)
 def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
-    n = checks.headphone_check_start(listener=listener)
-    listener.refresh_from_db()
+    n = checks.headphone_check_start(
+        listener=listener
+    )  # brings listener.headphone_check up to date
     check = listener.headphone_check
     chosen = {int(k): int(v) for k, v in (check.get("chosen") or {}).items()}
     error = ""
@@ -46,8 +47,7 @@ def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> H
         except refusals.HeadphoneCheckError as exc:
             error = str(exc)
         else:
-            listener.refresh_from_db()
-            return _stage_redirect(study, listener)
+            return _stage_redirect(study, listener)  # the stage the answer set
     played = set(check.get("played", []))
     trials = [
         {

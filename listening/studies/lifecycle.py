@@ -89,7 +89,9 @@ def study_design_changed(*, study: Study) -> None:
     are ready) and send a ready study back to draft."""
     study_clips_ensure(study=study)
     if study.status == Study.Status.READY:
-        Study.objects.filter(pk=study.pk).update(status=Study.Status.DRAFT)
+        Study.objects.filter(pk=study.pk).update(
+            status=Study.Status.DRAFT, updated_at=timezone.now()
+        )
         study.status = Study.Status.DRAFT
 
 

@@ -641,7 +641,9 @@ def study_import(
         ) from exc
     total = Clip.objects.filter(system__study=study).count()
     if total and stored == total:
-        Study.objects.filter(pk=study.pk).update(status=Study.Status.READY)
+        Study.objects.filter(pk=study.pk).update(
+            status=Study.Status.READY, updated_at=timezone.now()
+        )
         # As lifecycle.study_sync_status does for a study that turns ready: its objective
         # metrics (STOI, PESQ, MCD, DNSMOS ...) are measured on the CPU queue "metrics" once this
         # commits, so the report of an imported study has them like any other.
