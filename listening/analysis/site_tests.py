@@ -1,0 +1,99 @@
+"""The site's report of a MUSHRA and of a transcription study: the counterpart of
+``offline_tests`` (``mos_report --ratings-csv FILE --test mushra|transcription``).
+
+Where it sits: ``listening.analysis.reports.study_report_compute`` hands a study of either type
+here, with the screening rules and the listeners excluded by hand. The study's answers are read
+as the statistics' table (``selectors.study_mushra_frame``: one row per listener, sentence and
+rated condition, the role from the trial clip; ``selectors.study_transcription_frame`` with the
+sentences' texts) and analysed by the functions the offline command calls
+(``offline_tests.mushra_analysis`` / ``transcription_analysis``), so the report page and the
+command run on the study's ratings download give the same numbers. The accompanying information
+(ITU-T P.800.2) is added as for every site report.
+
+A MUSHRA study's post-screening thresholds (ITU-R BS.1534-3, section 4.1.2) are stored with its
+other screening rules in ``Study.screening`` (``listening.screening.MUSHRA_SETTINGS``' names;
+``enabled`` is the one switch of all the rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from listening.analysis.accompanying import accompanying_section, study_accompanying_facts
+from listening.analysis.offline_tests import mushra_analysis, transcription_analysis
+from listening.analysis.selectors import (
+    study_mushra_frame,
+    study_sentence_texts,
+    study_transcription_frame,
+)
+from listening.models import Study, TestType
+from listening.screening import MUSHRA_SETTINGS_BY_NAME
+
+Progress = Callable[[float, str], None]
+
+
+def mushra_rules(rules: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The MUSHRA post-screening settings among a study's screening rules (``enabled`` and the
+    BS.1534-3 thresholds); the statistics complete and check them."""
+    return {k: v for k, v in (rules or {}).items() if k in MUSHRA_SETTINGS_BY_NAME}
+
+
+def _finished(study: Study, report: dict, n_rows: int) -> dict:
+    report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": n_rows}
+    section = accompanying_section(study_accompanying_facts(study=study), report)
+    report["accompanying_information"] = section
+    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
+    return report
+
+
+def study_mushra_report_compute(
+    *, study: Study, rules: Mapping[str, Any] | None, manual: Mapping[str, str], progress: Progress
+) -> dict:
+    """The MUSHRA report of ``study``: ``offline_tests.mushra_analysis`` on its condition
+    scores with its post-screening thresholds (``rules``) and the listeners excluded by hand
+    (``manual``: listener label -> reason). Raises ``ValueError`` when nothing is rated yet."""
+    progress(0.05, "Reading the condition scores")
+    frame = study_mushra_frame(study)
+    if frame.empty:
+        raise ValueError(
+            "This study has no MUSHRA ratings yet. The report appears once listeners have "
+            "rated a page of conditions."
+        )
+    progress(0.3, f"Computing statistics over {len(frame):,} condition scores")
+    report = mushra_analysis(frame, rules=mushra_rules(rules), manual=manual)
+    progress(0.9, "Adding the accompanying information")
+    return _finished(study, report, int(len(frame)))
+
+
+def study_transcription_report_compute(
+    *, study: Study, manual: Mapping[str, str], progress: Progress
+) -> dict:
+    """The transcription report of ``study``: ``offline_tests.transcription_analysis`` on its
+    typed answers against its sentences' texts, without the listeners excluded by hand."""
+    progress(0.05, "Reading the typed answers")
+    frame = study_transcription_frame(study)
+    if frame.empty:
+        raise ValueError(
+            "This study has no transcriptions yet. The report appears once listeners have "
+            "typed what they heard."
+        )
+    progress(0.3, f"Scoring {len(frame):,} answers")
+    report = transcription_analysis(frame, study_sentence_texts(study), manual=manual)
+    progress(0.9, "Adding the accompanying information")
+    return _finished(study, report, int(len(frame)))
+
+
+def study_scored_report_compute(
+    *, study: Study, rules: Mapping[str, Any] | None, manual: Mapping[str, str], progress: Progress
+) -> dict:
+    """The report of a MUSHRA or transcription ``study`` (see the two functions above)."""
+    if study.test_type == TestType.MUSHRA:
+        return study_mushra_report_compute(
+            study=study, rules=rules, manual=manual, progress=progress
+        )
+    return study_transcription_report_compute(study=study, manual=manual, progress=progress)
+
+
+#: The test types whose site report is built here.
+SCORED_TESTS = frozenset({TestType.MUSHRA, TestType.TRANSCRIPTION})
