@@ -139,6 +139,10 @@ def _without_manual(frame: pd.DataFrame, manual: Mapping[str, str]) -> tuple[pd.
 
 
 def _with_manual(report: dict, rows: list[dict]) -> dict:
+    """``report`` with the listeners excluded by hand listed; unchanged when there are none
+    (the statistics' report as it is)."""
+    if not rows:
+        return report
     report["manual_exclusions"] = rows
     report["excluded_listeners"] = [
         {
@@ -152,26 +156,6 @@ def _with_manual(report: dict, rows: list[dict]) -> dict:
     return report
 
 
-def _screening_counts(report: dict) -> None:
-    """The post-screening's counts in the shape every report's screening section has: per rule
-    the listeners it could judge (``evaluated``) and those it flagged (``fired``)."""
-    screening = report["screening"]
-    rules = screening["rules"]
-    listeners = screening["listeners"]
-    judged = {
-        "hidden_reference_missed": ("n_hidden_reference_trials", "hidden_reference_below"),
-        "mid_anchor_high": ("n_mid_anchor_trials", "mid_anchor_above"),
-    }
-    screening["enabled"] = screening["applied"]
-    screening["evaluated"] = {
-        rule: sum(1 for r in listeners if r[trials] and rules[threshold] is not None)
-        for rule, (trials, threshold) in judged.items()
-    }
-    screening["fired"] = {rule: sum(rule in r["rules"] for r in listeners) for rule in judged}
-    screening["n_excluded"] = sum(1 for r in listeners if r["rules"]) if screening["applied"] else 0
-    screening["n_manually_excluded"] = len(report["manual_exclusions"])
-
-
 def mushra_analysis(
     frame: pd.DataFrame,
     *,
@@ -183,9 +167,7 @@ def mushra_analysis(
     listeners excluded by hand (``manual``: listener -> reason), with its follow-ups."""
     kept, rows = _without_manual(counted_rows(frame), manual or {})
     report = add_followups(mushra_report(kept, roles=roles, rules=rules), kept)
-    _with_manual(report, rows)
-    _screening_counts(report)
-    return report
+    return _with_manual(report, rows)
 
 
 def transcription_analysis(

@@ -21,12 +21,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from listening.analysis.accompanying import accompanying_section, study_accompanying_facts
-from listening.analysis.offline_tests import mushra_analysis, transcription_analysis
+from listening.analysis.offline_tests import (
+    counted_rows,
+    mushra_analysis,
+    transcription_analysis,
+)
+from listening.analysis.render_transcription import answers_csv
 from listening.analysis.selectors import (
     study_mushra_frame,
     study_sentence_texts,
     study_transcription_frame,
 )
+from listening.analysis.stats.transcription import scored_answers, validate_transcriptions
 from listening.models import Study, TestType
 from listening.screening import MUSHRA_SETTINGS_BY_NAME
 
@@ -39,7 +45,31 @@ def mushra_rules(rules: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (rules or {}).items() if k in MUSHRA_SETTINGS_BY_NAME}
 
 
+def mushra_screening_counts(report: dict) -> dict:
+    """The post-screening's counts in the shape every site report's screening section has
+    (the page and the accompanying information read them): per rule the listeners it could
+    judge (``evaluated``) and those it flagged (``fired``), and how many were excluded."""
+    screening = report["screening"]
+    rules = screening["rules"]
+    listeners = screening["listeners"]
+    judged = {
+        "hidden_reference_missed": ("n_hidden_reference_trials", "hidden_reference_below"),
+        "mid_anchor_high": ("n_mid_anchor_trials", "mid_anchor_above"),
+    }
+    screening["enabled"] = screening["applied"]
+    screening["evaluated"] = {
+        rule: sum(1 for r in listeners if r[trials] and rules[threshold] is not None)
+        for rule, (trials, threshold) in judged.items()
+    }
+    screening["fired"] = {rule: sum(rule in r["rules"] for r in listeners) for rule in judged}
+    screening["n_excluded"] = sum(1 for r in listeners if r["rules"]) if screening["applied"] else 0
+    screening["n_manually_excluded"] = len(report.get("manual_exclusions", []))
+    return report
+
+
 def _finished(study: Study, report: dict, n_rows: int) -> dict:
+    # The site's reports always say how listeners excluded by hand are treated.
+    report.setdefault("manual_exclusions", [])
     report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": n_rows}
     section = accompanying_section(study_accompanying_facts(study=study), report)
     report["accompanying_information"] = section
@@ -61,7 +91,9 @@ def study_mushra_report_compute(
             "rated a page of conditions."
         )
     progress(0.3, f"Computing statistics over {len(frame):,} condition scores")
-    report = mushra_analysis(frame, rules=mushra_rules(rules), manual=manual)
+    report = mushra_screening_counts(
+        mushra_analysis(frame, rules=mushra_rules(rules), manual=manual)
+    )
     progress(0.9, "Adding the accompanying information")
     return _finished(study, report, int(len(frame)))
 
@@ -97,3 +129,17 @@ def study_scored_report_compute(
 
 #: The test types whose site report is built here.
 SCORED_TESTS = frozenset({TestType.MUSHRA, TestType.TRANSCRIPTION})
+
+
+def study_transcription_answers_csv(*, study: Study) -> str:
+    """A transcription study's counted answers, normalised and scored against their sentences
+    (``render_transcription.answers_csv``: one row per answer with both texts as normalised and
+    the error counts). Raises ``ValueError`` when the study is of another type or has none."""
+    if study.test_type != TestType.TRANSCRIPTION:
+        raise ValueError("Only a transcription study has typed answers to download.")
+    frame = study_transcription_frame(study)
+    if frame.empty:
+        raise ValueError("This study has no transcriptions yet.")
+    checked = validate_transcriptions(counted_rows(frame), study_sentence_texts(study))
+    scored, _ = scored_answers(checked)
+    return answers_csv(scored)
