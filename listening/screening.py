@@ -601,3 +601,41 @@ MUSHRA_SCREENING = RuleSet(
 MUSHRA_SETTINGS: tuple[Setting, ...] = MUSHRA_SCREENING.settings
 mushra_default_rules = MUSHRA_SCREENING.defaults
 mushra_screening_clean = MUSHRA_SCREENING.clean
+
+
+#: The MUSHRA settings a study stores beside the ACR ones (``enabled`` is one switch for both).
+MUSHRA_ONLY_SETTINGS: tuple[Setting, ...] = tuple(
+    s for s in MUSHRA_SETTINGS if s.name not in {a.name for a in SETTINGS}
+)
+
+
+def study_screening_clean(rules: Any, *, test_type: str) -> dict[str, Any]:
+    """A study's stored screening rules, checked and completed with defaults: the rules of
+    :data:`SETTINGS` and, for a MUSHRA study, its BS.1534-3 post-screening thresholds
+    (:data:`MUSHRA_ONLY_SETTINGS`), in one object. Raises :class:`ScreeningRulesError` naming
+    the rule and the fix, also for a MUSHRA threshold given to a study of another type."""
+    given = dict(rules) if isinstance(rules, Mapping) else rules
+    mushra_names = {s.name for s in MUSHRA_ONLY_SETTINGS}
+    thresholds = {}
+    if isinstance(given, dict):
+        thresholds = {k: given.pop(k) for k in list(given) if k in mushra_names}
+    if thresholds and test_type != "mushra":
+        raise ScreeningRulesError(
+            f"Screening rule(s) {', '.join(sorted(thresholds))} are the MUSHRA post-screening "
+            f"thresholds (ITU-R BS.1534-3); this study is {test_type.upper()}. Remove them, or "
+            "make the study a MUSHRA study."
+        )
+    cleaned = screening_clean(given)
+    if test_type == "mushra":
+        defaults = mushra_default_rules()
+        for setting in MUSHRA_ONLY_SETTINGS:
+            value = thresholds.get(setting.name, defaults[setting.name])
+            cleaned[setting.name] = _checked(setting, value)
+    return cleaned
+
+
+def without_mushra_thresholds(rules: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``rules`` without the MUSHRA post-screening thresholds (a study that stops being a
+    MUSHRA study drops them)."""
+    names = {s.name for s in MUSHRA_ONLY_SETTINGS}
+    return {k: v for k, v in (rules or {}).items() if k not in names}

@@ -21,10 +21,15 @@ from typing import IO, Any
 from django.utils.text import slugify
 
 from listening.analysis.selectors import (
+    MUSHRA_COLUMNS,
+    SCORED_EXTRA_COLUMNS,
     TEST_COLUMNS,
+    TRANSCRIPTION_COLUMNS,
     comparison_columns,
     study_comparison_records,
+    study_mushra_records,
     study_ratings_labelled,
+    study_transcription_records,
 )
 from listening.models import Clip, Study, System, TrialClip
 from mos_site.spreadsheet import csv_writer
@@ -95,21 +100,85 @@ def _comparison_csv_rows(study: Study) -> Iterator[list[Any]]:
     columns = comparison_csv_columns(study.test_type)
     yield columns
     extra = {name: field for name, (field, _) in COMPARISON_EXTRA_FIELDS.items()}
-    writers = {name: write for name, (_, write) in COMPARISON_EXTRA_FIELDS.items()}
-    blank = _blank_or()
     records = study_comparison_records(
         study, training=True, extra_fields=tuple(extra.values()), chunk_size=2000
     )
+    yield from _record_rows(records, columns, COMPARISON_EXTRA_FIELDS)
+
+
+def _record_rows(
+    records: Iterator[dict],
+    columns: list[str],
+    extra: dict[str, tuple[str, Callable[[Any], Any]]],
+) -> Iterator[list[Any]]:
+    """Each record as a row of ``columns``: an ``extra`` column read from its field and
+    written by its writer, response seconds rounded, any other value as it is (blank for
+    none)."""
+    blank = _blank_or()
     for record in records:
         row = []
         for column in columns:
-            if column in writers:
-                row.append(writers[column](record[extra[column]]))
+            if column in extra:
+                field, write = extra[column]
+                row.append(write(record[field]))
             elif column == "response_seconds":
                 row.append(_blank_or(3)(record[column]))
             else:
                 row.append(blank(record.get(column)))
         yield row
+
+
+# A MUSHRA or transcription study's download after the issue's columns and
+# ``selectors.SCORED_EXTRA_COLUMNS``: column -> (the field, relative to the ConditionScore row
+# for MUSHRA or the Rating row for transcription, and how it is written).
+def _scored_extra(response: str) -> dict[str, tuple[str, Callable[[Any], Any]]]:
+    return {
+        "play_count": ("play_count", _as_is),
+        "played_seconds": ("played_seconds", lambda v: round(v, 3)),
+        "created_at": (f"{response}created_at", lambda v: v.isoformat()),
+        "platform": (f"{response}listener__platform", _as_is),
+        "platform_id": (f"{response}listener__external_id", _as_is),
+        "listener_excluded": (f"{response}listener__excluded", _flag),
+        "exclusion_reason": (f"{response}listener__exclusion_reason", _as_is),
+    }
+
+
+SCORED_DOWNLOADS = {
+    "mushra": (
+        MUSHRA_COLUMNS,
+        study_mushra_records,
+        {
+            "position": ("trial_clip__position", _as_is),
+            "sentence_text": ("trial_clip__clip__sentence__text", _as_is),
+            **_scored_extra("response__"),
+        },
+    ),
+    "transcription": (
+        TRANSCRIPTION_COLUMNS,
+        study_transcription_records,
+        {"sentence_text": ("clip__sentence__text", _as_is), **_scored_extra("")},
+    ),
+}
+
+
+def scored_csv_columns(test_type: str) -> list[str]:
+    """The ratings download's header for a MUSHRA or transcription study."""
+    columns, _, extra = SCORED_DOWNLOADS[test_type]
+    return [*columns, *SCORED_EXTRA_COLUMNS, *extra]
+
+
+def _scored_csv_rows(study: Study) -> Iterator[list[Any]]:
+    """A MUSHRA study's download (one row per rated condition: ``listener, sentence, system,
+    score, role``) or a transcription study's (one per answer: ``listener, sentence, system,
+    text``), so ``mos_report --ratings-csv FILE --test mushra|transcription`` reads it as it
+    is; then purpose, trial, clip token, response seconds, the condition's place on the page
+    (MUSHRA), the sentence's text, plays, seconds played, when, the platform and the manual
+    exclusion (which that command applies too). Training included, marked by ``purpose``."""
+    _, records, extra = SCORED_DOWNLOADS[study.test_type]
+    header = scored_csv_columns(study.test_type)
+    yield header
+    fields = tuple(field for field, _ in extra.values())
+    yield from _record_rows(records(study, training=True, extra_fields=fields), header, extra)
 
 
 def study_ratings_csv_rows(*, study: Study) -> Iterator[list[Any]]:
@@ -124,6 +193,9 @@ def study_ratings_csv_rows(*, study: Study) -> Iterator[list[Any]]:
     Ordered by rating id and read in chunks: memory stays flat however many ratings there are."""
     if study.test_type in TEST_COLUMNS:
         yield from _comparison_csv_rows(study)
+        return
+    if study.test_type in SCORED_DOWNLOADS:
+        yield from _scored_csv_rows(study)
         return
     yield RAW_RATING_COLUMNS
     fields = [field for field, _ in RAW_RATING_FIELDS.values()]

@@ -15,10 +15,12 @@ into a ``CommandError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from .render import report_json
 from .render_mushra import mushra_html, mushra_summary_csv
@@ -98,6 +100,100 @@ def read_input(reader: Callable[[], Any], path: str, what: str) -> Any:
         raise ValueError(f"{path}: {error}") from None
 
 
+# --- What the site and the offline command share -------------------------------------------------
+# The site's report of a MUSHRA or transcription study (``listening.analysis.site_tests``) and
+# this command on the study's ratings download call the same two functions, so both give the
+# same numbers: training rows left out, listeners excluded by hand removed before anything is
+# computed and listed with their reason.
+
+MANUAL_EXCLUSION_TEXT = (
+    "Listeners the researcher excluded by hand (on the site: Listener.excluded with a reason; "
+    "in a CSV: the listener_excluded column) are left out before any number is computed, "
+    "post-screening included, and listed in excluded_listeners with the rule 'manual'."
+)
+_TRUE = {"true", "1", "yes", "y", "t"}
+
+
+def manual_from_columns(frame: pd.DataFrame) -> dict[str, str]:
+    """{listener: reason} of the rows a ``listener_excluded`` column marks true (the site's
+    ratings download writes it, with ``exclusion_reason``); empty without the column."""
+    if "listener_excluded" not in frame:
+        return {}
+    marked = frame["listener_excluded"].astype(str).str.strip().str.lower().isin(_TRUE)
+    reasons = (
+        frame["exclusion_reason"] if "exclusion_reason" in frame else pd.Series("", frame.index)
+    )
+    rows = frame.loc[marked.to_numpy(), ["listener"]].assign(reason=reasons[marked].fillna(""))
+    return {str(r.listener): str(r.reason) for r in rows.drop_duplicates("listener").itertuples()}
+
+
+def counted_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without training rows (a ``purpose`` column of ``training``), which no report
+    counts; the site's ratings download includes them, marked."""
+    if "purpose" not in frame:
+        return frame
+    training = frame["purpose"].astype(str).str.strip().str.lower().eq("training")
+    return frame[~training.to_numpy()].reset_index(drop=True)
+
+
+def _without_manual(frame: pd.DataFrame, manual: Mapping[str, str]) -> tuple[pd.DataFrame, list]:
+    listeners = frame["listener"].astype(str).str.strip()
+    dropped = listeners.isin(list(manual)).to_numpy()
+    if dropped.all():
+        raise ValueError(
+            "Every listener with answers has been excluded by hand; clear 'excluded' on some "
+            "listeners (in the admin, or the listener_excluded column) or wait for more answers."
+        )
+    counts = listeners[dropped].value_counts().to_dict()
+    rows = [
+        {"listener": name, "reason": reason, "n_ratings": int(counts.get(name, 0))}
+        for name, reason in manual.items()
+    ]
+    return frame[~dropped].reset_index(drop=True), rows
+
+
+def _with_manual(report: dict, rows: list[dict]) -> dict:
+    """``report`` with the listeners excluded by hand listed; unchanged when there are none
+    (the statistics' report as it is)."""
+    if not rows:
+        return report
+    report["manual_exclusions"] = rows
+    report["excluded_listeners"] = [
+        {
+            "listener": row["listener"],
+            "rules": ["manual"],
+            "reason": f"manual: excluded by the researcher ({row['reason'] or 'no reason given'})",
+        }
+        for row in rows
+    ] + report.get("excluded_listeners", [])
+    report["method"] = {**report["method"], "manual_exclusion": MANUAL_EXCLUSION_TEXT}
+    return report
+
+
+def mushra_analysis(
+    frame: pd.DataFrame,
+    *,
+    roles: Mapping[str, str | None] | None = None,
+    rules: Mapping[str, Any] | None = None,
+    manual: Mapping[str, str] | None = None,
+) -> dict:
+    """The MUSHRA report (``stats.mushra.mushra_report``) of a table's counted rows, minus the
+    listeners excluded by hand (``manual``: listener -> reason), with its follow-ups."""
+    kept, rows = _without_manual(counted_rows(frame), manual or {})
+    report = add_followups(mushra_report(kept, roles=roles, rules=rules), kept)
+    return _with_manual(report, rows)
+
+
+def transcription_analysis(
+    frame: pd.DataFrame, sentences: Mapping[str, str], *, manual: Mapping[str, str] | None = None
+) -> dict:
+    """The transcription report (``stats.transcription.transcription_report``) of a table's
+    counted rows, minus the listeners excluded by hand, with its follow-ups."""
+    kept, rows = _without_manual(counted_rows(frame), manual or {})
+    report = add_followups(transcription_report(kept, sentences), kept)
+    return _with_manual(report, rows)
+
+
 def _build_mushra(path: str, options: dict[str, Any]) -> tuple[dict, dict[str, str]]:
     roles = {
         role: options.get("reference" if role == "reference" else f"role_{role}")
@@ -105,8 +201,8 @@ def _build_mushra(path: str, options: dict[str, Any]) -> tuple[dict, dict[str, s
     }
     frame = read_input(lambda: read_mushra_csv(path, roles=roles), path, "MUSHRA ratings CSV")
     rules = {"enabled": False} if options.get("no_screening") else None
-    report = mushra_report(frame, roles=roles, rules=rules)
-    return add_followups(report, frame), {}
+    manual = manual_from_columns(frame)
+    return mushra_analysis(frame, roles=roles, rules=rules, manual=manual), {}
 
 
 def _build_transcription(path: str, options: dict[str, Any]) -> tuple[dict, dict[str, str]]:
@@ -119,10 +215,10 @@ def _build_transcription(path: str, options: dict[str, Any]) -> tuple[dict, dict
         lambda: read_sentences_csv(sentences_path), sentences_path, "sentence file"
     )
     frame = read_input(lambda: read_transcriptions_csv(path, sentences), path, "transcription CSV")
-    report = add_followups(transcription_report(frame, sentences), frame)
+    report = transcription_analysis(frame, sentences, manual=manual_from_columns(frame))
     extra = {}
     if options.get("answers_out"):
-        scored, _ = scored_answers(frame)
+        scored, _ = scored_answers(counted_rows(frame))
         extra[options["answers_out"]] = answers_csv(scored)
     return report, extra
 

@@ -62,6 +62,7 @@ from listening.analysis.selectors import (
     study_comparison_frame,
     study_ratings_frame,
 )
+from listening.analysis.site_tests import SCORED_TESTS, study_scored_report_compute
 from listening.analysis.stats import build_report, build_test_report
 from listening.models import Clip, Listener, PlaylistItem, Rating, Study, StudyReport, System
 from mos_site.celery import HarkenTask, app
@@ -71,7 +72,7 @@ log = logging.getLogger(__name__)
 report_log = logging.getLogger("harken.reports")
 
 # Bump when the shape or the content of a built report changes, so cached reports are rebuilt.
-REPORT_VERSION = 2
+REPORT_VERSION = 3
 
 Progress = Callable[[float, str], None]
 
@@ -226,6 +227,8 @@ def study_report_compute(
     ``accompanying_information`` (ITU-T P.800.2, ``analysis.accompanying``), whose warnings
     (a few listeners giving most ratings) join ``warnings``."""
     step = progress or (lambda fraction, message: None)
+    if study.test_type in SCORED_TESTS:
+        return study_scored_report_dispatch(study=study, rules=rules, progress=step)
     if study.test_type != Study.TestType.ACR:
         return study_test_report_compute(study=study, rules=rules, progress=step)
     step(0.05, "Reading the ratings")
@@ -309,6 +312,21 @@ def study_test_report_compute(*, study: Study, rules: Any, progress: Progress) -
     section = accompanying_section(study_accompanying_facts(study=study), report)
     report["accompanying_information"] = section
     report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
+    progress(0.95, "Saving the report")
+    return report
+
+
+def study_scored_report_dispatch(*, study: Study, rules: Any, progress: Progress) -> dict:
+    """The report of a MUSHRA or transcription ``study`` (``analysis.site_tests``), with the
+    study's screening rules (or ``rules``) and the listeners excluded by hand."""
+    manual = {
+        listener_label(pk=pk, platform=platform, external_id=external_id): reason
+        for pk, platform, external_id, reason in _manual_exclusions(study)
+    }
+    chosen = study.screening if rules is STUDY_RULES else rules
+    report = study_scored_report_compute(
+        study=study, rules=chosen, manual=manual, progress=progress
+    )
     progress(0.95, "Saving the report")
     return report
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from listening.models import PlaylistItem, Rating, Study, TrialClip
+from listening.models import ConditionScore, PlaylistItem, Rating, Study, TrialClip
 
 # Column of the statistics' table -> the rating's field it is read from.
 FRAME_FIELDS = {
@@ -241,3 +241,140 @@ def study_comparison_frame(study: Study, *, training: bool = False) -> pd.DataFr
     if study.test_type in ("ccr", "smos"):
         frame["expected"] = pd.to_numeric(frame["expected"], errors="coerce").astype("float64")
     return frame
+
+
+# --- MUSHRA and transcription ------------------------------------------------------------------
+
+#: The issue's columns of a MUSHRA and of a transcription table (``mos_report --ratings-csv FILE
+#: --test mushra|transcription`` reads them), then what the site adds.
+MUSHRA_COLUMNS = ["listener", "sentence", "system", "score", "role"]
+TRANSCRIPTION_COLUMNS = ["listener", "sentence", "system", "text"]
+SCORED_EXTRA_COLUMNS = ["purpose", "trial", "clip", "response_seconds"]
+
+#: A MUSHRA condition's role in the statistics (``stats.mushra.ROLES``) from its trial clip's
+#: role and, for an anchor, its system's filter: the 7 kHz low-pass is the mid anchor; the
+#: 3.5 kHz low-pass, like an MNRU anchor (which the design treats as a low anchor), the low one.
+MID_ANCHOR_KINDS = frozenset({"lowpass7000"})
+
+
+def mushra_role(trial_role: str, anchor_kind: str) -> str:
+    """``hidden_reference``, ``anchor35``, ``anchor70`` or ``test`` for one rated condition."""
+    if trial_role == TrialClip.Role.HIDDEN_REFERENCE:
+        return "hidden_reference"
+    if trial_role == TrialClip.Role.ANCHOR:
+        return "anchor70" if anchor_kind in MID_ANCHOR_KINDS else "anchor35"
+    return "test"
+
+
+def _listener_fields(prefix: str) -> list[str]:
+    return [f"{prefix}listener_id", f"{prefix}listener__platform", f"{prefix}listener__external_id"]
+
+
+def study_mushra_records(
+    study: Study, *, training: bool = False, extra_fields: tuple[str, ...] = ()
+) -> Iterator[dict]:
+    """Every condition score of a MUSHRA ``study`` as a dict: listener (its label), sentence
+    (key), system (name), score (0-100), role (:func:`mushra_role`), purpose, trial (the
+    response's trial id), clip (token), response_seconds, plus ``extra_fields`` (more fields
+    of the ``ConditionScore`` row, keyed by their name). Ordered by response and the
+    condition's place on the page; read in chunks."""
+    scores = ConditionScore.objects.filter(response__listener__study=study)
+    if not training:
+        scores = scores.exclude(response__purpose=PlaylistItem.Purpose.TRAINING)
+    fields = [
+        "trial_clip__clip__sentence__key",
+        "trial_clip__clip__system__name",
+        "score",
+        "trial_clip__role",
+        "trial_clip__clip__system__anchor_kind",
+        "response__purpose",
+        "response__item_id",
+        "trial_clip__clip__token",
+        "response__response_seconds",
+        *extra_fields,
+    ]
+    rows = scores.order_by("response_id", "trial_clip__position").values_list(
+        *_listener_fields("response__"), *fields
+    )
+    for pk, platform, external_id, sentence, system, score, role, kind, *rest in rows.iterator(
+        chunk_size=5000
+    ):
+        purpose, trial, clip, seconds, *extra = rest
+        yield {
+            "listener": listener_label(pk=pk, platform=platform, external_id=external_id),
+            "sentence": sentence,
+            "system": system,
+            "score": score,
+            "role": mushra_role(role, kind),
+            "purpose": purpose,
+            "trial": trial,
+            "clip": clip,
+            "response_seconds": seconds,
+            **dict(zip(extra_fields, extra, strict=True)),
+        }
+
+
+def study_transcription_records(
+    study: Study, *, training: bool = False, extra_fields: tuple[str, ...] = ()
+) -> Iterator[dict]:
+    """Every typed answer of a transcription ``study`` as a dict: listener, sentence (key),
+    system, text (as typed), purpose, trial, clip (token), response_seconds, plus
+    ``extra_fields`` of the ``Rating`` row. Ordered by answer id; read in chunks."""
+    answers = Rating.objects.filter(listener__study=study, test_type=study.test_type)
+    if not training:
+        answers = answers.exclude(purpose=PlaylistItem.Purpose.TRAINING)
+    fields = [
+        "clip__sentence__key",
+        "clip__system__name",
+        "text",
+        "purpose",
+        "item_id",
+        "clip__token",
+        "response_seconds",
+        *extra_fields,
+    ]
+    rows = answers.order_by("id").values_list(*_listener_fields(""), *fields)
+    for pk, platform, external_id, sentence, system, text, *rest in rows.iterator(chunk_size=5000):
+        purpose, trial, clip, seconds, *extra = rest
+        yield {
+            "listener": listener_label(pk=pk, platform=platform, external_id=external_id),
+            "sentence": sentence,
+            "system": system,
+            "text": text,
+            "purpose": purpose,
+            "trial": trial,
+            "clip": clip,
+            "response_seconds": seconds,
+            **dict(zip(extra_fields, extra, strict=True)),
+        }
+
+
+def _scored_frame(records: Iterator[dict], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(list(records), columns=[*columns, *SCORED_EXTRA_COLUMNS])
+    frame["response_seconds"] = pd.to_numeric(frame["response_seconds"], errors="coerce").astype(
+        "float64"
+    )
+    return frame
+
+
+def study_mushra_frame(study: Study) -> pd.DataFrame:
+    """The counted condition scores of a MUSHRA ``study`` as the table of
+    ``listening.analysis.stats.mushra`` (one row per listener, sentence and rated condition:
+    listener, sentence, system, score, role, then purpose, trial, clip, response_seconds).
+    Training responses are left out; the open reference is never rated, so it has no row."""
+    frame = _scored_frame(study_mushra_records(study), MUSHRA_COLUMNS)
+    frame["score"] = frame["score"].astype("int64")
+    return frame
+
+
+def study_transcription_frame(study: Study) -> pd.DataFrame:
+    """The counted typed answers of a transcription ``study`` as the table of
+    ``listening.analysis.stats.transcription`` (listener, sentence, system, text, then
+    purpose, trial, clip, response_seconds)."""
+    return _scored_frame(study_transcription_records(study), TRANSCRIPTION_COLUMNS)
+
+
+def study_sentence_texts(study: Study) -> dict[str, str]:
+    """{sentence key: text} of ``study``: what a transcription is scored against (the
+    ``--sentences FILE`` of the offline report)."""
+    return dict(study.sentences.order_by("position", "key").values_list("key", "text"))

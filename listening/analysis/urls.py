@@ -18,5 +18,11 @@ urlpatterns = [
     path(report + "objective.csv", views.report_objective_csv, name="study_report_objective_csv"),
     path(report + "report.json", views.report_json, name="study_report_json"),
     path(report + "report.html", views.report_html, name="study_report_html"),
+    path(report + "answers.csv", views.transcription_answers_csv, name="study_report_answers_csv"),
+    path(
+        report + "word-errors.csv",
+        views.report_word_errors_csv,
+        name="study_report_word_errors_csv",
+    ),
     path(report + "audio.zip", views.audio_zip, name="study_report_audio_zip"),
 ]

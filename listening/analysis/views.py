@@ -32,10 +32,20 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from listening.access import researcher_required, study_for
-from listening.analysis import downloads, funnel, render_comparative, reports
+from listening.analysis import (
+    downloads,
+    funnel,
+    render_comparative,
+    render_mushra,
+    render_transcription,
+    reports,
+    site_tests,
+)
 from listening.analysis import render as render_report
 from listening.models import Study, StudyReport
 from mos_site.http import streamed_csv_response, text_download
@@ -72,6 +82,15 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "listening/analysis/building.html", context)
 
     data = report.data
+    if data.get("test") in SCORED_RENDERERS:
+        # As on the other report pages, "report" is now the report's data; the row "report_row".
+        context.update(
+            _scored_context(data, study),
+            report=data,
+            report_row=report,
+            funnel=funnel.study_funnel(study=study),
+        )
+        return render(request, "listening/analysis/report_scored_page.html", context)
     if _is_comparison(data):
         context.update(render_comparative.comparison_context(data, title=study.title))
         context.update(report_row=report, funnel=funnel.study_funnel(study=study))
@@ -87,22 +106,95 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
         funnel=funnel.study_funnel(study=study),
     )
     if (data.get("objective") or {}).get("n_computed"):
-        context["objective_csv_url"] = reverse("study_report_objective_csv", args=[study.slug])
+        url = reverse("study_report_objective_csv", args=[study.slug])
+        context["objective_csv_url"] = url
+        context["extra_downloads"] = [{"url": url, "label": _("Objective metrics"), "kind": "CSV"}]
     return render(request, "listening/analysis/report.html", context)
 
 
 def _is_comparison(data: dict) -> bool:
     """A CCR, AB, ABX or SMOS report (``stats.build_test_report``), not an ACR one."""
-    return data.get("test", "acr") != "acr"
+    return data.get("test", "acr") not in ("acr", *SCORED_RENDERERS)
+
+
+# A MUSHRA or transcription report's summary CSV and standalone HTML (the renderers that
+# ``mos_report --test mushra|transcription`` writes).
+SCORED_RENDERERS: dict[str, tuple[Callable[[dict], str], Callable[..., str]]] = {
+    "mushra": (render_mushra.mushra_summary_csv, render_mushra.mushra_html),
+    "transcription": (
+        render_transcription.transcription_summary_csv,
+        render_transcription.transcription_html,
+    ),
+}
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _percent_interval(interval: list | None) -> str:
+    if not interval or interval[0] is None or interval[1] is None:
+        return "n/a"
+    return f"{_percent(interval[0])} – {_percent(interval[1])}"
+
+
+def _scored_context(data: dict, study: Study) -> dict[str, Any]:
+    """What the MUSHRA and the transcription page show beside the report's own numbers: the
+    box plot (``render_mushra``, server-side SVG) and the error rates as percentages."""
+    if data["test"] == "mushra":
+        screening = data["screening"]
+        rules = [
+            {
+                "name": name,
+                "label": label,
+                "fired": screening.get("fired", {}).get(name, 0),
+                "evaluated": screening.get("evaluated", {}).get(name, 0),
+            }
+            for name, label in screening["rule_labels"].items()
+        ]
+        return {
+            "heading": _("MUSHRA report"),
+            "boxplot": mark_safe(render_mushra.svg_mushra_boxplot(data["systems"])),  # noqa: S308
+            "screening_rules": rules,
+            "warnings": data.get("warnings", []),
+        }
+    systems = [
+        {
+            **s,
+            "wer_text": _percent(s["wer"]),
+            "wer_ci_text": _percent_interval(s["ci95_clustered"]),
+            "cer_text": _percent(s["cer"]),
+            "cer_ci_text": _percent_interval(s["cer_ci95_clustered"]),
+            "correct_text": _percent(s["sentences_correct"]),
+        }
+        for s in data["systems"]
+    ]
+    downloads = [
+        ("study_report_answers_csv", _("Answers, normalised and scored")),
+        ("study_report_word_errors_csv", _("Errors per word")),
+    ]
+    return {
+        "heading": _("Transcription report"),
+        "transcription_systems": systems,
+        "extra_downloads": [
+            {"url": reverse(name, args=[study.slug]), "label": label, "kind": "CSV"}
+            for name, label in downloads
+        ],
+        "warnings": data.get("warnings", []),
+    }
 
 
 def _summary_csv(data: dict) -> str:
+    if data.get("test") in SCORED_RENDERERS:
+        return SCORED_RENDERERS[data["test"]][0](data)
     if _is_comparison(data):
         return render_comparative.comparison_summary_csv(data)
     return render_report.report_summary_csv(data)
 
 
 def _standalone_html(data: dict, study: Study) -> str:
+    if data.get("test") in SCORED_RENDERERS:
+        return SCORED_RENDERERS[data["test"]][1](data, title=study.title)
     if _is_comparison(data):
         return render_comparative.comparison_html(data, title=study.title)
     return render_report.report_html(data, title=study.title)
@@ -239,7 +331,35 @@ report_html = _report_download(
 )
 
 
+def _word_errors_csv(data: dict, study: Study) -> str:
+    if data.get("test") != "transcription":
+        raise Http404("Only a transcription report has a per-word error table.")
+    return render_transcription.word_errors_csv(data)
+
+
+report_word_errors_csv = _report_download(
+    "word-errors.csv",
+    CSV,
+    _word_errors_csv,
+    "A transcription report's per-word error table (all systems, then each), as CSV.",
+)
+
+
 # --- Downloads straight from the database ------------------------------------------------------
+
+
+@researcher_required
+@require_GET
+def transcription_answers_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    """A transcription study's typed answers with their sentence, both texts normalised and
+    the errors counted (``render_transcription.answers_csv``)."""
+    study = study_for(request.user, slug)
+    try:
+        text = site_tests.study_transcription_answers_csv(study=study)
+    except ValueError as error:
+        messages.info(request, str(error))
+        return redirect("study_report", slug=study.slug)
+    return text_download(text, CSV, _download_name(study, "answers.csv"))
 
 
 @researcher_required

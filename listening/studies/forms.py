@@ -14,7 +14,12 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from listening.models import Study, System
-from listening.screening import SETTINGS, default_rules
+from listening.screening import (
+    MUSHRA_ONLY_SETTINGS,
+    SETTINGS,
+    default_rules,
+    mushra_default_rules,
+)
 from listening.studies.settings import DESIGN_FIELDS, SLUG_TAKEN, STUDY_FIELDS
 from listening.studies.study_types import SCALE_SIZES, TYPE_HELP
 from synthesis.models import Voice
@@ -114,7 +119,21 @@ class StudyForm(forms.ModelForm):
         # another type are dropped rather than refused where the researcher cannot see them.
         if data.get("test_type") not in SCALE_SIZES:
             data["scale_labels"] = ""
+        self._clean_mushra_thresholds(data)
         return data
+
+    def _clean_mushra_thresholds(self, data: dict) -> None:
+        """A MUSHRA study's shares cannot be switched off: an empty one is refused here, by
+        its field (for other types the fields are hidden and ignored)."""
+        if data.get("test_type") != Study.TestType.MUSHRA:
+            return
+        for setting in MUSHRA_ONLY_SETTINGS:
+            name = f"screening_{setting.name}"
+            if not setting.can_be_off and data.get(name) is None and name not in self.errors:
+                self.add_error(
+                    name,
+                    _("Give a fraction from 0 to 1 (ITU-R BS.1534-3 uses 0.15, that is 15 %)."),
+                )
 
     def clean_claim_idle_minutes(self) -> int:
         value = self.cleaned_data.get("claim_idle_minutes")
@@ -122,9 +141,9 @@ class StudyForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        rules = {**default_rules(), **(self.instance.screening or {})}
+        rules = {**default_rules(), **mushra_default_rules(), **(self.instance.screening or {})}
         # Numeric rules left empty are switched off (the settings' ``can_be_off``).
-        for setting in self.SCREENING_SETTINGS:
+        for setting in (*self.SCREENING_SETTINGS, *MUSHRA_ONLY_SETTINGS):
             label = setting.label
             low, high = setting.low, setting.high
             if setting.kind == "bool":
@@ -140,7 +159,7 @@ class StudyForm(forms.ModelForm):
             field.initial = rules.get(setting.name)
             self.fields[f"screening_{setting.name}"] = field
         # Keep any extra rules set through the API (tuning knobs the form does not show).
-        shown = {setting.name for setting in self.SCREENING_SETTINGS}
+        shown = {setting.name for setting in (*self.SCREENING_SETTINGS, *MUSHRA_ONLY_SETTINGS)}
         self._extra_rules = {k: v for k, v in rules.items() if k not in shown}
         # Left empty (or absent from an older form), the idle window keeps its default.
         idle = self.fields["claim_idle_minutes"]
@@ -204,6 +223,8 @@ class StudyForm(forms.ModelForm):
         "mushra_keep_position": "mushra",
         "mushra_conditions_per_page": "mushra",
         "transcription_max_plays": "transcription",
+        # The post-screening thresholds of ITU-R BS.1534-3, stored with the screening rules.
+        **{f"screening_{setting.name}": "mushra" for setting in MUSHRA_ONLY_SETTINGS},
     }
 
     @property
@@ -264,11 +285,15 @@ class StudyForm(forms.ModelForm):
     def service_data(self) -> dict:
         """``cleaned_data`` in the shape of ``study_create``/``study_update``."""
         data = {k: v for k, v in self.cleaned_data.items() if not k.startswith("screening_")}
+        # A MUSHRA study's BS.1534-3 thresholds go with its rules; another type has none.
+        shown = self.SCREENING_SETTINGS
+        if data.get("test_type") == Study.TestType.MUSHRA:
+            shown = (*shown, *MUSHRA_ONLY_SETTINGS)
         data["screening"] = {
             **self._extra_rules,
             **{
                 setting.name: self.cleaned_data.get(f"screening_{setting.name}")
-                for setting in self.SCREENING_SETTINGS
+                for setting in shown
             },
         }
         return data

@@ -71,11 +71,12 @@ STUDY_FIELDS = (
 )
 
 
-def screening_clean(rules: Any) -> dict:
-    """A study's screening rules checked and completed with defaults; raises ValidationError
-    naming the rule and the allowed values (the rules are defined in ``listening.screening``)."""
+def screening_clean(rules: Any, *, test_type: str = Study.TestType.ACR) -> dict:
+    """A study's screening rules checked and completed with defaults (a MUSHRA study's with
+    its BS.1534-3 thresholds); raises ValidationError naming the rule and the allowed values
+    (the rules are defined in ``listening.screening``)."""
     try:
-        return screening.screening_clean(rules)
+        return screening.study_screening_clean(rules, test_type=test_type)
     except screening.ScreeningRulesError as exc:
         raise ValidationError({"screening": str(exc)}) from exc
 
@@ -109,7 +110,9 @@ def study_create(*, owner, data: Mapping[str, Any]) -> Study:
     Raises ValidationError (field -> messages) when a value is out of range or the slug is taken.
     """
     values = {k: v for k, v in data.items() if k in STUDY_FIELDS}
-    values["screening"] = screening_clean(values.get("screening"))
+    values["screening"] = screening_clean(
+        values.get("screening"), test_type=values.get("test_type") or Study.TestType.ACR
+    )
     values = test_type_clean(None, values)
     study = Study(owner=owner, **values)
     _study_full_clean(study)
@@ -127,8 +130,13 @@ def study_update(*, study: Study, data: Mapping[str, Any]) -> Study:
     """Change a study's settings; design fields are refused once the test has been opened."""
     study = study_lock(study)
     values = {k: v for k, v in data.items() if k in STUDY_FIELDS}
+    test_type = values.get("test_type") or study.test_type
     if "screening" in values:
-        values["screening"] = screening_clean(values["screening"])
+        values["screening"] = screening_clean(values["screening"], test_type=test_type)
+    elif test_type != study.test_type:
+        # Another type: a MUSHRA study's thresholds go (or come, with their defaults).
+        kept = screening.without_mushra_thresholds(study.screening)
+        values["screening"] = screening_clean(kept, test_type=test_type)
     values = test_type_clean(study, values)
     if study.design_frozen:
         changed = sorted(k for k in values if k in DESIGN_FIELDS and getattr(study, k) != values[k])

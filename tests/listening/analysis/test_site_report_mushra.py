@@ -1,0 +1,215 @@
+"""The site's report of a MUSHRA study: the condition scores in the database go, with their roles
+from the trial clips, to the statistics of ``mos_report --test mushra``; the ratings download
+read by that command gives the same numbers; the study's BS.1534-3 thresholds and the listeners
+excluded by hand are applied; the page shows the box plot, the conditions and the exclusions."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from listening.analysis import reports
+from listening.analysis.selectors import study_mushra_frame
+from listening.models import ConditionScore, Listener, Playlist, Rating, StudyReport, TrialClip
+from tests.mushra_factories import mushra_study
+
+pytestmark = pytest.mark.django_db
+
+#: Each test system's usual score; the hidden reference, the mid and the low anchor.
+USUAL = {"system-1": 70, "system-2": 50, "anchor70": 40, "anchor35": 15}
+
+
+def honest(listener: int, system: str, role: str, sentence: int) -> int:
+    """An attentive listener: the hidden reference near 100, the rest near its usual score."""
+    if role == TrialClip.Role.HIDDEN_REFERENCE:
+        return 100 - (listener + sentence) % 4
+    return USUAL[system] + (listener * 3 + sentence * 5) % 9 - 4
+
+
+def rate_study(study, score=honest, *, n_listeners: int | None = None) -> list[Listener]:
+    """Every playlist of ``study`` taken by a Prolific listener ``P<i>`` who rates every page:
+    one MUSHRA response per trial, one condition score per rated trial clip."""
+    listeners = []
+    playlists = Playlist.objects.filter(study=study).order_by("index")
+    for i, playlist in enumerate(playlists[:n_listeners]):
+        listener = Listener.objects.create(
+            study=study, platform="prolific", external_id=f"P{i}", stage=Listener.Stage.RATING
+        )
+        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
+        playlist.save()
+        for item in playlist.items.order_by("position"):
+            clips = list(item.trial_clips.select_related("clip__system", "clip__sentence"))
+            response = Rating.objects.create(
+                listener=listener,
+                item=item,
+                purpose=item.purpose,
+                test_type="mushra",
+                play_counts=[1] * len(clips),
+                response_seconds=4.0,
+            )
+            ConditionScore.objects.bulk_create(
+                ConditionScore(
+                    response=response,
+                    trial_clip=c,
+                    score=score(i, c.clip.system.name, c.role, c.clip.sentence.position),
+                    play_count=1,
+                    played_seconds=0.6,
+                )
+                for c in clips
+                if c.role != TrialClip.Role.REFERENCE
+            )
+        listeners.append(listener)
+    return listeners
+
+
+def careless(listener: int, system: str, role: str, sentence: int) -> int:
+    """Listener 0 cannot find the hidden reference (rates it like the systems)."""
+    if listener == 0 and role == TrialClip.Role.HIDDEN_REFERENCE:
+        return 60 + sentence
+    return honest(listener, system, role, sentence)
+
+
+@pytest.fixture
+def rated():
+    study = mushra_study(n_systems=3, n_sentences=3, ratings_per_clip=6)
+    rate_study(study, careless)
+    return study
+
+
+def _download(client, study) -> str:
+    response = client.get(reverse("study_report_ratings_csv", args=[study.slug]))
+    assert response.status_code == 200
+    return b"".join(response.streaming_content).decode()
+
+
+def test_the_table_has_one_row_per_listener_sentence_and_rated_condition_with_its_role(rated):
+    frame = study_mushra_frame(rated)
+    # 6 listeners x 3 sentences x (hidden reference, 2 systems, 2 anchors); no open reference.
+    assert len(frame) == 6 * 3 * 5
+    roles = frame.drop_duplicates("system").set_index("system")["role"].to_dict()
+    assert roles == {
+        "system-0": "hidden_reference",
+        "system-1": "test",
+        "system-2": "test",
+        "anchor35": "anchor35",
+        "anchor70": "anchor70",
+    }
+    assert list(frame.columns[:5]) == ["listener", "sentence", "system", "score", "role"]
+
+
+def test_the_report_excludes_the_listener_who_misses_the_hidden_reference(rated):
+    report = reports.study_report_compute(study=rated)
+    assert report["test"] == "mushra"
+    assert [e["listener"] for e in report["excluded_listeners"]] == ["prolific:P0"]
+    (excluded,) = report["excluded_listeners"]
+    assert excluded["rules"] == ["hidden_reference_missed"]
+    assert "below 90 in 3 of 3 trials" in excluded["reason"]
+    systems = {s["system"]: s for s in report["systems"]}
+    assert systems["system-0"]["role"] == "hidden_reference"
+    assert systems["system-0"]["n"] == 5 * 3
+    # The five listeners kept rate system-1 at 70 give or take 4 on every sentence.
+    assert systems["system-1"]["mean"] == pytest.approx(
+        sum(honest(j, "system-1", "test", s) for j in range(1, 6) for s in range(3)) / 15
+    )
+    lo, hi = systems["system-1"]["ci95_clustered"]
+    assert lo < systems["system-1"]["mean"] < hi
+    assert set(systems["system-1"]) >= {"system", "role", "n", "mean", "median", "ci95_clustered"}
+    screening = report["screening"]
+    assert screening["fired"] == {"hidden_reference_missed": 1, "mid_anchor_high": 0}
+    assert screening["evaluated"] == {"hidden_reference_missed": 6, "mid_anchor_high": 6}
+    assert screening["n_excluded"] == 1
+    assert report["accompanying_information"]["items"]
+    assert report["study"]["n_rows_read"] == 90
+
+
+def test_the_study_thresholds_decide_the_post_screening(rated):
+    rated.screening = {**rated.screening, "hidden_reference_below": 55.0}
+    rated.save()
+    report = reports.study_report_compute(study=rated)
+    assert report["excluded_listeners"] == []
+    assert report["screening"]["rules"]["hidden_reference_below"] == 55.0
+
+
+def test_a_listener_excluded_by_hand_is_left_out_and_listed_with_the_reason(rated):
+    Listener.objects.filter(external_id="P3").update(
+        excluded=True, exclusion_reason="returned the submission"
+    )
+    report = reports.study_report_compute(study=rated)
+    excluded = {e["listener"]: e for e in report["excluded_listeners"]}
+    assert excluded["prolific:P3"]["rules"] == ["manual"]
+    assert "returned the submission" in excluded["prolific:P3"]["reason"]
+    assert report["n_listeners"] == 5
+    systems = {s["system"]: s for s in report["systems"]}
+    assert systems["system-0"]["n"] == 4 * 3
+
+
+def test_the_ratings_download_run_through_mos_report_gives_the_site_numbers(
+    rated, client, tmp_path
+):
+    Listener.objects.filter(external_id="P3").update(excluded=True, exclusion_reason="noisy room")
+    client.force_login(rated.owner)
+    text = _download(client, rated)
+    header = next(csv.reader(io.StringIO(text)))
+    assert header[:5] == ["listener", "sentence", "system", "score", "role"]
+    path = tmp_path / "ratings.csv"
+    path.write_text(text, encoding="utf-8")
+    out = io.StringIO()
+    call_command("mos_report", "--ratings-csv", str(path), "--test", "mushra", stdout=out)
+    offline = json.loads(out.getvalue())
+    site = reports.study_report_compute(study=rated)
+
+    def numbers(report):
+        return [
+            (s["system"], s["role"], s["n"], s["mean"], s["median"], s["ci95_clustered"])
+            for s in report["systems"]
+        ]
+
+    assert numbers(offline) == numbers(site)
+    assert offline["pairs"] == site["pairs"]
+    assert offline["excluded_listeners"] == site["excluded_listeners"]
+
+
+def test_the_report_page_shows_the_box_plot_the_conditions_and_the_exclusions(rated, client):
+    client.force_login(rated.owner)
+    response = client.get(reverse("study_report", args=[rated.slug]))
+    assert response.status_code == 200
+    row = StudyReport.objects.get(study=rated)
+    assert row.status == StudyReport.Status.READY, row.error
+    page = response.content.decode()
+    assert "<svg" in page and "MUSHRA scores per condition" in page
+    assert "prolific:P0" in page and "Hidden reference not found" in page
+    mean = {s["system"]: s for s in row.data["systems"]}["system-1"]["mean"]
+    assert re.search(rf"<th scope=\"row\">system-1</th>.*?{mean:.1f}", page, re.S)
+    assert "Accompanying information" in page
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "check"),
+    [
+        (
+            "study_report_json",
+            "application/json",
+            lambda body: json.loads(body)["test"] == "mushra",
+        ),
+        ("study_report_html", "text/html", lambda body: "MUSHRA report" in body and "<svg" in body),
+        ("study_report_summary_csv", "text/csv", lambda body: body.startswith("system,role,n,")),
+    ],
+)
+def test_every_download_of_the_report_is_the_mushra_one(rated, client, name, kind, check):
+    client.force_login(rated.owner)
+    response = client.get(reverse(name, args=[rated.slug]))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(kind)
+    assert check(response.content.decode())
+
+
+def test_a_mushra_study_without_ratings_says_so():
+    study = mushra_study(slug="mushra-empty")
+    with pytest.raises(ValueError, match="no MUSHRA ratings yet"):
+        reports.study_report_compute(study=study)
