@@ -34,7 +34,7 @@ from listening.analysis.selectors import (
 )
 from listening.analysis.stats.transcription import scored_answers, validate_transcriptions
 from listening.models import Study, TestType
-from listening.screening import MUSHRA_SETTINGS_BY_NAME
+from listening.screening import MUSHRA_SETTINGS
 
 Progress = Callable[[float, str], None]
 
@@ -42,7 +42,7 @@ Progress = Callable[[float, str], None]
 def mushra_rules(rules: Mapping[str, Any] | None) -> dict[str, Any]:
     """The MUSHRA post-screening settings among a study's screening rules (``enabled`` and the
     BS.1534-3 thresholds); the statistics complete and check them."""
-    return {k: v for k, v in (rules or {}).items() if k in MUSHRA_SETTINGS_BY_NAME}
+    return {k: v for k, v in (rules or {}).items() if k in {s.name for s in MUSHRA_SETTINGS}}
 
 
 def mushra_screening_counts(report: dict) -> dict:
