@@ -1,12 +1,13 @@
-"""Migration 0005 turns ACR playlists into trials without losing or changing anything: every old
+"""The trials migration (0005, squashed with 0006-0007) turns ACR playlists of a database at the
+shipped schema (0001-0004, squashed) into trials without losing or changing anything: every old
 item presents its clip as the test clip, and every old rating keeps its score (issue 14)."""
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = [("listening", "0004_leases_listener_path_provenance_recipes")]
-AFTER = [("listening", "0005_trials_and_responses")]
+BEFORE = [("listening", "0001_squashed_0004_studies")]
+AFTER = [("listening", "0005_squashed_0007_trials")]
 
 
 def _migrate(targets):
