@@ -2,30 +2,17 @@
 
 from django.contrib import admin
 
-from .models import (
-    Clip,
-    ConditionScore,
-    Listener,
-    Playlist,
-    PlaylistItem,
-    Rating,
-    Sentence,
-    Study,
-    StudyArrival,
-    StudyReport,
-    System,
-    TrialClip,
-)
+from . import models
 
 
 class SentenceInline(admin.TabularInline):
-    model = Sentence
+    model = models.Sentence
     extra = 0
     fields = ["key", "text", "position"]
 
 
 class SystemInline(admin.TabularInline):
-    model = System
+    model = models.System
     extra = 0
     fields = [
         "name",
@@ -40,7 +27,7 @@ class SystemInline(admin.TabularInline):
     fk_name = "study"
 
 
-@admin.register(Study)
+@admin.register(models.Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = ["slug", "title", "owner", "status", "ratings_per_clip", "created_at"]
     list_filter = ["status", "listed_publicly"]
@@ -50,21 +37,21 @@ class StudyAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at", "updated_at", "opened_at", "closed_at"]
 
 
-@admin.register(Sentence)
+@admin.register(models.Sentence)
 class SentenceAdmin(admin.ModelAdmin):
     list_display = ["key", "study", "text"]
     list_filter = ["study"]
     search_fields = ["key", "text"]
 
 
-@admin.register(System)
+@admin.register(models.System)
 class SystemAdmin(admin.ModelAdmin):
     list_display = ["name", "study", "kind", "voice", "anchor_q_db"]
     list_filter = ["kind", "study"]
     search_fields = ["name"]
 
 
-@admin.register(Clip)
+@admin.register(models.Clip)
 class ClipAdmin(admin.ModelAdmin):
     list_display = [
         "token",
@@ -92,7 +79,7 @@ class ClipAdmin(admin.ModelAdmin):
     raw_id_fields = ["system", "sentence"]
 
 
-@admin.register(Listener)
+@admin.register(models.Listener)
 class ListenerAdmin(admin.ModelAdmin):
     list_display = ["__str__", "study", "stage", "flagged", "excluded", "created_at"]
     list_filter = ["study", "platform", "stage", "flagged", "excluded"]
@@ -100,13 +87,23 @@ class ListenerAdmin(admin.ModelAdmin):
     readonly_fields = ["token", "created_at", "last_seen_at", "consented_at", "completed_at"]
 
 
-class PlaylistItemInline(admin.TabularInline):
-    model = PlaylistItem
+class _ClipRowInline(admin.TabularInline):
+    """Rows that name a clip: its id only, since a select of every clip of every study would
+    load them all into the page."""
+
     extra = 0
     raw_id_fields = ["clip"]
 
 
-@admin.register(Playlist)
+class PlaylistItemInline(_ClipRowInline):
+    model = models.PlaylistItem
+
+
+class TrialClipInline(_ClipRowInline):
+    model = models.TrialClip
+
+
+@admin.register(models.Playlist)
 class PlaylistAdmin(admin.ModelAdmin):
     list_display = ["index", "study", "status", "listener", "claimed_at", "times_released"]
     list_filter = ["study", "status"]
@@ -114,13 +111,7 @@ class PlaylistAdmin(admin.ModelAdmin):
     inlines = [PlaylistItemInline]
 
 
-class TrialClipInline(admin.TabularInline):
-    model = TrialClip
-    extra = 0
-    raw_id_fields = ["clip"]
-
-
-@admin.register(PlaylistItem)
+@admin.register(models.PlaylistItem)
 class PlaylistItemAdmin(admin.ModelAdmin):
     list_display = ["playlist", "position", "purpose", "clip", "expected_score", "expected_choice"]
     list_filter = ["purpose", "playlist__study"]
@@ -128,14 +119,14 @@ class PlaylistItemAdmin(admin.ModelAdmin):
     inlines = [TrialClipInline]
 
 
-@admin.register(TrialClip)
+@admin.register(models.TrialClip)
 class TrialClipAdmin(admin.ModelAdmin):
     list_display = ["trial", "position", "role", "clip"]
     list_filter = ["role", "trial__playlist__study"]
     raw_id_fields = ["trial", "clip"]
 
 
-@admin.register(ConditionScore)
+@admin.register(models.ConditionScore)
 class ConditionScoreAdmin(admin.ModelAdmin):
     """A MUSHRA response's score of one condition (0-100, ITU-R BS.1534-3)."""
 
@@ -143,14 +134,14 @@ class ConditionScoreAdmin(admin.ModelAdmin):
     raw_id_fields = ["response", "trial_clip"]
 
 
-@admin.register(Rating)
+@admin.register(models.Rating)
 class RatingAdmin(admin.ModelAdmin):
     list_display = ["listener", "item", "test_type", "purpose", "score", "choice", "created_at"]
     list_filter = ["test_type", "purpose", "listener__study", "score", "choice"]
     raw_id_fields = ["listener", "clip", "item"]
 
 
-@admin.register(StudyArrival)
+@admin.register(models.StudyArrival)
 class StudyArrivalAdmin(admin.ModelAdmin):
     """The funnel's first count (welcome page openings per platform): kept by the listener
     path, read here, never edited by hand."""
@@ -160,7 +151,7 @@ class StudyArrivalAdmin(admin.ModelAdmin):
     readonly_fields = ["study", "platform", "count"]
 
 
-@admin.register(StudyReport)
+@admin.register(models.StudyReport)
 class StudyReportAdmin(admin.ModelAdmin):
     list_display = ["study", "status", "progress", "created_at", "finished_at"]
     list_filter = ["status", "study"]

@@ -42,6 +42,16 @@ def _bounded(field: type[models.Field], *, default, within, help_text="") -> mod
     return field(default=default, validators=validators, help_text=help_text)
 
 
+class WorkStatus(models.TextChoices):
+    """Where a piece of background work stands: a clip's synthesis or a report's build. One
+    list, so the pages, the API and the sweep speak of both in the same words."""
+
+    PENDING = "pending", _("Pending")
+    RUNNING = "running", _("Running")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
 class TestType(models.TextChoices):
     """What a trial presents and what its listener answers: ITU-T P.800 Annex B (ACR) and
     Annex E (CCR); AB / ABX preference and speaker similarity as TTS papers run them."""
@@ -405,11 +415,7 @@ def clip_upload_to(instance: Clip, filename: str) -> str:
 
 
 class Clip(models.Model):
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        RUNNING = "running", _("Running")
-        READY = "ready", _("Ready")
-        FAILED = "failed", _("Failed")
+    Status = WorkStatus
 
     system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="clips")
     sentence = models.ForeignKey(Sentence, on_delete=models.CASCADE, related_name="clips")
@@ -491,11 +497,7 @@ class StudyReport(models.Model):
     ``key`` fingerprints what the report was built from (ratings count, newest rating, rules);
     a request whose fingerprint matches a ready report gets it without rebuilding."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        RUNNING = "running", _("Running")
-        READY = "ready", _("Ready")
-        FAILED = "failed", _("Failed")
+    Status = WorkStatus
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports")
     key = models.CharField(max_length=64)
