@@ -106,16 +106,21 @@ class StudyDetailView(APIView):
         return Response(s.StudySerializer(study, context={"request": request}).data)
 
 
+def _study_rows_get(serializer: Any, related: str, summary: str) -> Any:
+    """The GET of a study's rows of one kind (``related``: its sentences, its systems)."""
+
+    @extend_schema(responses={200: serializer(many=True), 404: REFUSED[404]}, summary=summary)
+    def get(self: APIView, request: Request, slug: str) -> Response:
+        rows = getattr(study_for(request.user, slug), related).all()
+        return Response(serializer(rows, many=True).data)
+
+    return get
+
+
 class SentencesView(APIView):
     parser_classes = [JSONParser, MultiPartParser, FormParser]
 
-    @extend_schema(
-        responses={200: s.SentenceSerializer(many=True), 404: REFUSED[404]},
-        summary="The study's sentences",
-    )
-    def get(self, request: Request, slug: str) -> Response:
-        study = study_for(request.user, slug)
-        return Response(s.SentenceSerializer(study.sentences.all(), many=True).data)
+    get = _study_rows_get(s.SentenceSerializer, "sentences", "The study's sentences")
 
     @extend_schema(
         request={
@@ -194,13 +199,9 @@ class SentencesView(APIView):
 
 
 class SystemsView(APIView):
-    @extend_schema(
-        responses={200: s.SystemSerializer(many=True), 404: REFUSED[404]},
-        summary="The study's systems with their clip counts",
+    get = _study_rows_get(
+        s.SystemSerializer, "systems", "The study's systems with their clip counts"
     )
-    def get(self, request: Request, slug: str) -> Response:
-        study = study_for(request.user, slug)
-        return Response(s.SystemSerializer(study.systems.all(), many=True).data)
 
     @extend_schema(
         request=s.SystemCreateSerializer,
