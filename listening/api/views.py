@@ -53,6 +53,16 @@ def _invalid(exc: DjangoValidationError) -> Response:
     return Response(s.validation_detail(exc), status=status.HTTP_400_BAD_REQUEST)
 
 
+def _deleted(delete: Any, **target: Any) -> Response:
+    """204 once ``delete`` removed ``target`` and what hangs on it; 409 when the study's state
+    forbids it."""
+    try:
+        delete(**target)
+    except ServiceError as exc:
+        return _conflict(exc)
+    return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 _FROZEN = "its sentences, systems and clips can no longer change."
 
 
@@ -190,12 +200,7 @@ class SentencesView(APIView):
         summary="Delete every sentence (and their clips)",
     )
     def delete(self, request: Request, slug: str) -> Response:
-        study = study_for(request.user, slug)
-        try:
-            sentences.sentences_delete(study=study)
-        except ServiceError as exc:
-            return _conflict(exc)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return _deleted(sentences.sentences_delete, study=study_for(request.user, slug))
 
 
 class SystemsView(APIView):
@@ -300,11 +305,7 @@ class SystemDetailView(APIView):
     )
     def delete(self, request: Request, slug: str, system_id: int) -> Response:
         system = get_object_or_404(System, pk=system_id, study=study_for(request.user, slug))
-        try:
-            systems.system_delete(system=system)
-        except ServiceError as exc:
-            return _conflict(exc)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return _deleted(systems.system_delete, system=system)
 
 
 class SystemAudioView(APIView):

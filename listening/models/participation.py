@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .studies import Clip, Study, TestType, new_token
+from .studies import Clip, Study, TestType, choice_field, new_token
 
 
 class Listener(models.Model):
@@ -28,13 +28,13 @@ class Listener(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="listeners")
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
-    platform = models.CharField(max_length=16, choices=Platform.choices, default=Platform.NONE)
+    platform = choice_field(Platform, default=Platform.NONE)
     external_id = models.CharField(max_length=128, blank=True)
     #: The platform's id of this attempt (Prolific SESSION_ID, MTurk assignmentId): with the
     #: external id it proves a returning listener is the same person; alone the id does not.
     attempt_id = models.CharField(max_length=200, blank=True)
     platform_params = models.JSONField(default=dict, blank=True)
-    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.CONSENT)
+    stage = choice_field(Stage, default=Stage.CONSENT)
     questionnaire = models.JSONField(default=dict, blank=True)
     headphone_check = models.JSONField(default=dict, blank=True)
     #: The rating page last served: its nonce, items and when it was served (single use).
@@ -71,7 +71,7 @@ class StudyArrival(models.Model):
     starts here: listeners exist only from their consent on)."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arrivals")
-    platform = models.CharField(max_length=16, choices=Listener.Platform.choices)
+    platform = choice_field(Listener.Platform)
     count = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -96,7 +96,7 @@ class Playlist(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="playlists")
     index = models.PositiveIntegerField()
     seed = models.BigIntegerField(help_text=_("Seed of this playlist's order; reproducible."))
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FREE)
+    status = choice_field(Status, default=Status.FREE)
     listener = models.OneToOneField(
         Listener, on_delete=models.SET_NULL, null=True, blank=True, related_name="playlist"
     )
@@ -143,7 +143,7 @@ class PlaylistItem(models.Model):
             "a comparison, whose clips are its trial clips."
         ),
     )
-    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.TEST)
+    purpose = choice_field(Purpose, default=Purpose.TEST)
     expected_score = models.SmallIntegerField(
         null=True,
         blank=True,
@@ -188,7 +188,7 @@ class TrialClip(models.Model):
 
     trial = models.ForeignKey(PlaylistItem, on_delete=models.CASCADE, related_name="trial_clips")
     position = models.PositiveSmallIntegerField(help_text=_("Order of play on the page."))
-    role = models.CharField(max_length=16, choices=Role.choices)
+    role = choice_field(Role)
     clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="trial_clips")
 
     class Meta:
@@ -237,10 +237,8 @@ class Rating(models.Model):
     item = models.ForeignKey(
         PlaylistItem, on_delete=models.PROTECT, null=True, blank=True, related_name="ratings"
     )
-    purpose = models.CharField(
-        max_length=16, choices=PlaylistItem.Purpose.choices, default=PlaylistItem.Purpose.TEST
-    )
-    test_type = models.CharField(max_length=16, choices=TestType.choices, default=TestType.ACR)
+    purpose = choice_field(PlaylistItem.Purpose, default=PlaylistItem.Purpose.TEST)
+    test_type = choice_field(TestType, default=TestType.ACR)
     score = models.SmallIntegerField(
         null=True,
         blank=True,

@@ -33,6 +33,16 @@ def default_screening() -> dict:
     return default_rules()
 
 
+def choice_field(
+    choices: type[models.TextChoices], *, default=models.NOT_PROVIDED, help_text=""
+) -> models.CharField:
+    """A field holding one value of ``choices``: 16 characters fit every value list of the
+    domain, so the width is said here once."""
+    return models.CharField(
+        max_length=16, choices=choices.choices, default=default, help_text=help_text
+    )
+
+
 def _bounded(field: type[models.Field], *, default, within, help_text="") -> models.Field:
     """A study setting of ``field``'s type that forms and the API keep ``within`` (low, high),
     either end open when None."""
@@ -103,10 +113,9 @@ class Study(models.Model):
             "sound?). Empty: the quality question of ITU-T P.808."
         ),
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
-    test_type = models.CharField(
-        max_length=16,
-        choices=TestType.choices,
+    status = choice_field(Status, default=Status.DRAFT)
+    test_type = choice_field(
+        TestType,
         default=TestType.ACR,
         help_text=_("What a trial presents and what the listener answers."),
     )
@@ -121,18 +130,16 @@ class Study(models.Model):
             "the voice SMOS compares with."
         ),
     )
-    comparison = models.CharField(
-        max_length=16,
-        choices=Comparison.choices,
+    comparison = choice_field(
+        Comparison,
         default=Comparison.REFERENCE,
         help_text=_("CCR: each system against the reference, or every pair of systems."),
     )
     allow_tie = models.BooleanField(
         default=True, help_text=_("AB: offer 'No preference' beside A and B.")
     )
-    reference_text = models.CharField(
-        max_length=16,
-        choices=ReferenceText.choices,
+    reference_text = choice_field(
+        ReferenceText,
         default=ReferenceText.SAME,
         help_text=_("SMOS: whether the reference clip speaks the test clip's sentence."),
     )
@@ -350,7 +357,7 @@ class System(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="systems")
     name = models.CharField(max_length=100)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = choice_field(Kind)
     voice = models.ForeignKey(
         "synthesis.Voice",
         on_delete=models.PROTECT,  # a voice in use cannot be deleted from under a study
@@ -366,9 +373,8 @@ class System(models.Model):
         related_name="anchors",
         help_text=_("Anchors are derived from this system's clips."),
     )
-    anchor_kind = models.CharField(
-        max_length=16,
-        choices=AnchorKind.choices,
+    anchor_kind = choice_field(
+        AnchorKind,
         default=AnchorKind.MNRU,
         help_text=_("For an anchor: MNRU noise at anchor_q_db, or a MUSHRA low-pass filter."),
     )
@@ -420,7 +426,7 @@ class Clip(models.Model):
     system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="clips")
     sentence = models.ForeignKey(Sentence, on_delete=models.CASCADE, related_name="clips")
     token = models.CharField(max_length=32, unique=True, default=new_token, editable=False)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = choice_field(Status, default=Status.PENDING)
     audio = models.FileField(upload_to=clip_upload_to, blank=True, max_length=255)
     duration_s = models.FloatField(null=True, blank=True)
     sample_rate = models.PositiveIntegerField(null=True, blank=True)
@@ -501,7 +507,7 @@ class StudyReport(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reports")
     key = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    status = choice_field(Status, default=Status.PENDING)
     progress = models.FloatField(default=0.0)
     message = models.CharField(max_length=200, blank=True)
     data = models.JSONField(null=True, blank=True)
