@@ -194,6 +194,13 @@ def study_accompanying_facts(*, study: Study) -> dict:
         "duration_range_s": [durations["low"], durations["high"]],
         "systems": systems,
         "design_seed": study.design_seed,
+        # The test type's own settings (``accompanying_scored`` words them).
+        "test_type": study.test_type,
+        "mushra_keep_position": study.mushra_keep_position,
+        "mushra_mid_anchor": study.mushra_mid_anchor,
+        "mushra_reference_free": study.mushra_reference_free,
+        "mushra_conditions_per_page": study.mushra_conditions_per_page,
+        "transcription_max_plays": study.transcription_max_plays,
     }
 
 

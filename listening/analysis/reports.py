@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 report_log = logging.getLogger("harken.reports")
 
 # Bump when the shape or the content of a built report changes, so cached reports are rebuilt.
-REPORT_VERSION = 3
+REPORT_VERSION = 4
 
 Progress = Callable[[float, str], None]
 
