@@ -76,18 +76,21 @@ def mushra_study(
     return study
 
 
-def transcription_study(*, slug: str = "transcribe", seconds: float = 0.6, **fields) -> Study:
-    """An open transcription study of two systems and three sentences."""
+def transcription_study(
+    *, slug: str = "transcribe", seconds: float = 0.6, n_systems: int = 2, **fields
+) -> Study:
+    """An open transcription study of ``n_systems`` systems (two by default) and three
+    sentences."""
     fields = {**PLAIN, "ratings_per_clip": 1, "clips_per_listener": 3, **fields}
     study = open_study(
         slug=slug,
-        n_systems=2,
+        n_systems=n_systems,
         n_sentences=3,
         seconds=seconds,
         test_type=TestType.TRANSCRIPTION,
         **fields,
     )
-    assert clips_of(study).count() == 6
+    assert clips_of(study).count() == 3 * n_systems
     return study
 
 
