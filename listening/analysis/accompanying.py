@@ -5,7 +5,8 @@ Where it sits: ``listening.analysis.reports.study_report_compute`` adds the sect
 site report under ``accompanying_information`` (so the page, the HTML and the JSON downloads
 and the API all carry it); ``templates/listening/analysis/_accompanying.html`` shows it.
 :func:`study_accompanying_facts` reads the study's rows; :func:`accompanying_section` is pure
-(facts and the built report in, the section out), so tests can check it item by item.
+(facts and the built report in, the section out), so tests can check it item by item; a
+MUSHRA or transcription study's items about the test are worded by ``accompanying_scored``.
 
 Why: surveys of TTS papers find most MOS results come without who listened, how they were
 recruited and paid, the exact question, the screening, and which systems shared the test
@@ -30,6 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Max, Min
 
+from listening.analysis.accompanying_scored import scored_accompanying
 from listening.models import Clip, Listener, PlaylistItem, Rating, Study, System
 from listening.scales import ACR_TEST
 from mos_site.version import software_versions
@@ -494,13 +496,24 @@ def accompanying_section(facts: dict, report: dict) -> dict:
         ),
     }
     warnings = [w for w in (concentration["warning"],) if w]
-    return {
+    section = {
         "title": "Accompanying information (ITU-T P.800.2)",
         # A list, not an object: PostgreSQL's jsonb does not keep the keys' order.
         "items": [{"key": key, **value} for key, value in items.items()],
         "paragraph": _paragraph(facts, items, n_after, quality),
         "warnings": warnings,
     }
+    # A MUSHRA or transcription study's items about the test in its own words.
+    return scored_accompanying(section, facts, report)
+
+
+def report_accompanied(*, study: Study, report: dict) -> dict:
+    """``report`` with its ``accompanying_information`` section for ``study``, the section's
+    warnings added to the report's (every site report ends with this)."""
+    section = accompanying_section(study_accompanying_facts(study=study), report)
+    report["accompanying_information"] = section
+    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
+    return report
 
 
 def _listeners(n: int) -> str:

@@ -1,10 +1,10 @@
 """The accompanying information (ITU-T P.800.2) of a MUSHRA and of a transcription report: the
 items whose words differ from an ACR report's, from the study's own settings.
 
-Where it sits: ``listening.analysis.site_tests`` builds the section with
-``accompanying.accompanying_section`` (who listened, recruitment, pay, headphone check, stimuli,
-software: the same for every type) and hands it here, which rewrites the items that speak of
-the test itself and the paragraph. Pure: the facts (``accompanying.study_accompanying_facts``)
+Where it sits: ``accompanying.accompanying_section`` builds the section (who listened,
+recruitment, pay, headphone check, stimuli, software: the same for every type) and hands it
+here, which rewrites, for these two types, the items that speak of the test itself and the
+paragraph. Pure: the facts (``accompanying.study_accompanying_facts``)
 and the built report in, the section out.
 
 Why separate words: an ACR paragraph on a MUSHRA report would tell a reader the listeners

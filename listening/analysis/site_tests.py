@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from listening.analysis.accompanying import accompanying_section, study_accompanying_facts
-from listening.analysis.accompanying_scored import scored_accompanying
+from listening.analysis.accompanying import report_accompanied
 from listening.analysis.offline_tests import (
     counted_rows,
     mushra_analysis,
@@ -73,11 +72,7 @@ def _finished(study: Study, report: dict, n_rows: int) -> dict:
     # The site's reports always say how listeners excluded by hand are treated.
     report.setdefault("manual_exclusions", [])
     report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": n_rows}
-    facts = study_accompanying_facts(study=study)
-    section = scored_accompanying(accompanying_section(facts, report), facts, report)
-    report["accompanying_information"] = section
-    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
-    return report
+    return report_accompanied(study=study, report=report)
 
 
 def study_mushra_report_compute(
