@@ -90,6 +90,16 @@ REFERENCES = [
     "auditory experiments, Attention, Perception & Psychophysics 79.",
 ]
 
+#: The facts the stimuli item carries as they are.
+STIMULI_FACTS = (
+    "n_sentences",
+    "sample_rate",
+    "sample_rates_seen",
+    "loudness_target_lufs",
+    "loudness_range_lufs",
+    "duration_range_s",
+)
+
 HEADPHONE_METHOD = (
     "Antiphase test of Woods et al. (2017): in each of 6 trials, which of 3 tones is quietest; "
     "5 of 6 right passes, one attempt."
@@ -442,12 +452,7 @@ def accompanying_section(facts: dict, report: dict) -> dict:
             f"{facts['n_sentences']} test sentences; sample rate {facts['sample_rate']} Hz; "
             f"loudness normalised to {facts['loudness_target_lufs']:g} LUFS (ITU-R BS.1770); "
             f"durations {_num(dur_low)}–{_num(dur_high)} s.",
-            n_sentences=facts["n_sentences"],
-            sample_rate=facts["sample_rate"],
-            sample_rates_seen=facts["sample_rates_seen"],
-            loudness_target_lufs=facts["loudness_target_lufs"],
-            loudness_range_lufs=facts["loudness_range_lufs"],
-            duration_range_s=facts["duration_range_s"],
+            **{key: facts[key] for key in STIMULI_FACTS},
         ),
         "systems": item(
             "Systems in the test",

@@ -67,6 +67,15 @@ def _interval(ci: list | None, show=_num) -> str:
     return f" [{show(ci[0])}–{show(ci[1])}]"
 
 
+def _about_the_numbers(not_comparable: str, label: str, text: str, method: dict) -> dict:
+    """The comparability and statistics items: what the numbers may be compared with, and
+    how they were made (the statistics' own method texts as data)."""
+    return {
+        "comparability": {"label": "Comparability", "text": not_comparable},
+        "statistics": {"label": label, "text": text, "method": method},
+    }
+
+
 def _excluded_counts(report: dict) -> tuple[int, int]:
     """(excluded by the screening, excluded by hand) as the report counts them."""
     screening = report.get("screening") or {}
@@ -211,18 +220,14 @@ def mushra_items(facts: dict, report: dict) -> dict[str, dict[str, Any]]:
             ],
             "anchors": anchor_names,
         },
-        "comparability": {"label": "Comparability", "text": MUSHRA_NOT_COMPARABLE},
-        "statistics": {
-            "label": "Intervals and tests",
-            "text": MUSHRA_STATISTICS,
-            "method": MUSHRA_METHOD,
-        },
+        **_about_the_numbers(
+            MUSHRA_NOT_COMPARABLE, "Intervals and tests", MUSHRA_STATISTICS, MUSHRA_METHOD
+        ),
     }
 
 
-def mushra_paragraph(facts: dict, report: dict, section: dict) -> str:
-    """A method paragraph of a MUSHRA test for a paper."""
-    items = {i["key"]: i for i in section["items"]}
+def mushra_paragraph(facts: dict, report: dict, items: dict[str, dict]) -> str:
+    """A method paragraph of a MUSHRA test for a paper (``items``: the section's, by key)."""
     test = items["test"]
     automatic, manual = _excluded_counts(report)
     rated = int(report.get("n_listeners") or 0) + manual
@@ -311,18 +316,17 @@ def transcription_items(facts: dict, report: dict) -> dict[str, dict[str, Any]]:
                 for s in systems
             ],
         },
-        "comparability": {"label": "Comparability", "text": TRANSCRIPTION_NOT_COMPARABLE},
-        "statistics": {
-            "label": "Error rates and intervals",
-            "text": TRANSCRIPTION_STATISTICS,
-            "method": TRANSCRIPTION_METHOD,
-        },
+        **_about_the_numbers(
+            TRANSCRIPTION_NOT_COMPARABLE,
+            "Error rates and intervals",
+            TRANSCRIPTION_STATISTICS,
+            TRANSCRIPTION_METHOD,
+        ),
     }
 
 
-def transcription_paragraph(facts: dict, report: dict, section: dict) -> str:
-    """A method paragraph of a transcription test for a paper."""
-    items = {i["key"]: i for i in section["items"]}
+def transcription_paragraph(facts: dict, report: dict, items: dict[str, dict]) -> str:
+    """A method paragraph of a transcription test for a paper (``items`` by key)."""
     _, manual = _excluded_counts(report)
     kept = int(report.get("n_listeners") or 0)
     return " ".join(
@@ -362,6 +366,5 @@ def scored_accompanying(section: dict, facts: dict, report: dict) -> dict:
         {"key": item["key"], **worded[item["key"]]} if item["key"] in worded else item
         for item in section["items"]
     ]
-    section = {**section, "items": items}
-    section["paragraph"] = paragraph_of(facts, report, section)
-    return section
+    by_key = {item["key"]: item for item in items}
+    return {**section, "items": items, "paragraph": paragraph_of(facts, report, by_key)}
