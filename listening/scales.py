@@ -25,3 +25,34 @@ ACR_TEST = {
     "increment": 1,
     "presentation": "one clip at a time, played to its end before it can be rated",
 }
+
+# MUSHRA, ITU-R BS.1534-3: every condition of a sentence on one page, each on the 0-100
+# continuous quality scale of five equal labelled bands.
+MUSHRA_TEST = {
+    "type": "mushra",
+    "name": "MUSHRA (multiple stimuli with hidden reference and anchor)",
+    "standard": "ITU-R BS.1534-3 (2015); without a reference as in ITU-R BS.2132",
+    "question": "Rate each sound: 100 means as good as the Reference.",
+    "question_reference_free": "Rate each sound from 0 (Bad) to 100 (Excellent).",
+    "scale": [
+        {"value": "80-100", "label": "Excellent"},
+        {"value": "60-80", "label": "Good"},
+        {"value": "40-60", "label": "Fair"},
+        {"value": "20-40", "label": "Poor"},
+        {"value": "0-20", "label": "Bad"},
+    ],
+    "increment": 1,
+    "presentation": (
+        "all conditions of a sentence on one page in a random order per trial, each played to "
+        "its end before its slider can be set; only the sound playing can be rated"
+    ),
+}
+
+# Intelligibility: the listener types what was said (no rating scale).
+TRANSCRIPTION_TEST = {
+    "type": "transcription",
+    "name": "Transcription (intelligibility)",
+    "standard": "word and character error rate against the sentence text",
+    "question": "Play the clip and type the words you hear.",
+    "presentation": "one clip at a time, typed answer",
+}

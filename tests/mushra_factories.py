@@ -1,11 +1,24 @@
 """MUSHRA and transcription studies for the tests, built as a researcher's would be: a MUSHRA
 study (a natural reference, systems under test, low-pass anchors derived from the reference)
-and a transcription study, each with short real FLAC clips, opened by ``study_open``. No tests here.
+and a transcription study, each with short real FLAC clips, opened by ``study_open``; and their
+listeners' answers written as the listener pages write them (``rate_study``,
+``transcription_answer``). No tests here.
 """
 
 from __future__ import annotations
 
-from listening.models import Study, System, TestType
+from collections.abc import Callable, Mapping
+
+from listening.models import (
+    ConditionScore,
+    Listener,
+    Playlist,
+    Rating,
+    Study,
+    System,
+    TestType,
+    TrialClip,
+)
 from listening.studies.lifecycle import study_open
 from tests.factories import PLAIN, SystemFactory, clips_of, flac_bytes, open_study, ready_clip
 
@@ -63,16 +76,110 @@ def mushra_study(
     return study
 
 
-def transcription_study(*, slug: str = "transcribe", seconds: float = 0.6, **fields) -> Study:
-    """An open transcription study of two systems and three sentences."""
+def transcription_study(
+    *, slug: str = "transcribe", seconds: float = 0.6, n_systems: int = 2, **fields
+) -> Study:
+    """An open transcription study of ``n_systems`` systems (two by default) and three
+    sentences."""
     fields = {**PLAIN, "ratings_per_clip": 1, "clips_per_listener": 3, **fields}
     study = open_study(
         slug=slug,
-        n_systems=2,
+        n_systems=n_systems,
         n_sentences=3,
         seconds=seconds,
         test_type=TestType.TRANSCRIPTION,
         **fields,
     )
-    assert clips_of(study).count() == 6
+    assert clips_of(study).count() == 3 * n_systems
     return study
+
+
+#: Each test system's usual score; the hidden reference, the mid and the low anchor.
+USUAL = {"system-1": 70, "system-2": 50, "anchor70": 40, "anchor35": 15}
+
+
+def honest(listener: int, system: str, role: str, sentence: int) -> int:
+    """An attentive listener: the hidden reference near 100, the rest near its usual score."""
+    if role == TrialClip.Role.HIDDEN_REFERENCE:
+        return 100 - (listener + sentence) % 4
+    return USUAL[system] + (listener * 3 + sentence * 5) % 9 - 4
+
+
+def rate_study(study, score=honest, *, n_listeners: int | None = None) -> list[Listener]:
+    """Every playlist of ``study`` taken by a Prolific listener ``P<i>`` who rates every page:
+    one MUSHRA response per trial, one condition score per rated trial clip."""
+    listeners = []
+    playlists = Playlist.objects.filter(study=study).order_by("index")
+    for i, playlist in enumerate(playlists[:n_listeners]):
+        listener = Listener.objects.create(
+            study=study, platform="prolific", external_id=f"P{i}", stage=Listener.Stage.RATING
+        )
+        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
+        playlist.save()
+        for item in playlist.items.order_by("position"):
+            clips = list(item.trial_clips.select_related("clip__system", "clip__sentence"))
+            response = Rating.objects.create(
+                listener=listener,
+                item=item,
+                purpose=item.purpose,
+                test_type="mushra",
+                play_counts=[1] * len(clips),
+                response_seconds=4.0,
+            )
+            ConditionScore.objects.bulk_create(
+                ConditionScore(
+                    response=response,
+                    trial_clip=c,
+                    score=score(i, c.clip.system.name, c.role, c.clip.sentence.position),
+                    play_count=1,
+                    played_seconds=0.6,
+                )
+                for c in clips
+                if c.role != TrialClip.Role.REFERENCE
+            )
+        listeners.append(listener)
+    return listeners
+
+
+def careless(listener: int, system: str, role: str, sentence: int) -> int:
+    """Listener 0 cannot find the hidden reference (rates it like the systems)."""
+    if listener == 0 and role == TrialClip.Role.HIDDEN_REFERENCE:
+        return 60 + sentence
+    return honest(listener, system, role, sentence)
+
+
+def transcription_answer(
+    study: Study, typed: Callable[[str, str], str], *, prefix: str = "T"
+) -> list[Listener]:
+    """Every playlist of the transcription ``study`` taken by a Prolific listener
+    ``<prefix><i>`` who types ``typed(system, sentence_key)`` for each clip, heard once."""
+    listeners = []
+    for i, playlist in enumerate(Playlist.objects.filter(study=study).order_by("index")):
+        listener = Listener.objects.create(
+            study=study,
+            platform="prolific",
+            external_id=f"{prefix}{i}",
+            stage=Listener.Stage.RATING,
+        )
+        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
+        playlist.save()
+        for item in playlist.items.select_related("clip__system", "clip__sentence"):
+            Rating.objects.create(
+                listener=listener,
+                item=item,
+                clip=item.clip,
+                purpose=item.purpose,
+                test_type="transcription",
+                text=typed(item.clip.system.name, item.clip.sentence.key),
+                play_counts=[1],
+                response_seconds=3.0,
+            )
+        listeners.append(listener)
+    return listeners
+
+
+def texts_set(study: Study, texts: Mapping[str, str]) -> None:
+    """The sentences of ``study`` given the texts ``texts`` (sentence key -> text)."""
+    for sentence in study.sentences.all():
+        sentence.text = texts[sentence.key]
+        sentence.save()

@@ -5,7 +5,8 @@ Where it sits: ``listening.analysis.reports.study_report_compute`` adds the sect
 site report under ``accompanying_information`` (so the page, the HTML and the JSON downloads
 and the API all carry it); ``templates/listening/analysis/_accompanying.html`` shows it.
 :func:`study_accompanying_facts` reads the study's rows; :func:`accompanying_section` is pure
-(facts and the built report in, the section out), so tests can check it item by item.
+(facts and the built report in, the section out), so tests can check it item by item; a
+MUSHRA or transcription study's items about the test are worded by ``accompanying_scored``.
 
 Why: surveys of TTS papers find most MOS results come without who listened, how they were
 recruited and paid, the exact question, the screening, and which systems shared the test
@@ -30,6 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Max, Min
 
+from listening.analysis.accompanying_scored import scored_accompanying
 from listening.models import Clip, Listener, PlaylistItem, Rating, Study, System
 from listening.scales import ACR_TEST
 from mos_site.version import software_versions
@@ -87,6 +89,16 @@ REFERENCES = [
     "Woods, Siegel, Traer & McDermott (2017): Headphone screening to facilitate web-based "
     "auditory experiments, Attention, Perception & Psychophysics 79.",
 ]
+
+#: The facts the stimuli item carries as they are.
+STIMULI_FACTS = (
+    "n_sentences",
+    "sample_rate",
+    "sample_rates_seen",
+    "loudness_target_lufs",
+    "loudness_range_lufs",
+    "duration_range_s",
+)
 
 HEADPHONE_METHOD = (
     "Antiphase test of Woods et al. (2017): in each of 6 trials, which of 3 tones is quietest; "
@@ -194,6 +206,13 @@ def study_accompanying_facts(*, study: Study) -> dict:
         "duration_range_s": [durations["low"], durations["high"]],
         "systems": systems,
         "design_seed": study.design_seed,
+        # The test type's own settings (``accompanying_scored`` words them).
+        "test_type": study.test_type,
+        "mushra_keep_position": study.mushra_keep_position,
+        "mushra_mid_anchor": study.mushra_mid_anchor,
+        "mushra_reference_free": study.mushra_reference_free,
+        "mushra_conditions_per_page": study.mushra_conditions_per_page,
+        "transcription_max_plays": study.transcription_max_plays,
     }
 
 
@@ -433,12 +452,7 @@ def accompanying_section(facts: dict, report: dict) -> dict:
             f"{facts['n_sentences']} test sentences; sample rate {facts['sample_rate']} Hz; "
             f"loudness normalised to {facts['loudness_target_lufs']:g} LUFS (ITU-R BS.1770); "
             f"durations {_num(dur_low)}–{_num(dur_high)} s.",
-            n_sentences=facts["n_sentences"],
-            sample_rate=facts["sample_rate"],
-            sample_rates_seen=facts["sample_rates_seen"],
-            loudness_target_lufs=facts["loudness_target_lufs"],
-            loudness_range_lufs=facts["loudness_range_lufs"],
-            duration_range_s=facts["duration_range_s"],
+            **{key: facts[key] for key in STIMULI_FACTS},
         ),
         "systems": item(
             "Systems in the test",
@@ -487,13 +501,24 @@ def accompanying_section(facts: dict, report: dict) -> dict:
         ),
     }
     warnings = [w for w in (concentration["warning"],) if w]
-    return {
+    section = {
         "title": "Accompanying information (ITU-T P.800.2)",
         # A list, not an object: PostgreSQL's jsonb does not keep the keys' order.
         "items": [{"key": key, **value} for key, value in items.items()],
         "paragraph": _paragraph(facts, items, n_after, quality),
         "warnings": warnings,
     }
+    # A MUSHRA or transcription study's items about the test in its own words.
+    return scored_accompanying(section, facts, report)
+
+
+def report_accompanied(*, study: Study, report: dict) -> dict:
+    """``report`` with its ``accompanying_information`` section for ``study``, the section's
+    warnings added to the report's (every site report ends with this)."""
+    section = accompanying_section(study_accompanying_facts(study=study), report)
+    report["accompanying_information"] = section
+    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
+    return report
 
 
 def _listeners(n: int) -> str:

@@ -10,6 +10,7 @@ name drawn or printed is escaped.
 from __future__ import annotations
 
 import io
+import math
 from html import escape
 
 from mos_site.spreadsheet import csv_writer
@@ -25,6 +26,17 @@ BOX_FILL = "#cbd5e1"
 ROLE_FILL = {"hidden_reference": "#abd9e9", "anchor35": "#fdae61", "anchor70": "#fee090"}
 LINE = "#222222"
 CLUSTERED = "#c2410c"
+# The conditions' names under the boxes: slanted by this many degrees, cut at this many
+# characters, about this many pixels a character at the chart's 12 px.
+LABEL_ANGLE = 40
+LABEL_CHARS = 34
+CHAR_PX = 6.6
+ROLE_TEXT = {
+    "hidden_reference": "hidden ref.",
+    "reference": "reference",
+    "anchor35": "low anchor",
+    "anchor70": "mid anchor",
+}
 
 SUMMARY_COLUMNS = [
     "system",
@@ -93,6 +105,15 @@ def _interval(ci: list[float | None]) -> str:
     return _interval_text(ci, 1)
 
 
+def _condition_label(system: dict) -> str:
+    """A condition's name under its box, with its role unless the name says it already; cut
+    at :data:`LABEL_CHARS` (the tooltip and the description have the whole name)."""
+    name = str(system["system"])
+    role = ROLE_TEXT.get(system["role"])
+    label = name if role is None or name == system["role"] else f"{name} ({role})"
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
 def svg_mushra_boxplot(systems: list[dict], *, chart_id: str = "mushra-box") -> str:
     """Vertical Tukey box plot per condition on the 0-100 scale, BS.1534's bands labelled,
     with the mean as a diamond and the clustered 95 % interval as an orange bar beside the box.
@@ -100,7 +121,15 @@ def svg_mushra_boxplot(systems: list[dict], *, chart_id: str = "mushra-box") -> 
     ``systems`` is the report's ``systems`` list (each with ``box``). The chart scales to its
     container (``viewBox``); every condition's numbers are in its tooltip and the description.
     """
-    left, top, plot_h, slot, bottom = 80, 24, 300, 64, 96
+    labels = [_condition_label(s) for s in systems]
+    # Names are drawn slanted, so a long one (a checkpoint's name) stays readable: its drop
+    # below the axis and its reach left of the first column come from its length.
+    longest = max((len(label) for label in labels), default=0) * CHAR_PX
+    drop = longest * math.sin(math.radians(LABEL_ANGLE))
+    reach = longest * math.cos(math.radians(LABEL_ANGLE))
+    top, plot_h, slot = 24, 300, 64
+    left = max(80, math.ceil(reach - slot / 2 + 8))
+    bottom = math.ceil(drop) + 72
     # At least wide enough for the legend, however few the conditions.
     width = max(left + slot * max(len(systems), 1) + 16, 400)
     height = top + plot_h + bottom
@@ -140,18 +169,11 @@ def svg_mushra_boxplot(systems: list[dict], *, chart_id: str = "mushra-box") -> 
             f"n = {s['n']}"
         )
         parts.append(f"<g><title>{tip}</title>")
-        name = str(s["system"])
-        # About 7 px a character: longer names are cut (the tooltip has the whole name).
-        short = name if len(name) <= 8 else name[:7] + "…"
+        ly = top + plot_h + 14
         parts.append(
-            f'<text x="{cx:.1f}" y="{top + plot_h + 18}" text-anchor="middle">'
-            f"{escape(short)}</text>"
+            f'<text x="{cx:.1f}" y="{ly}" text-anchor="end" '
+            f'transform="rotate(-{LABEL_ANGLE} {cx:.1f} {ly})">{escape(labels[i])}</text>'
         )
-        if s["role"] != "test":
-            parts.append(
-                f'<text x="{cx:.1f}" y="{top + plot_h + 33}" text-anchor="middle" fill="#555" '
-                f'font-size="10">{escape(s["role"].replace("_", " "))}</text>'
-            )
         box = s.get("box")
         if not box:
             parts.append(
@@ -195,7 +217,7 @@ def svg_mushra_boxplot(systems: list[dict], *, chart_id: str = "mushra-box") -> 
                 f'stroke="{CLUSTERED}" stroke-width="4"/>'
             )
         parts.append("</g>")
-    legend_y = top + plot_h + 52
+    legend_y = top + plot_h + math.ceil(drop) + 36
     parts.append(
         f'<path d="M{left + 5} {legend_y - 5} L{left + 10} {legend_y} L{left + 5} {legend_y + 5} '
         f'L{left} {legend_y} Z" fill="#ffffff" stroke="{LINE}"/>'

@@ -51,7 +51,7 @@ from django.db.models import Count, Max, Q
 from django.db.models.fields.json import KeyTextTransform
 from django.utils import timezone
 
-from listening.analysis.accompanying import accompanying_section, study_accompanying_facts
+from listening.analysis.accompanying import report_accompanied
 from listening.analysis.objective_section import (
     OBJECTIVE_VERSION,
     objective_rows_csv,
@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 report_log = logging.getLogger("harken.reports")
 
 # Bump when the shape or the content of a built report changes, so cached reports are rebuilt.
-REPORT_VERSION = 3
+REPORT_VERSION = 4
 
 Progress = Callable[[float, str], None]
 
@@ -127,6 +127,15 @@ def _manual_exclusions(study: Study) -> list[tuple[int, str, str, str]]:
         .order_by("id")
         .values_list("id", "platform", "external_id", "exclusion_reason")
     )
+
+
+def _manual_by_label(study: Study) -> dict[str, str]:
+    """The listeners the researcher excluded by hand: label (as the reports name listeners)
+    -> reason."""
+    return {
+        listener_label(pk=pk, platform=platform, external_id=external_id): reason
+        for pk, platform, external_id, reason in _manual_exclusions(study)
+    }
 
 
 def report_fingerprint(*, study: Study) -> tuple[str, dict]:
@@ -243,10 +252,7 @@ def study_report_compute(
             "This study has no test ratings yet. The report appears once listeners have rated "
             "clips."
         )
-    manual = {
-        listener_label(pk=pk, platform=platform, external_id=external_id): reason
-        for pk, platform, external_id, reason in _manual_exclusions(study)
-    }
+    manual = _manual_by_label(study)
     step(0.3, f"Computing statistics over {len(frame):,} ratings")
     report = build_report_without(
         frame,
@@ -269,9 +275,7 @@ def study_report_compute(
         # researcher the MOS report. Logged with its traceback, shown in the section.
         log.exception("objective section failed", extra={"study": study.slug})
         report["objective"] = {"error": f"{type(error).__name__}: {error}"}
-    section = accompanying_section(study_accompanying_facts(study=study), report)
-    report["accompanying_information"] = section
-    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
+    report_accompanied(study=study, report=report)
     step(0.95, "Saving the report")
     return report
 
@@ -289,10 +293,7 @@ def study_test_report_compute(*, study: Study, rules: Any, progress: Progress) -
             "This study has no test responses yet. The report appears once listeners have "
             "answered trials."
         )
-    manual = {
-        listener_label(pk=pk, platform=platform, external_id=external_id): reason
-        for pk, platform, external_id, reason in _manual_exclusions(study)
-    }
+    manual = _manual_by_label(study)
     reference = study.reference_system.name if study.reference_system is not None else None
     answered = set()
     for column in ("a", "b", "x", "system"):
@@ -309,9 +310,7 @@ def study_test_report_compute(*, study: Study, rules: Any, progress: Progress) -
     report = build_test_report(frame, study.test_type, **arguments)
     report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": int(len(frame))}
     report.setdefault("manual_exclusions", [])
-    section = accompanying_section(study_accompanying_facts(study=study), report)
-    report["accompanying_information"] = section
-    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
+    report_accompanied(study=study, report=report)
     progress(0.95, "Saving the report")
     return report
 
@@ -319,10 +318,7 @@ def study_test_report_compute(*, study: Study, rules: Any, progress: Progress) -
 def study_scored_report_dispatch(*, study: Study, rules: Any, progress: Progress) -> dict:
     """The report of a MUSHRA or transcription ``study`` (``analysis.site_tests``), with the
     study's screening rules (or ``rules``) and the listeners excluded by hand."""
-    manual = {
-        listener_label(pk=pk, platform=platform, external_id=external_id): reason
-        for pk, platform, external_id, reason in _manual_exclusions(study)
-    }
+    manual = _manual_by_label(study)
     chosen = study.screening if rules is STUDY_RULES else rules
     report = study_scored_report_compute(
         study=study, rules=chosen, manual=manual, progress=progress

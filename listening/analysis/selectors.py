@@ -270,6 +270,44 @@ def _listener_fields(prefix: str) -> list[str]:
     return [f"{prefix}listener_id", f"{prefix}listener__platform", f"{prefix}listener__external_id"]
 
 
+def _scored_fields(*, response: str, clip: str, answer: str) -> list[str]:
+    """The fields every MUSHRA and transcription record starts with, as paths from the row
+    read (``response``: to the response, ``clip``: to the clip; ``answer``: score or text)."""
+    return [
+        *_listener_fields(response),
+        f"{clip}sentence__key",
+        f"{clip}system__name",
+        answer,
+        f"{response}purpose",
+        f"{response}item_id",
+        f"{clip}token",
+        f"{response}response_seconds",
+    ]
+
+
+def _scored_records(
+    rows, *, answer: str, n_own: int, extra_fields: tuple[str, ...]
+) -> Iterator[tuple[dict, list]]:
+    """(record, the type's own values) per row of ``_scored_fields`` + ``n_own`` fields of the
+    type + ``extra_fields``: the record holds listener (its label), sentence, system,
+    ``answer``, purpose, trial, clip, response_seconds and the extra fields by name."""
+    for pk, platform, external_id, sentence, system, value, *rest in rows.iterator(chunk_size=5000):
+        purpose, trial, clip, seconds, *tail = rest
+        own, extra = tail[:n_own], tail[n_own:]
+        record = {
+            "listener": listener_label(pk=pk, platform=platform, external_id=external_id),
+            "sentence": sentence,
+            "system": system,
+            answer: value,
+            "purpose": purpose,
+            "trial": trial,
+            "clip": clip,
+            "response_seconds": seconds,
+            **dict(zip(extra_fields, extra, strict=True)),
+        }
+        yield record, own
+
+
 def study_mushra_records(
     study: Study, *, training: bool = False, extra_fields: tuple[str, ...] = ()
 ) -> Iterator[dict]:
@@ -282,36 +320,16 @@ def study_mushra_records(
     if not training:
         scores = scores.exclude(response__purpose=PlaylistItem.Purpose.TRAINING)
     fields = [
-        "trial_clip__clip__sentence__key",
-        "trial_clip__clip__system__name",
-        "score",
+        *_scored_fields(response="response__", clip="trial_clip__clip__", answer="score"),
         "trial_clip__role",
         "trial_clip__clip__system__anchor_kind",
-        "response__purpose",
-        "response__item_id",
-        "trial_clip__clip__token",
-        "response__response_seconds",
         *extra_fields,
     ]
-    rows = scores.order_by("response_id", "trial_clip__position").values_list(
-        *_listener_fields("response__"), *fields
-    )
-    for pk, platform, external_id, sentence, system, score, role, kind, *rest in rows.iterator(
-        chunk_size=5000
+    rows = scores.order_by("response_id", "trial_clip__position").values_list(*fields)
+    for record, (role, kind) in _scored_records(
+        rows, answer="score", n_own=2, extra_fields=extra_fields
     ):
-        purpose, trial, clip, seconds, *extra = rest
-        yield {
-            "listener": listener_label(pk=pk, platform=platform, external_id=external_id),
-            "sentence": sentence,
-            "system": system,
-            "score": score,
-            "role": mushra_role(role, kind),
-            "purpose": purpose,
-            "trial": trial,
-            "clip": clip,
-            "response_seconds": seconds,
-            **dict(zip(extra_fields, extra, strict=True)),
-        }
+        yield {**record, "role": mushra_role(role, kind)}
 
 
 def study_transcription_records(
@@ -323,30 +341,10 @@ def study_transcription_records(
     answers = Rating.objects.filter(listener__study=study, test_type=study.test_type)
     if not training:
         answers = answers.exclude(purpose=PlaylistItem.Purpose.TRAINING)
-    fields = [
-        "clip__sentence__key",
-        "clip__system__name",
-        "text",
-        "purpose",
-        "item_id",
-        "clip__token",
-        "response_seconds",
-        *extra_fields,
-    ]
-    rows = answers.order_by("id").values_list(*_listener_fields(""), *fields)
-    for pk, platform, external_id, sentence, system, text, *rest in rows.iterator(chunk_size=5000):
-        purpose, trial, clip, seconds, *extra = rest
-        yield {
-            "listener": listener_label(pk=pk, platform=platform, external_id=external_id),
-            "sentence": sentence,
-            "system": system,
-            "text": text,
-            "purpose": purpose,
-            "trial": trial,
-            "clip": clip,
-            "response_seconds": seconds,
-            **dict(zip(extra_fields, extra, strict=True)),
-        }
+    fields = [*_scored_fields(response="", clip="clip__", answer="text"), *extra_fields]
+    rows = answers.order_by("id").values_list(*fields)
+    for record, _ in _scored_records(rows, answer="text", n_own=0, extra_fields=extra_fields):
+        yield record
 
 
 def _scored_frame(records: Iterator[dict], columns: list[str]) -> pd.DataFrame:

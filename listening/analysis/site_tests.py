@@ -8,7 +8,8 @@ rated condition, the role from the trial clip; ``selectors.study_transcription_f
 sentences' texts) and analysed by the functions the offline command calls
 (``offline_tests.mushra_analysis`` / ``transcription_analysis``), so the report page and the
 command run on the study's ratings download give the same numbers. The accompanying information
-(ITU-T P.800.2) is added as for every site report.
+(ITU-T P.800.2) is added as for every site report, in the words of the study's type
+(``accompanying_scored``).
 
 A MUSHRA study's post-screening thresholds (ITU-R BS.1534-3, section 4.1.2) are stored with its
 other screening rules in ``Study.screening`` (``listening.screening.MUSHRA_SETTINGS``' names;
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from listening.analysis.accompanying import accompanying_section, study_accompanying_facts
+from listening.analysis.accompanying import report_accompanied
 from listening.analysis.offline_tests import (
     counted_rows,
     mushra_analysis,
@@ -71,10 +72,7 @@ def _finished(study: Study, report: dict, n_rows: int) -> dict:
     # The site's reports always say how listeners excluded by hand are treated.
     report.setdefault("manual_exclusions", [])
     report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": n_rows}
-    section = accompanying_section(study_accompanying_facts(study=study), report)
-    report["accompanying_information"] = section
-    report["warnings"] = [*report.get("warnings", []), *section["warnings"]]
-    return report
+    return report_accompanied(study=study, report=report)
 
 
 def study_mushra_report_compute(

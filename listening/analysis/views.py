@@ -40,6 +40,7 @@ from listening.access import researcher_required, study_for
 from listening.analysis import (
     downloads,
     funnel,
+    page_tables,
     render_comparative,
     render_mushra,
     render_transcription,
@@ -128,19 +129,9 @@ SCORED_RENDERERS: dict[str, tuple[Callable[[dict], str], Callable[..., str]]] = 
 }
 
 
-def _percent(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f} %"
-
-
-def _percent_interval(interval: list | None) -> str:
-    if not interval or interval[0] is None or interval[1] is None:
-        return "n/a"
-    return f"{_percent(interval[0])} – {_percent(interval[1])}"
-
-
 def _scored_context(data: dict, study: Study) -> dict[str, Any]:
     """What the MUSHRA and the transcription page show beside the report's own numbers: the
-    box plot (``render_mushra``, server-side SVG) and the error rates as percentages."""
+    box plot (``render_mushra``, server-side SVG) and the tables (``page_tables``)."""
     if data["test"] == "mushra":
         screening = data["screening"]
         rules = [
@@ -152,30 +143,33 @@ def _scored_context(data: dict, study: Study) -> dict[str, Any]:
             }
             for name, label in screening["rule_labels"].items()
         ]
+        everyone = data.get("without_exclusions", {}).get("systems", [])
         return {
             "heading": _("MUSHRA report"),
             "boxplot": mark_safe(render_mushra.svg_mushra_boxplot(data["systems"])),  # noqa: S308
-            "screening_rules": rules,
+            "conditions_table": page_tables.mushra_conditions_table(
+                data["systems"], _("Scores per condition after exclusions")
+            ),
+            "conditions_all_table": page_tables.mushra_conditions_table(
+                everyone, _("Scores per condition, all listeners")
+            ),
+            "pairs_table": page_tables.mushra_pairs_table(data["pairs"]),
+            "rules_table": page_tables.mushra_rules_table(rules),
+            "excluded_table": page_tables.mushra_excluded_table(data["excluded_listeners"], rules),
             "warnings": data.get("warnings", []),
         }
-    systems = [
-        {
-            **s,
-            "wer_text": _percent(s["wer"]),
-            "wer_ci_text": _percent_interval(s["ci95_clustered"]),
-            "cer_text": _percent(s["cer"]),
-            "cer_ci_text": _percent_interval(s["cer_ci95_clustered"]),
-            "correct_text": _percent(s["sentences_correct"]),
-        }
-        for s in data["systems"]
-    ]
     downloads = [
         ("study_report_answers_csv", _("Answers, normalised and scored")),
         ("study_report_word_errors_csv", _("Errors per word")),
     ]
     return {
         "heading": _("Transcription report"),
-        "transcription_systems": systems,
+        "rates_table": page_tables.transcription_rates_table(data["systems"]),
+        "word_errors_table": page_tables.word_errors_table(data["word_errors"], _("All systems")),
+        "word_errors_by_system": [
+            (system, page_tables.word_errors_table(words, system))
+            for system, words in data.get("word_errors_by_system", {}).items()
+        ],
         "extra_downloads": [
             {"url": reverse(name, args=[study.slug]), "label": label, "kind": "CSV"}
             for name, label in downloads

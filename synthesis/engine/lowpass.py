@@ -6,10 +6,10 @@ through ``audio.postprocess`` (loudness normalisation) like every other clip, so
 differs from its reference in bandwidth only, not in level.
 
 BS.1534-3 (section 5.1) asks for a low-range anchor, the original low-pass filtered at
-3.5 kHz, and a mid-range anchor at 7 kHz. It names the cut-off frequencies only; the first
-edition (BS.1534-1) also gave a tolerance for the 3.5 kHz filter: passband ripple within
-+/-0.1 dB, at least 25 dB of attenuation at 4 kHz and 50 dB at 4.5 kHz. The filters here meet a
-stricter target for both anchors:
+3.5 kHz, and a mid-range anchor at 7 kHz. For the 3.5 kHz filter it gives a tolerance, kept
+from the first edition: passband ripple within +/-0.1 dB, at least 25 dB of attenuation at
+4 kHz and at least 50 dB at 4.5 kHz; for the 7 kHz one it names the cut-off only. The filters
+here meet a stricter target for both anchors:
 
 - passband flat to the cut-off (3500 or 7000 Hz) within 0.1 dB in total;
 - a transition band of 500 Hz (to 4000 Hz and 7500 Hz): the 3.5 kHz anchor's stopband starts

@@ -3,6 +3,7 @@
     python manage.py mos_report --ratings-csv FILE [--test acr|ccr|ab|abx|smos] [--reference NAME]
         [--recipe recipe.json] [--format json|csv|html] [--out PATH]
     python manage.py mos_report STUDY_SLUG [--format json|csv|html] [--out PATH]
+      (any test type: the report and its renderings follow the study's own test)
     python manage.py mos_report --ratings-csv FILE --test mushra|transcription [...]
       (see listening.analysis.offline_tests for their options)
 
@@ -99,6 +100,14 @@ TEST_TYPES: dict[str, TestType] = {
 }
 
 
+def study_renderers(test_type: str) -> dict[str, Callable]:
+    """The ``--format`` renderings of a study's report, by the study's own test type: the
+    renderers of the site's downloads, so the command prints what the report page offers."""
+    if test_type in OFFLINE_TESTS:
+        return OFFLINE_TESTS[test_type].render
+    return TEST_TYPES[test_type].render
+
+
 class Command(BaseCommand):
     help = (
         "Build the MOS report (MOS with t and clustered 95% intervals, pairwise tests, listener "
@@ -176,9 +185,11 @@ class Command(BaseCommand):
         if csv_path:
             ratings, manual, title = self._from_csv(csv_path, kind)
             rules = self._recipe_rules(options["recipe"]) if options["recipe"] else None
+            render = kind.render
         else:
             study = self._study(slug)
             rules, title = study.screening, study.title
+            render = study_renderers(study.test_type)
         if options["no_screening"]:
             rules = dict(rules or {}, enabled=False)
         # Listeners excluded by hand stay excluded with --no-screening: that switch is about
@@ -200,13 +211,16 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from None
 
-        self._emit(kind.render[options["format"]](report, options["title"] or title), options)
+        self._emit(render[options["format"]](report, options["title"] or title), options)
 
     def _offline(self, csv_path: str | None, options: dict) -> None:
         """A MUSHRA or transcription report of a CSV (listening.analysis.offline_tests)."""
         test = options["test"]
         if not csv_path:
-            raise CommandError(f"--test {test} reads --ratings-csv FILE; studies are ACR.")
+            raise CommandError(
+                f"--test {test} reads --ratings-csv FILE; for a study give its slug alone "
+                "(its report follows the study's own test)."
+            )
         if options["recipe"]:
             raise CommandError(
                 f"--recipe holds an ACR study's screening rules; --test {test} takes none."

@@ -16,63 +16,10 @@ from django.urls import reverse
 
 from listening.analysis import reports
 from listening.analysis.selectors import study_mushra_frame
-from listening.models import ConditionScore, Listener, Playlist, Rating, StudyReport, TrialClip
-from tests.mushra_factories import mushra_study
+from listening.models import Listener, StudyReport
+from tests.mushra_factories import careless, honest, mushra_study, rate_study
 
 pytestmark = pytest.mark.django_db
-
-#: Each test system's usual score; the hidden reference, the mid and the low anchor.
-USUAL = {"system-1": 70, "system-2": 50, "anchor70": 40, "anchor35": 15}
-
-
-def honest(listener: int, system: str, role: str, sentence: int) -> int:
-    """An attentive listener: the hidden reference near 100, the rest near its usual score."""
-    if role == TrialClip.Role.HIDDEN_REFERENCE:
-        return 100 - (listener + sentence) % 4
-    return USUAL[system] + (listener * 3 + sentence * 5) % 9 - 4
-
-
-def rate_study(study, score=honest, *, n_listeners: int | None = None) -> list[Listener]:
-    """Every playlist of ``study`` taken by a Prolific listener ``P<i>`` who rates every page:
-    one MUSHRA response per trial, one condition score per rated trial clip."""
-    listeners = []
-    playlists = Playlist.objects.filter(study=study).order_by("index")
-    for i, playlist in enumerate(playlists[:n_listeners]):
-        listener = Listener.objects.create(
-            study=study, platform="prolific", external_id=f"P{i}", stage=Listener.Stage.RATING
-        )
-        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
-        playlist.save()
-        for item in playlist.items.order_by("position"):
-            clips = list(item.trial_clips.select_related("clip__system", "clip__sentence"))
-            response = Rating.objects.create(
-                listener=listener,
-                item=item,
-                purpose=item.purpose,
-                test_type="mushra",
-                play_counts=[1] * len(clips),
-                response_seconds=4.0,
-            )
-            ConditionScore.objects.bulk_create(
-                ConditionScore(
-                    response=response,
-                    trial_clip=c,
-                    score=score(i, c.clip.system.name, c.role, c.clip.sentence.position),
-                    play_count=1,
-                    played_seconds=0.6,
-                )
-                for c in clips
-                if c.role != TrialClip.Role.REFERENCE
-            )
-        listeners.append(listener)
-    return listeners
-
-
-def careless(listener: int, system: str, role: str, sentence: int) -> int:
-    """Listener 0 cannot find the hidden reference (rates it like the systems)."""
-    if listener == 0 and role == TrialClip.Role.HIDDEN_REFERENCE:
-        return 60 + sentence
-    return honest(listener, system, role, sentence)
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from listening.analysis import reports
-from listening.models import Listener, Playlist, Rating, StudyReport
-from tests.mushra_factories import transcription_study
+from listening.models import Listener, StudyReport
+from tests.mushra_factories import texts_set, transcription_answer, transcription_study
 
 pytestmark = pytest.mark.django_db
 
@@ -43,26 +43,8 @@ TYPED = {
 @pytest.fixture
 def answered():
     study = transcription_study(ratings_per_clip=4)
-    for sentence in study.sentences.all():
-        sentence.text = TEXTS[sentence.key]
-        sentence.save()
-    for i, playlist in enumerate(Playlist.objects.filter(study=study).order_by("index")):
-        listener = Listener.objects.create(
-            study=study, platform="prolific", external_id=f"T{i}", stage=Listener.Stage.RATING
-        )
-        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
-        playlist.save()
-        for item in playlist.items.select_related("clip__system", "clip__sentence"):
-            Rating.objects.create(
-                listener=listener,
-                item=item,
-                clip=item.clip,
-                purpose=item.purpose,
-                test_type="transcription",
-                text=TYPED[item.clip.system.name][item.clip.sentence.key],
-                play_counts=[1],
-                response_seconds=3.0,
-            )
+    texts_set(study, TEXTS)
+    transcription_answer(study, lambda system, sentence: TYPED[system][sentence])
     return study
 
 

@@ -1,0 +1,73 @@
+"""The report pages' tables as data (``listening.analysis.page_tables``): the cells line up with
+their columns, numbers are formatted once, missing values say n/a, rules are named by label."""
+
+from __future__ import annotations
+
+import pytest
+
+from listening.analysis.page_tables import (
+    column,
+    data_table,
+    mushra_conditions_table,
+    mushra_excluded_table,
+    word_errors_table,
+)
+
+
+def test_each_cell_takes_its_column_s_kind():
+    table = data_table(
+        caption="c",
+        columns=[column("System"), column("n", "num"), column("Note", "wrap")],
+        rows=[("A", [3, "long words"], "excluded")],
+    )
+    (row,) = table["rows"]
+    assert row["header"] == "A" and row["kind"] == "excluded"
+    assert [(c["text"], c["kind"]) for c in row["cells"]] == [(3, "num"), ("long words", "wrap")]
+
+
+def test_a_row_with_too_few_values_is_a_bug_not_a_short_row():
+    with pytest.raises(ValueError):
+        data_table(
+            caption="c", columns=[column("A"), column("B"), column("C")], rows=[("x", [1], "")]
+        )
+
+
+def test_conditions_show_one_decimal_and_n_a_for_a_missing_interval():
+    systems = [
+        {
+            "system": "ref",
+            "role": "hidden_reference",
+            "n": 12,
+            "mean": 97.75,
+            "median": 98.0,
+            "ci95": [96.04, 99.46],
+            "ci95_clustered": [None, None],
+        },
+    ]
+    (row,) = mushra_conditions_table(systems, "Scores")["rows"]
+    assert [c["text"] for c in row["cells"]] == [
+        "hidden reference",
+        12,
+        "97.8",
+        "98.0",
+        "96.0 – 99.5",
+        "n/a",
+    ]
+
+
+def test_excluded_listeners_are_named_with_the_rules_labels():
+    rules = [{"name": "hidden_reference_missed", "label": "Hidden reference not found"}]
+    excluded = [
+        {"listener": "P0", "rules": ["hidden_reference_missed"], "reason": "below 90"},
+        {"listener": "P3", "rules": ["manual"], "reason": "noisy room"},
+    ]
+    rows = mushra_excluded_table(excluded, rules)["rows"]
+    assert [r["cells"][0]["text"] for r in rows] == [
+        "Hidden reference not found",
+        "Excluded by hand",
+    ]
+
+
+def test_an_empty_word_table_says_so():
+    table = word_errors_table([], "All systems")
+    assert table["rows"] == [] and table["empty"] == "No words."
