@@ -27,7 +27,7 @@ test_ccr.py, test_preference.py and test_bradley_terry.py; here only their inter
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -36,7 +36,14 @@ import pytest
 
 from listening.analysis.stats.ccr import ccr_comparisons
 from listening.analysis.stats.preference import ab_analysis
-from tests.listening.analysis.stats.test_simulation import coverage_mc_error, mc_error
+from tests.listening.analysis.stats.coverage import (
+    Coverage,
+    assert_coverage_in_band,
+    assert_fwer_at_most_5_percent,
+    coverage_count,
+    coverage_mc_error,
+    mc_error,
+)
 
 CCR_SYSTEMS = ("ref", "N1", "N2", "S")
 CCR_LATENT = np.array([0.0, 0.0, 0.0, -0.6])
@@ -47,10 +54,7 @@ SPAM = 0.05
 
 
 @dataclass
-class Tally:
-    covered: int = 0
-    intervals: int = 0
-    per_study: list = field(default_factory=list)
+class Tally(Coverage):
     covered_split: int = 0
     intervals_split: int = 0
     studies: int = 0
@@ -123,15 +127,9 @@ def run_ccr(reps: int, seed: int) -> Tally:
     tally = Tally()
     for _ in range(reps):
         entries, _ = ccr_comparisons(ccr_study(rng), "reference", "ref", list(CCR_SYSTEMS), 0.05)
-        covered = intervals = 0
-        for e in entries:
-            lo, hi = e["ci95_clustered"]
-            if lo is not None:
-                covered += lo <= truth[CCR_SYSTEMS.index(e["system"])] <= hi
-                intervals += 1
-        tally.covered += covered
-        tally.intervals += intervals
-        tally.per_study.append((covered, intervals))
+        coverage_count(
+            tally, ((e["ci95_clustered"], truth[CCR_SYSTEMS.index(e["system"])]) for e in entries)
+        )
         tally.studies += 1
         tally.false_any += any(e["significant"] for e in entries if e["system"] in ("N1", "N2"))
     return tally
@@ -208,20 +206,12 @@ def run_ab(reps: int, seed: int) -> Tally:
     tally = Tally()
     for _ in range(reps):
         pairs = ab_analysis(ab_study(rng), list(AB_SYSTEMS), 0.05)["pairs"]
-        covered = intervals = 0
+        coverage_count(tally, ((p["ci95_clustered"], truth[(p["a"], p["b"])][0]) for p in pairs))
         for p in pairs:
-            share, split = truth[(p["a"], p["b"])]
-            lo, hi = p["ci95_clustered"]
-            if lo is not None:
-                covered += lo <= share <= hi
-                intervals += 1
             lo, hi = p["ci95_clustered_ties_split"]
             if lo is not None:
-                tally.covered_split += lo <= split <= hi
+                tally.covered_split += lo <= truth[(p["a"], p["b"])][1] <= hi
                 tally.intervals_split += 1
-        tally.covered += covered
-        tally.intervals += intervals
-        tally.per_study.append((covered, intervals))
         tally.studies += 1
         tally.false_any += any(p["significant"] for p in pairs if (p["a"], p["b"]) == ("A", "B"))
     return tally
@@ -238,14 +228,11 @@ def report_line(name: str, r: Tally) -> str:
 
 
 def check(name: str, r: Tally, slack: float = 0.0) -> None:
-    cov = r.covered / r.intervals
-    widen = 2 * max(coverage_mc_error(r) - 0.008, 0)
-    assert 0.93 - slack - widen <= cov <= 0.97 + slack + widen, (name, cov)
+    se = coverage_mc_error(r)
+    assert_coverage_in_band(name, r.covered / r.intervals, se, slack=slack)
     if r.intervals_split:
-        split = r.covered_split / r.intervals_split
-        assert 0.93 - slack - widen <= split <= 0.97 + slack + widen, (name, split)
-    fwer = r.false_any / r.studies
-    assert fwer <= 0.05 + 2 * mc_error(0.05, r.studies) + slack, (name, fwer)
+        assert_coverage_in_band(name, r.covered_split / r.intervals_split, se, slack=slack)
+    assert_fwer_at_most_5_percent(name, r.false_any, r.studies, slack=slack)
 
 
 def test_null_systems_have_a_true_cmos_and_preference_of_exactly_no_difference():

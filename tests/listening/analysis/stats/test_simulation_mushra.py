@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,13 @@ from listening.analysis.stats.mushra import (
     validate_mushra,
 )
 from listening.analysis.stats.variance import system_parts
+from tests.listening.analysis.stats.coverage import (
+    Coverage,
+    assert_coverage_in_band,
+    assert_fwer_at_most_5_percent,
+    coverage_count,
+    coverage_mc_error,
+)
 
 CONDITIONS = ("ref", "A", "B", "C", "lp70", "lp35")
 ROLES = {"reference": "ref", "anchor70": "lp70", "anchor35": "lp35"}
@@ -142,10 +149,8 @@ def simulate(d: Design, rng: np.random.Generator) -> tuple[pd.DataFrame, set[str
 
 
 @dataclass
-class Tally:
+class Tally(Coverage):
     studies: int = 0
-    covered: int = 0
-    intervals: int = 0
     naive_covered: int = 0
     false_tie: int = 0
     found_gap: int = 0
@@ -153,22 +158,14 @@ class Tally:
     caught: int = 0
     attentive: int = 0
     wrongly: int = 0
-    per_study: list = field(default_factory=list)
     seconds: float = 0.0
 
 
 def count_coverage(tally: Tally, systems: list[dict], truth: np.ndarray) -> None:
-    covered = intervals = 0
-    for entry in systems:
-        lo, hi = entry["ci95_clustered"]
-        true = truth[CONDITIONS.index(entry["system"])]
-        if lo is not None:
-            covered += lo <= true <= hi
-            intervals += 1
-        tally.naive_covered += entry["ci95"][0] <= true <= entry["ci95"][1]
-    tally.covered += covered
-    tally.intervals += intervals
-    tally.per_study.append((covered, intervals))
+    true = [truth[CONDITIONS.index(entry["system"])] for entry in systems]
+    coverage_count(tally, ((entry["ci95_clustered"], t) for entry, t in zip(systems, true)))
+    for entry, t in zip(systems, true):
+        tally.naive_covered += entry["ci95"][0] <= t <= entry["ci95"][1]
 
 
 def summaries_only(table: pd.DataFrame) -> list[dict]:
@@ -204,15 +201,6 @@ def run(d: Design, reps: int, seed: int, coverage_reps: int = 0) -> Tally:
     return tally
 
 
-def coverage_se(t: Tally) -> float:
-    covered, intervals = np.array(t.per_study, dtype=float).T
-    share = covered.sum() / intervals.sum()
-    n = len(covered)
-    clustered = math.sqrt(((covered - share * intervals) ** 2).sum() * n / max(n - 1, 1))
-    binomial = math.sqrt(share * (1 - share) / intervals.sum())
-    return max(clustered / intervals.sum(), binomial)
-
-
 def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
     lines = [
         "| design | studies | clustered coverage (MC SE) | naive coverage | FWER A = B "
@@ -223,7 +211,7 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
         recall = f"{t.caught / t.careless:.0%}" if t.careless else "n/a"
         lines.append(
             f"| {d.name} | {t.studies} + {len(t.per_study) - t.studies} "
-            f"| {t.covered / t.intervals:.1%} (±{coverage_se(t):.1%}) "
+            f"| {t.covered / t.intervals:.1%} (±{coverage_mc_error(t):.1%}) "
             f"| {t.naive_covered / t.intervals:.1%} | {t.false_tie / t.studies:.1%} "
             f"| {t.found_gap / t.studies:.0%} | {recall} "
             f"| {t.wrongly / max(t.attentive, 1):.1%} | {t.seconds:.0f} |"
@@ -232,11 +220,8 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
 
 
 def check(d: Design, t: Tally, *, slack: float = 0.0) -> None:
-    cov = t.covered / t.intervals
-    widen = 2 * max(coverage_se(t) - 0.008, 0)
-    assert 0.93 - slack - widen <= cov <= 0.97 + slack + widen, (d.name, cov)
-    mc = math.sqrt(0.05 * 0.95 / t.studies)
-    assert t.false_tie / t.studies <= 0.05 + 2 * mc + slack, (d.name, t.false_tie / t.studies)
+    assert_coverage_in_band(d.name, t.covered / t.intervals, coverage_mc_error(t), slack=slack)
+    assert_fwer_at_most_5_percent(d.name, t.false_tie, t.studies, slack=slack)
     if t.careless >= 20:
         assert t.caught / t.careless >= 0.95 - slack, (d.name, t.caught / t.careless)
     assert t.wrongly / t.attentive <= 0.05 + slack, (d.name, t.wrongly / t.attentive)

@@ -1,0 +1,70 @@
+"""What the simulation harnesses (``test_simulation*.py``) count the same way: how often a
+study's 95 % intervals hold the true value, the Monte-Carlo error of that share, and the bands
+every harness holds it and its family-wise error rate to. This module holds no tests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Coverage:
+    """Intervals that held the truth, over all studies and study by study (a harness's tally
+    extends it with what else it counts)."""
+
+    covered: int = 0
+    intervals: int = 0
+    per_study: list = field(default_factory=list)  # (covered, intervals) of every study
+
+
+def coverage_count(
+    tally: Coverage, study: Iterable[tuple[tuple[float | None, float | None], float]]
+) -> None:
+    """Add one study's ``(interval, true value)`` pairs; an interval the report could not give
+    (``(None, None)``) is not counted."""
+    covered = intervals = 0
+    for (lo, hi), true in study:
+        if lo is not None:
+            covered += lo <= true <= hi
+            intervals += 1
+    tally.covered += covered
+    tally.intervals += intervals
+    tally.per_study.append((covered, intervals))
+
+
+def coverage_mc_error(tally: Coverage) -> float:
+    """Monte-Carlo SE of the pooled coverage, clustered by study: a study's intervals share its
+    listeners and sentences, so they are not independent draws (the binomial SE over intervals
+    understates the error). Never below the binomial SE."""
+    covered, intervals = np.array(tally.per_study, dtype=float).T
+    share = covered.sum() / intervals.sum()
+    n = len(covered)
+    clustered = math.sqrt(((covered - share * intervals) ** 2).sum() * n / max(n - 1, 1))
+    return max(clustered / intervals.sum(), mc_error(share, int(intervals.sum())))
+
+
+def mc_error(p: float, n: int) -> float:
+    """Binomial Monte-Carlo SE of a share ``p`` over ``n`` draws."""
+    return math.sqrt(max(p * (1 - p), 1e-9) / max(n, 1))
+
+
+def assert_coverage_in_band(name: str, share: float, se: float, *, slack: float = 0.0) -> None:
+    """93-97 % coverage. Where the study-clustered Monte-Carlo SE exceeds 0.8 % (about the
+    binomial SE of 700 intervals), the band widens by two SEs of the excess: an allowance for
+    Monte-Carlo error, not for a method that under-covers."""
+    widen = 2 * max(se - 0.008, 0)
+    assert 0.93 - slack - widen <= share <= 0.97 + slack + widen, (name, share)
+
+
+def assert_fwer_at_most_5_percent(
+    name: str, false_any: int, studies: int, *, slack: float = 0.0
+) -> None:
+    """The family-wise false-positive rate over the true nulls, with two binomial SEs of 5 %
+    as the Monte-Carlo allowance."""
+    fwer = false_any / studies
+    assert fwer <= 0.05 + 2 * mc_error(0.05, studies) + slack, (name, fwer)
