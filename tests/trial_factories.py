@@ -14,7 +14,7 @@ from listening.analysis.downloads import study_ratings_csv_rows
 from listening.models import Listener, Rating, Study, StudyReport, System
 from listening.studies.lifecycle import study_open
 from mos_site.spreadsheet import csv_writer
-from tests.factories import open_study
+from tests.factories import open_study, trial_with
 
 
 def open_trial_study(test_type: str, *, slug: str | None = None, opened: bool = True, **fields):
@@ -41,6 +41,13 @@ def open_trial_study(test_type: str, *, slug: str | None = None, opened: bool = 
         study_open(study=study)
         study.refresh_from_db()
     return study
+
+
+def ab_trial(playlist, clips: dict, first: tuple[str, str], second: tuple[str, str], **fields):
+    """A two-clip trial of ``playlist``: ``clips[first]`` played as A, then ``clips[second]`` as
+    B, keys (system name, sentence key) as :func:`tests.factories.comparison_study` returns them;
+    ``fields`` go to the trial (purpose, expected answer)."""
+    return trial_with(playlist, [("a", clips[first]), ("b", clips[second])], **fields)
 
 
 def correct_answer(item, study: Study) -> str:
