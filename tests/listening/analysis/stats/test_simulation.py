@@ -49,14 +49,7 @@ from listening.analysis.stats.report import _ratings_needed
 from listening.analysis.stats.screening import screen
 from listening.analysis.stats.table import code_test_rows, validate_ratings
 from listening.analysis.stats.variance import system_parts
-from tests.listening.analysis.stats.coverage import (
-    Coverage,
-    assert_coverage_in_band,
-    assert_fwer_at_most_5_percent,
-    coverage_count,
-    coverage_mc_error,
-    mc_error,
-)
+from tests.listening.analysis.stats import harness
 
 SYSTEMS = ("A", "B", "C", "D")
 
@@ -233,12 +226,10 @@ def previous_pairwise(t, parts, alpha: float = 0.05) -> dict[tuple[int, int], bo
 
 
 @dataclass
-class Tally(Coverage):
-    studies: int = 0
+class Tally(harness.Tally):
     coverage_studies: int = 0  # further studies that only counted coverage
     diff_covered: int = 0  # 95 % intervals of the pairwise differences that held the truth
     diff_intervals: int = 0
-    false_any: int = 0
     false_any_old: int = 0
     power: dict | None = None
     spammers: int = 0
@@ -312,7 +303,7 @@ def run_design(d: Design, reps: int, seed: int, coverage_reps: int = 0) -> tuple
 
 
 def count_coverage(tally: Tally, systems: list[dict], truth: np.ndarray) -> None:
-    coverage_count(
+    harness.coverage_count(
         tally, ((s["ci95_clustered"], truth[SYSTEMS.index(s["system"])]) for s in systems)
     )
 
@@ -336,8 +327,8 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
 
         recall = f"{r.caught / r.spammers:.0%}" if r.spammers else "n/a"
         lines.append(
-            f"| {d.name} | {studies} | {cov:.1%} (±{coverage_mc_error(r):.1%}) "
-            f"| {fwer:.1%} (±{mc_error(0.05, r.studies):.1%}) ({fwer_old:.1%}) "
+            f"| {d.name} | {studies} | {cov:.1%} (±{harness.coverage_mc_error(r):.1%}) "
+            f"| {fwer:.1%} (±{harness.mc_error(0.05, r.studies):.1%}) ({fwer_old:.1%}) "
             f"| {power(0.2)} | {power(0.3)} "
             f"| {r.diff_covered / max(r.diff_intervals, 1):.1%} | {recall} "
             f"| {r.wrongly / max(r.honest, 1):.1%} | {r.seconds:.0f} |"
@@ -346,11 +337,19 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
 
 
 def check(d: Design, r: Tally, *, slack: float = 0.0) -> None:
-    assert_coverage_in_band(d.name, r.covered / r.intervals, coverage_mc_error(r), slack=slack)
-    assert_fwer_at_most_5_percent(d.name, r.false_any, r.studies, slack=slack)
-    if r.spammers >= 20:
-        assert r.caught / r.spammers >= 0.8 - slack, (d.name, r.caught / r.spammers)
-    assert r.wrongly / r.honest <= 0.05 + slack, (d.name, r.wrongly / r.honest)
+    harness.assert_coverage_in_band(
+        d.name, r.covered / r.intervals, harness.coverage_mc_error(r), slack=slack
+    )
+    harness.assert_fwer_at_most_5_percent(d.name, r, slack=slack)
+    harness.assert_screening(
+        d.name,
+        caught=r.caught,
+        of=r.spammers,
+        wrongly=r.wrongly,
+        among=r.honest,
+        recall=0.8,
+        slack=slack,
+    )
 
 
 @pytest.mark.slow
@@ -445,8 +444,8 @@ def test_ratings_needed_upper_bound_reaches_the_target_in_most_studies():
         upper, point, g = planned_study_reaches_target(d, target, reps=40, seed=500 + i)
         results.append((d, upper))
         lines.append(
-            f"| {d.name} | ±{target} | {upper:.0%} (±{mc_error(upper, 160):.0%}) | {point:.0%} "
-            f"| x{g:.1f} |"
+            f"| {d.name} | ±{target} | {upper:.0%} (±{harness.mc_error(upper, 160):.0%}) "
+            f"| {point:.0%} | x{g:.1f} |"
         )
     print("\n" + "\n".join(lines))
     for d, upper in results:

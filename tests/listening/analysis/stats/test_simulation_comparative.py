@@ -36,14 +36,7 @@ import pytest
 
 from listening.analysis.stats.ccr import ccr_comparisons
 from listening.analysis.stats.preference import ab_analysis
-from tests.listening.analysis.stats.coverage import (
-    Coverage,
-    assert_coverage_in_band,
-    assert_fwer_at_most_5_percent,
-    coverage_count,
-    coverage_mc_error,
-    mc_error,
-)
+from tests.listening.analysis.stats import harness
 
 CCR_SYSTEMS = ("ref", "N1", "N2", "S")
 CCR_LATENT = np.array([0.0, 0.0, 0.0, -0.6])
@@ -54,11 +47,9 @@ SPAM = 0.05
 
 
 @dataclass
-class Tally(Coverage):
+class Tally(harness.Tally):
     covered_split: int = 0
     intervals_split: int = 0
-    studies: int = 0
-    false_any: int = 0
 
 
 def ccr_listeners(rng, n):
@@ -127,7 +118,7 @@ def run_ccr(reps: int, seed: int) -> Tally:
     tally = Tally()
     for _ in range(reps):
         entries, _ = ccr_comparisons(ccr_study(rng), "reference", "ref", list(CCR_SYSTEMS), 0.05)
-        coverage_count(
+        harness.coverage_count(
             tally, ((e["ci95_clustered"], truth[CCR_SYSTEMS.index(e["system"])]) for e in entries)
         )
         tally.studies += 1
@@ -206,7 +197,9 @@ def run_ab(reps: int, seed: int) -> Tally:
     tally = Tally()
     for _ in range(reps):
         pairs = ab_analysis(ab_study(rng), list(AB_SYSTEMS), 0.05)["pairs"]
-        coverage_count(tally, ((p["ci95_clustered"], truth[(p["a"], p["b"])][0]) for p in pairs))
+        harness.coverage_count(
+            tally, ((p["ci95_clustered"], truth[(p["a"], p["b"])][0]) for p in pairs)
+        )
         for p in pairs:
             lo, hi = p["ci95_clustered_ties_split"]
             if lo is not None:
@@ -219,8 +212,9 @@ def run_ab(reps: int, seed: int) -> Tally:
 
 def report_line(name: str, r: Tally) -> str:
     line = (
-        f"| {name} | {r.studies} | {r.covered / r.intervals:.1%} (±{coverage_mc_error(r):.1%}) "
-        f"| {r.false_any / r.studies:.1%} (±{mc_error(0.05, r.studies):.1%})"
+        f"| {name} | {r.studies} | {r.covered / r.intervals:.1%} "
+        f"(±{harness.coverage_mc_error(r):.1%}) "
+        f"| {r.false_any / r.studies:.1%} (±{harness.mc_error(0.05, r.studies):.1%})"
     )
     if r.intervals_split:
         line += f" | ties split {r.covered_split / r.intervals_split:.1%}"
@@ -228,11 +222,11 @@ def report_line(name: str, r: Tally) -> str:
 
 
 def check(name: str, r: Tally, slack: float = 0.0) -> None:
-    se = coverage_mc_error(r)
-    assert_coverage_in_band(name, r.covered / r.intervals, se, slack=slack)
+    se = harness.coverage_mc_error(r)
+    harness.assert_coverage_in_band(name, r.covered / r.intervals, se, slack=slack)
     if r.intervals_split:
-        assert_coverage_in_band(name, r.covered_split / r.intervals_split, se, slack=slack)
-    assert_fwer_at_most_5_percent(name, r.false_any, r.studies, slack=slack)
+        harness.assert_coverage_in_band(name, r.covered_split / r.intervals_split, se, slack=slack)
+    harness.assert_fwer_at_most_5_percent(name, r, slack=slack)
 
 
 def test_null_systems_have_a_true_cmos_and_preference_of_exactly_no_difference():

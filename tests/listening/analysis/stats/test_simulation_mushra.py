@@ -40,13 +40,7 @@ from listening.analysis.stats.mushra import (
     validate_mushra,
 )
 from listening.analysis.stats.variance import system_parts
-from tests.listening.analysis.stats.coverage import (
-    Coverage,
-    assert_coverage_in_band,
-    assert_fwer_at_most_5_percent,
-    coverage_count,
-    coverage_mc_error,
-)
+from tests.listening.analysis.stats import harness
 
 CONDITIONS = ("ref", "A", "B", "C", "lp70", "lp35")
 ROLES = {"reference": "ref", "anchor70": "lp70", "anchor35": "lp35"}
@@ -149,10 +143,8 @@ def simulate(d: Design, rng: np.random.Generator) -> tuple[pd.DataFrame, set[str
 
 
 @dataclass
-class Tally(Coverage):
-    studies: int = 0
+class Tally(harness.Tally):
     naive_covered: int = 0
-    false_tie: int = 0
     found_gap: int = 0
     careless: int = 0
     caught: int = 0
@@ -163,7 +155,7 @@ class Tally(Coverage):
 
 def count_coverage(tally: Tally, systems: list[dict], truth: np.ndarray) -> None:
     true = [truth[CONDITIONS.index(entry["system"])] for entry in systems]
-    coverage_count(tally, ((entry["ci95_clustered"], t) for entry, t in zip(systems, true)))
+    harness.coverage_count(tally, ((entry["ci95_clustered"], t) for entry, t in zip(systems, true)))
     for entry, t in zip(systems, true):
         tally.naive_covered += entry["ci95"][0] <= t <= entry["ci95"][1]
 
@@ -189,7 +181,7 @@ def run(d: Design, reps: int, seed: int, coverage_reps: int = 0) -> Tally:
         tally.studies += 1
         count_coverage(tally, report["without_exclusions"]["systems"], truth)
         pairs = {(p["system_a"], p["system_b"]): p for p in report["without_exclusions"]["pairs"]}
-        tally.false_tie += pairs[("A", "B")]["significant"]
+        tally.false_any += pairs[("A", "B")]["significant"]
         tally.found_gap += pairs[("A", "C")]["significant"]
         excluded = {e["listener"] for e in report["excluded_listeners"]}
         everyone = set(table["listener"])
@@ -199,6 +191,22 @@ def run(d: Design, reps: int, seed: int, coverage_reps: int = 0) -> Tally:
         tally.wrongly += len(excluded - careless)
     tally.seconds = time.perf_counter() - start
     return tally
+
+
+def check(d: Design, t: Tally, *, slack: float = 0.0) -> None:
+    harness.assert_coverage_in_band(
+        d.name, t.covered / t.intervals, harness.coverage_mc_error(t), slack=slack
+    )
+    harness.assert_fwer_at_most_5_percent(d.name, t, slack=slack)
+    harness.assert_screening(
+        d.name,
+        caught=t.caught,
+        of=t.careless,
+        wrongly=t.wrongly,
+        among=t.attentive,
+        recall=0.95,
+        slack=slack,
+    )
 
 
 def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
@@ -211,20 +219,12 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
         recall = f"{t.caught / t.careless:.0%}" if t.careless else "n/a"
         lines.append(
             f"| {d.name} | {t.studies} + {len(t.per_study) - t.studies} "
-            f"| {t.covered / t.intervals:.1%} (±{coverage_mc_error(t):.1%}) "
-            f"| {t.naive_covered / t.intervals:.1%} | {t.false_tie / t.studies:.1%} "
+            f"| {t.covered / t.intervals:.1%} (±{harness.coverage_mc_error(t):.1%}) "
+            f"| {t.naive_covered / t.intervals:.1%} | {t.false_any / t.studies:.1%} "
             f"| {t.found_gap / t.studies:.0%} | {recall} "
             f"| {t.wrongly / max(t.attentive, 1):.1%} | {t.seconds:.0f} |"
         )
     return lines
-
-
-def check(d: Design, t: Tally, *, slack: float = 0.0) -> None:
-    assert_coverage_in_band(d.name, t.covered / t.intervals, coverage_mc_error(t), slack=slack)
-    assert_fwer_at_most_5_percent(d.name, t.false_tie, t.studies, slack=slack)
-    if t.careless >= 20:
-        assert t.caught / t.careless >= 0.95 - slack, (d.name, t.caught / t.careless)
-    assert t.wrongly / t.attentive <= 0.05 + slack, (d.name, t.wrongly / t.attentive)
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
-"""What the simulation harnesses (``test_simulation*.py``) count the same way: how often a
-study's 95 % intervals hold the true value, the Monte-Carlo error of that share, and the bands
-every harness holds it and its family-wise error rate to. This module holds no tests.
+"""What the simulation harnesses (``test_simulation*.py``) count and hold the same way: how
+often a study's 95 % intervals hold the true value and the Monte-Carlo error of that share,
+studies with a false positive among the true nulls, and the bands every harness holds these
+and its screening to. This module holds no tests.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ import numpy as np
 
 
 @dataclass
-class Coverage:
-    """Intervals that held the truth, over all studies and study by study (a harness's tally
-    extends it with what else it counts)."""
+class Tally:
+    """Intervals that held the truth, over all studies and study by study; the studies run and
+    those where a true null came out significant. A harness's tally extends it."""
 
     covered: int = 0
     intervals: int = 0
     per_study: list = field(default_factory=list)  # (covered, intervals) of every study
+    studies: int = 0
+    false_any: int = 0
 
 
 def coverage_count(
-    tally: Coverage, study: Iterable[tuple[tuple[float | None, float | None], float]]
+    tally: Tally, study: Iterable[tuple[tuple[float | None, float | None], float]]
 ) -> None:
     """Add one study's ``(interval, true value)`` pairs; an interval the report could not give
     (``(None, None)``) is not counted."""
@@ -37,7 +40,7 @@ def coverage_count(
     tally.per_study.append((covered, intervals))
 
 
-def coverage_mc_error(tally: Coverage) -> float:
+def coverage_mc_error(tally: Tally) -> float:
     """Monte-Carlo SE of the pooled coverage, clustered by study: a study's intervals share its
     listeners and sentences, so they are not independent draws (the binomial SE over intervals
     understates the error). Never below the binomial SE."""
@@ -61,10 +64,18 @@ def assert_coverage_in_band(name: str, share: float, se: float, *, slack: float 
     assert 0.93 - slack - widen <= share <= 0.97 + slack + widen, (name, share)
 
 
-def assert_fwer_at_most_5_percent(
-    name: str, false_any: int, studies: int, *, slack: float = 0.0
-) -> None:
+def assert_fwer_at_most_5_percent(name: str, tally: Tally, *, slack: float = 0.0) -> None:
     """The family-wise false-positive rate over the true nulls, with two binomial SEs of 5 %
     as the Monte-Carlo allowance."""
-    fwer = false_any / studies
-    assert fwer <= 0.05 + 2 * mc_error(0.05, studies) + slack, (name, fwer)
+    fwer = tally.false_any / tally.studies
+    assert fwer <= 0.05 + 2 * mc_error(0.05, tally.studies) + slack, (name, fwer)
+
+
+def assert_screening(
+    name: str, *, caught: int, of: int, wrongly: int, among: int, recall: float, slack: float
+) -> None:
+    """The screening excluded at least ``recall`` of the ``of`` listeners it should (judged
+    only from 20 of them) and at most 5 % of the ``among`` listeners it should not."""
+    if of >= 20:
+        assert caught / of >= recall - slack, (name, caught / of)
+    assert wrongly / among <= 0.05 + slack, (name, wrongly / among)
