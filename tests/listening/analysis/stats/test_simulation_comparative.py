@@ -52,6 +52,27 @@ class Tally(harness.Tally):
     intervals_split: int = 0
 
 
+def crossed(n_l: int, n_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Listener and sentence codes of every answer: each listener hears each sentence once."""
+    listener, sentence = np.meshgrid(np.arange(n_l), np.arange(n_s), indexing="ij")
+    return listener.ravel(), sentence.ravel()
+
+
+def answer_table(systems, listener, sentence, first, second, **answer) -> pd.DataFrame:
+    """A study's answers as its CSV has them: listener, sentence, the systems played as a and
+    as b (codes into ``systems``), then the answer column."""
+    names = np.array(systems)
+    return pd.DataFrame(
+        {
+            "listener": [f"L{i}" for i in listener],
+            "sentence": [f"s{i}" for i in sentence],
+            "a": names[first],
+            "b": names[second],
+            **answer,
+        }
+    )
+
+
 def ccr_listeners(rng, n):
     return {
         "slope": rng.uniform(0.7, 1.3, n),
@@ -93,22 +114,14 @@ def ccr_truth(draws: int = 400_000, seed: int = 2024) -> np.ndarray:
 def ccr_study(rng, n_l: int = 24, n_s: int = 12) -> pd.DataFrame:
     who = ccr_listeners(rng, n_l)
     w = rng.normal(0, 0.3, (len(CCR_SYSTEMS), n_s))
-    listener, sentence = np.meshgrid(np.arange(n_l), np.arange(n_s), indexing="ij")
-    listener, sentence = listener.ravel(), sentence.ravel()
+    listener, sentence = crossed(n_l, n_s)
     system = 1 + (listener + sentence) % 3
     ref_first = (listener // 3 + sentence) % 2 == 0
     first = np.where(ref_first, 0, system)
     second = np.where(ref_first, system, 0)
     score = ccr_answers(rng, who, listener, first, second, w[first, sentence], w[second, sentence])
-    names = np.array(CCR_SYSTEMS)
-    return pd.DataFrame(
-        {
-            "listener": [f"L{i}" for i in listener],
-            "sentence": [f"s{i}" for i in sentence],
-            "a": names[first],
-            "b": names[second],
-            "score": score.astype(np.int64),
-        }
+    return answer_table(
+        CCR_SYSTEMS, listener, sentence, first, second, score=score.astype(np.int64)
     )
 
 
@@ -172,23 +185,13 @@ def ab_truth(draws: int = 400_000, seed: int = 2025) -> dict:
 def ab_study(rng, n_l: int = 30, n_s: int = 12) -> pd.DataFrame:
     who = ab_listeners(rng, n_l)
     w = rng.normal(0, 0.3, (len(AB_SYSTEMS), n_s))
-    listener, sentence = np.meshgrid(np.arange(n_l), np.arange(n_s), indexing="ij")
-    listener, sentence = listener.ravel(), sentence.ravel()
+    listener, sentence = crossed(n_l, n_s)
     pair = np.array(AB_PAIRS)[(listener + sentence) % len(AB_PAIRS)]
     swap = (listener // len(AB_PAIRS) + sentence) % 2 == 1
     first = np.where(swap, pair[:, 1], pair[:, 0])
     second = np.where(swap, pair[:, 0], pair[:, 1])
     choice = ab_choices(rng, who, listener, first, second, w[first, sentence], w[second, sentence])
-    names = np.array(AB_SYSTEMS)
-    return pd.DataFrame(
-        {
-            "listener": [f"L{i}" for i in listener],
-            "sentence": [f"s{i}" for i in sentence],
-            "a": names[first],
-            "b": names[second],
-            "choice": choice,
-        }
-    )
+    return answer_table(AB_SYSTEMS, listener, sentence, first, second, choice=choice)
 
 
 def run_ab(reps: int, seed: int) -> Tally:
