@@ -72,10 +72,21 @@ def assert_fwer_at_most_5_percent(name: str, tally: Tally, *, slack: float = 0.0
 
 
 def assert_screening(
-    name: str, *, caught: int, of: int, wrongly: int, among: int, recall: float, slack: float
+    name: str, tally: Tally, *, should_go: int, should_stay: int, recall: float, slack: float
 ) -> None:
-    """The screening excluded at least ``recall`` of the ``of`` listeners it should (judged
-    only from 20 of them) and at most 5 % of the ``among`` listeners it should not."""
-    if of >= 20:
-        assert caught / of >= recall - slack, (name, caught / of)
-    assert wrongly / among <= 0.05 + slack, (name, wrongly / among)
+    """The screening excluded (``tally.caught``) at least ``recall`` of the ``should_go``
+    listeners (judged only from 20 of them) and wrongly (``tally.wrongly``) at most 5 % of the
+    ``should_stay`` listeners."""
+    if should_go >= 20:
+        assert tally.caught / should_go >= recall - slack, (name, tally.caught / should_go)
+    assert tally.wrongly / should_stay <= 0.05 + slack, (name, tally.wrongly / should_stay)
+
+
+def assert_targets(name: str, tally: Tally, *, slack: float, **screening) -> None:
+    """Every target of a harness that also screens: coverage in its band, the family-wise
+    error rate, and the screening (``screening`` as :func:`assert_screening` takes it)."""
+    assert_coverage_in_band(
+        name, tally.covered / tally.intervals, coverage_mc_error(tally), slack=slack
+    )
+    assert_fwer_at_most_5_percent(name, tally, slack=slack)
+    assert_screening(name, tally, slack=slack, **screening)

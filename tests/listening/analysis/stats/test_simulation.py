@@ -337,18 +337,8 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
 
 
 def check(d: Design, r: Tally, *, slack: float = 0.0) -> None:
-    harness.assert_coverage_in_band(
-        d.name, r.covered / r.intervals, harness.coverage_mc_error(r), slack=slack
-    )
-    harness.assert_fwer_at_most_5_percent(d.name, r, slack=slack)
-    harness.assert_screening(
-        d.name,
-        caught=r.caught,
-        of=r.spammers,
-        wrongly=r.wrongly,
-        among=r.honest,
-        recall=0.8,
-        slack=slack,
+    harness.assert_targets(
+        d.name, r, should_go=r.spammers, should_stay=r.honest, recall=0.8, slack=slack
     )
 
 

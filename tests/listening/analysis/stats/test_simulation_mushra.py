@@ -194,18 +194,8 @@ def run(d: Design, reps: int, seed: int, coverage_reps: int = 0) -> Tally:
 
 
 def check(d: Design, t: Tally, *, slack: float = 0.0) -> None:
-    harness.assert_coverage_in_band(
-        d.name, t.covered / t.intervals, harness.coverage_mc_error(t), slack=slack
-    )
-    harness.assert_fwer_at_most_5_percent(d.name, t, slack=slack)
-    harness.assert_screening(
-        d.name,
-        caught=t.caught,
-        of=t.careless,
-        wrongly=t.wrongly,
-        among=t.attentive,
-        recall=0.95,
-        slack=slack,
+    harness.assert_targets(
+        d.name, t, should_go=t.careless, should_stay=t.attentive, recall=0.95, slack=slack
     )
 
 
