@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+import factory
+
 from listening.models import (
     ConditionScore,
     Listener,
@@ -24,19 +26,18 @@ from tests.factories import PLAIN, SystemFactory, clips_of, flac_bytes, open_stu
 
 #: The anchors of ITU-R BS.1534-3: the 3.5 kHz low anchor and the 7 kHz mid anchor.
 ANCHOR_CUTOFFS_HZ = (3500.0, 7000.0)
+LOWPASS_KINDS = {3500.0: System.AnchorKind.LOWPASS_3500, 7000.0: System.AnchorKind.LOWPASS_7000}
 
 
-def lowpass_anchor_system(study: Study, source: System, cutoff_hz: float, position: int) -> System:
-    """A low-pass anchor system derived from ``source`` (``cutoff_hz`` 3500 or 7000)."""
-    kind = {3500.0: System.AnchorKind.LOWPASS_3500, 7000.0: System.AnchorKind.LOWPASS_7000}
-    return SystemFactory(
-        study=study,
-        name=f"anchor{int(cutoff_hz // 100)}",
-        kind=System.Kind.ANCHOR,
-        anchor_source=source,
-        anchor_kind=kind[float(cutoff_hz)],
-        position=position,
-    )
+class LowpassAnchorFactory(SystemFactory):
+    """A low-pass anchor system derived from ``anchor_source``; ``cutoff_hz`` 3500 or 7000."""
+
+    class Params:
+        cutoff_hz = 3500.0
+
+    name = factory.LazyAttribute(lambda anchor: f"anchor{int(anchor.cutoff_hz // 100)}")
+    kind = System.Kind.ANCHOR
+    anchor_kind = factory.LazyAttribute(lambda anchor: LOWPASS_KINDS[float(anchor.cutoff_hz)])
 
 
 def mushra_study(
@@ -65,7 +66,9 @@ def mushra_study(
     reference = study.systems.get(kind=System.Kind.REFERENCE)
     sentences = list(study.sentences.all())
     for i, cutoff in enumerate(anchors):
-        anchor = lowpass_anchor_system(study, reference, cutoff, n_systems + i)
+        anchor = LowpassAnchorFactory(
+            study=study, anchor_source=reference, cutoff_hz=cutoff, position=n_systems + i
+        )
         for j, sentence in enumerate(sentences):
             ready_clip(
                 anchor, sentence, flac_bytes(seconds, 250 + 30 * i + 5 * j), duration_s=seconds

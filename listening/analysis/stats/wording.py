@@ -110,84 +110,39 @@ SPELLING_VARIANTS: dict[str, str] = {
     "storey": "story",
 }
 
-_CONTRACTIONS = (
-    (re.compile(r"\bcan't\b"), "can not"),
-    (re.compile(r"\bcannot\b"), "can not"),
-    (re.compile(r"\bwon't\b"), "will not"),
-    (re.compile(r"\bshan't\b"), "shall not"),
-    (re.compile(r"\bain't\b"), "is not"),
-    (re.compile(r"n't\b"), " not"),
-    (re.compile(r"'re\b"), " are"),
-    (re.compile(r"'ve\b"), " have"),
-    (re.compile(r"'ll\b"), " will"),
-    (re.compile(r"'m\b"), " am"),
-    (re.compile(r"'d\b"), " would"),
-    (re.compile(r"\blet's\b"), "let us"),
-    (re.compile(r"\b(it|that|there|here|what|where|who|how|he|she)'s\b"), r"\1 is"),
+# Contractions spelled out (pattern: spoken form), tried in this order.
+_CONTRACTIONS = tuple(
+    (re.compile(pattern), spoken)
+    for pattern, spoken in {
+        r"\bcan't\b": "can not",
+        r"\bcannot\b": "can not",
+        r"\bwon't\b": "will not",
+        r"\bshan't\b": "shall not",
+        r"\bain't\b": "is not",
+        r"n't\b": " not",
+        r"'re\b": " are",
+        r"'ve\b": " have",
+        r"'ll\b": " will",
+        r"'m\b": " am",
+        r"'d\b": " would",
+        r"\blet's\b": "let us",
+        r"\b(it|that|there|here|what|where|who|how|he|she)'s\b": r"\1 is",
+    }.items()
 )
 _APOSTROPHES = re.compile(r"[\u2018\u2019\u02bc`´]")
 _DASHES = re.compile(r"[-\u2010-\u2015]")
 _NOT_WORD = re.compile(r"[^a-z0-9' ]+")
 _LOOSE_APOSTROPHE = re.compile(r"(?<![a-z0-9])'|'(?![a-z0-9])")
-_NUMBER_WORDS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-    "twenty",
-    "thirty",
-    "forty",
-    "fifty",
-    "sixty",
-    "seventy",
-    "eighty",
-    "ninety",
-    "first",
-    "second",
-    "third",
-    "fourth",
-    "fifth",
-    "sixth",
-    "seventh",
-    "eighth",
-    "ninth",
-    "tenth",
-    "eleventh",
-    "twelfth",
-    "thirteenth",
-    "fourteenth",
-    "fifteenth",
-    "sixteenth",
-    "seventeenth",
-    "eighteenth",
-    "nineteenth",
-    "twentieth",
-    "thirtieth",
-    "fortieth",
-    "fiftieth",
-    "sixtieth",
-    "seventieth",
-    "eightieth",
-    "ninetieth",
-]
+# The "and" of "hundred and five" (and the like) is dropped: the number reads the same without it.
 _NUMBER_AND = re.compile(
-    r"\b(hundred|thousand|million|billion|trillion) and (?=(" + "|".join(_NUMBER_WORDS) + r")\b)"
+    r"\b(hundred|thousand|million|billion|trillion) and (?=("
+    r"zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve"
+    r"|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty"
+    r"|forty|fifty|sixty|seventy|eighty|ninety|first|second|third|fourth|fifth"
+    r"|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth"
+    r"|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth"
+    r"|fortieth|fiftieth|sixtieth|seventieth|eightieth|ninetieth"
+    r")\b)"
 )
 _OUR = re.compile(r"^([a-z]{2,})our(s|ed|ing|ite|ites|ful|able|ably|less)?$")
 # -our words whose -or form is another word ("scoured" would become "scored").

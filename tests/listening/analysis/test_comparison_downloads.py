@@ -18,19 +18,13 @@ from listening.analysis.downloads import (
 from listening.analysis.replication import replication_bundle_zip
 from listening.analysis.selectors import TEST_COLUMNS, study_comparison_frame
 from listening.models import PlaylistItem, System
-from mos_site.spreadsheet import csv_writer
 from tests.factories import (
     TypedRatingFactory,
     comparison_study,
     listener_with_playlist,
     trial_with,
 )
-
-
-def _csv_text(study) -> str:
-    out = io.StringIO()
-    csv_writer(out).writerows(study_ratings_csv_rows(study=study))
-    return out.getvalue()
+from tests.trial_factories import ratings_download
 
 
 def _responses(test_type: str):
@@ -72,7 +66,7 @@ def _responses(test_type: str):
 @pytest.mark.parametrize("test_type", ["ccr", "ab", "abx", "smos"])
 def test_download_reads_back_as_the_sites_table(test_type):
     study, _ = _responses(test_type)
-    table = pd.read_csv(io.StringIO(_csv_text(study)), keep_default_na=False)
+    table = pd.read_csv(io.StringIO(ratings_download(study)), keep_default_na=False)
 
     columns = TEST_COLUMNS[test_type]
     assert list(table.columns[: len(columns)]) == columns
@@ -95,7 +89,7 @@ def test_ccr_download_keeps_negative_scores_numbers_and_neutralises_formula_name
     trial = trial_with(playlist, [("a", clips["natural", "s0"]), ("b", clips["alpha", "s0"])])
     TypedRatingFactory(item=trial, listener=listener, score=-3)
 
-    header, row = list(csv.reader(io.StringIO(_csv_text(study))))
+    header, row = list(csv.reader(io.StringIO(ratings_download(study))))
     values = dict(zip(header, row, strict=True))
     assert values["b"] == "'=HYPERLINK(1)"
     assert values["listener"] == "prolific:@evil"

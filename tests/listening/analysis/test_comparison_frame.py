@@ -13,7 +13,9 @@ from tests.factories import (
     listener_with_playlist,
     trial_with,
 )
+from tests.trial_factories import ab_trial
 
+GOLD, TRAINING = PlaylistItem.Purpose.GOLD, PlaylistItem.Purpose.TRAINING
 _study = comparison_study
 _listener = listener_with_playlist
 
@@ -23,19 +25,11 @@ def test_ccr_rows_name_the_systems_as_presented_and_keep_the_score_as_given():
     study, clips = _study("ccr")
     one, playlist = _listener(study, "p1")
     # Reference heard first on s0, second on s1: the score stays as the listener gave it.
-    first = trial_with(playlist, [("a", clips["natural", "s0"]), ("b", clips["alpha", "s0"])])
-    second = trial_with(playlist, [("a", clips["beta", "s1"]), ("b", clips["natural", "s1"])])
-    gold = trial_with(
-        playlist,
-        [("a", clips["alpha", "s1"]), ("b", clips["alpha", "s1"])],
-        purpose=PlaylistItem.Purpose.GOLD,
-        expected_score=0,
-    )
-    training = trial_with(
-        playlist,
-        [("a", clips["natural", "s1"]), ("b", clips["beta", "s0"])],
-        purpose=PlaylistItem.Purpose.TRAINING,
-    )
+    first = ab_trial(playlist, clips, ("natural", "s0"), ("alpha", "s0"))
+    second = ab_trial(playlist, clips, ("beta", "s1"), ("natural", "s1"))
+    alpha = ("alpha", "s1")
+    gold = ab_trial(playlist, clips, alpha, alpha, purpose=GOLD, expected_score=0)
+    training = ab_trial(playlist, clips, ("natural", "s1"), ("beta", "s0"), purpose=TRAINING)
     TypedRatingFactory(item=first, listener=one, score=-2, response_seconds=2.25)
     TypedRatingFactory(item=second, listener=one, score=3)
     TypedRatingFactory(item=gold, listener=one, score=1)
@@ -89,14 +83,10 @@ def test_ab_rows_keep_the_choice_and_a_gold_trials_expected_choice():
     study, clips = _study("ab")
     one, first_list = _listener(study, "p1")
     two, second_list = _listener(study, "p2")
-    ab = trial_with(first_list, [("a", clips["alpha", "s0"]), ("b", clips["beta", "s0"])])
-    ba = trial_with(second_list, [("a", clips["beta", "s0"]), ("b", clips["alpha", "s0"])])
-    gold = trial_with(
-        second_list,
-        [("a", clips["natural", "s1"]), ("b", clips["alpha", "s1"])],
-        purpose=PlaylistItem.Purpose.GOLD,
-        expected_choice="a",
-    )
+    ab = ab_trial(first_list, clips, ("alpha", "s0"), ("beta", "s0"))
+    ba = ab_trial(second_list, clips, ("beta", "s0"), ("alpha", "s0"))
+    natural, alpha = ("natural", "s1"), ("alpha", "s1")
+    gold = ab_trial(second_list, clips, natural, alpha, purpose=GOLD, expected_choice="a")
     TypedRatingFactory(item=ab, listener=one, choice="tie")
     TypedRatingFactory(item=ba, listener=two, choice="b")
     TypedRatingFactory(item=gold, listener=two, choice="a")

@@ -3,28 +3,17 @@ reference and the systems' order, to the one place the type's statistics are cal
 (``stats.build_test_report``), and the numbers are those of the offline analysis of the
 study's own ratings download (``mos_report --ratings-csv FILE --test TYPE``)."""
 
-import csv
-import io
-
 import pytest
-from django.urls import reverse
 
 from listening.analysis import reports
-from listening.analysis.downloads import study_ratings_csv_rows
 from listening.analysis.stats import build_test_report, read_comparison_csv
-from listening.models import StudyReport
 from tests.factories import (
     TypedRatingFactory,
     comparison_study,
     listener_with_playlist,
     trial_with,
 )
-
-
-def _rows_csv(study) -> bytes:
-    out = io.StringIO()
-    csv.writer(out).writerows(study_ratings_csv_rows(study=study))
-    return out.getvalue().encode()
+from tests.trial_factories import ratings_download, report_page
 
 
 def _crowd(test_type: str, answer) -> object:
@@ -56,7 +45,7 @@ def test_a_ccr_report_is_the_offline_report_of_its_own_download():
     )
     report = reports.study_report_compute(study=study)
     offline = build_test_report(
-        read_comparison_csv(_rows_csv(study), "ccr"),
+        read_comparison_csv(ratings_download(study).encode(), "ccr"),
         "ccr",
         reference="natural",
         system_order=["natural", "alpha"],
@@ -89,7 +78,9 @@ def test_an_ab_report_counts_wins_and_ties_as_the_download_does():
     assert wins == {"natural": 8, "alpha": 2}
     assert pair["ties"] == 2
     offline = build_test_report(
-        read_comparison_csv(_rows_csv(study), "ab"), "ab", system_order=["natural", "alpha"]
+        read_comparison_csv(ratings_download(study).encode(), "ab"),
+        "ab",
+        system_order=["natural", "alpha"],
     )
     assert report["pairs"] == offline["pairs"]
     assert [row["system"] for row in report["ranking"]][0] == "natural"
@@ -101,12 +92,7 @@ def test_the_report_page_of_a_comparison_study_shows_its_numbers(client):
         "ccr",
         lambda i, first, second: {"score": 0 if i == 0 else (1 if first == "alpha" else -1)},
     )
-    client.force_login(study.owner)
-    response = client.get(reverse("study_report", args=[study.slug]))
-    assert response.status_code == 200
-    report = StudyReport.objects.get(study=study)
-    assert report.status == StudyReport.Status.READY, report.error
-    page = response.content.decode()
+    page, _ = report_page(client, study)
     assert "CMOS" in page
     assert "−0.83" in page or "-0.83" in page
 

@@ -16,8 +16,9 @@ from django.urls import reverse
 
 from listening.analysis import reports
 from listening.analysis.selectors import study_mushra_frame
-from listening.models import Listener, StudyReport
+from listening.models import Listener
 from tests.mushra_factories import careless, honest, mushra_study, rate_study
+from tests.trial_factories import report_page
 
 pytestmark = pytest.mark.django_db
 
@@ -123,12 +124,7 @@ def test_the_ratings_download_run_through_mos_report_gives_the_site_numbers(
 
 
 def test_the_report_page_shows_the_box_plot_the_conditions_and_the_exclusions(rated, client):
-    client.force_login(rated.owner)
-    response = client.get(reverse("study_report", args=[rated.slug]))
-    assert response.status_code == 200
-    row = StudyReport.objects.get(study=rated)
-    assert row.status == StudyReport.Status.READY, row.error
-    page = response.content.decode()
+    page, row = report_page(client, rated)
     assert "<svg" in page and "MUSHRA scores per condition" in page
     assert "prolific:P0" in page and "Hidden reference not found" in page
     mean = {s["system"]: s for s in row.data["systems"]}["system-1"]["mean"]

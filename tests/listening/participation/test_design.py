@@ -162,48 +162,45 @@ def check_design(playlists, clips, *, R, K, seed, training=(), gold=(), rate=0.0
 
 @st.composite
 def shapes(draw):
+    """A random clip table and the keyword options of ``design_playlists`` to lay it out with."""
     n_systems = draw(st.integers(1, 12))
     n_sentences = draw(st.integers(1, 60))
     missing = draw(st.sampled_from([0.0, 0.0, 0.05, 0.3, 0.7]))
     clips = make_clips(n_systems, n_sentences, missing=missing, seed=draw(st.integers(0, 999)))
-    R = draw(st.integers(1, 10))
-    K = draw(st.integers(1, 40))
-    seed = draw(st.integers(0, 2**31 - 1))
     with_checks = draw(st.booleans())
-    rate = draw(st.sampled_from([0.1, 0.25, 0.5])) if with_checks else 0.0
-    gold = (
-        [(900_000 + i, draw(st.integers(1, 5))) for i in range(draw(st.integers(0, 4)))]
-        if with_checks
-        else []
-    )
-    training = [800_000 + i for i in range(draw(st.integers(0, 3)))]
-    return clips, R, K, seed, training, gold, rate
+    options = {
+        "ratings_per_clip": draw(st.integers(1, 10)),
+        "clips_per_listener": draw(st.integers(1, 40)),
+        "seed": draw(st.integers(0, 2**31 - 1)),
+        "attention_check_rate": draw(st.sampled_from([0.1, 0.25, 0.5])) if with_checks else 0.0,
+        "gold": (
+            [(900_000 + i, draw(st.integers(1, 5))) for i in range(draw(st.integers(0, 4)))]
+            if with_checks
+            else []
+        ),
+        "training": [800_000 + i for i in range(draw(st.integers(0, 3)))],
+    }
+    return clips, options
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(shapes())
 def test_every_invariant_holds_for_random_shapes(shape):
-    clips, R, K, seed, training, gold, rate = shape
-    design(clips, R, K, seed, training=training, gold=gold, attention_check_rate=rate)
+    clips, options = shape
+    options = dict(options)
+    R, K = options.pop("ratings_per_clip"), options.pop("clips_per_listener")
+    design(clips, R, K, **options)
 
 
 @settings(max_examples=40, deadline=None)
 @given(shapes())
 def test_same_inputs_and_seed_give_the_same_design(shape):
-    clips, R, K, seed, training, gold, rate = shape
-    kwargs = dict(
-        ratings_per_clip=R,
-        clips_per_listener=K,
-        seed=seed,
-        training=training,
-        gold=gold,
-        attention_check_rate=rate,
-    )
-    first = design_playlists(clips=clips, **kwargs)
+    clips, options = shape
+    first = design_playlists(clips=clips, **options)
     # The order in which the clips are listed does not matter either.
     shuffled = list(clips.items())
-    random.Random(seed).shuffle(shuffled)
-    second = design_playlists(clips=dict(shuffled), **kwargs)
+    random.Random(options["seed"]).shuffle(shuffled)
+    second = design_playlists(clips=dict(shuffled), **options)
     assert first == second
 
 

@@ -123,33 +123,32 @@ def test_the_same_seed_gives_the_same_design_and_another_seed_another_order():
     assert len(orders) > 1
 
 
-def test_all_conditions_fit_one_page_when_they_can():
-    sentences = sentences_of(8, 3, n_anchors=2, reference=True)  # 1 + 2 + 8 = 11 rated
+@pytest.mark.parametrize(
+    ("n_systems", "n_sentences", "per_listener", "per_page", "seed", "tests", "trials", "lists"),
+    [
+        # 1 hidden reference + 2 anchors + 8 systems = 11 rated: all of them fit one page.
+        (8, 3, 3, 12, 1, 8, 6, 2),
+        # 8 places minus the hidden reference and two anchors: 5 systems a page, 10 systems
+        # rated twice on each sentence = 4 trials per sentence, 16 trials, 4 playlists of 4.
+        (10, 4, 4, 8, 3, 5, 16, 4),
+    ],
+    ids=["all conditions fit one page", "a subset per page when the systems do not fit"],
+)
+def test_a_page_holds_every_condition_or_as_many_systems_as_fit(
+    n_systems, n_sentences, per_listener, per_page, seed, tests, trials, lists
+):
     playlists = design_mushra(
-        sentences=sentences,
+        sentences=sentences_of(n_systems, n_sentences, n_anchors=2, reference=True),
         ratings_per_clip=2,
-        trials_per_listener=3,
-        conditions_per_page=12,
-        seed=1,
+        trials_per_listener=per_listener,
+        conditions_per_page=per_page,
+        seed=seed,
     )
-    assert all(len(t.rated) == 11 for p in playlists for t in p.trials)
-    assert len(playlists) == 2 and all(len(p.trials) == 3 for p in playlists)
-
-
-def test_a_subset_per_page_when_the_systems_do_not_fit():
-    sentences = sentences_of(10, 4, n_anchors=2, reference=True)
-    playlists = design_mushra(
-        sentences=sentences,
-        ratings_per_clip=2,
-        trials_per_listener=4,
-        conditions_per_page=8,
-        seed=3,
-    )
-    trials = [t for p in playlists for t in p.trials]
-    # 8 places minus the hidden reference and two anchors: 5 systems a page, 10 systems rated
-    # twice on each sentence = 4 trials per sentence, 16 trials, 4 playlists of 4.
-    assert all(sum(c.role == TEST for c in t.clips) == 5 for t in trials)
-    assert len(trials) == 16 and len(playlists) == 4
+    every_trial = [t for p in playlists for t in p.trials]
+    assert all(len(t.rated) == tests + 3 for t in every_trial)
+    assert all(sum(c.role == TEST for c in t.clips) == tests for t in every_trial)
+    assert len(every_trial) == trials and len(playlists) == lists
+    assert all(len(p.trials) == per_listener for p in playlists)
 
 
 @pytest.mark.parametrize(

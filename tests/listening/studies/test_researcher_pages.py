@@ -440,3 +440,31 @@ def test_api_token_page_shows_and_renews_the_token(client_ada, ada):
     second = Token.objects.get(user=ada).key
     assert second != first
     assert second in text_of(client_ada.get(url))
+
+
+# --- Form pages end in their submit button and a way back ----------------------------------------
+
+
+@pytest.mark.parametrize("page", ["new study", "import", "settings", "system"])
+def test_a_form_page_ends_in_its_submit_button_and_a_cancel_link_back(client, ready_study, page):
+    client.force_login(ready_study.owner)
+    study = {"slug": ready_study.slug}
+    system = {**study, "system_id": ready_study.systems.get().pk}
+    dashboard = reverse("researcher:dashboard")
+    url, label, back = {
+        "new study": (reverse("researcher:study_new"), "Create study", dashboard),
+        "import": (reverse("researcher:study_import"), "Import the study", dashboard),
+        "settings": (
+            reverse("researcher:study_edit", kwargs=study),
+            "Save settings",
+            reverse("researcher:study", kwargs=study),
+        ),
+        "system": (
+            reverse("researcher:system_edit", kwargs=system),
+            "Save",
+            reverse("researcher:systems", kwargs=study),
+        ),
+    }[page]
+    html = text_of(client.get(url))
+    assert f'<button type="submit" class="button">{label}</button>' in html
+    assert f'<a href="{back}">Cancel</a>' in html

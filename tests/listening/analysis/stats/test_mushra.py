@@ -11,6 +11,7 @@ from scipy import stats as sps
 
 from listening.analysis.stats.mushra import mushra_report, read_mushra_csv, validate_mushra
 from listening.screening import ScreeningRulesError, mushra_screening_clean
+from tests.listening.analysis.stats.by_hand import crossed_cgm_variance
 
 QUALITY = {"ref": 96, "good": 75, "fair": 55, "lp70": 45, "lp35": 18}
 ROLES = {"reference": "ref", "anchor70": "lp70", "anchor35": "lp35"}
@@ -96,19 +97,7 @@ def test_clustered_interval_is_the_two_way_cgm_interval_of_a_crossed_design():
     report = mushra_report(frame, roles=ROLES)
     for system, entry in by_system(report["systems"]).items():
         rows = frame[frame["system"] == system]
-        resid = rows["score"] - rows["score"].mean()
-        n = len(rows)
-
-        def one_way(keys, rows=rows, resid=resid, n=n):
-            sums = resid.groupby(keys).sum()
-            g = len(sums)
-            return g / (g - 1) * float((sums**2).sum()) / n**2
-
-        variance = (
-            one_way(rows["listener"])
-            + one_way(rows["sentence"])
-            - one_way(rows["listener"] + "|" + rows["sentence"])
-        )
+        variance = crossed_cgm_variance(rows, rows["score"] - rows["score"].mean())
         if variance <= 0:
             continue  # CGM's fallback; not this check's subject
         half = sps.t.ppf(0.975, min(9, 6) - 1) * math.sqrt(variance)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,7 @@ from listening.analysis.stats.report import _ratings_needed
 from listening.analysis.stats.screening import screen
 from listening.analysis.stats.table import code_test_rows, validate_ratings
 from listening.analysis.stats.variance import system_parts
+from tests.listening.analysis.stats import harness
 
 SYSTEMS = ("A", "B", "C", "D")
 
@@ -225,15 +226,10 @@ def previous_pairwise(t, parts, alpha: float = 0.05) -> dict[tuple[int, int], bo
 
 
 @dataclass
-class Tally:
-    covered: int = 0
-    intervals: int = 0
-    studies: int = 0
+class Tally(harness.Tally):
     coverage_studies: int = 0  # further studies that only counted coverage
-    per_study: list = field(default_factory=list)  # (covered, intervals) of every study
     diff_covered: int = 0  # 95 % intervals of the pairwise differences that held the truth
     diff_intervals: int = 0
-    false_any: int = 0
     false_any_old: int = 0
     power: dict | None = None
     spammers: int = 0
@@ -307,30 +303,9 @@ def run_design(d: Design, reps: int, seed: int, coverage_reps: int = 0) -> tuple
 
 
 def count_coverage(tally: Tally, systems: list[dict], truth: np.ndarray) -> None:
-    covered = intervals = 0
-    for s in systems:
-        lo, hi = s["ci95_clustered"]
-        if lo is not None:
-            covered += lo <= truth[SYSTEMS.index(s["system"])] <= hi
-            intervals += 1
-    tally.covered += covered
-    tally.intervals += intervals
-    tally.per_study.append((covered, intervals))
-
-
-def coverage_mc_error(r: Tally) -> float:
-    """Monte-Carlo SE of the pooled coverage, clustered by study: a study's intervals share its
-    listeners and sentences, so they are not independent draws (the binomial SE over intervals
-    understates the error). Never below the binomial SE."""
-    covered, intervals = np.array(r.per_study, dtype=float).T
-    share = covered.sum() / intervals.sum()
-    n = len(covered)
-    clustered = math.sqrt(((covered - share * intervals) ** 2).sum() * n / max(n - 1, 1))
-    return max(clustered / intervals.sum(), mc_error(share, int(intervals.sum())))
-
-
-def mc_error(p: float, n: int) -> float:
-    return math.sqrt(max(p * (1 - p), 1e-9) / max(n, 1))
+    harness.coverage_count(
+        tally, ((s["ci95_clustered"], truth[SYSTEMS.index(s["system"])]) for s in systems)
+    )
 
 
 def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
@@ -352,8 +327,8 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
 
         recall = f"{r.caught / r.spammers:.0%}" if r.spammers else "n/a"
         lines.append(
-            f"| {d.name} | {studies} | {cov:.1%} (±{coverage_mc_error(r):.1%}) "
-            f"| {fwer:.1%} (±{mc_error(0.05, r.studies):.1%}) ({fwer_old:.1%}) "
+            f"| {d.name} | {studies} | {cov:.1%} (±{harness.coverage_mc_error(r):.1%}) "
+            f"| {fwer:.1%} (±{harness.mc_error(0.05, r.studies):.1%}) ({fwer_old:.1%}) "
             f"| {power(0.2)} | {power(0.3)} "
             f"| {r.diff_covered / max(r.diff_intervals, 1):.1%} | {recall} "
             f"| {r.wrongly / max(r.honest, 1):.1%} | {r.seconds:.0f} |"
@@ -362,18 +337,9 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
 
 
 def check(d: Design, r: Tally, *, slack: float = 0.0) -> None:
-    cov = r.covered / r.intervals
-    se_cov = coverage_mc_error(r)
-    # 93-97 % coverage. Where the study-clustered Monte-Carlo SE exceeds 0.8 % (about the
-    # binomial SE of 700 intervals), the band widens by two SEs of the excess: an allowance
-    # for Monte-Carlo error, not for a method that under-covers.
-    widen = 2 * max(se_cov - 0.008, 0)
-    assert 0.93 - slack - widen <= cov <= 0.97 + slack + widen, (d.name, cov)
-    fwer = r.false_any / r.studies
-    assert fwer <= 0.05 + 2 * mc_error(0.05, r.studies) + slack, (d.name, fwer)
-    if r.spammers >= 20:
-        assert r.caught / r.spammers >= 0.8 - slack, (d.name, r.caught / r.spammers)
-    assert r.wrongly / r.honest <= 0.05 + slack, (d.name, r.wrongly / r.honest)
+    harness.assert_targets(
+        d.name, r, should_go=r.spammers, should_stay=r.honest, recall=0.8, slack=slack
+    )
 
 
 @pytest.mark.slow
@@ -468,8 +434,8 @@ def test_ratings_needed_upper_bound_reaches_the_target_in_most_studies():
         upper, point, g = planned_study_reaches_target(d, target, reps=40, seed=500 + i)
         results.append((d, upper))
         lines.append(
-            f"| {d.name} | ±{target} | {upper:.0%} (±{mc_error(upper, 160):.0%}) | {point:.0%} "
-            f"| x{g:.1f} |"
+            f"| {d.name} | ±{target} | {upper:.0%} (±{harness.mc_error(upper, 160):.0%}) "
+            f"| {point:.0%} | x{g:.1f} |"
         )
     print("\n" + "\n".join(lines))
     for d, upper in results:

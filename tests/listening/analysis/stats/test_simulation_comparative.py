@@ -27,7 +27,7 @@ test_ccr.py, test_preference.py and test_bradley_terry.py; here only their inter
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -36,7 +36,7 @@ import pytest
 
 from listening.analysis.stats.ccr import ccr_comparisons
 from listening.analysis.stats.preference import ab_analysis
-from tests.listening.analysis.stats.test_simulation import coverage_mc_error, mc_error
+from tests.listening.analysis.stats import harness
 
 CCR_SYSTEMS = ("ref", "N1", "N2", "S")
 CCR_LATENT = np.array([0.0, 0.0, 0.0, -0.6])
@@ -47,14 +47,30 @@ SPAM = 0.05
 
 
 @dataclass
-class Tally:
-    covered: int = 0
-    intervals: int = 0
-    per_study: list = field(default_factory=list)
+class Tally(harness.Tally):
     covered_split: int = 0
     intervals_split: int = 0
-    studies: int = 0
-    false_any: int = 0
+
+
+def crossed(n_l: int, n_s: int) -> tuple[np.ndarray, np.ndarray]:
+    """Listener and sentence codes of every answer: each listener hears each sentence once."""
+    listener, sentence = np.meshgrid(np.arange(n_l), np.arange(n_s), indexing="ij")
+    return listener.ravel(), sentence.ravel()
+
+
+def answer_table(systems, listener, sentence, first, second, **answer) -> pd.DataFrame:
+    """A study's answers as its CSV has them: listener, sentence, the systems played as a and
+    as b (codes into ``systems``), then the answer column."""
+    names = np.array(systems)
+    return pd.DataFrame(
+        {
+            "listener": [f"L{i}" for i in listener],
+            "sentence": [f"s{i}" for i in sentence],
+            "a": names[first],
+            "b": names[second],
+            **answer,
+        }
+    )
 
 
 def ccr_listeners(rng, n):
@@ -98,22 +114,14 @@ def ccr_truth(draws: int = 400_000, seed: int = 2024) -> np.ndarray:
 def ccr_study(rng, n_l: int = 24, n_s: int = 12) -> pd.DataFrame:
     who = ccr_listeners(rng, n_l)
     w = rng.normal(0, 0.3, (len(CCR_SYSTEMS), n_s))
-    listener, sentence = np.meshgrid(np.arange(n_l), np.arange(n_s), indexing="ij")
-    listener, sentence = listener.ravel(), sentence.ravel()
+    listener, sentence = crossed(n_l, n_s)
     system = 1 + (listener + sentence) % 3
     ref_first = (listener // 3 + sentence) % 2 == 0
     first = np.where(ref_first, 0, system)
     second = np.where(ref_first, system, 0)
     score = ccr_answers(rng, who, listener, first, second, w[first, sentence], w[second, sentence])
-    names = np.array(CCR_SYSTEMS)
-    return pd.DataFrame(
-        {
-            "listener": [f"L{i}" for i in listener],
-            "sentence": [f"s{i}" for i in sentence],
-            "a": names[first],
-            "b": names[second],
-            "score": score.astype(np.int64),
-        }
+    return answer_table(
+        CCR_SYSTEMS, listener, sentence, first, second, score=score.astype(np.int64)
     )
 
 
@@ -123,15 +131,9 @@ def run_ccr(reps: int, seed: int) -> Tally:
     tally = Tally()
     for _ in range(reps):
         entries, _ = ccr_comparisons(ccr_study(rng), "reference", "ref", list(CCR_SYSTEMS), 0.05)
-        covered = intervals = 0
-        for e in entries:
-            lo, hi = e["ci95_clustered"]
-            if lo is not None:
-                covered += lo <= truth[CCR_SYSTEMS.index(e["system"])] <= hi
-                intervals += 1
-        tally.covered += covered
-        tally.intervals += intervals
-        tally.per_study.append((covered, intervals))
+        harness.coverage_count(
+            tally, ((e["ci95_clustered"], truth[CCR_SYSTEMS.index(e["system"])]) for e in entries)
+        )
         tally.studies += 1
         tally.false_any += any(e["significant"] for e in entries if e["system"] in ("N1", "N2"))
     return tally
@@ -183,23 +185,13 @@ def ab_truth(draws: int = 400_000, seed: int = 2025) -> dict:
 def ab_study(rng, n_l: int = 30, n_s: int = 12) -> pd.DataFrame:
     who = ab_listeners(rng, n_l)
     w = rng.normal(0, 0.3, (len(AB_SYSTEMS), n_s))
-    listener, sentence = np.meshgrid(np.arange(n_l), np.arange(n_s), indexing="ij")
-    listener, sentence = listener.ravel(), sentence.ravel()
+    listener, sentence = crossed(n_l, n_s)
     pair = np.array(AB_PAIRS)[(listener + sentence) % len(AB_PAIRS)]
     swap = (listener // len(AB_PAIRS) + sentence) % 2 == 1
     first = np.where(swap, pair[:, 1], pair[:, 0])
     second = np.where(swap, pair[:, 0], pair[:, 1])
     choice = ab_choices(rng, who, listener, first, second, w[first, sentence], w[second, sentence])
-    names = np.array(AB_SYSTEMS)
-    return pd.DataFrame(
-        {
-            "listener": [f"L{i}" for i in listener],
-            "sentence": [f"s{i}" for i in sentence],
-            "a": names[first],
-            "b": names[second],
-            "choice": choice,
-        }
-    )
+    return answer_table(AB_SYSTEMS, listener, sentence, first, second, choice=choice)
 
 
 def run_ab(reps: int, seed: int) -> Tally:
@@ -208,20 +200,14 @@ def run_ab(reps: int, seed: int) -> Tally:
     tally = Tally()
     for _ in range(reps):
         pairs = ab_analysis(ab_study(rng), list(AB_SYSTEMS), 0.05)["pairs"]
-        covered = intervals = 0
+        harness.coverage_count(
+            tally, ((p["ci95_clustered"], truth[(p["a"], p["b"])][0]) for p in pairs)
+        )
         for p in pairs:
-            share, split = truth[(p["a"], p["b"])]
-            lo, hi = p["ci95_clustered"]
-            if lo is not None:
-                covered += lo <= share <= hi
-                intervals += 1
             lo, hi = p["ci95_clustered_ties_split"]
             if lo is not None:
-                tally.covered_split += lo <= split <= hi
+                tally.covered_split += lo <= truth[(p["a"], p["b"])][1] <= hi
                 tally.intervals_split += 1
-        tally.covered += covered
-        tally.intervals += intervals
-        tally.per_study.append((covered, intervals))
         tally.studies += 1
         tally.false_any += any(p["significant"] for p in pairs if (p["a"], p["b"]) == ("A", "B"))
     return tally
@@ -229,8 +215,9 @@ def run_ab(reps: int, seed: int) -> Tally:
 
 def report_line(name: str, r: Tally) -> str:
     line = (
-        f"| {name} | {r.studies} | {r.covered / r.intervals:.1%} (±{coverage_mc_error(r):.1%}) "
-        f"| {r.false_any / r.studies:.1%} (±{mc_error(0.05, r.studies):.1%})"
+        f"| {name} | {r.studies} | {r.covered / r.intervals:.1%} "
+        f"(±{harness.coverage_mc_error(r):.1%}) "
+        f"| {r.false_any / r.studies:.1%} (±{harness.mc_error(0.05, r.studies):.1%})"
     )
     if r.intervals_split:
         line += f" | ties split {r.covered_split / r.intervals_split:.1%}"
@@ -238,14 +225,11 @@ def report_line(name: str, r: Tally) -> str:
 
 
 def check(name: str, r: Tally, slack: float = 0.0) -> None:
-    cov = r.covered / r.intervals
-    widen = 2 * max(coverage_mc_error(r) - 0.008, 0)
-    assert 0.93 - slack - widen <= cov <= 0.97 + slack + widen, (name, cov)
+    se = harness.coverage_mc_error(r)
+    harness.assert_coverage_in_band(name, r.covered / r.intervals, se, slack=slack)
     if r.intervals_split:
-        split = r.covered_split / r.intervals_split
-        assert 0.93 - slack - widen <= split <= 0.97 + slack + widen, (name, split)
-    fwer = r.false_any / r.studies
-    assert fwer <= 0.05 + 2 * mc_error(0.05, r.studies) + slack, (name, fwer)
+        harness.assert_coverage_in_band(name, r.covered_split / r.intervals_split, se, slack=slack)
+    harness.assert_fwer_at_most_5_percent(name, r, slack=slack)
 
 
 def test_null_systems_have_a_true_cmos_and_preference_of_exactly_no_difference():

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ from listening.analysis.stats.mushra import (
     validate_mushra,
 )
 from listening.analysis.stats.variance import system_parts
+from tests.listening.analysis.stats import harness
 
 CONDITIONS = ("ref", "A", "B", "C", "lp70", "lp35")
 ROLES = {"reference": "ref", "anchor70": "lp70", "anchor35": "lp35"}
@@ -142,33 +143,21 @@ def simulate(d: Design, rng: np.random.Generator) -> tuple[pd.DataFrame, set[str
 
 
 @dataclass
-class Tally:
-    studies: int = 0
-    covered: int = 0
-    intervals: int = 0
+class Tally(harness.Tally):
     naive_covered: int = 0
-    false_tie: int = 0
     found_gap: int = 0
     careless: int = 0
     caught: int = 0
     attentive: int = 0
     wrongly: int = 0
-    per_study: list = field(default_factory=list)
     seconds: float = 0.0
 
 
 def count_coverage(tally: Tally, systems: list[dict], truth: np.ndarray) -> None:
-    covered = intervals = 0
-    for entry in systems:
-        lo, hi = entry["ci95_clustered"]
-        true = truth[CONDITIONS.index(entry["system"])]
-        if lo is not None:
-            covered += lo <= true <= hi
-            intervals += 1
-        tally.naive_covered += entry["ci95"][0] <= true <= entry["ci95"][1]
-    tally.covered += covered
-    tally.intervals += intervals
-    tally.per_study.append((covered, intervals))
+    true = [truth[CONDITIONS.index(entry["system"])] for entry in systems]
+    harness.coverage_count(tally, ((entry["ci95_clustered"], t) for entry, t in zip(systems, true)))
+    for entry, t in zip(systems, true):
+        tally.naive_covered += entry["ci95"][0] <= t <= entry["ci95"][1]
 
 
 def summaries_only(table: pd.DataFrame) -> list[dict]:
@@ -192,7 +181,7 @@ def run(d: Design, reps: int, seed: int, coverage_reps: int = 0) -> Tally:
         tally.studies += 1
         count_coverage(tally, report["without_exclusions"]["systems"], truth)
         pairs = {(p["system_a"], p["system_b"]): p for p in report["without_exclusions"]["pairs"]}
-        tally.false_tie += pairs[("A", "B")]["significant"]
+        tally.false_any += pairs[("A", "B")]["significant"]
         tally.found_gap += pairs[("A", "C")]["significant"]
         excluded = {e["listener"] for e in report["excluded_listeners"]}
         everyone = set(table["listener"])
@@ -204,13 +193,10 @@ def run(d: Design, reps: int, seed: int, coverage_reps: int = 0) -> Tally:
     return tally
 
 
-def coverage_se(t: Tally) -> float:
-    covered, intervals = np.array(t.per_study, dtype=float).T
-    share = covered.sum() / intervals.sum()
-    n = len(covered)
-    clustered = math.sqrt(((covered - share * intervals) ** 2).sum() * n / max(n - 1, 1))
-    binomial = math.sqrt(share * (1 - share) / intervals.sum())
-    return max(clustered / intervals.sum(), binomial)
+def check(d: Design, t: Tally, *, slack: float = 0.0) -> None:
+    harness.assert_targets(
+        d.name, t, should_go=t.careless, should_stay=t.attentive, recall=0.95, slack=slack
+    )
 
 
 def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
@@ -223,23 +209,12 @@ def table_rows(results: list[tuple[Design, Tally]]) -> list[str]:
         recall = f"{t.caught / t.careless:.0%}" if t.careless else "n/a"
         lines.append(
             f"| {d.name} | {t.studies} + {len(t.per_study) - t.studies} "
-            f"| {t.covered / t.intervals:.1%} (±{coverage_se(t):.1%}) "
-            f"| {t.naive_covered / t.intervals:.1%} | {t.false_tie / t.studies:.1%} "
+            f"| {t.covered / t.intervals:.1%} (±{harness.coverage_mc_error(t):.1%}) "
+            f"| {t.naive_covered / t.intervals:.1%} | {t.false_any / t.studies:.1%} "
             f"| {t.found_gap / t.studies:.0%} | {recall} "
             f"| {t.wrongly / max(t.attentive, 1):.1%} | {t.seconds:.0f} |"
         )
     return lines
-
-
-def check(d: Design, t: Tally, *, slack: float = 0.0) -> None:
-    cov = t.covered / t.intervals
-    widen = 2 * max(coverage_se(t) - 0.008, 0)
-    assert 0.93 - slack - widen <= cov <= 0.97 + slack + widen, (d.name, cov)
-    mc = math.sqrt(0.05 * 0.95 / t.studies)
-    assert t.false_tie / t.studies <= 0.05 + 2 * mc + slack, (d.name, t.false_tie / t.studies)
-    if t.careless >= 20:
-        assert t.caught / t.careless >= 0.95 - slack, (d.name, t.caught / t.careless)
-    assert t.wrongly / t.attentive <= 0.05 + slack, (d.name, t.wrongly / t.attentive)
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from listening.analysis.stats.transcription import (
     validate_transcriptions,
 )
 from listening.analysis.stats.wording import normalise_words
+from tests.listening.analysis.stats.by_hand import crossed_cgm_variance
 
 
 @pytest.mark.parametrize(
@@ -127,19 +128,8 @@ def test_clustered_interval_of_wer_is_the_linearised_two_way_interval():
     rows = scored[scored["system"] == "muffled"]
     ratio = rows["errors"].sum() / rows["words"].sum()
     u = (rows["errors"] - ratio * rows["words"]) / rows["words"].mean()
-    n = len(rows)
-
-    def one_way(keys):
-        sums = (u - u.mean()).groupby(keys).sum()
-        g = len(sums)
-        return g / (g - 1) * float((sums**2).sum()) / n**2
-
-    # Fully crossed with one answer per cell: CR2 = CGM's G/(G-1) correction.
-    variance = (
-        one_way(rows["listener"])
-        + one_way(rows["sentence"])
-        - one_way(rows["listener"] + "|" + rows["sentence"])
-    )
+    # Fully crossed with one answer per cell.
+    variance = crossed_cgm_variance(rows, u - u.mean())
     half = sps.t.ppf(0.975, min(8, 4) - 1) * math.sqrt(variance)
     muffled = {s["system"]: s for s in report["systems"]}["muffled"]
     assert muffled["wer"] == pytest.approx(ratio)
@@ -188,34 +178,47 @@ def test_sentence_and_answer_csvs_read_and_bad_ones_name_the_line():
     assert list(frame["text"]) == ["hello world", ""]
 
 
-@pytest.mark.parametrize(
-    "sentence_file, message",
-    [
-        (b"id,text\ns1,Hello\n", r"lacks column\(s\) key"),
-        (b"key,text\ns1,Hello\ns1,Again\n", "Sentence key 's1' appears more than once"),
-        (b"key,text\ns1,\n", "Column 'text' is empty at line 2"),
-        (b"key,text\n", "no sentences"),
-        (b"", "sentences CSV is empty"),
-    ],
-)
-def test_bad_sentence_files_are_refused(sentence_file, message):
-    with pytest.raises(ValueError, match=message):
-        read_sentences_csv(sentence_file)
+def read_answers(content: bytes) -> pd.DataFrame:
+    return read_transcriptions_csv(content, {"s1": "Hello world."})
+
+
+SENTENCES_CSV, ANSWERS_CSV = b"key,text\n", b"listener,sentence,system,text\n"
 
 
 @pytest.mark.parametrize(
-    "answer_file, message",
+    ("read", "content", "message"),
     [
-        (b"listener,sentence,system\nL1,s1,a\n", r"lacks column\(s\) text"),
-        (b"listener,sentence,system,text\nL1,s9,a,hi\n", "Sentence 's9' \\(at line 2\\) is not"),
-        (b"listener,sentence,system,text\n,s1,a,hi\n", "Column 'listener' is empty at line 2"),
-        (b"listener,sentence,system,text\n", "no answers"),
-        (b"listener,sentence,system,text\nL1,s1,a,\xff\n", "transcription CSV is not UTF-8"),
+        (read_sentences_csv, b"id,text\ns1,Hello\n", r"lacks column\(s\) key"),
+        (
+            read_sentences_csv,
+            SENTENCES_CSV + b"s1,Hello\ns1,Again\n",
+            "Sentence key 's1' appears more than once",
+        ),
+        (read_sentences_csv, SENTENCES_CSV + b"s1,\n", "Column 'text' is empty at line 2"),
+        (read_sentences_csv, SENTENCES_CSV, "no sentences"),
+        (read_sentences_csv, b"", "sentences CSV is empty"),
+        (read_answers, b"listener,sentence,system\nL1,s1,a\n", r"lacks column\(s\) text"),
+        (read_answers, ANSWERS_CSV + b"L1,s9,a,hi\n", "Sentence 's9' \\(at line 2\\) is not"),
+        (read_answers, ANSWERS_CSV + b",s1,a,hi\n", "Column 'listener' is empty at line 2"),
+        (read_answers, ANSWERS_CSV, "no answers"),
+        (read_answers, ANSWERS_CSV + b"L1,s1,a,\xff\n", "transcription CSV is not UTF-8"),
+    ],
+    ids=[
+        "sentences without key",
+        "sentence key twice",
+        "sentence text empty",
+        "no sentences",
+        "sentences empty",
+        "answers without text",
+        "answer to an unknown sentence",
+        "answer listener empty",
+        "no answers",
+        "answers not utf-8",
     ],
 )
-def test_bad_answer_files_are_refused(answer_file, message):
+def test_bad_sentence_and_answer_files_are_refused(read, content, message):
     with pytest.raises(ValueError, match=message):
-        read_transcriptions_csv(answer_file, {"s1": "Hello world."})
+        read(content)
 
 
 def test_a_sentence_of_only_punctuation_is_refused():
