@@ -34,6 +34,12 @@ def band(x: np.ndarray, rate: int, low: float, high: float) -> float:
     return float(p[(f >= low) & (f <= high)].sum())
 
 
+def energy_above_db(x: np.ndarray, rate: int, edge: float) -> float:
+    """The energy above ``edge`` Hz in dB relative to the clip's whole energy (level-free)."""
+    f, p = signal.welch(x.astype(np.float64), rate, window="blackmanharris", nperseg=2048)
+    return float(10 * np.log10(p[f > edge].sum() / p.sum()))
+
+
 @pytest.fixture
 def study(db):
     # The test's sentences are the factory's; eSpeak NG speaks them at 22.05 kHz.
@@ -58,7 +64,7 @@ def test_the_mushra_anchors_are_added_from_the_reference_with_their_roles(study)
     assert low.clips.count() == mid.clips.count() == 2
 
 
-def test_anchor_clips_are_band_limited_loudness_normalised_and_aligned(study):
+def test_anchor_clips_are_band_limited_loudness_normalised_and_aligned(study, record_property):
     source = study.systems.get(kind="voice")
     voice_clips_synthesize(
         system_id=source.id, clip_ids=list(source.clips.values_list("id", flat=True))
@@ -83,6 +89,12 @@ def test_anchor_clips_are_band_limited_loudness_normalised_and_aligned(study):
             # white) is the floor, so the stored anchor is measured at 50 dB; the filter itself
             # reaches 80 dB (tests/synthesis/engine/test_lowpass.py).
             assert 10 * np.log10(ratio(filtered) / ratio(original)) < -50
+            # Measured against the stored anchor's own total, the energy above its cut-off
+            # (where the stopband starts) is at least 60 dB down, FLAC floor included.
+            above_db = energy_above_db(filtered, rate, cutoff)
+            record_property(f"energy_above_{cutoff:g}_hz_db_{clip.token[:8]}", round(above_db, 1))
+            print(f"stored {cutoff:g} Hz anchor: energy above {cutoff:g} Hz {above_db:.1f} dB")
+            assert above_db <= -60
             # Same utterance, same timing: the cross-correlation peaks at lag 0.
             xcorr = signal.correlate(filtered, original)
             lags = signal.correlation_lags(filtered.size, original.size)
@@ -105,7 +117,7 @@ def test_a_source_too_narrow_for_the_anchor_fails_its_clips_with_the_reason(db):
     assert anchor_clips_derive(system_id=anchor.id, clip_ids=ids) == 0
     clip = anchor.clips.get()
     assert clip.status == Clip.Status.FAILED
-    assert "needs a sample rate above 15000 Hz" in clip.error
+    assert "needs a sample rate above 14000 Hz" in clip.error
 
 
 def test_a_recipe_keeps_the_anchor_kind_and_mnru_recipes_are_unchanged(study, ada):
