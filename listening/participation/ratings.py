@@ -19,7 +19,7 @@ item), whatever a race between two requests did.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from listening.models import Listener, Playlist, PlaylistItem, Rating, Study, TrialClip
+from listening.participation.followups import followups_check
 from listening.participation.playlists import (
     listener_stage_apply,
 )
@@ -65,6 +66,9 @@ class Answer:
     played_seconds: float
     first_play_ended_at: datetime | None
     clip_token: str | None = None
+    #: The study's follow-up questions answered about this clip, checked by the view
+    #: (``participation.followups``): ``{key: "yes" | "no"}``.
+    followups: dict = field(default_factory=dict)
 
 
 def _already_rated() -> AlreadyRatedError:
@@ -248,6 +252,7 @@ def _rating_for(
         item=item,
         purpose=item.purpose,
         score=score_value,
+        followups=dict(answer.followups),
         play_count=min(int(answer.play_count), 32767),
         played_seconds=max(0.0, float(answer.played_seconds)),
         response_seconds=response_seconds,
@@ -274,6 +279,7 @@ def _answers_save(
     failures = 0
     for answer in answers:
         score_value = score_clean(answer.score)
+        followups_check(study, answer.followups)
         try:
             item = by_pk.get(int(answer.item_id))
         except (TypeError, ValueError):

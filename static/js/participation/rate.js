@@ -1,5 +1,6 @@
 // Rating page: each clip's ACR scale unlocks once the clip has played to its end (ITU-T P.808);
 // keys 1-5 choose a rating, Space or Enter plays, Enter on a rating goes to the next page.
+import { firstOpenFollowup, followupsAnswered } from "./followups.js";
 import { attachPlayer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
@@ -20,7 +21,7 @@ const announce = (text, { visible = true } = {}) => {
   srLive.textContent = "";
   window.setTimeout(() => (region.textContent = text), 50);
 };
-const ready = () => clips.every((clip) => clip.unlocked && chosen(clip));
+const ready = () => clips.every((clip) => clip.unlocked && chosen(clip)) && followupsAnswered(form);
 const update = () => (next.disabled = !ready());
 
 const clips = [...form.querySelectorAll("section.clip")].map((section) => {
@@ -46,12 +47,13 @@ const clips = [...form.querySelectorAll("section.clip")].map((section) => {
       update();
     },
   });
-  clip.fieldset.addEventListener("change", update);
   section.addEventListener("click", (event) => {
     if (!clip.unlocked && event.target.closest(".acr-option")) announce(msg.msgListenFirst);
   });
   return clip;
 });
+
+form.addEventListener("change", update);
 
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
@@ -85,7 +87,9 @@ form.addEventListener("submit", (event) => {
   if (!ready()) {
     event.preventDefault();
     const locked = clips.find((clip) => !clip.unlocked);
-    announce(locked ? msg.msgListenFirst : msg.msgChoose);
+    const scored = clips.every((clip) => chosen(clip));
+    if (!locked && scored) firstOpenFollowup(form)?.focus();
+    announce(locked ? msg.msgListenFirst : scored ? msg.msgFollowups : msg.msgChoose);
     return;
   }
   // One answer per page: a double click must not send the form twice.

@@ -2,6 +2,7 @@
 // (ITU-T P.808) before the answer unlocks. Space or Enter plays the next sound not yet heard
 // (or pauses the one playing); the answer keys are the ones each option shows (digits, or A, B
 // and N), listed in the form's data-keys; Enter on an answer goes to the next page.
+import { firstOpenFollowup, followupsAnswered } from "./followups.js";
 import { attachPlayer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
@@ -21,7 +22,8 @@ const announce = (text, { visible = true } = {}) => {
 };
 const chosen = () => fieldset.querySelector("input:checked");
 const unlocked = () => sounds.every((sound) => sound.ended);
-const update = () => (next.disabled = !(unlocked() && chosen()));
+const answered = () => unlocked() && chosen() && followupsAnswered(form);
+const update = () => (next.disabled = !answered());
 
 const sounds = [...form.querySelectorAll("section.sound")].map((section) => {
   const k = section.dataset.k;
@@ -52,7 +54,7 @@ const sounds = [...form.querySelectorAll("section.sound")].map((section) => {
   return sound;
 });
 
-fieldset.addEventListener("change", update);
+form.addEventListener("change", update);
 form.addEventListener("click", (event) => {
   if (!unlocked() && event.target.closest(".acr-option")) announce(msg.msgListenFirst);
 });
@@ -89,9 +91,10 @@ document.addEventListener("keydown", (event) => {
 });
 
 form.addEventListener("submit", (event) => {
-  if (!(unlocked() && chosen())) {
+  if (!answered()) {
     event.preventDefault();
-    announce(unlocked() ? msg.msgChoose : msg.msgListenFirst);
+    if (unlocked() && chosen()) firstOpenFollowup(form)?.focus();
+    announce(!unlocked() ? msg.msgListenFirst : chosen() ? msg.msgFollowups : msg.msgChoose);
     return;
   }
   window.setTimeout(() => (next.disabled = true), 0);
