@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from listening.models import Listener, Playlist, PlaylistItem, Rating, Study, TrialClip
+from listening.participation.followups import followups_check
 from listening.participation.playlists import listener_lock, listener_stage_update
 from listening.participation.ratings import MIN_PLAYED_SHARE, TIMING_TOLERANCE_S
 from listening.participation.refusals import (
@@ -101,6 +102,7 @@ def trial_answer_submit(
     first_play_ended_at: datetime | None,
     page_issued_at: datetime | None,
     answered_at: datetime | None = None,
+    followups: dict[str, str] | None = None,
 ) -> Rating:
     """Write the listener's answer to one comparison trial of their current page, once.
 
@@ -122,6 +124,7 @@ def trial_answer_submit(
     study = listener.study
     study_require_open(study)
     score, choice = answer_clean(study, answer)
+    followups = followups_check(study, followups or {})
     if listener.stage == Stage.COMPLETED:
         raise AlreadyRatedError(_("You have already finished this test; nothing was changed."))
     playlist = Playlist.objects.select_for_update().filter(listener=listener).first()
@@ -177,6 +180,7 @@ def trial_answer_submit(
                 test_type=study.test_type,
                 score=score,
                 choice=choice,
+                followups=followups,
                 play_counts=counts,
                 play_count=min(sum(counts), 32767),
                 played_seconds=max(0.0, float(sum(played))),
