@@ -101,9 +101,12 @@ def _followups_guard(study: Study, questions: list[dict[str, str]]) -> None:
     if questions == (study.followup_questions or []):
         return
     if Rating.objects.filter(listener__study=study).exists():
-        raise ServiceError(
-            "Listeners have answered this study: its follow-up questions can no longer change "
-            "(the answers kept would lose their meaning). Create a new study to ask others."
+        raise ValidationError(
+            {
+                "followup_questions": "Listeners have answered this study: its follow-up "
+                "questions can no longer change (the answers kept would lose their meaning). "
+                "Create a new study to ask others."
+            }
         )
 
 

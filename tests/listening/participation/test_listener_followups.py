@@ -62,7 +62,9 @@ def test_the_acr_page_asks_each_question_as_a_labelled_yes_no_pair():
     for q in QUESTIONS:
         assert q["text"] in html
         for value in ("yes", "no"):
-            assert f'id="fu-0-{q["key"]}-{value}" name="followup_0_{q["key"]}" value="{value}"' in html
+            assert (
+                f'id="fu-0-{q["key"]}-{value}" name="followup_0_{q["key"]}" value="{value}"' in html
+            )
             assert f'for="fu-0-{q["key"]}-{value}"' in html
 
 
