@@ -21,9 +21,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from listening.followups import followup_posted
 from listening.models import Listener, PlaylistItem, Study, TestType, TrialClip
 from listening.participation import refusals, responses_mushra, selectors
-from listening.followups import followup_posted
 from listening.participation.followups import (
     FollowupsMissingError,
     followup_fields,
