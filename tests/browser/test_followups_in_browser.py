@@ -12,6 +12,7 @@ from tests.browser.conftest import (
     DESKTOP,
     LIVE_SERVER_MARKS,
     PHONE,
+    consent,
     console_errors,
     current_item,
     shoot,
@@ -28,13 +29,6 @@ QUESTIONS = [
 ]
 
 
-def consent(page, url: str) -> None:
-    page.goto(url)
-    page.get_by_label("I have read the information above and agree to take part.").check()
-    page.get_by_role("button", name="Start").click()
-    page.wait_for_url(re.compile(r"/rate/$"))
-
-
 def test_acr_and_mushra_pages_take_the_followups_and_the_database_keeps_them(
     live_server, page_factory
 ):
@@ -44,6 +38,7 @@ def test_acr_and_mushra_pages_take_the_followups_and_the_database_keeps_them(
     page = page_factory(PHONE)
     errors = console_errors(page)
     consent(page, f"{live_server.url}/t/{study.slug}/")
+    page.wait_for_url(re.compile(r"/rate/$"))
     listener = Listener.objects.get(study=study)
     item = current_item(page)
 
@@ -56,7 +51,9 @@ def test_acr_and_mushra_pages_take_the_followups_and_the_database_keeps_them(
     next_button = page.get_by_role("button", name="Next")
     assert next_button.is_disabled(), "Next waits for the follow-up questions"
     # By mouse: Yes to the first question.
-    page.get_by_role("radiogroup", name=QUESTIONS[0]["text"]).get_by_label("Yes", exact=True).click()
+    page.get_by_role("radiogroup", name=QUESTIONS[0]["text"]).get_by_label(
+        "Yes", exact=True
+    ).click()
     assert next_button.is_disabled()
     # By keyboard: focus the second question's Yes, arrow to No (a native radio group).
     second = page.get_by_role("radiogroup", name=QUESTIONS[1]["text"])
@@ -82,6 +79,7 @@ def test_acr_and_mushra_pages_take_the_followups_and_the_database_keeps_them(
     page = page_factory(DESKTOP)
     errors = console_errors(page)
     consent(page, f"{live_server.url}/t/{mushra.slug}/")
+    page.wait_for_url(re.compile(r"/rate/$"))
     listener = Listener.objects.get(study=mushra)
     rows = page.locator(".mushra-row")
     labels = [
@@ -96,7 +94,9 @@ def test_acr_and_mushra_pages_take_the_followups_and_the_database_keeps_them(
         slider.focus()
         slider.press("End")
         answer = "Yes" if k % 2 else "No"
-        page.get_by_role("group", name=f"About sound {label}").get_by_label(answer, exact=True).check()
+        page.get_by_role("group", name=f"About sound {label}").get_by_label(
+            answer, exact=True
+        ).check()
         answers[int(slider.get_attribute("data-position"))] = answer.lower()
     shoot(page, "followups-mushra-answered")
     page.set_viewport_size(PHONE)

@@ -17,11 +17,12 @@ from django.urls import reverse
 from listening.analysis import reports
 from listening.analysis.downloads import study_ratings_csv_rows
 from listening.analysis.stats.followups import add_counted_followups, per_system
-from listening.models import ConditionScore, Listener, Playlist, Rating, Study, TrialClip
+from listening.models import ConditionScore, Rating, Study, TrialClip
 from mos_site.spreadsheet import csv_writer
 from tests.factories import (
     HONEST,
     TypedRatingFactory,
+    claimed_listeners,
     comparison_study,
     listener_with_playlist,
     rated_study,
@@ -104,11 +105,7 @@ def test_the_acr_page_json_and_download_carry_the_followups(acr, client_ada, tmp
     page = client_ada.get(reverse("study_report", args=[acr.slug]))
     html = page.content.decode()
     assert 'id="followups-heading"' in html and "Did a word sound wrong?" in html
-    data = json.loads(
-        b"".join(client_ada.get(reverse("study_report_json", args=[acr.slug])).streaming_content)
-        if getattr(page, "streaming", False)
-        else client_ada.get(reverse("study_report_json", args=[acr.slug])).content
-    )
+    data = json.loads(client_ada.get(reverse("study_report_json", args=[acr.slug])).content)
     assert shares(data)["espeak"] == (16, 12, 0.75)
     text = csv_text(acr)
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -155,10 +152,7 @@ def test_a_mushra_report_and_download_have_each_conditions_answers():
     study = mushra_study(slug="fu-mushra-report", n_systems=3, n_sentences=3, ratings_per_clip=2)
     Study.objects.filter(pk=study.pk).update(followup_questions=QUESTION)
     study.refresh_from_db()
-    for i, playlist in enumerate(Playlist.objects.filter(study=study).order_by("index")):
-        listener = Listener.objects.create(study=study, external_id=f"M{i}", platform="prolific")
-        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
-        playlist.save()
+    for _, listener, playlist in claimed_listeners(study, "M"):
         for item in playlist.items.all():
             response = Rating.objects.create(
                 listener=listener, item=item, purpose=item.purpose, test_type="mushra"
@@ -187,10 +181,7 @@ def test_a_transcription_report_and_download_have_the_answers():
     study = transcription_study(slug="fu-words-report", ratings_per_clip=2)
     Study.objects.filter(pk=study.pk).update(followup_questions=QUESTION)
     study.refresh_from_db()
-    for i, playlist in enumerate(Playlist.objects.filter(study=study).order_by("index")):
-        listener = Listener.objects.create(study=study, external_id=f"T{i}", platform="prolific")
-        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
-        playlist.save()
+    for i, listener, playlist in claimed_listeners(study, "T"):
         for item in playlist.items.select_related("clip__system", "clip__sentence"):
             Rating.objects.create(
                 listener=listener,

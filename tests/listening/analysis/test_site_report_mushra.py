@@ -16,7 +16,8 @@ from django.urls import reverse
 
 from listening.analysis import reports
 from listening.analysis.selectors import study_mushra_frame
-from listening.models import ConditionScore, Listener, Playlist, Rating, StudyReport, TrialClip
+from listening.models import ConditionScore, Listener, Rating, StudyReport, TrialClip
+from tests.factories import claimed_listeners
 from tests.mushra_factories import mushra_study
 
 pytestmark = pytest.mark.django_db
@@ -36,13 +37,7 @@ def rate_study(study, score=honest, *, n_listeners: int | None = None) -> list[L
     """Every playlist of ``study`` taken by a Prolific listener ``P<i>`` who rates every page:
     one MUSHRA response per trial, one condition score per rated trial clip."""
     listeners = []
-    playlists = Playlist.objects.filter(study=study).order_by("index")
-    for i, playlist in enumerate(playlists[:n_listeners]):
-        listener = Listener.objects.create(
-            study=study, platform="prolific", external_id=f"P{i}", stage=Listener.Stage.RATING
-        )
-        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
-        playlist.save()
+    for i, listener, playlist in claimed_listeners(study, "P", n_listeners):
         for item in playlist.items.order_by("position"):
             clips = list(item.trial_clips.select_related("clip__system", "clip__sentence"))
             response = Rating.objects.create(

@@ -14,7 +14,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from listening.analysis import reports
-from listening.models import Listener, Playlist, Rating, StudyReport
+from listening.models import Listener, Rating, StudyReport
+from tests.factories import claimed_listeners
 from tests.mushra_factories import transcription_study
 
 pytestmark = pytest.mark.django_db
@@ -46,12 +47,7 @@ def answered():
     for sentence in study.sentences.all():
         sentence.text = TEXTS[sentence.key]
         sentence.save()
-    for i, playlist in enumerate(Playlist.objects.filter(study=study).order_by("index")):
-        listener = Listener.objects.create(
-            study=study, platform="prolific", external_id=f"T{i}", stage=Listener.Stage.RATING
-        )
-        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
-        playlist.save()
+    for _, listener, playlist in claimed_listeners(study, "T"):
         for item in playlist.items.select_related("clip__system", "clip__sentence"):
             Rating.objects.create(
                 listener=listener,

@@ -5,13 +5,12 @@ question open comes back with everything the listener entered."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
 
 import pytest
 
-from listening.models import ConditionScore, Listener, Rating
+from listening.models import ConditionScore, Rating
 from listening.participation.followups import FollowupsMissingError, followups_check
-from tests.factories import consented_client, hidden_fields, open_study
+from tests.factories import consented_client, hidden_fields, open_study, served_earlier
 from tests.mushra_factories import mushra_study, transcription_study
 from tests.trial_factories import open_trial_study
 
@@ -21,16 +20,6 @@ QUESTIONS = [
     {"key": "mispronounced", "text": "Did you hear any mispronounced word?"},
     {"key": "noise", "text": "Was there background noise?"},
 ]
-
-
-def served_earlier(listener: Listener, seconds: float = 60) -> None:
-    """As if the current page had been served ``seconds`` ago (the time lives on the server)."""
-    listener.refresh_from_db()
-    page = dict(listener.current_page)
-    page["served_at"] = (
-        datetime.fromisoformat(page["served_at"]) - timedelta(seconds=seconds)
-    ).isoformat()
-    Listener.objects.filter(pk=listener.pk).update(current_page=page)
 
 
 def page(client, study) -> str:

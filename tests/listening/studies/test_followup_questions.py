@@ -22,7 +22,7 @@ from listening.followups import (
 from listening.models import Rating, Study
 from listening.studies.recipes import recipe_json, study_import, study_recipe
 from listening.studies.settings import study_create, study_update
-from tests.factories import StudyFactory, rated_study
+from tests.factories import STUDY_FORM, StudyFactory, rated_study
 
 ODD = {"key": "mispronounced", "text": "Did you hear any mispronounced word?"}
 NOISE = {"key": "noise", "text": "Was there background noise?"}
@@ -99,16 +99,7 @@ def test_the_settings_page_edits_them_as_lines_and_shows_a_refusal_by_the_field(
     url = reverse("researcher:study_edit", args=[study.slug])
     page = client_ada.get(url).content.decode()
     assert 'name="followup_questions"' in page and "Follow-up questions" in page
-    form = {
-        "title": "Page",
-        "slug": study.slug,
-        "ratings_per_clip": 8,
-        "clips_per_listener": 20,
-        "training_clips": 2,
-        "attention_check_rate": 0.1,
-        "max_attention_failures": 1,
-        "listener_timeout_minutes": 60,
-    }
+    form = {**STUDY_FORM, "title": "Page", "slug": study.slug}
     lines = f"{ODD['key']}: {ODD['text']}\n{NOISE['key']}: {NOISE['text']}"
     assert client_ada.post(url, {**form, "followup_questions": lines}).status_code == 302
     assert Study.objects.get(pk=study.pk).followup_questions == [ODD, NOISE]
