@@ -17,18 +17,16 @@ from django.urls import reverse
 from listening.analysis import reports
 from listening.analysis.downloads import study_ratings_csv_rows
 from listening.analysis.stats.followups import add_counted_followups, per_system
-from listening.models import ConditionScore, Rating, Study, TrialClip
+from listening.models import Rating, Study
 from mos_site.spreadsheet import csv_writer
 from tests.factories import (
     HONEST,
     TypedRatingFactory,
-    claimed_listeners,
     comparison_study,
     listener_with_playlist,
     rated_study,
     trial_with,
 )
-from tests.mushra_factories import mushra_study, transcription_study
 
 pytestmark = pytest.mark.django_db
 
@@ -146,57 +144,3 @@ def test_a_comparison_report_counts_each_answer_for_both_systems_of_its_trial():
     }
     rows = list(csv.DictReader(io.StringIO(csv_text(study))))
     assert [r["followup_odd"] for r in rows] == ["yes", "no", "yes", "yes"]
-
-
-def test_a_mushra_report_and_download_have_each_conditions_answers():
-    study = mushra_study(slug="fu-mushra-report", n_systems=3, n_sentences=3, ratings_per_clip=2)
-    Study.objects.filter(pk=study.pk).update(followup_questions=QUESTION)
-    study.refresh_from_db()
-    for _, listener, playlist in claimed_listeners(study, "M"):
-        for item in playlist.items.all():
-            response = Rating.objects.create(
-                listener=listener, item=item, purpose=item.purpose, test_type="mushra"
-            )
-            for c in item.trial_clips.select_related("clip__system"):
-                if c.role == TrialClip.Role.REFERENCE:
-                    continue
-                hidden = c.role == TrialClip.Role.HIDDEN_REFERENCE
-                ConditionScore.objects.create(
-                    response=response,
-                    trial_clip=c,
-                    score=100 if hidden else 50,
-                    play_count=1,
-                    played_seconds=0.6,
-                    # Only system-2 "sounds wrong", always.
-                    followups={"odd": "yes" if c.clip.system.name == "system-2" else "no"},
-                )
-    report = reports.study_report_compute(study=study)
-    got = shares(report)
-    assert got["system-2"] == (6, 6, 1.0) and got["system-1"] == (6, 0, 0.0)
-    rows = list(csv.DictReader(io.StringIO(csv_text(study))))
-    assert {r["followup_odd"] for r in rows if r["system"] == "system-2"} == {"yes"}
-
-
-def test_a_transcription_report_and_download_have_the_answers():
-    study = transcription_study(slug="fu-words-report", ratings_per_clip=2)
-    Study.objects.filter(pk=study.pk).update(followup_questions=QUESTION)
-    study.refresh_from_db()
-    for i, listener, playlist in claimed_listeners(study, "T"):
-        for item in playlist.items.select_related("clip__system", "clip__sentence"):
-            Rating.objects.create(
-                listener=listener,
-                item=item,
-                clip=item.clip,
-                purpose=item.purpose,
-                test_type="transcription",
-                text=item.clip.sentence.text,
-                followups={"odd": "yes" if i == 0 else "no"},
-            )
-    report = reports.study_report_compute(study=study)
-    totals = shares(report)
-    n = sum(v[0] for v in totals.values())
-    yes = sum(v[1] for v in totals.values())
-    first = Rating.objects.filter(listener__external_id="T0", purpose="test").count()
-    assert n == Rating.objects.filter(purpose="test").count() and yes == first
-    rows = list(csv.DictReader(io.StringIO(csv_text(study))))
-    assert list(rows[0])[-1] == "followup_odd" and len(rows) == Rating.objects.count()
