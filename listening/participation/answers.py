@@ -27,18 +27,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from listening.models import Listener, Playlist, PlaylistItem, Rating, Study, TrialClip
+from listening.models import Listener, PlaylistItem, Rating, Study, TrialClip
 from listening.participation.followups import followups_check
-from listening.participation.playlists import listener_lock, listener_stage_update
+from listening.participation.playlists import (
+    listener_lock,
+    listener_stage_update,
+    playlist_for_answer,
+)
 from listening.participation.ratings import MIN_PLAYED_SHARE, TIMING_TOLERANCE_S
 from listening.participation.refusals import (
     AlreadyRatedError,
     ItemNotInPlaylistError,
     ItemOutOfOrderError,
-    ListenerStageError,
     NotPlayedError,
     ScoreInvalidError,
-    SessionExpiredError,
     study_require_open,
 )
 from listening.participation.selectors import listener_page
@@ -125,15 +127,7 @@ def trial_answer_submit(
     study_require_open(study)
     score, choice = answer_clean(study, answer)
     followups = followups_check(study, followups or {})
-    if listener.stage == Stage.COMPLETED:
-        raise AlreadyRatedError(_("You have already finished this test; nothing was changed."))
-    playlist = Playlist.objects.select_for_update().filter(listener=listener).first()
-    if playlist is None:
-        if listener.stage in (Stage.TRAINING, Stage.RATING):
-            raise SessionExpiredError(
-                _("Your session timed out and your place went to another listener.")
-            )
-        raise ListenerStageError(_("Please finish the steps before the ratings first."))
+    playlist = playlist_for_answer(listener)
     item = PlaylistItem.objects.filter(pk=item_pk, playlist=playlist).first()
     if item is None:
         raise ItemNotInPlaylistError(

@@ -30,16 +30,15 @@ from listening.models import Listener, Playlist, PlaylistItem, Rating, Study, Tr
 from listening.participation.followups import followups_check
 from listening.participation.playlists import (
     listener_stage_apply,
+    playlist_required,
 )
 from listening.participation.refusals import (
     AlreadyRatedError,
     ItemNotInPlaylistError,
     ItemOutOfOrderError,
-    ListenerStageError,
     NotPlayedError,
     PageExpiredError,
     ScoreInvalidError,
-    SessionExpiredError,
     study_require_open,
 )
 from listening.participation.selectors import held_playlist, page_of, playlist_items_scored
@@ -210,14 +209,7 @@ def _attention_failed(
 
 def _listener_playlist(listener: Listener) -> Playlist:
     """The playlist a rating needs, or the refusal that says why there is none."""
-    playlist = held_playlist(listener)
-    if playlist is None:
-        if listener.stage in (Stage.TRAINING, Stage.RATING):
-            raise SessionExpiredError(
-                _("Your session timed out and your place went to another listener.")
-            )
-        raise ListenerStageError(_("Please finish the steps before the ratings first."))
-    return playlist
+    return playlist_required(listener, held_playlist(listener))
 
 
 def _rating_for(

@@ -41,17 +41,19 @@ from listening.models import (
     TrialClip,
 )
 from listening.participation.followups import followups_check
-from listening.participation.playlists import listener_lock, listener_stage_update
+from listening.participation.playlists import (
+    listener_lock,
+    listener_stage_update,
+    playlist_for_answer,
+)
 from listening.participation.ratings import MIN_PLAYED_SHARE, TIMING_TOLERANCE_S, page_redeem
 from listening.participation.refusals import (
     AlreadyRatedError,
     ItemNotInPlaylistError,
     ItemOutOfOrderError,
-    ListenerStageError,
     NotPlayedError,
     RatingRefusedError,
     ScoreInvalidError,
-    SessionExpiredError,
     study_require_open,
 )
 from listening.participation.selectors import listener_page
@@ -160,15 +162,7 @@ def _trial_checked(listener: Listener, item_id: int | str) -> tuple[Playlist, Pl
     checks an ACR item: on the current page, not yet answered."""
     study = listener.study
     study_require_open(study)
-    if listener.stage == Stage.COMPLETED:
-        raise AlreadyRatedError(_("You have already finished this test; nothing was changed."))
-    playlist = Playlist.objects.select_for_update().filter(listener=listener).first()
-    if playlist is None:
-        if listener.stage in (Stage.TRAINING, Stage.RATING):
-            raise SessionExpiredError(
-                _("Your session timed out and your place went to another listener.")
-            )
-        raise ListenerStageError(_("Please finish the steps before the ratings first."))
+    playlist = playlist_for_answer(listener)
     try:
         item_pk = int(item_id)
     except (TypeError, ValueError):

@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache, wraps
-from typing import IO
 
 import markdown
 import nh3
@@ -52,8 +51,8 @@ from listening.participation.pages_acr import acr_page_context, study_question
 from mos_site.http import (
     accel_redirect_response,
     audio_content_type,
-    ranged_response,
     signed_redirect_response,
+    stored_file_response,
 )
 
 Stage = Listener.Stage
@@ -627,18 +626,7 @@ def clip_audio(request: HttpRequest, slug: str, token: str) -> HttpResponseBase:
         return signed_redirect_response(
             clip.audio.storage.url(clip.audio.name, expire=settings.AUDIO_SIGNED_URL_S)
         )
-    size = clip.audio.size
-
-    def open_file() -> IO[bytes]:
-        return clip.audio.storage.open(clip.audio.name, "rb")
-
-    return ranged_response(
-        request,
-        open_file=open_file,
-        size=size,
-        content_type=content_type,
-        etag=f"{clip.token}-{size}",
-    )
+    return stored_file_response(request, clip.audio, tag=clip.token)
 
 
 # --- The end of the path ---------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import string
 
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -29,7 +29,7 @@ from listening.participation.followups import (
     followup_fields,
     followup_prefix,
 )
-from mos_site.http import audio_content_type, ranged_response
+from mos_site.http import stored_file_response
 
 TEST_TYPES = (TestType.MUSHRA, TestType.TRANSCRIPTION)
 
@@ -244,15 +244,7 @@ def trial_audio(request: HttpRequest, study: Study, listener: Listener, token: s
     clip = trial_clip.clip
     if not clip.audio:
         raise Http404("clip has no audio")
-    size = clip.audio.size
-    response: HttpResponseBase = ranged_response(
-        request,
-        open_file=lambda: clip.audio.storage.open(clip.audio.name, "rb"),
-        size=size,
-        content_type=audio_content_type(clip.audio.name),
-        etag=f"{token}-{size}",
-    )
-    return response
+    return stored_file_response(request, clip.audio, tag=token)
 
 
 @require_POST

@@ -15,7 +15,6 @@ answer, and nothing in it names a system or a sentence.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import IO
 
 from django.core import signing
 from django.db import transaction
@@ -35,7 +34,7 @@ from listening.participation.followups import (
     followups_posted,
 )
 from listening.participation.forms import bounded_number
-from mos_site.http import audio_content_type, ranged_response
+from mos_site.http import stored_file_response
 
 TestType = Study.TestType
 SOUND_SALT = "listening.trial-sound"
@@ -271,16 +270,5 @@ def trial_sound(request: HttpRequest, slug: str, token: str) -> HttpResponseBase
     clip = trial_clip.clip
     if not clip.audio:
         raise Http404("clip has no audio")
-    size = clip.audio.size
-
-    def open_file() -> IO[bytes]:
-        return clip.audio.storage.open(clip.audio.name, "rb")
-
-    return ranged_response(
-        request,
-        open_file=open_file,
-        size=size,
-        content_type=audio_content_type(clip.audio.name),
-        # The trial clip's own tag: a clip heard twice in one trial gets two (see above).
-        etag=f"t{trial_clip.pk}-{size}",
-    )
+    # The trial clip's own tag: a clip heard twice in one trial gets two (see above).
+    return stored_file_response(request, clip.audio, tag=f"t{trial_clip.pk}")

@@ -8,20 +8,11 @@ from __future__ import annotations
 import re
 
 from listening.models import ConditionScore, Listener, Rating
-from tests.browser.conftest import (
-    DESKTOP,
-    LIVE_SERVER_MARKS,
-    PHONE,
-    consent,
-    console_errors,
-    current_item,
-    shoot,
-    wait_until_rateable,
-)
+from tests.browser import conftest as chromium
 from tests.factories import rating_only_study
 from tests.mushra_factories import mushra_study
 
-pytestmark = LIVE_SERVER_MARKS
+pytestmark = chromium.LIVE_SERVER_MARKS
 
 QUESTIONS = [
     {"key": "mispronounced", "text": "Did you hear any mispronounced word?"},
@@ -35,18 +26,18 @@ def test_acr_and_mushra_pages_take_the_followups_and_the_database_keeps_them(
     study = rating_only_study(
         slug="b-followups", n_sentences=2, clips_per_listener=2, followup_questions=QUESTIONS
     )
-    page = page_factory(PHONE)
-    errors = console_errors(page)
-    consent(page, f"{live_server.url}/t/{study.slug}/")
+    page = page_factory(chromium.PHONE)
+    errors = chromium.console_errors(page)
+    chromium.consent(page, f"{live_server.url}/t/{study.slug}/")
     page.wait_for_url(re.compile(r"/rate/$"))
     listener = Listener.objects.get(study=study)
-    item = current_item(page)
+    item = chromium.current_item(page)
 
     group = page.get_by_role("group", name="About this clip")
     assert group.is_visible()
     assert page.get_by_role("radiogroup", name=QUESTIONS[0]["text"]).is_visible()
     page.get_by_role("button", name="Play").first.click()
-    wait_until_rateable(page)
+    chromium.wait_until_rateable(page)
     page.locator("fieldset.acr label.acr-option:has(input[value='4'])").click()
     next_button = page.get_by_role("button", name="Next")
     assert next_button.is_disabled(), "Next waits for the follow-up questions"
@@ -60,8 +51,8 @@ def test_acr_and_mushra_pages_take_the_followups_and_the_database_keeps_them(
     second.get_by_label("Yes", exact=True).focus()
     page.keyboard.press("ArrowRight")
     assert second.get_by_label("No", exact=True).is_checked()
-    shoot(page, "followups-acr-answered")
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    chromium.shoot(page, "followups-acr-answered")
+    assert page.evaluate("document.documentElement.scrollWidth") <= chromium.PHONE["width"]
     assert next_button.is_enabled()
     next_button.click()
     page.wait_for_load_state()
@@ -76,9 +67,9 @@ def test_acr_and_mushra_pages_take_the_followups_and_the_database_keeps_them(
     mushra = mushra_study(
         slug="b-followups-mushra", n_sentences=1, seconds=0.5, followup_questions=QUESTIONS[:1]
     )
-    page = page_factory(DESKTOP)
-    errors = console_errors(page)
-    consent(page, f"{live_server.url}/t/{mushra.slug}/")
+    page = page_factory(chromium.DESKTOP)
+    errors = chromium.console_errors(page)
+    chromium.consent(page, f"{live_server.url}/t/{mushra.slug}/")
     page.wait_for_url(re.compile(r"/rate/$"))
     listener = Listener.objects.get(study=mushra)
     rows = page.locator(".mushra-row")
@@ -98,10 +89,10 @@ def test_acr_and_mushra_pages_take_the_followups_and_the_database_keeps_them(
             answer, exact=True
         ).check()
         answers[int(slider.get_attribute("data-position"))] = answer.lower()
-    shoot(page, "followups-mushra-answered")
-    page.set_viewport_size(PHONE)
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    page.set_viewport_size(DESKTOP)
+    chromium.shoot(page, "followups-mushra-answered")
+    page.set_viewport_size(chromium.PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= chromium.PHONE["width"]
+    page.set_viewport_size(chromium.DESKTOP)
     next_button = page.get_by_role("button", name="Next")
     assert next_button.is_enabled()
     with page.expect_navigation():

@@ -3,7 +3,7 @@
 // (or pauses the one playing); the answer keys are the ones each option shows (digits, or A, B
 // and N), listed in the form's data-keys; Enter on an answer goes to the next page.
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
-import { attachPlayer, playerLabels } from "./player.js";
+import { attachPlayer, pageAnnouncer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
 const msg = form.dataset;
@@ -14,12 +14,7 @@ const fieldset = form.querySelector("fieldset.answer");
 const endedField = form.elements.namedItem("ended_0");
 const labels = playerLabels(msg);
 
-const announce = (text, { visible = true } = {}) => {
-  const region = visible ? live : srLive;
-  live.textContent = "";
-  srLive.textContent = "";
-  window.setTimeout(() => (region.textContent = text), 50);
-};
+const announce = pageAnnouncer(live, srLive);
 const chosen = () => fieldset.querySelector("input:checked");
 const unlocked = () => sounds.every((sound) => sound.ended);
 const answered = () => unlocked() && chosen() && followupsAnswered(form);
