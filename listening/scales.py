@@ -3,7 +3,7 @@ exact question on the rating page and every label of the scale with its incremen
 
 Pure and in English: these are the words of the paper's method section (ITU-T P.800.2 asks for
 the exact question and labels). The rating page shows the same words through gettext
-(``templates/listening/participation/rate.html``, ``participation.views.ACR_SCALE``); a test
+(``templates/listening/participation/rate.html``, ``participation.pages_acr.ACR_SCALE``); a test
 checks the page still asks this question.
 """
 

@@ -146,6 +146,24 @@ def ranged_response(
     return _with_headers(response, headers)
 
 
+def stored_file_response(request: HttpRequest, stored: Any, *, tag: str) -> HttpResponseBase:
+    """A ranged response of a file in Django's storage (``stored``: a FieldFile, local or S3),
+    opened only when its bytes are sent; its ETag is ``tag`` and the size, so a file that
+    changes under the same name is fetched anew."""
+    size = stored.size
+
+    def open_file() -> IO[bytes]:
+        return stored.storage.open(stored.name, "rb")
+
+    return ranged_response(
+        request,
+        open_file=open_file,
+        size=size,
+        content_type=audio_content_type(stored.name),
+        etag=f"{tag}-{size}",
+    )
+
+
 def accel_redirect_response(
     internal_path: str, *, content_type: str, max_age: int = AUDIO_MAX_AGE_S
 ) -> HttpResponse:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import io
 import re
 import zipfile
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import factory
 import numpy as np
@@ -674,3 +675,46 @@ def rated_ratings_table() -> pd.DataFrame:
     ]
     rows += [(STRAIGHT, key, name, 3) for name in BASE for key, _ in RATED_SENTENCES]
     return pd.DataFrame(rows, columns=["listener", "sentence", "system", "score"])
+
+
+def served_earlier(listener: Listener, seconds: float = 60) -> None:
+    """The listener's current page as if the server had served it ``seconds`` ago (a listener
+    who took their time): the served time lives on the server, not in the page."""
+    listener.refresh_from_db()
+    page = dict(listener.current_page)
+    page["served_at"] = (
+        datetime.fromisoformat(page["served_at"]) - timedelta(seconds=seconds)
+    ).isoformat()
+    Listener.objects.filter(pk=listener.pk).update(current_page=page)
+
+
+def claimed_listeners(
+    study: Study, prefix: str, limit: int | None = None
+) -> Iterator[tuple[int, Listener, Playlist]]:
+    """Every playlist of ``study`` (the first ``limit``) claimed by a Prolific listener
+    ``<prefix><i>``, in order: ``(i, listener, playlist)``, for tests that write the
+    listeners' answers themselves."""
+    playlists = Playlist.objects.filter(study=study).order_by("index")
+    for i, playlist in enumerate(playlists[:limit]):
+        listener = Listener.objects.create(
+            study=study,
+            platform="prolific",
+            external_id=f"{prefix}{i}",
+            stage=Listener.Stage.RATING,
+        )
+        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
+        playlist.save()
+        yield i, listener, playlist
+
+
+#: The settings form's required fields, for tests that post it.
+STUDY_FORM = {
+    "title": "Close systems",
+    "slug": "close-systems",
+    "ratings_per_clip": 8,
+    "clips_per_listener": 20,
+    "training_clips": 2,
+    "attention_check_rate": 0.1,
+    "max_attention_failures": 1,
+    "listener_timeout_minutes": 60,
+}

@@ -25,6 +25,7 @@ PURE = (
     "synthesis.engine",
     "listening.analysis.stats",
     "listening.screening",
+    "listening.followups",
     "listening.participation.design",
     "listening.participation.design_trials",
     "listening.participation.headphones",

@@ -26,6 +26,8 @@ from listening.analysis.selectors import (
     TEST_COLUMNS,
     TRANSCRIPTION_COLUMNS,
     comparison_columns,
+    followup_column_names,
+    followup_row,
     study_comparison_records,
     study_mushra_records,
     study_ratings_labelled,
@@ -98,22 +100,23 @@ def _comparison_csv_rows(study: Study) -> Iterator[list[Any]]:
     answer, response seconds, the two clips' tokens, the sentence's text, plays per clip
     (``2;1``: in the trial's play order), when, and the manual exclusion. Training included."""
     columns = comparison_csv_columns(study.test_type)
-    yield columns
+    yield [*columns, *followup_column_names(study)]
     extra = {name: field for name, (field, _) in COMPARISON_EXTRA_FIELDS.items()}
     records = study_comparison_records(
-        study, training=True, extra_fields=tuple(extra.values()), chunk_size=2000
+        study, training=True, extra_fields=(*extra.values(), "followups"), chunk_size=2000
     )
-    yield from _record_rows(records, columns, COMPARISON_EXTRA_FIELDS)
+    yield from _record_rows(records, columns, COMPARISON_EXTRA_FIELDS, study)
 
 
 def _record_rows(
     records: Iterator[dict],
     columns: list[str],
     extra: dict[str, tuple[str, Callable[[Any], Any]]],
+    study: Study,
 ) -> Iterator[list[Any]]:
     """Each record as a row of ``columns``: an ``extra`` column read from its field and
     written by its writer, response seconds rounded, any other value as it is (blank for
-    none)."""
+    none); then the study's ``followup_<key>`` columns from the record's ``followups``."""
     blank = _blank_or()
     for record in records:
         row = []
@@ -125,7 +128,7 @@ def _record_rows(
                 row.append(_blank_or(3)(record[column]))
             else:
                 row.append(blank(record.get(column)))
-        yield row
+        yield [*row, *followup_row(study, record.get("followups")).values()]
 
 
 # A MUSHRA or transcription study's download after the issue's columns and
@@ -176,9 +179,10 @@ def _scored_csv_rows(study: Study) -> Iterator[list[Any]]:
     exclusion (which that command applies too). Training included, marked by ``purpose``."""
     _, records, extra = SCORED_DOWNLOADS[study.test_type]
     header = scored_csv_columns(study.test_type)
-    yield header
-    fields = tuple(field for field, _ in extra.values())
-    yield from _record_rows(records(study, training=True, extra_fields=fields), header, extra)
+    yield [*header, *followup_column_names(study)]
+    fields = (*(field for field, _ in extra.values()), "followups")
+    rows = records(study, training=True, extra_fields=fields)
+    yield from _record_rows(rows, header, extra, study)
 
 
 def study_ratings_csv_rows(*, study: Study) -> Iterator[list[Any]]:
@@ -188,7 +192,8 @@ def study_ratings_csv_rows(*, study: Study) -> Iterator[list[Any]]:
 
     One row per rating: listener (named as in the report), platform and platform id, sentence
     key and text, system, clip token, score, purpose, gold answer, play count, seconds played,
-    response seconds, when, and the researcher's manual exclusion. ``listener, sentence,
+    response seconds, when, and the researcher's manual exclusion; every type's download ends
+    with ``followup_<key>`` (yes, no) per follow-up question of the study. ``listener, sentence,
     system, score`` come first, so ``mos_report --ratings-csv`` reads the file as it is.
     Ordered by rating id and read in chunks: memory stays flat however many ratings there are."""
     if study.test_type in TEST_COLUMNS:
@@ -197,11 +202,13 @@ def study_ratings_csv_rows(*, study: Study) -> Iterator[list[Any]]:
     if study.test_type in SCORED_DOWNLOADS:
         yield from _scored_csv_rows(study)
         return
-    yield RAW_RATING_COLUMNS
+    yield [*RAW_RATING_COLUMNS, *followup_column_names(study)]
     fields = [field for field, _ in RAW_RATING_FIELDS.values()]
     writers = [write for _, write in RAW_RATING_FIELDS.values()]
-    for label, *values in study_ratings_labelled(study, fields, training=True, chunk_size=2000):
-        yield [label, *(write(value) for write, value in zip(writers, values, strict=True))]
+    rows = study_ratings_labelled(study, [*fields, "followups"], training=True, chunk_size=2000)
+    for label, *values, followups in rows:
+        written = (write(value) for write, value in zip(writers, values, strict=True))
+        yield [label, *written, *followup_row(study, followups).values()]
 
 
 AUDIO_MANIFEST_COLUMNS = [

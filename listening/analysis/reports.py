@@ -59,11 +59,13 @@ from listening.analysis.objective_section import (
 )
 from listening.analysis.selectors import (
     listener_label,
+    study_comparison_followups_frame,
     study_comparison_frame,
     study_ratings_frame,
 )
 from listening.analysis.site_tests import SCORED_TESTS, study_scored_report_compute
 from listening.analysis.stats import build_report, build_test_report
+from listening.analysis.stats.followups import add_counted_followups
 from listening.models import Clip, Listener, PlaylistItem, Rating, Study, StudyReport, System
 from mos_site.celery import HarkenTask, app
 from observability.metrics import REPORT_BUILD_SECONDS
@@ -261,6 +263,8 @@ def study_report_compute(
         seed=seed,
         target_half_width=target_half_width,
     )
+    # Yes/no follow-up questions: the share of "yes" per system, over the counted ratings.
+    add_counted_followups(report, frame, study.followup_questions)
     # The site's reports always say how listeners excluded by hand are treated.
     report.setdefault("manual_exclusions", [])
     report["screening"].setdefault("n_manually_excluded", 0)
@@ -308,6 +312,8 @@ def study_test_report_compute(*, study: Study, rules: Any, progress: Progress) -
     }
     progress(0.3, f"Computing statistics over {len(frame):,} responses")
     report = build_test_report(frame, study.test_type, **arguments)
+    # A trial's follow-up answers count for each system it presents.
+    add_counted_followups(report, study_comparison_followups_frame(study), study.followup_questions)
     report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": int(len(frame))}
     report.setdefault("manual_exclusions", [])
     report_accompanied(study=study, report=report)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
+from listening.analysis.stats.followups import PREFIX as FOLLOWUP_PREFIX
 from listening.models import ConditionScore, PlaylistItem, Rating, Study, TrialClip
 
 # Column of the statistics' table -> the rating's field it is read from.
@@ -54,17 +55,61 @@ def study_ratings_labelled(
         yield (listener_label(pk=pk, platform=platform, external_id=external_id), *values)
 
 
+def followup_column_names(study: Study) -> list[str]:
+    """``followup_<key>`` per follow-up question of ``study``, in its order (the column names
+    ``listening.analysis.stats.followups`` reads, in the tables and in every download)."""
+    return [f"{FOLLOWUP_PREFIX}{q['key']}" for q in study.followup_questions or []]
+
+
+def followup_row(study: Study, answers: dict | None) -> dict[str, str]:
+    """One answer's follow-up columns: yes, no, or blank where it was not asked (an answer
+    given before the question existed cannot happen: the questions freeze with the first)."""
+    answers = answers or {}
+    return {
+        f"{FOLLOWUP_PREFIX}{q['key']}": answers.get(q["key"], "")
+        for q in study.followup_questions or []
+    }
+
+
+def followup_cells(study: Study, answers: list[dict | None]) -> dict[str, list[str]]:
+    """The follow-up columns of a table whose rows carry ``answers`` (each ``{key: yes|no}``)."""
+    return {
+        f"{FOLLOWUP_PREFIX}{q['key']}": [(a or {}).get(q["key"], "") for a in answers]
+        for q in study.followup_questions or []
+    }
+
+
+def study_comparison_followups_frame(study: Study) -> pd.DataFrame:
+    """The follow-up answers of a comparison ``study`` (CCR, AB, ABX, SMOS) as the table
+    ``stats.followups`` reads: listener, sentence, the trial's systems (``a`` and ``b``, or
+    SMOS's ``system``), purpose, ``followup_<key>``; the statistics count a trial's answer for
+    each system it presents. Training trials are left out."""
+    systems = ["system"] if study.test_type == "smos" else ["a", "b"]
+    columns = ["listener", "sentence", *systems, "purpose", *followup_column_names(study)]
+    rows = [
+        {
+            **{c: record[c] for c in columns[: 3 + len(systems)]},
+            **followup_row(study, record["followups"]),
+        }
+        for record in study_comparison_records(study, extra_fields=("followups",))
+    ]
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
 def study_ratings_frame(study: Study) -> pd.DataFrame:
     """Every counted rating of ``study`` as a table for ``listening.analysis.stats``.
 
     One row per rating: test ratings plus the gold and repeat rows the screening needs
     (purpose, expected_score from the playlist item); training ratings are left out. Columns:
     listener, sentence (the sentence key), system (its name), score, clip (id), purpose,
-    expected_score, response_seconds, system_kind, is_low_anchor. Ordered by rating id, so the
-    same database gives the same table.
+    expected_score, response_seconds, system_kind, is_low_anchor, then ``followup_<key>``
+    (yes/no) per follow-up question of the study. Ordered by rating id, so the same database
+    gives the same table.
     """
-    records = list(study_ratings_labelled(study, list(FRAME_FIELDS.values())))
-    frame = pd.DataFrame.from_records(records, columns=RATING_COLUMNS)
+    records = list(study_ratings_labelled(study, [*FRAME_FIELDS.values(), "followups"]))
+    frame = pd.DataFrame.from_records([row[:-1] for row in records], columns=RATING_COLUMNS)
+    for column, values in followup_cells(study, [row[-1] for row in records]).items():
+        frame[column] = values
     frame["clip"] = frame["clip"].astype(str)
     # Nullable numbers as floats (None -> NaN) so the table writes and reads back as CSV.
     for column in ("expected_score", "response_seconds"):
@@ -359,17 +404,25 @@ def study_mushra_frame(study: Study) -> pd.DataFrame:
     """The counted condition scores of a MUSHRA ``study`` as the table of
     ``listening.analysis.stats.mushra`` (one row per listener, sentence and rated condition:
     listener, sentence, system, score, role, then purpose, trial, clip, response_seconds).
-    Training responses are left out; the open reference is never rated, so it has no row."""
-    frame = _scored_frame(study_mushra_records(study), MUSHRA_COLUMNS)
+    Training responses are left out; the open reference is never rated, so it has no row.
+    Then ``followup_<key>`` per follow-up question, answered about each condition."""
+    records = list(study_mushra_records(study, extra_fields=("followups",)))
+    frame = _scored_frame(iter(records), MUSHRA_COLUMNS)
     frame["score"] = frame["score"].astype("int64")
+    for column, values in followup_cells(study, [r["followups"] for r in records]).items():
+        frame[column] = values
     return frame
 
 
 def study_transcription_frame(study: Study) -> pd.DataFrame:
     """The counted typed answers of a transcription ``study`` as the table of
     ``listening.analysis.stats.transcription`` (listener, sentence, system, text, then
-    purpose, trial, clip, response_seconds)."""
-    return _scored_frame(study_transcription_records(study), TRANSCRIPTION_COLUMNS)
+    purpose, trial, clip, response_seconds, then ``followup_<key>`` per question)."""
+    records = list(study_transcription_records(study, extra_fields=("followups",)))
+    frame = _scored_frame(iter(records), TRANSCRIPTION_COLUMNS)
+    for column, values in followup_cells(study, [r["followups"] for r in records]).items():
+        frame[column] = values
+    return frame
 
 
 def study_sentence_texts(study: Study) -> dict[str, str]:

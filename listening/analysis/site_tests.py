@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import pandas as pd
+
 from listening.analysis.accompanying import report_accompanied
 from listening.analysis.offline_tests import (
     counted_rows,
@@ -33,6 +35,7 @@ from listening.analysis.selectors import (
     study_sentence_texts,
     study_transcription_frame,
 )
+from listening.analysis.stats.followups import add_counted_followups
 from listening.analysis.stats.transcription import scored_answers, validate_transcriptions
 from listening.models import Study, TestType
 from listening.screening import MUSHRA_SETTINGS
@@ -68,7 +71,10 @@ def mushra_screening_counts(report: dict) -> dict:
     return report
 
 
-def _finished(study: Study, report: dict, n_rows: int) -> dict:
+def _finished(study: Study, report: dict, frame: pd.DataFrame) -> dict:
+    # Follow-up answers over the counted rows (the BS.1534-3 post-screening's exclusions too).
+    add_counted_followups(report, frame, study.followup_questions)
+    n_rows = int(len(frame))
     # The site's reports always say how listeners excluded by hand are treated.
     report.setdefault("manual_exclusions", [])
     report["study"] = {"slug": study.slug, "title": study.title, "n_rows_read": n_rows}
@@ -93,7 +99,7 @@ def study_mushra_report_compute(
         mushra_analysis(frame, rules=mushra_rules(rules), manual=manual)
     )
     progress(0.9, "Adding the accompanying information")
-    return _finished(study, report, int(len(frame)))
+    return _finished(study, report, frame)
 
 
 def study_transcription_report_compute(
@@ -111,7 +117,7 @@ def study_transcription_report_compute(
     progress(0.3, f"Scoring {len(frame):,} answers")
     report = transcription_analysis(frame, study_sentence_texts(study), manual=manual)
     progress(0.9, "Adding the accompanying information")
-    return _finished(study, report, int(len(frame)))
+    return _finished(study, report, frame)
 
 
 def study_scored_report_compute(

@@ -51,7 +51,9 @@ class StudySerializer(serializers.ModelSerializer):
     """A study's settings. ``screening`` takes the setting names of ``listening.screening.SETTINGS``;
     ``test_type`` is acr, ccr, ab, abx or smos, with ``reference_system`` (a system's name),
     ``comparison`` (CCR), ``allow_tie`` (AB), ``reference_text`` (SMOS) and ``scale_labels``
-    (best first: 5 for ACR and SMOS, 7 for CCR; empty for the standard ones)."""
+    (best first: 5 for ACR and SMOS, 7 for CCR; empty for the standard ones).
+    ``followup_questions``: up to 5 yes/no questions asked about every clip, as
+    ``[{"key": "mispronounced", "text": "Did you hear any mispronounced word?"}]``."""
 
     links = serializers.SerializerMethodField()
     test_type_problems = serializers.SerializerMethodField(

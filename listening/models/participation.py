@@ -218,7 +218,16 @@ class TrialClip(models.Model):
 
 class Rating(models.Model):
     """A listener's response to one trial: what the study's test type asks (a score, or a
-    choice), with the database holding each type to its range."""
+    choice), with the database holding each type to its range.
+
+    ``followups`` holds the answers to the study's yes/no follow-up questions "per clip
+    answered": for ACR and transcription that is the response's one clip. A comparison trial
+    (CCR, AB, ABX, SMOS) is answered once, about the pair, because the listener judges the
+    pair and cannot say which of two clips a mispronunciation was in without a second
+    question per clip; the report counts the answer for each system of the trial. MUSHRA
+    rates every condition on its own, so its answers sit on each ConditionScore: a
+    proportion per system needs an answer per system, and the page shows the questions
+    beside each condition's slider."""
 
     class Choice(models.TextChoices):
         A = "a", _("A")
@@ -263,6 +272,15 @@ class Rating(models.Model):
     )
     play_count = models.PositiveSmallIntegerField(default=1)
     played_seconds = models.FloatField(default=0.0)
+    followups = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_(
+            "The study's follow-up questions answered for this response: {key: yes|no}. ACR and "
+            "transcription: about its one clip; CCR, AB, ABX, SMOS: about the trial (one "
+            "answer for the pair). MUSHRA's are on its ConditionScore rows, one per condition."
+        ),
+    )
     response_seconds = models.FloatField(
         null=True,
         blank=True,
@@ -345,6 +363,11 @@ class ConditionScore(models.Model):
         TrialClip, on_delete=models.PROTECT, related_name="condition_scores"
     )
     score = models.SmallIntegerField()
+    followups = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_("The follow-up questions answered about this condition: {key: yes|no}."),
+    )
     play_count = models.PositiveSmallIntegerField(default=0)
     played_seconds = models.FloatField(default=0.0)
 

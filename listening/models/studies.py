@@ -184,6 +184,15 @@ class Study(models.Model):
         within=(1, 10),
         help_text=_("Transcription: how many times a listener may play each clip."),
     )
+    followup_questions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=_(
+            "Yes/no questions asked about every clip answered, on any test type: "
+            '[{"key": "mispronounced", "text": "Did you hear any mispronounced word?"}], at '
+            "most 5 (listening.followups). Fixed once the study has ratings."
+        ),
+    )
     listed_publicly = models.BooleanField(
         default=False, help_text=_("List the test link on the public home page (demo studies).")
     )

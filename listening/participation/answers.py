@@ -27,17 +27,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from listening.models import Listener, Playlist, PlaylistItem, Rating, Study, TrialClip
-from listening.participation.playlists import listener_lock, listener_stage_update
+from listening.models import Listener, PlaylistItem, Rating, Study, TrialClip
+from listening.participation.followups import followups_check
+from listening.participation.playlists import (
+    listener_lock,
+    listener_stage_update,
+    playlist_for_answer,
+)
 from listening.participation.ratings import MIN_PLAYED_SHARE, TIMING_TOLERANCE_S
 from listening.participation.refusals import (
     AlreadyRatedError,
     ItemNotInPlaylistError,
     ItemOutOfOrderError,
-    ListenerStageError,
     NotPlayedError,
     ScoreInvalidError,
-    SessionExpiredError,
     study_require_open,
 )
 from listening.participation.selectors import listener_page
@@ -101,6 +104,7 @@ def trial_answer_submit(
     first_play_ended_at: datetime | None,
     page_issued_at: datetime | None,
     answered_at: datetime | None = None,
+    followups: dict[str, str] | None = None,
 ) -> Rating:
     """Write the listener's answer to one comparison trial of their current page, once.
 
@@ -122,15 +126,8 @@ def trial_answer_submit(
     study = listener.study
     study_require_open(study)
     score, choice = answer_clean(study, answer)
-    if listener.stage == Stage.COMPLETED:
-        raise AlreadyRatedError(_("You have already finished this test; nothing was changed."))
-    playlist = Playlist.objects.select_for_update().filter(listener=listener).first()
-    if playlist is None:
-        if listener.stage in (Stage.TRAINING, Stage.RATING):
-            raise SessionExpiredError(
-                _("Your session timed out and your place went to another listener.")
-            )
-        raise ListenerStageError(_("Please finish the steps before the ratings first."))
+    followups = followups_check(study, followups or {})
+    playlist = playlist_for_answer(listener)
     item = PlaylistItem.objects.filter(pk=item_pk, playlist=playlist).first()
     if item is None:
         raise ItemNotInPlaylistError(
@@ -177,6 +174,7 @@ def trial_answer_submit(
                 test_type=study.test_type,
                 score=score,
                 choice=choice,
+                followups=followups,
                 play_counts=counts,
                 play_count=min(sum(counts), 32767),
                 played_seconds=max(0.0, float(sum(played))),

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from listening.models import Listener, Playlist, PlaylistItem, Rating, Study
 from listening.participation.refusals import (
+    AlreadyRatedError,
     AlreadyTakingPartError,
     ListenerStageError,
     SessionExpiredError,
@@ -312,3 +313,24 @@ def listener_stage_update(listener: Listener, playlist: Playlist) -> None:
     changed = listener_stage_apply(listener, playlist, items)
     if changed:
         listener.save(update_fields=[*changed, "last_seen_at"])
+
+
+def playlist_required(listener: Listener, playlist: Playlist | None) -> Playlist:
+    """``playlist`` (the listener's, as the caller read it), or the refusal that says why there
+    is none: the place went to another listener, or the steps before the test are not done."""
+    if playlist is None:
+        if listener.stage in (Listener.Stage.TRAINING, Listener.Stage.RATING):
+            raise SessionExpiredError(
+                _("Your session timed out and your place went to another listener.")
+            )
+        raise ListenerStageError(_("Please finish the steps before the ratings first."))
+    return playlist
+
+
+def playlist_for_answer(listener: Listener) -> Playlist:
+    """The playlist a trial's answer goes to, locked (``listener`` is locked by the caller),
+    or the refusal: the test already finished, the place gone, the steps not done."""
+    if listener.stage == Listener.Stage.COMPLETED:
+        raise AlreadyRatedError(_("You have already finished this test; nothing was changed."))
+    locked = Playlist.objects.select_for_update().filter(listener=listener).first()
+    return playlist_required(listener, locked)

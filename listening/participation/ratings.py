@@ -19,7 +19,7 @@ item), whatever a race between two requests did.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -27,18 +27,18 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from listening.models import Listener, Playlist, PlaylistItem, Rating, Study, TrialClip
+from listening.participation.followups import followups_check
 from listening.participation.playlists import (
     listener_stage_apply,
+    playlist_required,
 )
 from listening.participation.refusals import (
     AlreadyRatedError,
     ItemNotInPlaylistError,
     ItemOutOfOrderError,
-    ListenerStageError,
     NotPlayedError,
     PageExpiredError,
     ScoreInvalidError,
-    SessionExpiredError,
     study_require_open,
 )
 from listening.participation.selectors import held_playlist, page_of, playlist_items_scored
@@ -65,6 +65,9 @@ class Answer:
     played_seconds: float
     first_play_ended_at: datetime | None
     clip_token: str | None = None
+    #: The study's follow-up questions answered about this clip, checked by the view
+    #: (``participation.followups``): ``{key: "yes" | "no"}``.
+    followups: dict = field(default_factory=dict)
 
 
 def _already_rated() -> AlreadyRatedError:
@@ -206,14 +209,7 @@ def _attention_failed(
 
 def _listener_playlist(listener: Listener) -> Playlist:
     """The playlist a rating needs, or the refusal that says why there is none."""
-    playlist = held_playlist(listener)
-    if playlist is None:
-        if listener.stage in (Stage.TRAINING, Stage.RATING):
-            raise SessionExpiredError(
-                _("Your session timed out and your place went to another listener.")
-            )
-        raise ListenerStageError(_("Please finish the steps before the ratings first."))
-    return playlist
+    return playlist_required(listener, held_playlist(listener))
 
 
 def _rating_for(
@@ -248,6 +244,7 @@ def _rating_for(
         item=item,
         purpose=item.purpose,
         score=score_value,
+        followups=dict(answer.followups),
         play_count=min(int(answer.play_count), 32767),
         played_seconds=max(0.0, float(answer.played_seconds)),
         response_seconds=response_seconds,
@@ -274,6 +271,7 @@ def _answers_save(
     failures = 0
     for answer in answers:
         score_value = score_clean(answer.score)
+        followups_check(study, answer.followups)
         try:
             item = by_pk.get(int(answer.item_id))
         except (TypeError, ValueError):

@@ -40,17 +40,20 @@ from listening.models import (
     TestType,
     TrialClip,
 )
-from listening.participation.playlists import listener_lock, listener_stage_update
+from listening.participation.followups import followups_check
+from listening.participation.playlists import (
+    listener_lock,
+    listener_stage_update,
+    playlist_for_answer,
+)
 from listening.participation.ratings import MIN_PLAYED_SHARE, TIMING_TOLERANCE_S, page_redeem
 from listening.participation.refusals import (
     AlreadyRatedError,
     ItemNotInPlaylistError,
     ItemOutOfOrderError,
-    ListenerStageError,
     NotPlayedError,
     RatingRefusedError,
     ScoreInvalidError,
-    SessionExpiredError,
     study_require_open,
 )
 from listening.participation.selectors import listener_page
@@ -159,15 +162,7 @@ def _trial_checked(listener: Listener, item_id: int | str) -> tuple[Playlist, Pl
     checks an ACR item: on the current page, not yet answered."""
     study = listener.study
     study_require_open(study)
-    if listener.stage == Stage.COMPLETED:
-        raise AlreadyRatedError(_("You have already finished this test; nothing was changed."))
-    playlist = Playlist.objects.select_for_update().filter(listener=listener).first()
-    if playlist is None:
-        if listener.stage in (Stage.TRAINING, Stage.RATING):
-            raise SessionExpiredError(
-                _("Your session timed out and your place went to another listener.")
-            )
-        raise ListenerStageError(_("Please finish the steps before the ratings first."))
+    playlist = playlist_for_answer(listener)
     try:
         item_pk = int(item_id)
     except (TypeError, ValueError):
@@ -216,11 +211,14 @@ def mushra_submit(
     plays: dict[int, int],
     played_seconds: dict[int, float],
     answered_at: datetime | None = None,
+    followups: dict[int, dict[str, str]] | None = None,
 ) -> Rating:
-    """Write one MUSHRA response: a score 0–100 for every rated condition of the trial.
+    """Write one MUSHRA response: a score 0–100 for every rated condition of the trial, with
+    the study's follow-up questions answered about each condition (``followups``).
 
-    ``scores``, ``plays`` and ``played_seconds`` are keyed by the trial clip's position on the
-    page. Raises RatingRefusedError subclasses (nothing written and the page still usable)."""
+    ``scores``, ``plays``, ``played_seconds`` and ``followups`` are keyed by the trial clip's
+    position on the page. Raises RatingRefusedError subclasses (nothing written and the page
+    still usable: a follow-up question left open is refused before the page is used up)."""
     answered_at = answered_at or timezone.now()
     listener = listener_lock(listener)
     playlist, item = _trial_checked(listener, item_id)
@@ -246,6 +244,10 @@ def mushra_submit(
         raise ScoreInvalidError(
             _("Please set every slider to a value from 0 to 100; nothing was saved.")
         )
+    answers = {
+        c.position: followups_check(listener.study, (followups or {}).get(c.position, {}))
+        for c in rated
+    }
     served_at = page_redeem(listener=listener, nonce=nonce, item_ids=[item.pk], now=answered_at)
     # The page plays one sound at a time: all rated sounds heard take their lengths together.
     listening = MIN_PLAYED_SHARE * sum(c.clip.duration_s or 0.0 for c in rated)
@@ -274,6 +276,7 @@ def mushra_submit(
                     response=rating,
                     trial_clip=c,
                     score=values[c.position],
+                    followups=answers[c.position],
                     play_count=min(int(plays.get(c.position, 0)), 32767),
                     played_seconds=max(0.0, float(played_seconds.get(c.position, 0.0))),
                 )
@@ -296,9 +299,11 @@ def transcription_submit(
     text: str,
     played_seconds: float,
     answered_at: datetime | None = None,
+    followups: dict[str, str] | None = None,
 ) -> Rating:
     """Write one transcription: the text as typed, after a play the server counted and the
-    clip's length since the page was served. Raises RatingRefusedError subclasses (nothing written)."""
+    clip's length since the page was served, with the follow-up questions answered about the
+    clip. Raises RatingRefusedError subclasses (nothing written)."""
     answered_at = answered_at or timezone.now()
     listener = listener_lock(listener)
     playlist, item = _trial_checked(listener, item_id)
@@ -323,6 +328,7 @@ def transcription_submit(
             _("Please keep your answer under %(n)d characters; nothing was saved.")
             % {"n": MAX_TEXT_LENGTH}
         )
+    answers = followups_check(listener.study, followups or {})
     served_at = page_redeem(listener=listener, nonce=nonce, item_ids=[item.pk], now=answered_at)
     earliest = served_at + timedelta(seconds=duration)
     if (answered_at - earliest).total_seconds() + TIMING_TOLERANCE_S < 0:
@@ -336,6 +342,7 @@ def transcription_submit(
                 purpose=item.purpose,
                 test_type=TestType.TRANSCRIPTION,
                 text=text,
+                followups=answers,
                 play_counts=[server_plays],
                 play_count=server_plays,
                 played_seconds=max(0.0, float(played_seconds)),

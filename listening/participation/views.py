@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache, wraps
-from typing import IO
 
 import markdown
 import nh3
@@ -34,10 +33,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
-from listening.models import Listener, PlaylistItem, Study
+from listening.models import Listener, Study
 from listening.participation import (
     checks,
     limits,
@@ -47,12 +45,14 @@ from listening.participation import (
     selectors,
     views_mushra,
 )
+from listening.participation.followups import FollowupsMissingError, followups_posted
 from listening.participation.forms import QuestionnaireForm, bounded_number
+from listening.participation.pages_acr import acr_page_context, study_question
 from mos_site.http import (
     accel_redirect_response,
     audio_content_type,
-    ranged_response,
     signed_redirect_response,
+    stored_file_response,
 )
 
 Stage = Listener.Stage
@@ -60,15 +60,6 @@ Stage = Listener.Stage
 COOKIE_MAX_AGE = 30 * 24 * 3600
 MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
-
-# The ACR listening-quality scale of ITU-T P.800 (Annex B), best first as in P.808's template.
-ACR_SCALE = [
-    (5, gettext_lazy("Excellent")),
-    (4, gettext_lazy("Good")),
-    (3, gettext_lazy("Fair")),
-    (2, gettext_lazy("Poor")),
-    (1, gettext_lazy("Bad")),
-]
 
 #: The page and the answer of each test type but ACR, as ``{"page": view, "post": view}``:
 #: filled in by ``views_trials`` when it is imported (the URLconf imports it), so this module
@@ -118,11 +109,6 @@ def render_markdown(text: str) -> SafeString:
     html = markdown.markdown(text or "", extensions=["sane_lists"])
     # nh3 has just removed scripts, handlers and unsafe URLs: what is left is safe to show.
     return mark_safe(_IMG_TAG.sub(_own_image_or_alt, nh3.clean(html)))
-
-
-def study_question(study: Study) -> str:
-    """What the listener rates, on every rating page: the study's question, else P.808's."""
-    return study.question or _("How would you rate the quality of the speech?")
 
 
 def _cookie_name(study: Study) -> str:
@@ -508,42 +494,33 @@ def rate(request: HttpRequest, slug: str) -> HttpResponse:
         return views_mushra.page(request, study, listener, page[0], progress)
     if study.test_type != Study.TestType.ACR:
         return TRIAL_VIEWS["page"](request, study, listener, page[0], progress)
-    done, total = progress["done"], progress["total"]
-    clips = [
-        {
-            "n": i,
-            "number": i + 1,
-            "item": item,
-            "token": item.clip.token,
-            "url": reverse("listener-clip", args=[study.slug, item.clip.token]),
-        }
-        for i, item in enumerate(page)
-    ]
-    training = page[0].purpose == PlaylistItem.Purpose.TRAINING
-    context = {
-        "study": study,
-        "clips": clips,
-        "multi": len(clips) > 1,
-        "training": training,
-        # Practice spans the scale when the study has both ends (design.pick_training); only
-        # practice pages say so, so only they ask.
-        "practice_spans": training and selectors.study_has_both_ends(study=study),
-        "page_token": _page_token(listener, ratings.page_serve(listener=listener, items=page)),
-        "done": done,
-        "total": total,
-        "position": done + 1,
-        # Counted as the welcome page counts: practice k of P, then clip k of T.
-        "progress": progress,
-        "question": study_question(study),
-        "scale": ACR_SCALE,
-    }
-    return _page(request, "rate.html", context)
+    token = _page_token(listener, ratings.page_serve(listener=listener, items=page))
+    return _page(request, "rate.html", acr_page_context(study, page, progress, token))
 
 
 def _trial_post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
     if study.test_type in views_mushra.TEST_TYPES:
         return views_mushra.post(request, study, listener)
     return TRIAL_VIEWS["post"](request, study, listener)
+
+
+def _acr_page_again(
+    request: HttpRequest, study: Study, listener: Listener, exc: Exception
+) -> HttpResponse:
+    """The page a POST came from, shown again with what it carried and what is still open: its
+    token was not used (nothing was read or written), so the same page goes on from here."""
+    playlist = selectors.held_playlist(listener)
+    items = selectors.playlist_items_scored(listener=listener, playlist=playlist)
+    page = selectors.page_of(items, study.clips_per_page)
+    context = acr_page_context(
+        study,
+        page,
+        selectors.progress_of(items),
+        request.POST.get("page", ""),
+        posted=request.POST,
+        notice=str(exc),
+    )
+    return _page(request, "rate.html", context, status=400)
 
 
 def _rate_post(request: HttpRequest, slug: str) -> HttpResponse:
@@ -596,11 +573,14 @@ def _rate_post(request: HttpRequest, slug: str) -> HttpResponse:
                             request.POST.get(f"played_{i}"), float, 0.0, 86_400
                         ),
                         first_play_ended_at=ended_at,
+                        followups=followups_posted(study, request.POST, i),
                     )
                 )
             ratings.page_submit(
                 listener=listener, nonce=nonce, item_ids=page_items, answers=answers, now=now
             )
+    except FollowupsMissingError as exc:
+        return _acr_page_again(request, study, listener, exc)
     except refusals.StudyNotOpenError:
         return _unavailable(request, study)
     except refusals.SessionExpiredError:
@@ -646,18 +626,7 @@ def clip_audio(request: HttpRequest, slug: str, token: str) -> HttpResponseBase:
         return signed_redirect_response(
             clip.audio.storage.url(clip.audio.name, expire=settings.AUDIO_SIGNED_URL_S)
         )
-    size = clip.audio.size
-
-    def open_file() -> IO[bytes]:
-        return clip.audio.storage.open(clip.audio.name, "rb")
-
-    return ranged_response(
-        request,
-        open_file=open_file,
-        size=size,
-        content_type=content_type,
-        etag=f"{clip.token}-{size}",
-    )
+    return stored_file_response(request, clip.audio, tag=clip.token)
 
 
 # --- The end of the path ---------------------------------------------------------------------

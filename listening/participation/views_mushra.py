@@ -13,7 +13,7 @@ from __future__ import annotations
 import string
 
 from django.core import signing
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -21,9 +21,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from listening.followups import followup_posted
 from listening.models import Listener, PlaylistItem, Study, TestType, TrialClip
-from listening.participation import refusals, responses_mushra
-from mos_site.http import audio_content_type, ranged_response
+from listening.participation import refusals, responses_mushra, selectors
+from listening.participation.followups import (
+    FollowupsMissingError,
+    followup_fields,
+    followup_prefix,
+)
+from mos_site.http import stored_file_response
 
 TEST_TYPES = (TestType.MUSHRA, TestType.TRANSCRIPTION)
 
@@ -76,13 +82,27 @@ def _audio_url(study: Study, listener: Listener, trial_clip: TrialClip) -> str:
 
 
 def page(
-    request: HttpRequest, study: Study, listener: Listener, item: PlaylistItem, progress: dict
+    request: HttpRequest,
+    study: Study,
+    listener: Listener,
+    item: PlaylistItem,
+    progress: dict,
+    *,
+    again: Exception | None = None,
 ) -> HttpResponse:
-    """The page of one MUSHRA or transcription trial (``item``: the listener's next one)."""
-    served = responses_mushra.trial_page_serve(listener=listener, item=item)
-    token = signing.dumps(
-        {"l": listener.token, "i": [item.pk], "n": served["nonce"]}, salt=PAGE_SALT, compress=True
-    )
+    """The page of one MUSHRA or transcription trial (``item``: the listener's next one).
+    ``again``: the refusal of a POST that left a follow-up question open: the page comes back
+    with its unused token and everything the POST carried."""
+    posted = request.POST if again is not None else {}
+    if again is None:
+        served = responses_mushra.trial_page_serve(listener=listener, item=item)
+        token = signing.dumps(
+            {"l": listener.token, "i": [item.pk], "n": served["nonce"]},
+            salt=PAGE_SALT,
+            compress=True,
+        )
+    else:
+        served, token = listener.current_page or {}, request.POST.get("page", "")
     clips = responses_mushra.trial_clips(item)
     context = {
         "study": study,
@@ -91,6 +111,7 @@ def page(
         "progress": progress,
         "position": progress.get("done", 0) + 1,
         "total": progress.get("total", 0),
+        "notice": "" if again is None else str(again),
     }
     if study.test_type == TestType.TRANSCRIPTION:
         clip = clips[0]
@@ -102,8 +123,10 @@ def page(
             "duration": clip.clip.duration_s or 0.0,
             "max_plays": study.transcription_max_plays,
             "plays_left": max(0, study.transcription_max_plays - plays),
+            "text": str(posted.get("text", "")),
+            "followups": followup_fields(study, 0, posted),
         }
-        return _render(request, "transcription.html", context)
+        return _render(request, "transcription.html", context, status=400 if again else 200)
     reference = next((c for c in clips if c.role == TrialClip.Role.REFERENCE), None)
     rated = responses_mushra.rated_clips(clips)
     context |= {
@@ -119,6 +142,8 @@ def page(
                 "position": c.position,
                 "url": _audio_url(study, listener, c),
                 "duration": c.clip.duration_s or 0.0,
+                "score": str(posted.get(f"score_{c.position}", "")),
+                "followups": followup_fields(study, c.position, posted),
             }
             for i, c in enumerate(rated)
         ],
@@ -126,7 +151,7 @@ def page(
         "keep_position": study.mushra_keep_position,
         "question": study.question or _("How good is the quality of each sound?"),
     }
-    return _render(request, "mushra.html", context)
+    return _render(request, "mushra.html", context, status=400 if again else 200)
 
 
 def _numbers(post, prefix: str, kind: type, upper: float) -> dict[int, object]:
@@ -160,6 +185,8 @@ def post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         return _refused(request, study, out_of_date)
     if request.POST.get("item") != str(items[0]):
         return _refused(request, study, out_of_date)
+    questions = study.followup_questions
+    plays = _numbers(request.POST, "plays_", int, 32767)
     try:
         if study.test_type == TestType.MUSHRA:
             responses_mushra.mushra_submit(
@@ -168,9 +195,12 @@ def post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
                 item_id=items[0],
                 # Scores are checked by the service (a missing one is named there).
                 scores={p: v for p, v in _numbers(request.POST, "score_", int, 100).items()},
-                plays=_numbers(request.POST, "plays_", int, 32767),
+                plays=plays,
                 played_seconds=_numbers(request.POST, "played_", float, 86_400),
                 answered_at=now,
+                followups={
+                    p: followup_posted(request.POST, followup_prefix(p), questions) for p in plays
+                },
             )
         else:
             played = _numbers(request.POST, "played_", float, 86_400)
@@ -181,7 +211,16 @@ def post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
                 text=request.POST.get("text", ""),
                 played_seconds=float(sum(played.values())),
                 answered_at=now,
+                followups=followup_posted(request.POST, followup_prefix(0), questions),
             )
+    except FollowupsMissingError as exc:
+        # Nothing was used up: the same page comes back with what the listener entered.
+        items_scored = selectors.playlist_items_scored(
+            listener=listener, playlist=selectors.held_playlist(listener)
+        )
+        item = next(i for i in items_scored if i.pk == items[0])
+        progress = selectors.progress_of(items_scored)
+        return page(request, study, listener, item, progress, again=exc)
     except refusals.StudyNotOpenError:
         return redirect("listener-rate", slug=study.slug)
     except refusals.SessionExpiredError:
@@ -205,15 +244,7 @@ def trial_audio(request: HttpRequest, study: Study, listener: Listener, token: s
     clip = trial_clip.clip
     if not clip.audio:
         raise Http404("clip has no audio")
-    size = clip.audio.size
-    response: HttpResponseBase = ranged_response(
-        request,
-        open_file=lambda: clip.audio.storage.open(clip.audio.name, "rb"),
-        size=size,
-        content_type=audio_content_type(clip.audio.name),
-        etag=f"{token}-{size}",
-    )
-    return response
+    return stored_file_response(request, clip.audio, tag=token)
 
 
 @require_POST

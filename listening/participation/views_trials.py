@@ -15,7 +15,6 @@ answer, and nothing in it names a system or a sentence.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import IO
 
 from django.core import signing
 from django.db import transaction
@@ -28,9 +27,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from listening.models import Listener, PlaylistItem, Study, TrialClip
-from listening.participation import answers, ratings, refusals, views
+from listening.participation import answers, ratings, refusals, selectors, views
+from listening.participation.followups import (
+    FollowupsMissingError,
+    followup_fields,
+    followups_posted,
+)
 from listening.participation.forms import bounded_number
-from mos_site.http import audio_content_type, ranged_response
+from mos_site.http import stored_file_response
 
 TestType = Study.TestType
 SOUND_SALT = "listening.trial-sound"
@@ -124,9 +128,18 @@ def _heading(study: Study) -> str:
 
 
 def trial_page(
-    request: HttpRequest, study: Study, listener: Listener, item: PlaylistItem, progress: dict
+    request: HttpRequest,
+    study: Study,
+    listener: Listener,
+    item: PlaylistItem,
+    progress: dict,
+    *,
+    again: Exception | None = None,
 ) -> HttpResponse:
-    """The page of one trial: its sounds, each to be played to its end, then the answer."""
+    """The page of one trial: its sounds, each to be played to its end, then the answer and
+    the study's follow-up questions. ``again``: the refusal of a POST that left a follow-up
+    question open; the page comes back with its unused token and what the POST carried."""
+    posted = request.POST if again is not None else {}
     trial_clips = list(item.trial_clips.order_by("position"))
     sounds = [
         {
@@ -140,7 +153,10 @@ def trial_page(
         for k, tc in enumerate(trial_clips)
     ]
     options, keys = _options(study)
-    page = ratings.page_serve(listener=listener, items=[item])
+    if again is None:
+        token = views._page_token(listener, ratings.page_serve(listener=listener, items=[item]))
+    else:
+        token = request.POST.get("page", "")
     context = {
         "study": study,
         "item": item,
@@ -149,12 +165,15 @@ def trial_page(
         "keys": keys,
         "test_type": study.test_type,
         "training": item.purpose == PlaylistItem.Purpose.TRAINING,
-        "page_token": views._page_token(listener, page),
+        "page_token": token,
         "progress": progress,
         "question": _question(study),
         "heading": _heading(study),
+        "answer": str(posted.get("answer_0", "")),
+        "followups": followup_fields(study, 0, posted),
+        "notice": "" if again is None else str(again),
     }
-    return views._page(request, "trial.html", context)
+    return views._page(request, "trial.html", context, status=200 if again is None else 400)
 
 
 def trial_post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
@@ -181,6 +200,15 @@ def trial_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
         for k in range(n_clips)
     ]
     try:
+        # Checked before the page is used up: a question left open sends the page back whole.
+        followups = followups_posted(study, request.POST, 0)
+    except FollowupsMissingError as exc:
+        items = selectors.playlist_items_scored(
+            listener=listener, playlist=selectors.held_playlist(listener)
+        )
+        item = next(i for i in items if i.pk == item_id)
+        return trial_page(request, study, listener, item, selectors.progress_of(items), again=exc)
+    try:
         with transaction.atomic():
             served_at = ratings.page_redeem(
                 listener=listener, nonce=nonce, item_ids=page_items, now=now
@@ -198,6 +226,7 @@ def trial_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
                 first_play_ended_at=ended_at,
                 page_issued_at=served_at,
                 answered_at=now,
+                followups=followups,
             )
     except refusals.StudyNotOpenError:
         return views._unavailable(request, study)
@@ -241,16 +270,5 @@ def trial_sound(request: HttpRequest, slug: str, token: str) -> HttpResponseBase
     clip = trial_clip.clip
     if not clip.audio:
         raise Http404("clip has no audio")
-    size = clip.audio.size
-
-    def open_file() -> IO[bytes]:
-        return clip.audio.storage.open(clip.audio.name, "rb")
-
-    return ranged_response(
-        request,
-        open_file=open_file,
-        size=size,
-        content_type=audio_content_type(clip.audio.name),
-        # The trial clip's own tag: a clip heard twice in one trial gets two (see above).
-        etag=f"t{trial_clip.pk}-{size}",
-    )
+    # The trial clip's own tag: a clip heard twice in one trial gets two (see above).
+    return stored_file_response(request, clip.audio, tag=f"t{trial_clip.pk}")

@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from listening.followups import followup_questions_text
 from listening.models import Study, System
 from listening.screening import (
     MUSHRA_ONLY_SETTINGS,
@@ -25,6 +26,16 @@ from listening.studies.study_types import SCALE_SIZES, TYPE_HELP
 from synthesis.models import Voice
 
 
+def lines_field(label: str, rows: int, help_text: str) -> forms.CharField:
+    """An optional box of one entry a line; the service reads the lines (labels, questions)."""
+    return forms.CharField(
+        required=False,
+        label=label,
+        widget=forms.Textarea(attrs={"rows": rows}),
+        help_text=help_text,
+    )
+
+
 class StudyForm(forms.ModelForm):
     """A study's settings; the screening rules (``Study.screening`` JSON) appear as fields."""
 
@@ -32,13 +43,23 @@ class StudyForm(forms.ModelForm):
     SCREENING_SETTINGS = tuple(setting for setting in SETTINGS if setting.in_form)
 
     # The study's own scale labels, one per line (the service reads the lines as a list).
-    scale_labels = forms.CharField(
-        required=False,
-        label=_("Own scale labels (ACR, CCR, SMOS)"),
-        widget=forms.Textarea(attrs={"rows": 5}),
-        help_text=_(
+    scale_labels = lines_field(
+        _("Own scale labels (ACR, CCR, SMOS)"),
+        5,
+        _(
             "Best first, one per line: 5 for ACR and SMOS, 7 for CCR. Empty: the standard "
             "labels (ITU-T P.800; SMOS 5 Extremely similar … 1 Not at all similar)."
+        ),
+    )
+
+    # The yes/no follow-up questions, one a line as "key: question" (the service parses them).
+    followup_questions = lines_field(
+        _("Follow-up questions (yes/no, every test type)"),
+        3,
+        _(
+            "Asked about every clip, at most 5, one a line as key: question, for example "
+            "“mispronounced: Did you hear any mispronounced word?”. The report gives the share "
+            "of Yes per system. Fixed once listeners have answered."
         ),
     )
 
@@ -201,6 +222,7 @@ class StudyForm(forms.ModelForm):
             )
         # The instance's list would show as "[]": the box shows one label per line.
         self.initial["scale_labels"] = "\n".join(study.scale_labels or [])
+        self.initial["followup_questions"] = followup_questions_text(study.followup_questions)
         for name in self.KEEP_WHEN_EMPTY:
             self.fields[name].required = False
             self.fields[name].initial = getattr(study, name)
@@ -236,13 +258,19 @@ class StudyForm(forms.ModelForm):
         return [f"screening_{setting.name}" for setting in self.SCREENING_SETTINGS]
 
     # The settings page draws these full width (long text).
-    WIDE_FIELDS = frozenset({"instructions", "consent_text", "question", "recruitment_filters"})
+    WIDE_FIELDS = frozenset(
+        {"instructions", "consent_text", "question", "followup_questions", "recruitment_filters"}
+    )
 
     @property
     def fieldsets(self) -> list[tuple[str, str, list[forms.BoundField]]]:
         """The settings page's groups, in order: (legend, hint or "", bound fields)."""
         groups = [
-            (_("The study"), "", ["title", "slug", "instructions", "consent_text", "question"]),
+            (
+                _("The study"),
+                "",
+                ["title", "slug", "instructions", "consent_text", "question", "followup_questions"],
+            ),
             (
                 _("Design"),
                 "",

@@ -96,7 +96,13 @@ VOICE_FIELDS = (
 RECORDED = (System.Kind.UPLOADED, System.Kind.REFERENCE)
 # The test section's settings of a study of any type (the reference system goes by name). A
 # recipe written before the test types were a choice has none of them: it is an ACR study.
-TEST_SETTINGS = ("comparison", "allow_tie", "reference_text", "scale_labels")
+TEST_SETTINGS = (
+    "comparison",
+    "allow_tie",
+    "reference_text",
+    "scale_labels",
+    "followup_questions",
+)
 # A recipe bundle's audio is copied into a temporary file, never held whole in memory.
 COPY_CHUNK = 1 << 20
 

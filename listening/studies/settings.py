@@ -18,7 +18,8 @@ from django.db import IntegrityError, transaction
 
 from listening import screening
 from listening.errors import ServiceError
-from listening.models import Study
+from listening.followups import FollowupError, followup_questions_clean, followup_questions_parse
+from listening.models import Rating, Study
 from listening.studies.lifecycle import study_lock
 from listening.studies.study_types import TYPE_FIELDS, test_type_clean
 
@@ -68,6 +69,7 @@ STUDY_FIELDS = (
     "screenout_code",
     "screenout_url",
     "screening",
+    "followup_questions",
 )
 
 
@@ -79,6 +81,33 @@ def screening_clean(rules: Any, *, test_type: str = Study.TestType.ACR) -> dict:
         return screening.study_screening_clean(rules, test_type=test_type)
     except screening.ScreeningRulesError as exc:
         raise ValidationError({"screening": str(exc)}) from exc
+
+
+def followups_clean(value: Any) -> list[dict[str, str]]:
+    """The study's yes/no follow-up questions (``listening.followups``): a list of
+    ``{key, text}`` (API, recipes) or the settings page's ``key: text`` lines; raises
+    ValidationError naming the question and the rule."""
+    try:
+        if isinstance(value, str):
+            return followup_questions_parse(value)
+        return followup_questions_clean(value)
+    except FollowupError as exc:
+        raise ValidationError({"followup_questions": str(exc)}) from exc
+
+
+def _followups_guard(study: Study, questions: list[dict[str, str]]) -> None:
+    """Once a listener has answered, the questions stay as they are: a changed text or key
+    would change what the stored answers mean (a "yes" to another question)."""
+    if questions == (study.followup_questions or []):
+        return
+    if Rating.objects.filter(listener__study=study).exists():
+        raise ValidationError(
+            {
+                "followup_questions": "Listeners have answered this study: its follow-up "
+                "questions can no longer change (the answers kept would lose their meaning). "
+                "Create a new study to ask others."
+            }
+        )
 
 
 SLUG_TAKEN = (
@@ -113,6 +142,7 @@ def study_create(*, owner, data: Mapping[str, Any]) -> Study:
     values["screening"] = screening_clean(
         values.get("screening"), test_type=values.get("test_type") or Study.TestType.ACR
     )
+    values["followup_questions"] = followups_clean(values.get("followup_questions"))
     values = test_type_clean(None, values)
     study = Study(owner=owner, **values)
     _study_full_clean(study)
@@ -137,6 +167,9 @@ def study_update(*, study: Study, data: Mapping[str, Any]) -> Study:
         # Another type: a MUSHRA study's thresholds go (or come, with their defaults).
         kept = screening.without_mushra_thresholds(study.screening)
         values["screening"] = screening_clean(kept, test_type=test_type)
+    if "followup_questions" in values:
+        values["followup_questions"] = followups_clean(values["followup_questions"])
+        _followups_guard(study, values["followup_questions"])
     values = test_type_clean(study, values)
     if study.design_frozen:
         changed = sorted(k for k in values if k in DESIGN_FIELDS and getattr(study, k) != values[k])

@@ -121,6 +121,14 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size(size)
 
 
+def consent(page, url: str) -> None:
+    """Open a study's link and consent, as a participant would; the next page is loading."""
+    page.goto(url)
+    page.get_by_label("I have read the information above and agree to take part.").check()
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_load_state()
+
+
 def wait_until_rateable(page, n: int = 0) -> None:
     """The scale unlocks only when the page's script has seen the clip's `ended` event."""
     page.wait_for_function(

@@ -12,6 +12,7 @@ from tests.browser.conftest import (
     DESKTOP,
     LIVE_SERVER_MARKS,
     PHONE,
+    consent,
     console_errors,
     current_item,
     shoot,
@@ -22,13 +23,6 @@ from tests.factories import join, open_study, pass_checks
 pytestmark = LIVE_SERVER_MARKS
 
 QUESTION = "How natural does the speech sound?"
-
-
-def consent(page, url: str) -> None:
-    page.goto(url)
-    page.get_by_label("I have read the information above and agree to take part.").check()
-    page.get_by_role("button", name="Start").click()
-    page.wait_for_load_state()
 
 
 def next_box(page) -> dict:

@@ -9,7 +9,14 @@ import re
 from pathlib import Path
 
 from listening.models import ConditionScore, Listener, Rating, TestType
-from tests.browser.conftest import DESKTOP, LIVE_SERVER_MARKS, PHONE, console_errors, screenshot
+from tests.browser.conftest import (
+    DESKTOP,
+    LIVE_SERVER_MARKS,
+    PHONE,
+    consent,
+    console_errors,
+    screenshot,
+)
 from tests.mushra_factories import mushra_study, transcription_study
 
 pytestmark = LIVE_SERVER_MARKS
@@ -25,13 +32,6 @@ def shoot(page, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"{name}-{label}.png"), full_page=True)
         screenshot(page, f"listener-{name}-{label}")
     page.set_viewport_size(size)
-
-
-def consent(page, url: str) -> None:
-    page.goto(url)
-    page.get_by_label("I have read the information above and agree to take part.").check()
-    page.get_by_role("button", name="Start").click()
-    page.wait_for_url(re.compile(r"/rate/$"))
 
 
 def row(page, label: str):
@@ -59,6 +59,7 @@ def test_a_whole_mushra_session(live_server, page_factory):
     page = page_factory(DESKTOP)
     errors = console_errors(page)
     consent(page, f"{live_server.url}/t/{study.slug}/")
+    page.wait_for_url(re.compile(r"/rate/$"))
     listener = Listener.objects.get(study=study)
 
     labels = labels_on(page)
@@ -159,6 +160,7 @@ def test_a_mushra_page_on_a_phone(live_server, page_factory):
     study = mushra_study(slug="b-mushra-phone", n_sentences=1, seconds=0.6, n_systems=6)
     page = page_factory(PHONE)
     consent(page, f"{live_server.url}/t/{study.slug}/")
+    page.wait_for_url(re.compile(r"/rate/$"))
     # Nothing is wider than the phone's screen.
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
     play_to_the_end(page, "A")
@@ -170,6 +172,7 @@ def test_a_whole_transcription_session(live_server, page_factory):
     page = page_factory(PHONE)
     errors = console_errors(page)
     consent(page, f"{live_server.url}/t/{study.slug}/")
+    page.wait_for_url(re.compile(r"/rate/$"))
     listener = Listener.objects.get(study=study)
     shoot(page, "transcription-unplayed")
 

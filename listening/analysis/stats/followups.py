@@ -44,9 +44,24 @@ def _answers(frame: pd.DataFrame, column: str) -> np.ndarray:
     return out
 
 
+def per_system(frame: pd.DataFrame) -> pd.DataFrame:
+    """A comparison table (CCR, AB, ABX: systems in ``a`` and ``b``, no ``system``) as one row
+    per system of each trial: the listener answered about the trial as a whole, so the answer
+    counts for both systems it presents (once when a trial pits a system against itself).
+    Any other table is returned as it is."""
+    if "system" in frame.columns or not {"a", "b"} <= set(frame.columns):
+        return frame
+    first = frame.drop(columns=["a", "b"]).assign(system=frame["a"].astype(str).to_numpy())
+    second = frame.drop(columns=["a", "b"]).assign(system=frame["b"].astype(str).to_numpy())
+    second = second[(frame["a"].astype(str) != frame["b"].astype(str)).to_numpy()]
+    return pd.concat([first, second], ignore_index=True)
+
+
 def followup_summary(frame: pd.DataFrame) -> dict[str, Any]:
     """{question name: {"column", "systems": [{"system", "n", "yes", "proportion",
-    "ci95_clustered"}]}} for every ``followup_<name>`` column of ``frame``."""
+    "ci95_clustered"}]}} for every ``followup_<name>`` column of ``frame`` (a comparison
+    table's rows count for both of their systems: :func:`per_system`)."""
+    frame = per_system(frame)
     missing = [c for c in ("listener", "sentence", "system") if c not in frame.columns]
     if missing and followup_columns(frame):
         raise ValueError(f"Follow-up answers need column(s) {', '.join(missing)}.")
@@ -85,4 +100,32 @@ def add_followups(report: dict, frame: pd.DataFrame) -> dict:
     """``report`` with a ``followups`` section from ``frame``'s follow-up columns (an empty
     section when there are none). Returns the same dict, changed in place."""
     report["followups"] = jsonable(followup_summary(frame))
+    return report
+
+
+def add_counted_followups(
+    report: dict, frame: pd.DataFrame, questions: list[dict] | None = None
+) -> dict:
+    """:func:`add_followups` over the rows the report counts: test rows only (no gold, repeat
+    or practice answers, when ``frame`` has a ``purpose``) of the listeners the report kept
+    (none of its ``excluded_listeners``), so a proportion rests on the same listeners as the
+    scores beside it. ``questions`` (``[{"key", "text"}]``) add each question's ``question``
+    text to its section."""
+    kept = frame
+    if "purpose" in kept:
+        purpose = kept["purpose"].astype("string").str.strip().str.lower().fillna("")
+        kept = kept[purpose.isin(["test", ""]).to_numpy()]
+    # A screening that is switched off still lists whom it would exclude; those are counted.
+    applied = bool((report.get("screening") or {}).get("applied", True))
+    excluded = {
+        str(row["listener"])
+        for row in report.get("excluded_listeners") or []
+        if applied or "manual" in (row.get("rules") or [])
+    }
+    if excluded and "listener" in kept:
+        kept = kept[~kept["listener"].astype(str).isin(excluded).to_numpy()]
+    add_followups(report, kept)
+    for question in questions or []:
+        if question["key"] in report["followups"]:
+            report["followups"][question["key"]]["question"] = question["text"]
     return report

@@ -44,7 +44,7 @@ from listening.analysis.render import report_html, report_summary_csv
 from listening.analysis.render_comparative import comparison_html, comparison_summary_csv
 from listening.analysis.reports import build_report_without, study_report_compute
 from listening.analysis.stats import build_test_report, read_comparison_csv, read_ratings_csv
-from listening.analysis.stats.followups import add_followups, followup_columns
+from listening.analysis.stats.followups import add_counted_followups, followup_columns
 from listening.models import Study
 from listening.studies.recipes import RecipeError, recipe_read
 
@@ -206,8 +206,9 @@ class Command(BaseCommand):
             else:
                 report = kind.build(ratings, manual=manual, rules=rules, options=options)
                 if followup_columns(ratings):
-                    # Yes/no follow-up questions (followup_<name> columns), in the JSON.
-                    add_followups(report, ratings)
+                    # Yes/no follow-up questions (followup_<name> columns), in the JSON:
+                    # over the rows the report counts, as the site's report does.
+                    add_counted_followups(report, ratings)
         except ValueError as error:
             raise CommandError(str(error)) from None
 

@@ -5,6 +5,8 @@
 // playback position when the study says so (data-keep-position), else starts again. A part of
 // the sound can be looped. Arrow keys move a slider by 1, Page Up / Page Down by 10.
 
+import { firstOpenFollowup, followupsAnswered } from "./followups.js";
+
 const form = document.getElementById("mushra-form");
 const msg = form.dataset;
 const keepPosition = msg.keepPosition === "1";
@@ -200,7 +202,7 @@ function show() {
   next.disabled = !ready();
 }
 
-const ready = () => rated.every((sound) => sound.heard && sound.set);
+const ready = () => rated.every((sound) => sound.heard && sound.set) && followupsAnswered(form);
 
 function setValue(sound, value) {
   const v = Math.max(0, Math.min(100, Math.round(value)));
@@ -256,11 +258,23 @@ document.addEventListener("keydown", (event) => {
 form.addEventListener("submit", (event) => {
   if (!ready()) {
     event.preventDefault();
-    announce(msg.msgAllFirst);
+    const scored = rated.every((sound) => sound.heard && sound.set);
+    if (scored) firstOpenFollowup(form)?.focus();
+    announce(scored ? msg.msgFollowups : msg.msgAllFirst);
     return;
   }
   halt();
   window.setTimeout(() => (next.disabled = true), 0); // one answer per page
+});
+
+// A page sent back (a follow-up question left open) shows the values it carried; each sound
+// must still be heard again before the page can go on.
+for (const sound of rated) {
+  const kept = field("score", sound.position).value;
+  if (kept !== "") setValue(sound, Number(kept));
+}
+form.addEventListener("change", (event) => {
+  if (event.target.closest("fieldset.followups")) next.disabled = !ready();
 });
 
 window.addEventListener("pageshow", show);

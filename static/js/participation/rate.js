@@ -1,6 +1,7 @@
 // Rating page: each clip's ACR scale unlocks once the clip has played to its end (ITU-T P.808);
 // keys 1-5 choose a rating, Space or Enter plays, Enter on a rating goes to the next page.
-import { attachPlayer, playerLabels } from "./player.js";
+import { firstOpenFollowup, followupsAnswered } from "./followups.js";
+import { attachPlayer, pageAnnouncer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
 const msg = form.dataset;
@@ -10,17 +11,9 @@ const labels = playerLabels(msg);
 
 const chosen = (clip) => clip.fieldset.querySelector("input:checked");
 const srLive = document.getElementById("rate-sr");
-const announce = (text, { visible = true } = {}) => {
-  // Clear first so the same sentence twice is read twice. Warnings show on screen too; news the
-  // clip's own status line already shows is for screen readers only, in a hidden region, so the
-  // visible line (and Next below it) never moves. Nothing is announced while a clip plays: a
-  // voice over the clip would spoil the listening.
-  const region = visible ? live : srLive;
-  live.textContent = "";
-  srLive.textContent = "";
-  window.setTimeout(() => (region.textContent = text), 50);
-};
-const ready = () => clips.every((clip) => clip.unlocked && chosen(clip));
+// Nothing is announced while a clip plays: a voice over the clip would spoil the listening.
+const announce = pageAnnouncer(live, srLive);
+const ready = () => clips.every((clip) => clip.unlocked && chosen(clip)) && followupsAnswered(form);
 const update = () => (next.disabled = !ready());
 
 const clips = [...form.querySelectorAll("section.clip")].map((section) => {
@@ -46,12 +39,13 @@ const clips = [...form.querySelectorAll("section.clip")].map((section) => {
       update();
     },
   });
-  clip.fieldset.addEventListener("change", update);
   section.addEventListener("click", (event) => {
     if (!clip.unlocked && event.target.closest(".acr-option")) announce(msg.msgListenFirst);
   });
   return clip;
 });
+
+form.addEventListener("change", update);
 
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
@@ -85,7 +79,9 @@ form.addEventListener("submit", (event) => {
   if (!ready()) {
     event.preventDefault();
     const locked = clips.find((clip) => !clip.unlocked);
-    announce(locked ? msg.msgListenFirst : msg.msgChoose);
+    const scored = clips.every((clip) => chosen(clip));
+    if (!locked && scored) firstOpenFollowup(form)?.focus();
+    announce(locked ? msg.msgListenFirst : scored ? msg.msgFollowups : msg.msgChoose);
     return;
   }
   // One answer per page: a double click must not send the form twice.

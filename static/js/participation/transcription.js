@@ -1,6 +1,7 @@
 // Transcription page: the clip plays at most as often as the study allows. Each play is first
 // counted by the server (POST to data-play-url), which serves the audio only after that; Next
 // (or Enter in the text box) sends what was typed, once the clip has played to its end.
+import { firstOpenFollowup, followupsAnswered } from "./followups.js";
 
 const form = document.getElementById("transcription-form");
 const msg = form.dataset;
@@ -90,6 +91,12 @@ form.addEventListener("submit", (event) => {
     event.preventDefault();
     announce(msg.msgType);
     text.focus();
+    return;
+  }
+  if (!followupsAnswered(form)) {
+    event.preventDefault();
+    announce(msg.msgFollowups);
+    firstOpenFollowup(form)?.focus();
     return;
   }
   window.setTimeout(() => (next.disabled = true), 0); // one answer per page

@@ -2,7 +2,8 @@
 // (ITU-T P.808) before the answer unlocks. Space or Enter plays the next sound not yet heard
 // (or pauses the one playing); the answer keys are the ones each option shows (digits, or A, B
 // and N), listed in the form's data-keys; Enter on an answer goes to the next page.
-import { attachPlayer, playerLabels } from "./player.js";
+import { firstOpenFollowup, followupsAnswered } from "./followups.js";
+import { attachPlayer, pageAnnouncer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
 const msg = form.dataset;
@@ -13,15 +14,11 @@ const fieldset = form.querySelector("fieldset.answer");
 const endedField = form.elements.namedItem("ended_0");
 const labels = playerLabels(msg);
 
-const announce = (text, { visible = true } = {}) => {
-  const region = visible ? live : srLive;
-  live.textContent = "";
-  srLive.textContent = "";
-  window.setTimeout(() => (region.textContent = text), 50);
-};
+const announce = pageAnnouncer(live, srLive);
 const chosen = () => fieldset.querySelector("input:checked");
 const unlocked = () => sounds.every((sound) => sound.ended);
-const update = () => (next.disabled = !(unlocked() && chosen()));
+const answered = () => unlocked() && chosen() && followupsAnswered(form);
+const update = () => (next.disabled = !answered());
 
 const sounds = [...form.querySelectorAll("section.sound")].map((section) => {
   const k = section.dataset.k;
@@ -52,7 +49,7 @@ const sounds = [...form.querySelectorAll("section.sound")].map((section) => {
   return sound;
 });
 
-fieldset.addEventListener("change", update);
+form.addEventListener("change", update);
 form.addEventListener("click", (event) => {
   if (!unlocked() && event.target.closest(".acr-option")) announce(msg.msgListenFirst);
 });
@@ -89,9 +86,10 @@ document.addEventListener("keydown", (event) => {
 });
 
 form.addEventListener("submit", (event) => {
-  if (!(unlocked() && chosen())) {
+  if (!answered()) {
     event.preventDefault();
-    announce(unlocked() ? msg.msgChoose : msg.msgListenFirst);
+    if (unlocked() && chosen()) firstOpenFollowup(form)?.focus();
+    announce(!unlocked() ? msg.msgListenFirst : chosen() ? msg.msgFollowups : msg.msgChoose);
     return;
   }
   window.setTimeout(() => (next.disabled = true), 0);

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from listening.analysis import reports
-from listening.models import Listener, StudyReport
+from listening.models import Listener, Rating, Study, StudyReport
 from tests.mushra_factories import texts_set, transcription_answer, transcription_study
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +126,24 @@ def test_word_errors_download_lists_the_missed_words(answered, client):
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     (mat,) = [r for r in rows if r["system"] == "(all)" and r["word"] == "mat"]
     assert mat["substituted"] == "4" and mat["typed"] == "hat (4)"
+
+
+def test_the_follow_up_shares_are_per_system_and_in_the_download(answered, client):
+    """Everyone says system-1 sounded wrong, nobody system-0: 12 answers each (see above)."""
+    Study.objects.filter(pk=answered.pk).update(
+        followup_questions=[{"key": "odd", "text": "Did a word sound wrong?"}]
+    )
+    answered.refresh_from_db()
+    for rating in Rating.objects.select_related("clip__system"):
+        rating.followups = {"odd": "yes" if rating.clip.system.name == "system-1" else "no"}
+        rating.save(update_fields=["followups"])
+    report = reports.study_report_compute(study=answered)
+    shares = {
+        s["system"]: (s["n"], s["yes"], s["proportion"])
+        for s in report["followups"]["odd"]["systems"]
+    }
+    assert shares == {"system-0": (12, 0, 0.0), "system-1": (12, 12, 1.0)}
+    client.force_login(answered.owner)
+    response = client.get(reverse("study_report_ratings_csv", args=[answered.slug]))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert list(rows[0])[-1] == "followup_odd" and len(rows) == Rating.objects.count()

@@ -5,7 +5,6 @@ was played, written once, and refused politely when sent again."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -24,22 +23,12 @@ from listening.models import (
     TrialClip,
 )
 from listening.studies.lifecycle import study_open
-from tests.factories import consented_client, hidden_fields
+from tests.factories import consented_client, hidden_fields, served_earlier
 from tests.mushra_factories import mushra_study, transcription_study
 
 pytestmark = pytest.mark.django_db
 
 SOURCES = re.compile(r'data-position="(\d+)" data-src="([^"]+)"')
-
-
-def served_earlier(listener: Listener, seconds: float) -> None:
-    """As if the page had been served ``seconds`` ago (the served time lives on the server)."""
-    listener.refresh_from_db()
-    page = dict(listener.current_page)
-    page["served_at"] = (
-        datetime.fromisoformat(page["served_at"]) - timedelta(seconds=seconds)
-    ).isoformat()
-    Listener.objects.filter(pk=listener.pk).update(current_page=page)
 
 
 def mushra_form(html: str, *, score=lambda position: 70, played: float = 0.6) -> dict:

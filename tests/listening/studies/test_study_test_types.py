@@ -13,18 +13,9 @@ from listening.models import Study, System
 from listening.studies.recipes import recipe_json, recipe_read, study_import, study_recipe
 from listening.studies.settings import study_create, study_update
 from listening.studies.study_types import TYPE_HELP, test_type_problems
-from tests.factories import SentenceFactory, StudyFactory, SystemFactory
+from tests.factories import STUDY_FORM, SentenceFactory, StudyFactory, SystemFactory
 
-FORM = {
-    "title": "Close systems",
-    "slug": "close-systems",
-    "ratings_per_clip": 8,
-    "clips_per_listener": 20,
-    "training_clips": 2,
-    "attention_check_rate": 0.1,
-    "max_attention_failures": 1,
-    "listener_timeout_minutes": 60,
-}
+FORM = STUDY_FORM
 
 
 def _page(response) -> str:
