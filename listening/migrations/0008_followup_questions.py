@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('listening', '0007_system_anchor_kind'),
+        ('listening', '0005_squashed_0007_trials'),
     ]
 
     operations = [
