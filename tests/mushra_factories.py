@@ -79,11 +79,25 @@ def mushra_study(
     return study
 
 
+#: Three sentence texts to transcribe, with a digit and British spellings so that the
+#: normalisation before scoring (numbers spelt out, American spellings) has work to do.
+SENTENCE_TEXTS = {
+    "s0": "The cat sat on the mat.",
+    "s1": "Bring me 3 apples.",
+    "s2": "Colour the grey box.",
+}
+
+
 def transcription_study(
-    *, slug: str = "transcribe", seconds: float = 0.6, n_systems: int = 2, **fields
+    *,
+    slug: str = "transcribe",
+    seconds: float = 0.6,
+    n_systems: int = 2,
+    texts: Mapping[str, str] | None = None,
+    **fields,
 ) -> Study:
     """An open transcription study of ``n_systems`` systems (two by default) and three
-    sentences."""
+    sentences, whose texts are ``texts`` (sentence key -> text) when given."""
     fields = {**PLAIN, "ratings_per_clip": 1, "clips_per_listener": 3, **fields}
     study = open_study(
         slug=slug,
@@ -94,6 +108,8 @@ def transcription_study(
         **fields,
     )
     assert clips_of(study).count() == 3 * n_systems
+    if texts is not None:
+        texts_set(study, texts)
     return study
 
 

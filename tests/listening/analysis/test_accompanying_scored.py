@@ -11,10 +11,10 @@ from listening.analysis.reports import study_report_compute
 from listening.models import Listener
 from listening.scales import ACR_TEST
 from tests.mushra_factories import (
+    SENTENCE_TEXTS,
     careless,
     mushra_study,
     rate_study,
-    texts_set,
     transcription_answer,
     transcription_study,
 )
@@ -110,15 +110,11 @@ def test_a_reference_free_mushra_report_says_so_and_drops_the_hidden_reference_r
     )
 
 
-TEXTS = {"s0": "The cat sat on the mat.", "s1": "Bring me 3 apples.", "s2": "Colour the grey box."}
-
-
 @pytest.fixture
 def transcription():
-    study = transcription_study(ratings_per_clip=2, transcription_max_plays=3)
-    texts_set(study, TEXTS)
+    study = transcription_study(ratings_per_clip=2, transcription_max_plays=3, texts=SENTENCE_TEXTS)
     transcription_answer(
-        study, lambda system, key: "the cat" if system == "system-1" else TEXTS[key]
+        study, lambda system, key: "the cat" if system == "system-1" else SENTENCE_TEXTS[key]
     )
     return study
 

@@ -15,15 +15,14 @@ from django.urls import reverse
 
 from listening.analysis import reports
 from listening.models import Listener, Rating, Study, StudyReport
-from tests.mushra_factories import texts_set, transcription_answer, transcription_study
+from tests.mushra_factories import (
+    SENTENCE_TEXTS,
+    transcription_answer,
+    transcription_study,
+)
 
 pytestmark = pytest.mark.django_db
 
-TEXTS = {
-    "s0": "The cat sat on the mat.",
-    "s1": "Bring me 3 apples.",
-    "s2": "Colour the grey box.",
-}
 #: What listeners type: system-0 heard right (in other spellings and cases), system-1 with one
 #: word wrong in every sentence.
 TYPED = {
@@ -42,8 +41,7 @@ TYPED = {
 
 @pytest.fixture
 def answered():
-    study = transcription_study(ratings_per_clip=4)
-    texts_set(study, TEXTS)
+    study = transcription_study(ratings_per_clip=4, texts=SENTENCE_TEXTS)
     transcription_answer(study, lambda system, sentence: TYPED[system][sentence])
     return study
 
@@ -76,7 +74,7 @@ def test_the_ratings_download_and_the_sentences_give_mos_report_the_site_numbers
     ratings, sentences = tmp_path / "answers.csv", tmp_path / "sentences.csv"
     ratings.write_text(text, encoding="utf-8")
     with sentences.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([("key", "text"), *TEXTS.items()])
+        csv.writer(handle).writerows([("key", "text"), *SENTENCE_TEXTS.items()])
     out = io.StringIO()
     call_command(
         "mos_report",

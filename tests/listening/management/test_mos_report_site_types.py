@@ -17,17 +17,15 @@ from listening.analysis import reports
 from listening.analysis.render import report_json
 from listening.models import Listener, Rating
 from tests.mushra_factories import (
+    SENTENCE_TEXTS,
     careless,
     mushra_study,
     rate_study,
-    texts_set,
     transcription_answer,
     transcription_study,
 )
 
 pytestmark = pytest.mark.django_db
-
-TEXTS = {"s0": "The cat sat on the mat.", "s1": "Bring me 3 apples.", "s2": "Colour the grey box."}
 
 
 def mos_report(*args: str) -> str:
@@ -57,15 +55,15 @@ def mushra():
 @pytest.fixture
 def transcription():
     """Four listeners; system-1 is heard with one word wrong per sentence, T1 excluded by hand."""
-    study = transcription_study(ratings_per_clip=4)
-    texts_set(study, TEXTS)
+    study = transcription_study(ratings_per_clip=4, texts=SENTENCE_TEXTS)
     wrong = {
         "s0": "the cat sat on the hat",
         "s1": "bring me three maples",
         "s2": "color the gray fox",
     }
     transcription_answer(
-        study, lambda system, key: TEXTS[key] if system == "system-0" else wrong[key]
+        study,
+        lambda system, key: SENTENCE_TEXTS[key] if system == "system-0" else wrong[key],
     )
     Listener.objects.filter(external_id="T1").update(excluded=True, exclusion_reason="bot")
     return study
@@ -117,7 +115,7 @@ def test_a_transcription_study_s_report_agrees_with_its_ratings_download(
     answers, sentences = tmp_path / "answers.csv", tmp_path / "sentences.csv"
     answers.write_text(site_download(client, transcription), encoding="utf-8")
     with sentences.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows([("key", "text"), *TEXTS.items()])
+        csv.writer(handle).writerows([("key", "text"), *SENTENCE_TEXTS.items()])
     offline = json.loads(
         mos_report(
             "--ratings-csv", str(answers), "--test", "transcription", "--sentences", str(sentences)
