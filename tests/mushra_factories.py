@@ -14,7 +14,6 @@ import factory
 from listening.models import (
     ConditionScore,
     Listener,
-    Playlist,
     Rating,
     Study,
     System,
@@ -22,7 +21,15 @@ from listening.models import (
     TrialClip,
 )
 from listening.studies.lifecycle import study_open
-from tests.factories import PLAIN, SystemFactory, clips_of, flac_bytes, open_study, ready_clip
+from tests.factories import (
+    PLAIN,
+    SystemFactory,
+    claimed_listeners,
+    clips_of,
+    flac_bytes,
+    open_study,
+    ready_clip,
+)
 
 #: The anchors of ITU-R BS.1534-3: the 3.5 kHz low anchor and the 7 kHz mid anchor.
 ANCHOR_CUTOFFS_HZ = (3500.0, 7000.0)
@@ -128,13 +135,7 @@ def rate_study(study, score=honest, *, n_listeners: int | None = None) -> list[L
     """Every playlist of ``study`` taken by a Prolific listener ``P<i>`` who rates every page:
     one MUSHRA response per trial, one condition score per rated trial clip."""
     listeners = []
-    playlists = Playlist.objects.filter(study=study).order_by("index")
-    for i, playlist in enumerate(playlists[:n_listeners]):
-        listener = Listener.objects.create(
-            study=study, platform="prolific", external_id=f"P{i}", stage=Listener.Stage.RATING
-        )
-        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
-        playlist.save()
+    for i, listener, playlist in claimed_listeners(study, "P", n_listeners):
         for item in playlist.items.order_by("position"):
             clips = list(item.trial_clips.select_related("clip__system", "clip__sentence"))
             response = Rating.objects.create(
@@ -173,15 +174,7 @@ def transcription_answer(
     """Every playlist of the transcription ``study`` taken by a Prolific listener
     ``<prefix><i>`` who types ``typed(system, sentence_key)`` for each clip, heard once."""
     listeners = []
-    for i, playlist in enumerate(Playlist.objects.filter(study=study).order_by("index")):
-        listener = Listener.objects.create(
-            study=study,
-            platform="prolific",
-            external_id=f"{prefix}{i}",
-            stage=Listener.Stage.RATING,
-        )
-        playlist.listener, playlist.status = listener, Playlist.Status.CLAIMED
-        playlist.save()
+    for _i, listener, playlist in claimed_listeners(study, prefix):
         for item in playlist.items.select_related("clip__system", "clip__sentence"):
             Rating.objects.create(
                 listener=listener,
