@@ -5,7 +5,7 @@ Where it sits: the trial page (``views_trials``) posts each answer to :func:`tri
 after ``ratings.page_redeem`` has used up the page; this module checks that the trial is the
 listener's current one and that each of its clips was played to its end (P.808), checks the
 answer against the study's type, writes the ``Rating`` and moves the listener on
-(``playlists.listener_stage_update``). ACR keeps ``ratings.rating_submit``.
+(``trial_answers``: the checks and the step after them that MUSHRA and transcription share). ACR keeps ``ratings.rating_submit``.
 
 Attention checks (``design_trials`` builds them):
 
@@ -29,22 +29,16 @@ from django.utils.translation import gettext as _
 
 from listening.models import Listener, PlaylistItem, Rating, Study, TrialClip
 from listening.participation.followups import followups_check
-from listening.participation.playlists import (
-    listener_lock,
-    listener_stage_update,
-    playlist_for_answer,
-)
+from listening.participation.playlists import listener_lock
 from listening.participation.ratings import MIN_PLAYED_SHARE, TIMING_TOLERANCE_S
 from listening.participation.refusals import (
     AlreadyRatedError,
     ItemNotInPlaylistError,
-    ItemOutOfOrderError,
     NotPlayedError,
     ScoreInvalidError,
     study_require_open,
 )
-from listening.participation.selectors import listener_page
-from observability.metrics import RATINGS_SUBMITTED
+from listening.participation.trial_answers import TRIAL_WORDS, answer_recorded, trial_for_answer
 
 Stage = Listener.Stage
 Purpose = PlaylistItem.Purpose
@@ -127,24 +121,7 @@ def trial_answer_submit(
     study_require_open(study)
     score, choice = answer_clean(study, answer)
     followups = followups_check(study, followups or {})
-    playlist = playlist_for_answer(listener)
-    item = PlaylistItem.objects.filter(pk=item_pk, playlist=playlist).first()
-    if item is None:
-        raise ItemNotInPlaylistError(
-            _("This trial is not part of your listening test; nothing was saved.")
-        )
-    if Rating.objects.filter(listener=listener, item=item).exists():
-        raise AlreadyRatedError(
-            _(
-                "This trial has already been answered (perhaps in another tab, or the form was "
-                "sent twice). Your first answer is kept."
-            )
-        )
-    page = listener_page(listener=listener, playlist=playlist)
-    if not page or page[0].pk != item.pk:
-        raise ItemOutOfOrderError(
-            _("Please answer the trials in the order they are shown; nothing was saved.")
-        )
+    playlist, item = trial_for_answer(listener, item_pk, TRIAL_WORDS)
 
     clips = list(TrialClip.objects.filter(trial=item).select_related("clip").order_by("position"))
     durations = [c.clip.duration_s or 0.0 for c in clips]
@@ -193,8 +170,5 @@ def trial_answer_submit(
         if listener.attention_failures > study.max_attention_failures:
             listener.flagged = True
         listener.save(update_fields=["attention_failures", "flagged", "last_seen_at"])
-    listener_stage_update(listener, playlist)
-    if item.purpose == Purpose.TEST:
-        slug = study.slug
-        transaction.on_commit(lambda: RATINGS_SUBMITTED.labels(study=slug).inc())
+    answer_recorded(listener, playlist, item)
     return rating

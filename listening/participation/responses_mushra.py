@@ -41,23 +41,17 @@ from listening.models import (
     TrialClip,
 )
 from listening.participation.followups import followups_check
-from listening.participation.playlists import (
-    listener_lock,
-    listener_stage_update,
-    playlist_for_answer,
-)
+from listening.participation.playlists import listener_lock
 from listening.participation.ratings import MIN_PLAYED_SHARE, TIMING_TOLERANCE_S, page_redeem
 from listening.participation.refusals import (
     AlreadyRatedError,
     ItemNotInPlaylistError,
-    ItemOutOfOrderError,
     NotPlayedError,
     RatingRefusedError,
     ScoreInvalidError,
     study_require_open,
 )
-from listening.participation.selectors import listener_page
-from observability.metrics import RATINGS_SUBMITTED
+from listening.participation.trial_answers import PAGE_WORDS, answer_recorded, trial_for_answer
 
 Stage = Listener.Stage
 Role = TrialClip.Role
@@ -160,37 +154,12 @@ def trial_play(*, listener: Listener, token: str) -> dict[str, int]:
 def _trial_checked(listener: Listener, item_id: int | str) -> tuple[Playlist, PlaylistItem]:
     """The listener's playlist and the trial, locked and checked as ``ratings.rating_submit``
     checks an ACR item: on the current page, not yet answered."""
-    study = listener.study
-    study_require_open(study)
-    playlist = playlist_for_answer(listener)
+    study_require_open(listener.study)
     try:
         item_pk = int(item_id)
     except (TypeError, ValueError):
         item_pk = -1
-    item = PlaylistItem.objects.select_related("clip").filter(pk=item_pk, playlist=playlist).first()
-    if item is None:
-        raise ItemNotInPlaylistError(
-            _("This page is not part of your listening test; nothing was saved.")
-        )
-    if Rating.objects.filter(listener=listener, item=item).exists():
-        raise AlreadyRatedError(
-            _(
-                "This page has already been answered (perhaps in another tab, or the form was "
-                "sent twice). Your first answer is kept."
-            )
-        )
-    if item.pk not in {p.pk for p in listener_page(listener=listener, playlist=playlist)[:1]}:
-        raise ItemOutOfOrderError(
-            _("Please answer the pages in the order they are shown; nothing was saved.")
-        )
-    return playlist, item
-
-
-def _written(listener: Listener, playlist: Playlist, item: PlaylistItem) -> None:
-    listener_stage_update(listener, playlist)
-    if item.purpose == PlaylistItem.Purpose.TEST:
-        slug = listener.study.slug
-        transaction.on_commit(lambda: RATINGS_SUBMITTED.labels(study=slug).inc())
+    return trial_for_answer(listener, item_pk, PAGE_WORDS)
 
 
 def _score(raw: object) -> int | None:
@@ -286,7 +255,7 @@ def mushra_submit(
         raise AlreadyRatedError(
             _("This page has already been answered. Your first answer is kept.")
         ) from None
-    _written(listener, playlist, item)
+    answer_recorded(listener, playlist, item)
     return rating
 
 
@@ -354,5 +323,5 @@ def transcription_submit(
         raise AlreadyRatedError(
             _("This clip has already been answered. Your first answer is kept.")
         ) from None
-    _written(listener, playlist, item)
+    answer_recorded(listener, playlist, item)
     return rating
