@@ -22,6 +22,8 @@ import os
 
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# gevent: requests one worker runs at once (each holds a database connection while it runs).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "100"))
 workers = int(os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1) + 1)))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 20
