@@ -513,8 +513,8 @@ def rate(request: HttpRequest, slug: str) -> HttpResponse:
     done, total = progress["done"], progress["total"]
     clips = [
         {
-            "n": i,
-            "number": i + 1,
+            "n": str(i),  # text: the template would localise each of its many ints
+            "number": str(i + 1),
             "item": item,
             "token": item.clip.token,
             "url": reverse("listener-clip", args=[study.slug, item.clip.token]),
@@ -537,7 +537,7 @@ def rate(request: HttpRequest, slug: str) -> HttpResponse:
         # Counted as the welcome page counts: practice k of P, then clip k of T.
         "progress": progress,
         "question": study_question(study),
-        "scale": ACR_SCALE,
+        "scale": [(str(value), label) for value, label in ACR_SCALE],
     }
     return _page(request, "rate.html", context)
 
