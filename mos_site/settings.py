@@ -196,6 +196,13 @@ else:
             f"DATABASE_POOL={DATABASE_POOL}: give the most connections a process may hold "
             "(for example 4), or 0 for persistent connections without a pool."
         )
+    if env_str("GUNICORN_WORKER_CLASS") == "gevent" and not DATABASE_POOL:
+        # Django keeps a connection per greenlet: a gevent worker would open one per request
+        # in flight (up to GUNICORN_WORKER_CONNECTIONS) and exhaust max_connections.
+        raise ImproperlyConfigured(
+            "GUNICORN_WORKER_CLASS=gevent needs DATABASE_POOL=N (for example 4): without a "
+            "pool every request in flight holds a PostgreSQL connection of its own."
+        )
     if DATABASE_POOL:
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
