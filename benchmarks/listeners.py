@@ -309,8 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips-per-listener", type=int, default=20)
     parser.add_argument("--clip-seconds", type=float, default=1.5)
     parser.add_argument("--workers", type=int, default=5, help="gunicorn worker processes")
-    parser.add_argument("--worker-class", default="sync", help="sync or gthread")
+    parser.add_argument("--worker-class", default="sync", help="sync, gthread or gevent")
     parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
+    parser.add_argument(
+        "--db-pool",
+        type=int,
+        default=0,
+        help="DATABASE_POOL: a psycopg pool of at most N connections per worker (0: persistent)",
+    )
     args = parser.parse_args(argv)
     levels = parse_levels(args.levels)
     if max(n for n, _ in levels) > args.playlists:
@@ -344,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"stack: bin/serve.py, gunicorn {args.worker_class} x {args.workers}"
         + (f" x {args.threads} threads" if args.worker_class == "gthread" else "")
+        + (f", pool of {args.db_pool}" if args.db_pool else ", persistent connections")
         + f", PostgreSQL {urlsplit(args.database_url).path.lstrip('/')}, Redis; {os.cpu_count()} cores"
     )
     summaries, reports = [], []

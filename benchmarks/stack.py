@@ -43,6 +43,7 @@ def stack_env(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
             "WEB_CONCURRENCY": str(args.workers),
             "GUNICORN_WORKER_CLASS": args.worker_class,
             "GUNICORN_THREADS": str(args.threads),
+            "DATABASE_POOL": str(getattr(args, "db_pool", 0)),
         }
     )
     return env

@@ -26,10 +26,22 @@ def main() -> int:
     parser.add_argument(
         "--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2))
     )
+    # The worker model chosen by measurement (docs/operations.md, "Crowd scale"): sync
+    # processes with persistent connections. A request of the listener path is a few ms of
+    # Python and a few short queries, so threads (one interpreter lock) and gevent (one core
+    # per process) gain nothing over processes, and cost CPU per request.
+    parser.add_argument(
+        "--worker-class",
+        choices=("sync", "gthread", "gevent"),
+        default=os.environ.get("GUNICORN_WORKER_CLASS", "sync"),
+    )
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", 1)))
     args = parser.parse_args()
 
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "mos_site.settings")
+    # The settings check that a gevent worker has a connection pool.
+    env["GUNICORN_WORKER_CLASS"] = args.worker_class
     # Metrics from gunicorn's and Celery's processes are aggregated through this folder.
     metrics_dir = ROOT / "var" / "prometheus"
     metrics_dir.mkdir(parents=True, exist_ok=True)
@@ -47,6 +59,10 @@ def main() -> int:
             f"{args.host}:{args.port}",
             "--workers",
             str(args.web_workers),
+            "--worker-class",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
             "--config",
             str(ROOT / "mos_site" / "gunicorn_conf.py"),
             "--access-logfile",

@@ -186,7 +186,33 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         if _sqlite.stat().st_mode & 0o077 and _sqlite.stat().st_uid == os.getuid():
             _sqlite.chmod(0o600)
 else:
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # PostgreSQL connections are reused, one of two ways (docs/operations.md, "Crowd scale"):
+    # by default each worker thread keeps its own for CONN_MAX_AGE seconds (health-checked
+    # before reuse); DATABASE_POOL=N gives each process a psycopg pool of at most N
+    # connections shared by its threads instead. Django refuses the two together.
+    DATABASE_POOL = env_int("DATABASE_POOL", 0)
+    if DATABASE_POOL < 0:
+        raise ImproperlyConfigured(
+            f"DATABASE_POOL={DATABASE_POOL}: give the most connections a process may hold "
+            "(for example 4), or 0 for persistent connections without a pool."
+        )
+    if env_str("GUNICORN_WORKER_CLASS") == "gevent" and not DATABASE_POOL:
+        # Django keeps a connection per greenlet: a gevent worker would open one per request
+        # in flight (up to GUNICORN_WORKER_CONNECTIONS) and exhaust max_connections.
+        raise ImproperlyConfigured(
+            "GUNICORN_WORKER_CLASS=gevent needs DATABASE_POOL=N (for example 4): without a "
+            "pool every request in flight holds a PostgreSQL connection of its own."
+        )
+    if DATABASE_POOL:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DATABASE_POOL,
+            # A request that finds every connection busy waits this long, then fails (503).
+            "timeout": env_float("DATABASE_POOL_TIMEOUT", 10.0),
+        }
+    else:
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     if TESTING:
         # One test database per test session, so sessions run side by side.
         DATABASES["default"]["TEST"] = {

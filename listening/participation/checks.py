@@ -78,9 +78,8 @@ def _advance(listener: Listener, done: str, changed: Sequence[str] = ()) -> None
         listener.stage = nxt
         listener.save(update_fields=[*changed, "stage", "last_seen_at"])
         return
-    if changed:
-        listener.save(update_fields=[*changed, "last_seen_at"])
-    playlist_claim_locked(listener)
+    # The claim saves these with the stage it sets: one UPDATE of the listener, not two.
+    playlist_claim_locked(listener, changed=changed)
 
 
 def listener_join(
@@ -91,6 +90,7 @@ def listener_join(
     params: Mapping[str, str],
     user_agent: str,
     attempt_id: str = "",
+    consent: bool = False,
 ) -> Listener:
     """The listener for this arrival: the one of the same platform attempt, or a new one.
 
@@ -99,7 +99,11 @@ def listener_join(
     link). A new attempt of an id that is already taking part (holds a place, rated, finished)
     is refused with AlreadyTakingPartError; an attempt that only joined, consented or failed
     the headphone check blocks nobody, so nobody can use up a participant in advance. The same
-    participant never gets a second playlist: the claim checks again (``playlists``)."""
+    participant never gets a second playlist: the claim checks again (``playlists``).
+
+    With ``consent`` (the welcome page's form, which joins and consents at once) a new listener
+    is created consented and at the first check, in the one INSERT; a listener found, or one
+    whose next step is the claim, is left at consent for :func:`listener_consent`."""
     study_require_open(study)
     if platform not in Listener.Platform.values:
         raise ListenerError(_("Unknown platform %(platform)s.") % {"platform": platform})
@@ -109,6 +113,11 @@ def listener_join(
         "platform_params": dict(params),
         "user_agent": (user_agent or "")[:300],
     }
+    if consent:
+        # A row nobody else can see yet needs no lock: consent is recorded as it is created.
+        first_check = _stage_after(Listener(study=study), Stage.CONSENT)
+        if first_check is not None:
+            fields.update(consented_at=timezone.now(), stage=first_check)
     if not external_id:
         return Listener.objects.create(study=study, platform=platform, **fields)
     existing = listener_find(
@@ -193,12 +202,25 @@ def listener_questionnaire_save(*, listener: Listener, answers: Mapping[str, str
     return listener
 
 
-@transaction.atomic
 def headphone_check_start(*, listener: Listener) -> int:
     """Draw the listener's headphone-check trials (Woods et al. 2017); returns their number.
 
     The right answers stay in ``listener.headphone_check``; the browser gets only the sounds,
     from URLs that carry the trial's number. Reloading the page keeps the same trials."""
+    if (
+        "seed" in (listener.headphone_check or {})
+        and listener.stage == Stage.HEADPHONES
+        and Listener.study.is_cached(listener)
+    ):
+        # Drawn already (a reload, or the answers' POST), and read with the listener by this
+        # request: a drawn check never changes, so there is nothing to lock or write.
+        study_require_open(listener.study)
+        return int(listener.headphone_check["n"])
+    return _headphone_check_draw(listener)
+
+
+@transaction.atomic
+def _headphone_check_draw(listener: Listener) -> int:
     locked = listener_lock(listener)
     study_require_open(locked.study)
     if locked.stage != Stage.HEADPHONES:

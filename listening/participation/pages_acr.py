@@ -45,8 +45,8 @@ def acr_page_context(
     posted = posted or {}
     clips = [
         {
-            "n": i,
-            "number": i + 1,
+            "n": str(i),  # text: the template would localise each of its many ints
+            "number": str(i + 1),
             "item": item,
             "token": item.clip.token,
             "url": reverse("listener-clip", args=[study.slug, item.clip.token]),

@@ -10,10 +10,21 @@ how a released playlist's ratings count) are in the package docstring.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, Exists, F, OuterRef, PositiveSmallIntegerField, Q, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    PositiveSmallIntegerField,
+    Q,
+    When,
+)
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -106,17 +117,18 @@ def external_id_taking_part(
     others = Listener.objects.filter(study=study, platform=platform, external_id=external_id)
     if exclude_pk is not None:
         others = others.exclude(pk=exclude_pk)
+    return others.filter(_taking_part(study)).order_by("pk").first()
+
+
+def _taking_part(study: Study) -> Q:
+    """A listener row that takes part for real (:func:`external_id_taking_part`)."""
     held = Playlist.objects.filter(listener=OuterRef("pk")).exclude(
         _claimable(study, _cutoff(study))
     )
     return (
-        others.filter(
-            Q(stage=Stage.COMPLETED)
-            | Q(Exists(Rating.objects.filter(listener=OuterRef("pk"))))
-            | Q(Exists(held))
-        )
-        .order_by("pk")
-        .first()
+        Q(stage=Stage.COMPLETED)
+        | Q(Exists(Rating.objects.filter(listener=OuterRef("pk"))))
+        | Q(Exists(held))
     )
 
 
@@ -165,6 +177,7 @@ def _take_one(listener: Listener, study: Study) -> Playlist | None:
             if candidate is None:
                 continue
         abandoned = candidate.status == Playlist.Status.CLAIMED
+        claimed_at = timezone.now()
         # Conditional UPDATE: succeeds only if the row is still claimable, whatever happened.
         taken = (
             Playlist.objects.filter(pk=candidate.pk)
@@ -172,7 +185,7 @@ def _take_one(listener: Listener, study: Study) -> Playlist | None:
             .update(
                 status=Playlist.Status.CLAIMED,
                 listener=listener,
-                claimed_at=timezone.now(),
+                claimed_at=claimed_at,
                 times_released=Case(
                     When(status=Playlist.Status.CLAIMED, then=F("times_released") + 1),
                     default=F("times_released"),
@@ -186,51 +199,84 @@ def _take_one(listener: Listener, study: Study) -> Playlist | None:
                     "abandoned playlist reclaimed",
                     extra={"study": study.slug, "playlist": candidate.index},
                 )
-            return Playlist.objects.get(pk=candidate.pk)
+            # The row is locked by this transaction (FOR UPDATE above), so what the UPDATE
+            # wrote is known without reading it back.
+            candidate.status = Playlist.Status.CLAIMED
+            candidate.listener = listener
+            candidate.claimed_at = claimed_at
+            candidate.times_released += 1 if abandoned else 0
+            return candidate
     log.warning("playlist claim gave up after many contended attempts", extra={"study": study.slug})
     return None
 
 
-def _lock_external_id(listener: Listener) -> None:
-    """Serialise the claims of one external id: lock its first listener row (lowest pk).
+def _external_id_taken(listener: Listener) -> bool:
+    """Whether another listener of this locked listener's external id is taking part
+    (:func:`external_id_taking_part`), with the claims of one id serialised: each claimant
+    locks its own row, then the id's first listener row (lowest pk), so two attempts with the
+    same id never wait on each other in a circle.
 
-    Every claimant locks its own row first and then only this one, so two attempts with the
-    same id never wait on each other in a circle."""
+    One read in the usual case (no other attempt of the id, or this is its first): the other
+    attempts with whether each takes part. Only when an earlier attempt exists is its row
+    locked, and the answer read again after the lock (that attempt may have just claimed)."""
     if not listener.external_id:
-        return
-    first = (
+        return False
+    others = list(
         Listener.objects.filter(
             study_id=listener.study_id,
             platform=listener.platform,
             external_id=listener.external_id,
         )
+        .exclude(pk=listener.pk)
+        .annotate(
+            taking_part=ExpressionWrapper(_taking_part(listener.study), output_field=BooleanField())
+        )
         .order_by("pk")
+        .values_list("pk", "taking_part")
+    )
+    if not others or others[0][0] > listener.pk:
+        return any(taking for _pk, taking in others)
+    # order_by(): Listener's default ordering (by study) would join, and lock, the study row.
+    list(
+        Listener.objects.select_for_update(of=("self",))
+        .filter(pk=others[0][0])
+        .order_by()
         .values_list("pk", flat=True)
+    )
+    return (
+        external_id_taking_part(
+            study=listener.study,
+            platform=listener.platform,
+            external_id=listener.external_id,
+            exclude_pk=listener.pk,
+        )
+        is not None
+    )
+
+
+def playlist_claim_locked(listener: Listener, changed: Sequence[str] = ()) -> Playlist | None:
+    """:func:`playlist_claim` for a listener whose row the caller has locked. The fields of
+    ``changed`` (set on ``listener`` by the caller) are saved with the stage the claim sets, in
+    the same UPDATE; a refusal saves nothing (the caller's transaction rolls back)."""
+    own_ratings = Rating.objects.filter(listener=listener)
+    # One read: the playlist held (if any) with whether its holder has rated anything.
+    current = (
+        Playlist.objects.filter(listener=listener)
+        .annotate(holder_rated=Exists(own_ratings))
+        .order_by()
         .first()
     )
-    if first is not None and first != listener.pk:
-        # order_by(): Listener's default ordering (by study) would join, and lock, the study row.
-        list(
-            Listener.objects.select_for_update(of=("self",))
-            .filter(pk=first)
-            .order_by()
-            .values_list("pk", flat=True)
-        )
-
-
-def playlist_claim_locked(listener: Listener) -> Playlist | None:
-    """:func:`playlist_claim` for a listener whose row the caller has locked."""
-    current = Playlist.objects.filter(listener=listener).order_by().first()
-    has_rated = Rating.objects.filter(listener=listener).exists()
     if current is not None:
-        if current.status == Playlist.Status.CLAIMED and not has_rated:
+        if current.status == Playlist.Status.CLAIMED and not current.holder_rated:
             # Back on the page after the idle window and nobody took the place meanwhile:
             # the claim starts again (only a claim without any rating lapses this way).
             Playlist.objects.filter(
                 pk=current.pk, listener=listener, claimed_at__lt=_idle_cutoff(listener.study)
             ).update(claimed_at=timezone.now())
+        if changed:
+            listener.save(update_fields=[*changed, "last_seen_at"])
         return current
-    if listener.stage in (Stage.TRAINING, Stage.RATING) and has_rated:
+    if listener.stage in (Stage.TRAINING, Stage.RATING) and own_ratings.exists():
         raise SessionExpiredError(
             _(
                 "Your session timed out and your place went to another listener. "
@@ -249,20 +295,14 @@ def playlist_claim_locked(listener: Listener) -> Playlist | None:
             _("Please give your consent and complete the checks before the ratings.")
         )
     study_require_open(study)
-    _lock_external_id(listener)
-    if external_id_taking_part(
-        study=study,
-        platform=listener.platform,
-        external_id=listener.external_id,
-        exclude_pk=listener.pk,
-    ):
+    if _external_id_taken(listener):
         raise AlreadyTakingPartError(already_taking_part_message())
     playlist = _take_one(listener, study)
     if playlist is None:
         listener.stage = Stage.NO_PLAYLIST
-        listener.save(update_fields=["stage", "last_seen_at"])
+        listener.save(update_fields=[*changed, "stage", "last_seen_at"])
         return None
-    listener_stage_update(listener, playlist)
+    listener_stage_update(listener, playlist, changed)
     return playlist
 
 
@@ -307,12 +347,15 @@ def listener_stage_apply(
     return []
 
 
-def listener_stage_update(listener: Listener, playlist: Playlist) -> None:
-    """:func:`listener_stage_apply`, reading the playlist's items and saving the listener."""
+def listener_stage_update(
+    listener: Listener, playlist: Playlist, changed: Sequence[str] = ()
+) -> None:
+    """:func:`listener_stage_apply`, reading the playlist's items and saving the listener
+    (with the caller's ``changed`` fields, in one UPDATE)."""
     items = playlist_items_scored(listener=listener, playlist=playlist)
-    changed = listener_stage_apply(listener, playlist, items)
-    if changed:
-        listener.save(update_fields=[*changed, "last_seen_at"])
+    fields = [*changed, *listener_stage_apply(listener, playlist, items)]
+    if fields:
+        listener.save(update_fields=[*dict.fromkeys(fields), "last_seen_at"])
 
 
 def playlist_required(listener: Listener, playlist: Playlist | None) -> Playlist:
@@ -332,5 +375,12 @@ def playlist_for_answer(listener: Listener) -> Playlist:
     or the refusal: the test already finished, the place gone, the steps not done."""
     if listener.stage == Listener.Stage.COMPLETED:
         raise AlreadyRatedError(_("You have already finished this test; nothing was changed."))
-    locked = Playlist.objects.select_for_update().filter(listener=listener).first()
+    # OF self and order_by(): Playlist's default ordering (by study) would join the study row
+    # and FOR UPDATE would lock it, queueing every answer of the study on that one row.
+    locked = (
+        Playlist.objects.select_for_update(of=("self",))
+        .filter(listener=listener)
+        .order_by()
+        .first()
+    )
     return playlist_required(listener, locked)

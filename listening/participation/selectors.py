@@ -14,7 +14,7 @@ import math
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 
 from listening.models import (
@@ -27,6 +27,7 @@ from listening.models import (
     System,
     TrialClip,
 )
+from listening.participation import rows
 
 Purpose = PlaylistItem.Purpose
 
@@ -96,18 +97,14 @@ def listener_by_cookie(*, study_slug: str, token: str, lock: bool = False) -> Li
     With ``lock`` (inside a transaction) the listener's row, and only that row, is locked
     (``FOR UPDATE OF`` the listener): the study row is shared by every listener of the study
     and the playlist is the nullable side of an outer join, so neither may be locked here."""
-    queryset = Listener.objects.select_related("playlist").annotate(
-        study_updated_at=F("study__updated_at"), study_status=F("study__status")
-    )
-    if lock:
-        queryset = queryset.select_for_update(of=("self",))
-    try:
-        # get() drops Listener's default ordering (by study), so no ORDER BY either.
-        listener = queryset.get(study__slug=study_slug, token=token)
-    except Listener.DoesNotExist:
+    # Written once per process (rows.py): through the ORM, compiling this query cost more CPU
+    # than the rest of the request's reads.
+    found = rows.listener_row(study_slug=study_slug, token=token, lock=lock)
+    if found is None:
         return None
+    listener, study_updated_at, study_status = found
     listener.study = study_current(
-        pk=listener.study_id, updated_at=listener.study_updated_at, status=listener.study_status
+        pk=listener.study_id, updated_at=study_updated_at, status=study_status
     )
     return listener
 
@@ -133,13 +130,7 @@ def playlist_items_scored(*, listener: Listener, playlist: Playlist) -> list[Pla
 
     A listener rates only the items of the one playlist they hold, so these scores are all of
     their ratings (the attention checks compare within this list)."""
-    own = Rating.objects.filter(listener=listener, item=OuterRef("pk"))
-    return list(
-        PlaylistItem.objects.filter(playlist=playlist)
-        .select_related("clip")
-        .annotate(listener_score=Subquery(own.values("score")[:1]), listener_answered=Exists(own))
-        .order_by("position")
-    )
+    return rows.item_rows(listener_id=listener.pk, playlist_id=playlist.pk)
 
 
 def page_of(items: list[PlaylistItem], per_page: int) -> list[PlaylistItem]:
@@ -213,15 +204,8 @@ def listener_clip(*, study_slug: str, listener_token: str, clip_token: str) -> C
     """The clip with ``clip_token`` when the playlist held by the listener with
     ``listener_token`` in study ``study_slug`` holds it, else None: one query, with the audio
     file's name only (the audio view needs nothing else)."""
-    return (
-        Clip.objects.filter(
-            token=clip_token,
-            playlist_items__playlist__listener__token=listener_token,
-            playlist_items__playlist__study__slug=study_slug,
-        )
-        .order_by()
-        .only("pk", "token", "audio")
-        .first()
+    return rows.clip_row(
+        study_slug=study_slug, listener_token=listener_token, clip_token=clip_token
     )
 
 

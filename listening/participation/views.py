@@ -369,8 +369,10 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
                     attempt_id=arrival.attempt_id,
                     params=arrival.params,
                     user_agent=request.headers.get("User-Agent", ""),
+                    consent=True,
                 )
-            listener = checks.listener_consent(listener=listener)
+            if listener.stage == Stage.CONSENT:
+                listener = checks.listener_consent(listener=listener)
         except refusals.StudyNotOpenError:
             return _unavailable(request, study)
         except refusals.AlreadyTakingPartError:

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from listening.models import Listener, Playlist, Rating, Study
+from listening.participation.playlists import listener_lock, playlist_for_answer
 from tests.conftest import require
 from tests.factories import open_study, pass_checks
 
@@ -155,3 +156,21 @@ def test_ratings_never_wait_on_the_study_row():
             with connection.cursor() as cursor:
                 cursor.execute("RESET lock_timeout")
     assert Rating.objects.filter(listener=listener).count() == 2
+
+
+def test_a_trial_answer_locks_its_playlist_not_the_study_row():
+    """The comparison, MUSHRA and transcription answers lock the listener's playlist; through
+    Playlist's default ordering (by study) that lock used to join, and hold, the study's row."""
+    require(connection.vendor == "postgresql", "row locks need PostgreSQL")
+    study = open_study(slug="trial-lock", training_clips=0, gold=False, attention_check_rate=0.0)
+    _client, listener = listener_client(study)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params) as other:
+        other.execute("SELECT id FROM listening_study WHERE id = %s FOR UPDATE", [study.pk])
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            playlist = playlist_for_answer(listener_lock(listener))
+    assert playlist.listener_id == listener.pk
