@@ -158,28 +158,6 @@ def test_a_mushra_study_without_ratings_says_so():
         reports.study_report_compute(study=study)
 
 
-def test_the_follow_up_shares_count_the_listeners_the_post_screening_keeps(rated, client):
-    """Every condition of system-2 "sounds wrong" to everyone, nothing else does, but P0 (whom
-    the hidden-reference rule excludes) says yes to everything: 5 kept listeners x 3 pages."""
-    Study.objects.filter(pk=rated.pk).update(
-        followup_questions=[{"key": "odd", "text": "Did a word sound wrong?"}]
-    )
-    rated.refresh_from_db()
-    for score in ConditionScore.objects.select_related("trial_clip__clip__system", "response"):
-        odd = score.trial_clip.clip.system.name == "system-2"
-        odd = odd or score.response.listener.external_id == "P0"
-        score.followups = {"odd": "yes" if odd else "no"}
-        score.save(update_fields=["followups"])
-    report = reports.study_report_compute(study=rated)
-    assert "P0" in {e["listener"].split(":")[-1] for e in report["excluded_listeners"]}
-    shares = {s["system"]: (s["n"], s["yes"]) for s in report["followups"]["odd"]["systems"]}
-    assert shares["system-2"] == (15, 15) and shares["system-1"] == (15, 0)
-    assert report["followups"]["odd"]["question"] == "Did a word sound wrong?"
-    client.force_login(rated.owner)
-    rows = list(csv.DictReader(io.StringIO(_download(client, rated))))
-    assert {r["followup_odd"] for r in rows if r["system"] == "system-2"} == {"yes"}
-
-
 def _ask_followups(study: Study) -> None:
     """One follow-up question on every condition: system-2 "sounds wrong" to everyone, and P0
     (whom the hidden-reference rule excludes) says yes to everything."""
@@ -192,6 +170,20 @@ def _ask_followups(study: Study) -> None:
         odd = odd or score.response.listener.external_id == "P0"
         score.followups = {"odd": "yes" if odd else "no"}
         score.save(update_fields=["followups"])
+
+
+def test_the_follow_up_shares_count_the_listeners_the_post_screening_keeps(rated, client):
+    """Every condition of system-2 "sounds wrong" to everyone, nothing else does, but P0 (whom
+    the hidden-reference rule excludes) says yes to everything: 5 kept listeners x 3 pages."""
+    _ask_followups(rated)
+    report = reports.study_report_compute(study=rated)
+    assert "P0" in {e["listener"].split(":")[-1] for e in report["excluded_listeners"]}
+    shares = {s["system"]: (s["n"], s["yes"]) for s in report["followups"]["odd"]["systems"]}
+    assert shares["system-2"] == (15, 15) and shares["system-1"] == (15, 0)
+    assert report["followups"]["odd"]["question"] == "Did a word sound wrong?"
+    client.force_login(rated.owner)
+    rows = list(csv.DictReader(io.StringIO(_download(client, rated))))
+    assert {r["followup_odd"] for r in rows if r["system"] == "system-2"} == {"yes"}
 
 
 def test_mos_report_on_the_download_gives_the_site_follow_up_shares(rated, client, tmp_path):
