@@ -15,7 +15,7 @@ into a ``CommandError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from .render_transcription import (
     transcription_html,
     transcription_summary_csv,
 )
-from .stats.followups import add_followups
+from .stats.followups import add_counted_followups
 from .stats.mushra import ROLE_NAMES, mushra_report, read_mushra_csv
 from .stats.transcription import (
     read_sentences_csv,
@@ -176,22 +176,32 @@ def mushra_analysis(
     roles: Mapping[str, str | None] | None = None,
     rules: Mapping[str, Any] | None = None,
     manual: Mapping[str, str] | None = None,
+    order: Sequence[str] | None = None,
+    questions: list[dict] | None = None,
 ) -> dict:
     """The MUSHRA report (``stats.mushra.mushra_report``) of a table's counted rows, minus the
-    listeners excluded by hand (``manual``: listener -> reason), with its follow-ups."""
+    listeners excluded by hand (``manual``: listener -> reason), with its follow-ups counted
+    over the listeners the BS.1534-3 post-screening keeps (``add_counted_followups``; the
+    site passes its ``questions`` for their texts). ``order`` is the systems' order between
+    the hidden reference and the anchors (the site: ``System.position``; offline: by name)."""
     kept, rows = _without_manual(counted_rows(frame), manual or {})
-    report = add_followups(mushra_report(kept, roles=roles, rules=rules), kept)
-    return _with_manual(report, rows)
+    report = mushra_report(kept, roles=roles, rules=rules, order=order)
+    return _with_manual(add_counted_followups(report, kept, questions), rows)
 
 
 def transcription_analysis(
-    frame: pd.DataFrame, sentences: Mapping[str, str], *, manual: Mapping[str, str] | None = None
+    frame: pd.DataFrame,
+    sentences: Mapping[str, str],
+    *,
+    manual: Mapping[str, str] | None = None,
+    questions: list[dict] | None = None,
 ) -> dict:
     """The transcription report (``stats.transcription.transcription_report``) of a table's
-    counted rows, minus the listeners excluded by hand, with its follow-ups."""
+    counted rows, minus the listeners excluded by hand, with its follow-ups over the same
+    rows (``add_counted_followups``; ``questions`` give the texts on the site)."""
     kept, rows = _without_manual(counted_rows(frame), manual or {})
-    report = add_followups(transcription_report(kept, sentences), kept)
-    return _with_manual(report, rows)
+    report = transcription_report(kept, sentences)
+    return _with_manual(add_counted_followups(report, kept, questions), rows)
 
 
 def _build_mushra(path: str, options: dict[str, Any]) -> tuple[dict, dict[str, str]]:

@@ -35,7 +35,6 @@ from listening.analysis.selectors import (
     study_sentence_texts,
     study_transcription_frame,
 )
-from listening.analysis.stats.followups import add_counted_followups
 from listening.analysis.stats.transcription import scored_answers, validate_transcriptions
 from listening.models import Study, TestType
 from listening.screening import MUSHRA_SETTINGS
@@ -72,8 +71,8 @@ def mushra_screening_counts(report: dict) -> dict:
 
 
 def _finished(study: Study, report: dict, frame: pd.DataFrame) -> dict:
-    # Follow-up answers over the counted rows (the BS.1534-3 post-screening's exclusions too).
-    add_counted_followups(report, frame, study.followup_questions)
+    # The follow-up shares come from the analysis itself (``offline_tests``), over the rows it
+    # counts, so the command on the ratings download gives the same ones.
     n_rows = int(len(frame))
     # The site's reports always say how listeners excluded by hand are treated.
     report.setdefault("manual_exclusions", [])
@@ -96,7 +95,13 @@ def study_mushra_report_compute(
         )
     progress(0.3, f"Computing statistics over {len(frame):,} condition scores")
     report = mushra_screening_counts(
-        mushra_analysis(frame, rules=mushra_rules(rules), manual=manual)
+        mushra_analysis(
+            frame,
+            rules=mushra_rules(rules),
+            manual=manual,
+            order=list(study.systems.order_by("position", "id").values_list("name", flat=True)),
+            questions=study.followup_questions,
+        )
     )
     progress(0.9, "Adding the accompanying information")
     return _finished(study, report, frame)
@@ -115,7 +120,9 @@ def study_transcription_report_compute(
             "typed what they heard."
         )
     progress(0.3, f"Scoring {len(frame):,} answers")
-    report = transcription_analysis(frame, study_sentence_texts(study), manual=manual)
+    report = transcription_analysis(
+        frame, study_sentence_texts(study), manual=manual, questions=study.followup_questions
+    )
     progress(0.9, "Adding the accompanying information")
     return _finished(study, report, frame)
 

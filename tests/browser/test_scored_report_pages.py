@@ -4,7 +4,8 @@ errors. Each page is read at phone and desktop width: nothing wider than the win
 tables and, on a phone, the box plot scroll in their own boxes).
 
 Screenshots: var/screenshots/report-mushra-{phone,desktop}.png and
-report-transcription-{phone,desktop}.png (kept out of git with var/).
+report-transcription-{phone,desktop}.png (kept out of git with var/); with follow-up questions,
+report-mushra-followups-{phone,desktop}.png cut to the chart and to the follow-up section.
 """
 
 from __future__ import annotations
@@ -13,8 +14,15 @@ import pytest
 from django.urls import reverse
 
 from listening.analysis.reports import report_request
-from listening.models import Listener, StudyReport, System, TrialClip
-from tests.browser.conftest import DESKTOP, LIVE_SERVER_MARKS, PHONE, researcher_log_in, screenshot
+from listening.models import ConditionScore, Listener, Study, StudyReport, System, TrialClip
+from tests.browser.conftest import (
+    DESKTOP,
+    LIVE_SERVER_MARKS,
+    PHONE,
+    SCREENSHOTS,
+    researcher_log_in,
+    screenshot,
+)
 from tests.mushra_factories import (
     mushra_study,
     rate_study,
@@ -142,3 +150,48 @@ def test_the_transcription_report_reads_at_phone_and_desktop_width(
     for page in (desktop, phone):
         text = page.locator("main").inner_text()
         assert "espeak-ng-en-us" in text and "birch" in text
+
+
+def test_the_mushra_report_with_follow_ups_reads_at_phone_and_desktop_width(
+    page_factory, live_server, db
+):
+    """The follow-up shares sit under the conditions in the chart's order (reference, systems,
+    anchors), each row labelled, nothing wider than the window."""
+    study = mushra_study(slug="vocoders-asked", n_systems=5, n_sentences=3, ratings_per_clip=6)
+    rate_study(study, mushra_score)
+    rename(study, {"system-0": "natural-recording"} | {k: v for k, (v, _) in CONDITIONS.items()})
+    Study.objects.filter(pk=study.pk).update(
+        followup_questions=[{"key": "odd", "text": "Did any word sound wrong?"}]
+    )
+    for score in ConditionScore.objects.select_related("trial_clip__clip__system"):
+        odd = score.trial_clip.clip.system.name in {"espeak-ng-en-us", "anchor35"}
+        score.followups = {"odd": "yes" if odd else "no"}
+        score.save(update_fields=["followups"])
+    study.refresh_from_db()
+    built(study)
+    url = reverse("study_report", args=[study.slug])
+    order = [s["system"] for s in StudyReport.objects.get(study=study).data["systems"]]
+    assert order[0] == "natural-recording" and order[-2:] == ["anchor70", "anchor35"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for size, label in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        page = page_factory(size)
+        researcher_log_in(page, live_server.url, study.owner.username, PASSWORD, url)
+        section = page.locator("section[aria-labelledby=followups-heading]")
+        section.wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= size["width"], label
+        text = section.inner_text()
+        assert "Did any word sound wrong?" in text and "Condition" in text
+        assert [text.index(name) for name in order] == sorted(text.index(n) for n in order)
+        for part, locator in (("chart", page.locator(".report-figure").first), ("asked", section)):
+            locator.scroll_into_view_if_needed()
+            box = locator.bounding_box()
+            page.screenshot(
+                path=str(SCREENSHOTS / f"report-mushra-followups-{part}-{label}.png"),
+                full_page=True,
+                clip={
+                    "x": 0,
+                    "y": box["y"] + page.evaluate("window.scrollY") - 20,
+                    "width": size["width"],
+                    "height": min(box["height"] + 40, 1400),
+                },
+            )

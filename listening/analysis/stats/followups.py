@@ -125,6 +125,12 @@ def add_counted_followups(
     if excluded and "listener" in kept:
         kept = kept[~kept["listener"].astype(str).isin(excluded).to_numpy()]
     add_followups(report, kept)
+    # In the report's own order of systems (MUSHRA's reference, systems, anchors), not the
+    # order the rows came in, which differs between the site's table and its download.
+    listed = [s for s in report.get("systems") or [] if isinstance(s, dict) and "system" in s]
+    order = {str(s["system"]): i for i, s in enumerate(listed)}
+    for section in report["followups"].values():
+        section["systems"].sort(key=lambda e: order.get(str(e["system"]), len(order)))
     for question in questions or []:
         if question["key"] in report["followups"]:
             report["followups"][question["key"]]["question"] = question["text"]

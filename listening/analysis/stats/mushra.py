@@ -30,7 +30,7 @@ the variances map back exactly (times 25^2).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -186,11 +186,19 @@ def read_mushra_csv(source: Any, *, roles: Mapping[str, str | None] | None = Non
 # --- Per condition -------------------------------------------------------------------------------
 
 
-def _condition_order(frame: pd.DataFrame) -> list[str]:
-    """Hidden reference first, then the systems in order of appearance, then the anchors."""
+def _condition_order(frame: pd.DataFrame, order: Sequence[str] | None = None) -> list[str]:
+    """Hidden reference first, then the systems under test, then the mid (70) and the low (35)
+    anchor: BS.1534-3's scale from the top down, so the box plot, the table and the JSON read
+    the same way whatever order the ratings came in. Within a role the systems follow
+    ``order`` (the study's own order on the site); those it does not name come after, by name."""
+    place = {str(name): i for i, name in enumerate(order or [])}
     first = frame.drop_duplicates("system")
-    rank = first["role"].map({r: i for i, r in enumerate(ROLES)})
-    return list(first.assign(rank=rank).sort_values("rank", kind="stable")["system"])
+    keyed = first.assign(
+        rank=first["role"].map({r: i for i, r in enumerate(ROLES)}),
+        place=first["system"].map(lambda s: place.get(str(s), len(place))),
+        name=first["system"].astype(str),
+    )
+    return list(keyed.sort_values(["rank", "place", "name"], kind="stable")["system"])
 
 
 def _coded(frame: pd.DataFrame, systems: list[str]) -> Coded:
@@ -461,18 +469,20 @@ def mushra_report(
     roles: Mapping[str, str | None] | None = None,
     rules: Mapping[str, Any] | None = None,
     alpha: float = 0.05,
+    order: Sequence[str] | None = None,
 ) -> dict:
     """The MUSHRA report (JSON-ready dict) of a ratings table; see the module docstring.
 
     ``roles``: {"reference" | "hidden_reference" | "anchor35" | "anchor70": system name};
     ``rules``: post-screening settings (``listening.screening.MUSHRA_SCREENING``; None for the
     defaults). ``systems`` and ``pairs`` are after the exclusions (when screening is enabled),
-    ``without_exclusions`` holds both for every listener."""
+    ``without_exclusions`` holds both for every listener. ``order``: the systems' order
+    within a role (:func:`_condition_order`; by name when None)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie between 0 and 1, got {alpha}.")
     cleaned = MUSHRA_SCREENING.clean(dict(rules) if rules is not None else None)
     frame = validate_mushra(ratings, roles=roles)
-    systems = _condition_order(frame)
+    systems = _condition_order(frame, order)
     per_listener = mushra_screening(frame, cleaned)
     excluded = [
         {"listener": r["listener"], "rules": r["rules"], "reason": "; ".join(r["reasons"])}

@@ -29,7 +29,9 @@ def report(careless: int = 1) -> dict:
                     score = np.clip(q + rng.normal(0, 8), 0, 100)
                 rows.append((f"L{listener}", f"S{sentence}", system, float(score)))
     frame = pd.DataFrame(rows, columns=["listener", "sentence", "system", "score"])
-    return mushra_report(frame, roles={"reference": "ref", "anchor35": "lp35"})
+    return mushra_report(
+        frame, roles={"reference": "ref", "anchor35": "lp35"}, order=["=HYPERLINK(1)", "<b>tts</b>"]
+    )
 
 
 def test_summary_csv_has_a_row_per_condition_and_neutralises_formulas():

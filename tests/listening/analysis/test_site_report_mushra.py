@@ -158,18 +158,24 @@ def test_a_mushra_study_without_ratings_says_so():
         reports.study_report_compute(study=study)
 
 
-def test_the_follow_up_shares_count_the_listeners_the_post_screening_keeps(rated, client):
-    """Every condition of system-2 "sounds wrong" to everyone, nothing else does, but P0 (whom
-    the hidden-reference rule excludes) says yes to everything: 5 kept listeners x 3 pages."""
-    Study.objects.filter(pk=rated.pk).update(
+def _ask_followups(study: Study) -> None:
+    """One follow-up question on every condition: system-2 "sounds wrong" to everyone, and P0
+    (whom the hidden-reference rule excludes) says yes to everything."""
+    Study.objects.filter(pk=study.pk).update(
         followup_questions=[{"key": "odd", "text": "Did a word sound wrong?"}]
     )
-    rated.refresh_from_db()
+    study.refresh_from_db()
     for score in ConditionScore.objects.select_related("trial_clip__clip__system", "response"):
         odd = score.trial_clip.clip.system.name == "system-2"
         odd = odd or score.response.listener.external_id == "P0"
         score.followups = {"odd": "yes" if odd else "no"}
         score.save(update_fields=["followups"])
+
+
+def test_the_follow_up_shares_count_the_listeners_the_post_screening_keeps(rated, client):
+    """Every condition of system-2 "sounds wrong" to everyone, nothing else does, but P0 (whom
+    the hidden-reference rule excludes) says yes to everything: 5 kept listeners x 3 pages."""
+    _ask_followups(rated)
     report = reports.study_report_compute(study=rated)
     assert "P0" in {e["listener"].split(":")[-1] for e in report["excluded_listeners"]}
     shares = {s["system"]: (s["n"], s["yes"]) for s in report["followups"]["odd"]["systems"]}
@@ -178,3 +184,43 @@ def test_the_follow_up_shares_count_the_listeners_the_post_screening_keeps(rated
     client.force_login(rated.owner)
     rows = list(csv.DictReader(io.StringIO(_download(client, rated))))
     assert {r["followup_odd"] for r in rows if r["system"] == "system-2"} == {"yes"}
+
+
+def test_mos_report_on_the_download_gives_the_site_follow_up_shares(rated, client, tmp_path):
+    """The offline command counts the follow-up answers of the listeners the post-screening
+    keeps, as the site does: P0's yeses count on neither side."""
+    _ask_followups(rated)
+    client.force_login(rated.owner)
+    path = tmp_path / "ratings.csv"
+    path.write_text(_download(client, rated), encoding="utf-8")
+    out = io.StringIO()
+    call_command("mos_report", "--ratings-csv", str(path), "--test", "mushra", stdout=out)
+    offline = json.loads(out.getvalue())
+    site = reports.study_report_compute(study=rated)
+    assert "P0" in {e["listener"].split(":")[-1] for e in offline["excluded_listeners"]}
+    shares = {s["system"]: (s["n"], s["yes"]) for s in offline["followups"]["odd"]["systems"]}
+    assert shares["system-1"] == (15, 0)
+    site_odd = {k: v for k, v in site["followups"]["odd"].items() if k != "question"}
+    assert offline["followups"]["odd"] == site_odd
+
+
+def test_the_conditions_follow_the_reference_the_study_order_and_the_anchors(rated, client):
+    """Hidden reference, the systems under test by System.position (here against their
+    names), then the mid and the low anchor: in the JSON, the conditions table and the box
+    plot, and the follow-up shares in the same order."""
+    _ask_followups(rated)
+    rated.systems.filter(name="system-2").update(position=1)
+    rated.systems.filter(name="system-1").update(position=2)
+    report = reports.study_report_compute(study=rated)
+    names = [s["system"] for s in report["systems"]]
+    roles = [s["role"] for s in report["systems"]]
+    assert names[:3] == ["system-0", "system-2", "system-1"]
+    assert roles == ["hidden_reference", "test", "test", "anchor70", "anchor35"]
+    assert [s["system"] for s in report["followups"]["odd"]["systems"]] == names
+    page, _ = report_page(client, rated)
+    table = page[page.index("<table") :]
+    assert [table.index(f'<th scope="row">{n}</th>') for n in names] == sorted(
+        table.index(f'<th scope="row">{n}</th>') for n in names
+    )
+    chart = page[page.index("<svg") : page.index("</svg>")]
+    assert [chart.index(n) for n in names] == sorted(chart.index(n) for n in names)

@@ -145,3 +145,37 @@ def test_the_follow_up_shares_are_per_system_and_in_the_download(answered, clien
     response = client.get(reverse("study_report_ratings_csv", args=[answered.slug]))
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert list(rows[0])[-1] == "followup_odd" and len(rows) == Rating.objects.count()
+
+
+def test_mos_report_on_the_download_counts_the_follow_ups_the_site_counts(
+    answered, client, tmp_path
+):
+    """T1, excluded by hand, says yes to everything; nobody else does: T1's yeses count on
+    neither the site nor the command run on the site's download (its listener_excluded
+    column)."""
+    Study.objects.filter(pk=answered.pk).update(
+        followup_questions=[{"key": "odd", "text": "Did a word sound wrong?"}]
+    )
+    answered.refresh_from_db()
+    for rating in Rating.objects.select_related("listener"):
+        rating.followups = {"odd": "yes" if rating.listener.external_id == "T1" else "no"}
+        rating.save(update_fields=["followups"])
+    Listener.objects.filter(external_id="T1").update(excluded=True, exclusion_reason="bot")
+    client.force_login(answered.owner)
+    response = client.get(reverse("study_report_ratings_csv", args=[answered.slug]))
+    ratings, sentences = tmp_path / "answers.csv", tmp_path / "sentences.csv"
+    ratings.write_text(b"".join(response.streaming_content).decode(), encoding="utf-8")
+    with sentences.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("key", "text"), *SENTENCE_TEXTS.items()])
+    out = io.StringIO()
+    call_command(
+        "mos_report",
+        *("--ratings-csv", str(ratings), "--test", "transcription"),
+        *("--sentences", str(sentences)),
+        stdout=out,
+    )
+    offline = json.loads(out.getvalue())
+    site = reports.study_report_compute(study=answered)
+    assert {s["yes"] for s in offline["followups"]["odd"]["systems"]} == {0}
+    site_odd = {k: v for k, v in site["followups"]["odd"].items() if k != "question"}
+    assert offline["followups"]["odd"] == site_odd

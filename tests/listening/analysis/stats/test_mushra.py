@@ -63,7 +63,8 @@ def by_pair(entries: list[dict]) -> dict[tuple[str, str], dict]:
 def test_report_shape_roles_and_order():
     report = mushra_report(simulated(), roles=ROLES)
     assert report["test"] == "mushra" and report["variant"] == "reference"
-    assert [s["system"] for s in report["systems"]] == ["ref", "good", "fair", "lp70", "lp35"]
+    # Offline the systems under test come by name between the reference and the anchors.
+    assert [s["system"] for s in report["systems"]] == ["ref", "fair", "good", "lp70", "lp35"]
     assert [s["role"] for s in report["systems"]] == [
         "hidden_reference",
         "test",
@@ -75,6 +76,25 @@ def test_report_shape_roles_and_order():
         assert {"system", "role", "n", "mean", "median", "ci95_clustered"} <= set(entry)
     assert report["excluded_listeners"] == []
     assert report["method"]["screening"].startswith("Post-screening per ITU-R BS.1534-3")
+
+
+def test_the_conditions_keep_their_order_whatever_order_the_rows_come_in():
+    """Reference, then the systems in the given order (the site's System.position), then the
+    mid and the low anchor, in the conditions and in the box plot's data alike."""
+    frame = simulated()
+    backwards = frame.iloc[::-1].reset_index(drop=True)
+    for rows in (frame, backwards):
+        report = mushra_report(rows, roles=ROLES, order=["lp35", "good", "fair"])
+        assert [s["system"] for s in report["systems"]] == ["ref", "good", "fair", "lp70", "lp35"]
+        assert [s["system"] for s in report["without_exclusions"]["systems"]] == [
+            "ref",
+            "good",
+            "fair",
+            "lp70",
+            "lp35",
+        ]
+    by_name = mushra_report(backwards, roles=ROLES)
+    assert [s["system"] for s in by_name["systems"]] == ["ref", "fair", "good", "lp70", "lp35"]
 
 
 def test_means_medians_and_naive_interval_match_a_direct_computation():
@@ -152,7 +172,9 @@ def test_clustered_difference_finds_a_real_gap_and_not_a_tie():
     twin["score"] = np.clip(
         twin["score"] + np.random.default_rng(1).normal(0, 3, len(twin)), 0, 100
     )
-    report = mushra_report(pd.concat([frame, twin], ignore_index=True), roles=ROLES)
+    report = mushra_report(
+        pd.concat([frame, twin], ignore_index=True), roles=ROLES, order=["good", "fair"]
+    )
     pairs = by_pair(report["pairs"])
     gap = pairs[("good", "fair")]
     assert gap["significant"] and gap["better"] == "good"
