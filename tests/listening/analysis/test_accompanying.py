@@ -233,10 +233,10 @@ def test_the_rating_page_asks_the_question_the_report_states():
     """The report quotes the question; the page must still ask exactly that."""
     page = (ROOT / "templates/listening/participation/rate.html").read_text(encoding="utf-8")
     assert f'{{% translate "{ACR_TEST["question"]}" %}}' in page
+    # The ACR page's context (its scale) is built in participation/pages_acr.py.
+    context = (ROOT / "listening/participation/pages_acr.py").read_text(encoding="utf-8")
     for label in ACR_TEST["scale"]:
-        assert f'gettext_lazy("{label["label"]}")' in (
-            ROOT / "listening/participation/views.py"
-        ).read_text(encoding="utf-8")
+        assert f'gettext_lazy("{label["label"]}")' in context
 
 
 @pytest.mark.django_db
