@@ -3,20 +3,22 @@
 Where it sits: any test type's table (ACR, MUSHRA, transcription, ...) may carry one column
 ``followup_<name>`` per question, one answer per row: yes/no (also y/n, true/false, 1/0; blank
 when the question was not asked for that clip). :func:`add_followups` adds a ``followups``
-section to that test's report: per question and system the share of "yes" with the two-way
-(listeners x sentences) clustered 95 % interval of a mean of 0/1 answers (the MOS report's
-machinery, via ``clustered``), cut to 0-1. Rows need ``listener``, ``sentence`` and ``system``.
+section to that test's report: per question and system the share of "yes" with a 95 % interval
+that respects the two-way (listeners x sentences) clustering (:func:`proportion_interval`).
+Rows need ``listener``, ``sentence`` and ``system``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .clustered import clustered_group_means
+from .clustered import GroupMean, clustered_group_means
 from .table import jsonable, num, where
+from .variance import t_quantile
 
 PREFIX = "followup_"
 _YES = {"yes", "y", "true", "t", "1"}
@@ -42,6 +44,37 @@ def _answers(frame: pd.DataFrame, column: str) -> np.ndarray:
     out[text.isin(_YES).to_numpy()] = 1.0
     out[text.isin(_NO).to_numpy()] = 0.0
     return out
+
+
+def proportion_interval(entry: GroupMean, n_listeners: int) -> list:
+    """The 95 % interval of a share of "yes" (``entry``: its clustered mean, SE and df).
+
+    A Wald interval (share +/- t SE, cut to 0-1) is too short near 0 and 1 and has no width at
+    all when every answer is the same. So this is Wilson's score interval (Wilson 1927) at the
+    effective sample size that the two-way clustered SE implies, n_eff = p(1-p) / SE^2 (never
+    more than the answers; Korn & Graubard 1998 do the same for survey proportions), with the
+    t quantile of the clustered df in place of z. When every answer is the same the SE is 0
+    and says nothing about the clustering; n_eff is then the number of listeners who answered
+    (each gave at least one independent answer) and df one less: 15 "yes" of 15 from 5
+    listeners gives [0.39, 1], not [1, 1]. [None, None] when one listener answered, or the SE
+    cannot be estimated."""
+    p = entry.mean
+    if entry.n == 0 or not math.isfinite(p):
+        return [None, None]
+    if entry.se > 0 and math.isfinite(entry.se) and 0 < p < 1:
+        if not math.isfinite(entry.df):
+            return [None, None]
+        n_eff, z = min(float(entry.n), p * (1 - p) / entry.se**2), float(t_quantile(entry.df))
+    elif entry.se == 0 or p in (0.0, 1.0):
+        if n_listeners < 2:
+            return [None, None]
+        n_eff, z = float(n_listeners), float(t_quantile(n_listeners - 1))
+    else:
+        return [None, None]
+    z2n = z * z / n_eff
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / n_eff + z2n / (4 * n_eff))
+    return [max(0.0, centre - half) + 0.0, min(1.0, centre + half) + 0.0]
 
 
 def per_system(frame: pd.DataFrame) -> pd.DataFrame:
@@ -80,16 +113,16 @@ def followup_summary(frame: pd.DataFrame) -> dict[str, Any]:
         )
         entries = []
         for entry in means:
-            yes = int(answers[asked][rows["system"].astype(str).to_numpy() == entry.group].sum())
+            mine = rows["system"].astype(str).to_numpy() == entry.group
+            yes = int(answers[asked][mine].sum())
+            n_listeners = int(rows["listener"][mine].nunique())
             entries.append(
                 {
                     "system": entry.group,
                     "n": entry.n,
                     "yes": yes,
                     "proportion": num(entry.mean) if entry.n else None,
-                    "ci95_clustered": entry.interval(low=0.0, high=1.0)
-                    if entry.n
-                    else [None, None],
+                    "ci95_clustered": proportion_interval(entry, n_listeners),
                 }
             )
         out[column[len(PREFIX) :]] = {"column": column, "systems": entries}

@@ -246,9 +246,40 @@ def test_followup_proportions_per_system_with_blanks_not_asked():
     a, b = section["systems"]
     assert (a["system"], a["n"], a["yes"], a["proportion"]) == ("a", 3, 1, pytest.approx(1 / 3))
     assert (b["n"], b["yes"], b["proportion"]) == (4, 4, 1.0)
-    assert b["ci95_clustered"] == [1.0, 1.0]  # every answer yes: no spread to estimate
+    # Every answer yes: Wilson's interval at n_eff = the 4 listeners, t with 3 df (by hand:
+    # z^2/n = 10.13/4, centre (1 + z^2/2n) / (1 + z^2/n), half z/(1 + z^2/n) sqrt(z^2/4n^2)).
+    z = sps.t.ppf(0.975, 3)
+    z2n = z * z / 4
+    low = (1 + z2n / 2) / (1 + z2n) - z / (1 + z2n) * math.sqrt(z2n / 16)
+    assert b["ci95_clustered"] == [pytest.approx(low), 1.0]
+    assert b["ci95_clustered"][0] == pytest.approx(0.2831, abs=1e-4)
     lo, hi = a["ci95_clustered"]
     assert lo is None or 0 <= lo <= 1 / 3 <= hi <= 1
+
+
+def test_a_share_of_all_yes_or_all_no_gets_a_real_interval_not_a_point():
+    """15 "yes" of 15 from 5 listeners: a Wald interval would be [1, 1]; Wilson's at the 5
+    listeners with t(4) is [0.394, 1] (centre 0.697, half-width 0.303 by hand)."""
+    rows = [(f"L{i}", f"s{j}", "a", "yes") for i in range(5) for j in range(3)]
+    rows += [(f"L{i}", f"s{j}", "b", "no") for i in range(5) for j in range(3)]
+    frame = pd.DataFrame(rows, columns=["listener", "sentence", "system", "followup_odd"])
+    a, b = followup_summary(frame)["odd"]["systems"]
+    assert a["proportion"] == 1.0 and b["proportion"] == 0.0
+    assert a["ci95_clustered"][0] == pytest.approx(0.3935, abs=1e-4)
+    assert a["ci95_clustered"][1] == 1.0
+    assert b["ci95_clustered"] == [0.0, pytest.approx(1 - 0.3935, abs=1e-4)]
+
+
+def test_a_share_from_one_listener_has_no_interval():
+    frame = pd.DataFrame(
+        {
+            "listener": ["L1"] * 3,
+            "sentence": ["s1", "s2", "s3"],
+            "system": ["a"] * 3,
+            "followup_odd": ["yes"] * 3,
+        }
+    )
+    assert followup_summary(frame)["odd"]["systems"][0]["ci95_clustered"] == [None, None]
 
 
 def test_followup_interval_is_clustered_and_stays_in_0_1():
