@@ -3,7 +3,8 @@
 // be rated; Next unlocks once every rated sound was heard in full (90 % of its length covered,
 // however often it was switched away from) and every slider was set. Switching sounds keeps the
 // playback position when the study says so (data-keep-position), else starts again. A part of
-// the sound can be looped. Arrow keys move a slider by 1, Page Up / Page Down by 10.
+// the sound can be looped. The form's data-playback-seconds holds the playback position (what
+// the time display shows, to the millisecond), so that a test can read it. Arrow keys move a slider by 1, Page Up / Page Down by 10.
 
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
 
@@ -42,13 +43,21 @@ let startedAt = 0; // context time when `node` started
 let offset = 0; // position in the sound when `node` started
 let pausedAt = 0; // position of the current sound while nothing plays
 
-const loop = () => {
+// The loop asked for over `sound`, or null when none is on or it is not valid: it must start
+// before it ends and inside the sound (an end past the sound loops to its end); a start past
+// the sound's end would play nothing at all, so it is refused with a message.
+const loop = (sound) => {
   if (!loopOn.checked) return null;
   const start = Number(loopStart.value);
   const end = Number(loopEnd.value);
-  return Number.isFinite(start) && Number.isFinite(end) && end > start && start >= 0
+  const inside = !sound || start < sound.duration - 0.05;
+  return Number.isFinite(start) && Number.isFinite(end) && end > start && start >= 0 && inside
     ? { start, end }
     : null;
+};
+const positionShow = (time) => {
+  form.dataset.playbackSeconds = time.toFixed(3);
+  timeNow.textContent = time.toFixed(1);
 };
 
 const sounds = [...form.querySelectorAll("button.mushra-play")].map((button) => {
@@ -118,7 +127,7 @@ function cover(sound, time) {
 function frame() {
   if (current && playing()) {
     cover(current, now());
-    timeNow.textContent = now().toFixed(1);
+    positionShow(now());
   }
   window.requestAnimationFrame(frame);
 }
@@ -128,6 +137,7 @@ function halt() {
   if (!node) return;
   pausedAt = now();
   cover(current, pausedAt);
+  positionShow(pausedAt);
   node.onended = null;
   node.stop();
   node = null;
@@ -137,7 +147,7 @@ function start(sound, time) {
   const source = context.createBufferSource();
   source.buffer = sound.buffer;
   source.connect(context.destination);
-  const region = loop();
+  const region = loop(sound);
   if (region) {
     source.loop = true;
     source.loopStart = Math.min(region.start, sound.duration);
@@ -155,6 +165,7 @@ function start(sound, time) {
   startedAt = context.currentTime;
   sound.lastTime = time;
   source.start(0, time);
+  positionShow(time);
 }
 
 async function choose(sound) {
@@ -172,7 +183,8 @@ async function choose(sound) {
     time = pausedAt;
   }
   if (current !== sound && !keepPosition) time = 0;
-  const region = loop();
+  const region = loop(sound);
+  if (loopOn.checked && !region) announce(msg.msgLoopBad);
   if (region && (time < region.start || time >= region.end)) time = region.start;
   if (time >= sound.duration - 0.05) time = region ? region.start : 0;
   current = sound;
@@ -237,11 +249,11 @@ stop.addEventListener("click", () => {
 });
 // A loop changed while a sound plays: go on from where it is, with the new loop.
 const relooped = () => {
-  if (loopOn.checked && !loop()) announce(msg.msgLoopBad);
+  if (loopOn.checked && !loop(current || rated[0])) announce(msg.msgLoopBad);
   if (!playing()) return;
   halt();
   let time = pausedAt;
-  const region = loop();
+  const region = loop(current);
   if (region && (time < region.start || time >= region.end)) time = region.start;
   start(current, time);
 };
