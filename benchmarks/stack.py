@@ -42,7 +42,9 @@ def stack_env(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
             "HARKEN_JOINS_PER_STUDY": "0",
             "WEB_CONCURRENCY": str(args.workers),
             "GUNICORN_WORKER_CLASS": args.worker_class,
-            "GUNICORN_THREADS": str(args.threads),
+            # gunicorn turns a sync worker with more than one thread into gthread: threads
+            # only where the worker class asks for them.
+            "GUNICORN_THREADS": str(args.threads if args.worker_class == "gthread" else 1),
             "DATABASE_POOL": str(getattr(args, "db_pool", 0)),
         }
     )

@@ -62,7 +62,8 @@ def main() -> int:
             "--worker-class",
             args.worker_class,
             "--threads",
-            str(args.threads),
+            # gunicorn quietly runs a sync worker with threads > 1 as gthread.
+            str(args.threads if args.worker_class == "gthread" else 1),
             "--config",
             str(ROOT / "mos_site" / "gunicorn_conf.py"),
             "--access-logfile",

@@ -30,7 +30,7 @@ class FollowupError(ValueError):
 
 def followup_questions_clean(value: Any) -> list[dict[str, str]]:
     """The questions as ``[{"key", "text"}]``, stripped; raises FollowupError naming the
-    question and the rule (no text, a key twice, too long, too many)."""
+    question and the rule (no text, a line break in it, a key twice, too long, too many)."""
     if value in (None, ""):
         return []
     if not isinstance(value, list):
@@ -55,6 +55,13 @@ def followup_questions_clean(value: Any) -> list[dict[str, str]]:
             )
         if not text:
             raise FollowupError(f"Follow-up question {key!r} has no text; write the question.")
+        if any(not ch.isprintable() for ch in text):
+            # A line break or control character would not survive the settings page's one
+            # question per line, and once answered the questions can no longer be changed.
+            raise FollowupError(
+                f"Follow-up question {key!r} has a line break or control character; write "
+                "it on one line."
+            )
         if len(text) > MAX_TEXT:
             raise FollowupError(
                 f"Follow-up question {key!r} is {len(text)} characters long; at most "

@@ -19,7 +19,8 @@ item), whatever a race between two requests did.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -271,7 +272,8 @@ def _answers_save(
     failures = 0
     for answer in answers:
         score_value = score_clean(answer.score)
-        followups_check(study, answer.followups)
+        # Stored as checked (yes/no, known keys), not as handed in: the report counts those.
+        answer = replace(answer, followups=followups_check(study, answer.followups))
         try:
             item = by_pk.get(int(answer.item_id))
         except (TypeError, ValueError):
@@ -358,6 +360,7 @@ def rating_submit(
     page_issued_at: datetime | None = None,
     clip_token: str | None = None,
     answered_at: datetime | None = None,
+    followups: Mapping[str, str] | None = None,
 ) -> Rating:
     """Write one rating of the listener's current page, once; refuse anything else.
 
@@ -372,6 +375,8 @@ def rating_submit(
             time screening uses is measured from there, on the server's clock.
         clip_token: the token the page showed for this item; a mismatch is a forged request.
         answered_at: when the answer arrived (now by default).
+        followups: the study's follow-up questions answered about the clip (``{key: yes/no}``),
+            checked before anything is written.
 
     Raises RatingRefusedError subclasses (nothing written), StudyNotOpenError,
     ListenerStageError / SessionExpiredError."""
@@ -382,6 +387,7 @@ def rating_submit(
         played_seconds=played_seconds,
         first_play_ended_at=first_play_ended_at,
         clip_token=clip_token,
+        followups=dict(followups or {}),
     )
     score_clean(score)
     try:

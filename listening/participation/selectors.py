@@ -118,6 +118,16 @@ def held_playlist(listener: Listener) -> Playlist | None:
         return None
 
 
+def page_again_items(listener: Listener) -> list[PlaylistItem] | None:
+    """The listener's items, scored, for a page sent back whole (a follow-up question left
+    open); None when the listener no longer holds a playlist (the place went to another
+    listener meanwhile): the caller sends them to the rating page, which says so."""
+    playlist = held_playlist(listener)
+    if playlist is None:
+        return None
+    return playlist_items_scored(listener=listener, playlist=playlist)
+
+
 def listener_playlist(*, listener: Listener) -> Playlist | None:
     """The playlist the listener holds (claimed or completed), or None."""
     return Playlist.objects.filter(listener=listener).order_by().first()

@@ -511,8 +511,9 @@ def _acr_page_again(
 ) -> HttpResponse:
     """The page a POST came from, shown again with what it carried and what is still open: its
     token was not used (nothing was read or written), so the same page goes on from here."""
-    playlist = selectors.held_playlist(listener)
-    items = selectors.playlist_items_scored(listener=listener, playlist=playlist)
+    items = selectors.page_again_items(listener)
+    if items is None:
+        return redirect("listener-rate", slug=study.slug)
     page = selectors.page_of(items, study.clips_per_page)
     context = acr_page_context(
         study,

@@ -215,10 +215,10 @@ def post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
             )
     except FollowupsMissingError as exc:
         # Nothing was used up: the same page comes back with what the listener entered.
-        items_scored = selectors.playlist_items_scored(
-            listener=listener, playlist=selectors.held_playlist(listener)
-        )
-        item = next(i for i in items_scored if i.pk == items[0])
+        items_scored = selectors.page_again_items(listener)
+        item = next((i for i in items_scored or () if i.pk == items[0]), None)
+        if item is None:  # the place went to another listener meanwhile
+            return redirect("listener-rate", slug=study.slug)
         progress = selectors.progress_of(items_scored)
         return page(request, study, listener, item, progress, again=exc)
     except refusals.StudyNotOpenError:

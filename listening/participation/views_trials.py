@@ -203,10 +203,10 @@ def trial_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
         # Checked before the page is used up: a question left open sends the page back whole.
         followups = followups_posted(study, request.POST, 0)
     except FollowupsMissingError as exc:
-        items = selectors.playlist_items_scored(
-            listener=listener, playlist=selectors.held_playlist(listener)
-        )
-        item = next(i for i in items if i.pk == item_id)
+        items = selectors.page_again_items(listener)
+        item = next((i for i in items or () if i.pk == item_id), None)
+        if item is None:  # the place went to another listener meanwhile
+            return redirect("listener-rate", slug=study.slug)
         return trial_page(request, study, listener, item, selectors.progress_of(items), again=exc)
     try:
         with transaction.atomic():

@@ -8,9 +8,17 @@ import re
 
 import pytest
 
-from listening.models import ConditionScore, Rating
+from listening.models import ConditionScore, Playlist, Rating
+from listening.participation import selectors
 from listening.participation.followups import FollowupsMissingError, followups_check
-from tests.factories import consented_client, hidden_fields, open_study, served_earlier
+from tests.factories import (
+    consented_client,
+    hidden_fields,
+    open_study,
+    rate,
+    rating_listener,
+    served_earlier,
+)
 from tests.mushra_factories import mushra_study, transcription_study
 from tests.trial_factories import open_trial_study
 
@@ -120,6 +128,38 @@ def test_the_service_refuses_unknown_keys_and_missing_answers():
         "mispronounced": "no",
         "noise": "yes",
     }
+
+
+def test_the_acr_service_stores_the_answers_as_checked_not_as_handed_in():
+    study = open_study(slug="fu-clean", followup_questions=QUESTIONS)
+    listener = rating_listener(study)
+    item = selectors.listener_next_item(listener=listener)
+    rate(listener, item, 4, followups={"mispronounced": "No ", "noise": "YES"})
+    assert Rating.objects.get(listener=listener).followups == {
+        "mispronounced": "no",
+        "noise": "yes",
+    }
+
+
+@pytest.mark.parametrize("kind", ["acr", "ab", "mushra"])
+def test_a_page_sent_back_after_the_place_went_to_another_listener_says_so(kind):
+    """A question left open, and meanwhile the listener's playlist was released (idle too
+    long): the page cannot come back, and the rating page says what happened (no error)."""
+    questions = {"followup_questions": QUESTIONS}
+    study = {
+        "acr": lambda: open_study(slug="fu-gone-acr", **questions),
+        "ab": lambda: open_trial_study("ab", slug="fu-gone-ab", **questions),
+        "mushra": lambda: mushra_study(slug="fu-gone-mushra", **questions),
+    }[kind]()
+    client, listener = consented_client(study)
+    fields = hidden_fields(page(client, study))
+    served_earlier(listener)
+    Playlist.objects.filter(listener=listener).update(
+        listener=None, status=Playlist.Status.FREE, claimed_at=None
+    )
+    response = client.post(f"/t/{study.slug}/rate/", fields)
+    assert response.status_code == 302 and response["Location"] == f"/t/{study.slug}/rate/"
+    assert not Rating.objects.exists()
 
 
 def test_a_comparison_trial_stores_its_answers_once_per_trial():

@@ -34,12 +34,22 @@ NOISE = {"key": "noise", "text": "Was there background noise?"}
         ([{"key": "odd", "text": "  "}], "'odd' has no text"),
         ([ODD, {**NOISE, "key": "mispronounced"}], "'mispronounced' is used twice"),
         ([{"key": "odd", "text": "x" * 201}], "201 characters long; at most 200"),
+        ([{"key": "odd", "text": "Did a word\nsound wrong?"}], "'odd' has a line break"),
         ([{"key": f"q{i}", "text": "Yes?"} for i in range(6)], "at most 5"),
         ([{"key": "Odd Word", "text": "Yes?"}], "lower-case letters"),
         ([{"text": "Yes?"}], "question 1 has no key"),
         ("not a list", "must be a list"),
     ],
-    ids=["empty text", "duplicate key", "too long", "too many", "bad key", "no key", "no list"],
+    ids=[
+        "empty text",
+        "duplicate key",
+        "too long",
+        "line break",
+        "too many",
+        "bad key",
+        "no key",
+        "no list",
+    ],
 )
 def test_questions_breaking_a_rule_are_refused_naming_it(questions, message):
     with pytest.raises(FollowupError, match=message):
