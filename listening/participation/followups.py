@@ -7,6 +7,8 @@ each clip it asks about, with the fields of :func:`followup_fields`; its POST re
 answers with :func:`followups_posted` before the answer's service runs. A missing answer is
 refused before anything is read or written, and the page is shown again with everything the
 listener entered (:func:`followup_fields` with the POST), so nothing typed or chosen is lost.
+The plays are not carried over: the page's sounds are played again before Next unlocks, and
+the stored play counts are those of the page that was accepted.
 """
 
 from __future__ import annotations

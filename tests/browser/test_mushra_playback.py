@@ -148,7 +148,8 @@ def test_a_loop_keeps_the_position_inside_its_part(live_server, page_factory):
     page, errors = rating_page(live_server, page_factory, slug="b-loop")
     loop_set(page, "0.1", "0.3")
     _, started = switch_to(page, "A")
-    assert abs(started - 0.1) <= 0.02, "a sound starts at the loop's start"
+    # At the loop's start, give or take the frames a loaded machine lets pass before the read.
+    assert 0.1 - 0.02 <= started <= 0.1 + TOLERANCE, "a sound starts at the loop's start"
     # Well past the loop's end (0.3 s, three passes of its 0.2 s and more), it is still inside.
     page.wait_for_timeout(700)
     seen = page.evaluate(SAMPLE, 600)

@@ -2,12 +2,10 @@
 (DATABASE_POOL), never both; a gevent worker must have the pool."""
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.conf import settings
 
-from tests.conftest import site_probe, site_process
+from tests.conftest import _worker_database_url, site_probe, site_process
 
 PROBE = """
 import json
@@ -66,11 +64,7 @@ def test_gevent_workers_without_a_pool_are_refused(tmp_path):
 
 @pytest.mark.postgres
 def test_queries_run_through_the_pool_on_postgresql(tmp_path):
-    db = settings.DATABASES["default"]
-    url = urlunsplit(
-        urlsplit(
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
-        )._replace(path="/postgres")
-    )
+    # The test database's own URL (password included): the probe only runs SELECT 42.
+    url = _worker_database_url()
     got = probe({"DATABASE_URL": url, "DATABASE_POOL": "2"}, tmp_path, run_query=True)
     assert got["query"] == 42 and got["pooled"] is True
