@@ -86,6 +86,9 @@ def study_comparison_followups_frame(study: Study) -> pd.DataFrame:
     each system it presents. Training trials are left out."""
     systems = ["system"] if study.test_type == "smos" else ["a", "b"]
     columns = ["listener", "sentence", *systems, "purpose", *followup_column_names(study)]
+    if not study.followup_questions:
+        # No question, no answer to count: the study's responses are not walked a second time.
+        return pd.DataFrame(columns=columns)
     rows = [
         {
             **{c: record[c] for c in columns[: 3 + len(systems)]},
