@@ -10,9 +10,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from listening.models import Study, System
+from listening.studies import study_types
 from listening.studies.recipes import recipe_json, recipe_read, study_import, study_recipe
 from listening.studies.settings import study_create, study_update
-from listening.studies.study_types import TYPE_HELP, test_type_problems
 from tests.factories import STUDY_FORM, SentenceFactory, StudyFactory, SystemFactory
 
 FORM = STUDY_FORM
@@ -44,7 +44,7 @@ def test_new_study_form_offers_each_type_with_what_it_is_for(client_ada):
     page = _page(client_ada.get(reverse("researcher:study_new")))
     for value in Study.TestType.values:
         assert f'value="{value}"' in page
-        assert str(TYPE_HELP[value]) in page
+        assert str(study_types.TYPE_HELP[value]) in page
     # No systems yet: the reference system is chosen later, and the page says how.
     assert "Chosen in Settings once the study has its systems" in page
     assert 'name="reference_system"' in page and "disabled" in page
@@ -166,7 +166,7 @@ def test_problems_name_the_fix(study, test_type, extra, systems, problem):
     _systems(study, *systems)
     Study.objects.filter(pk=study.pk).update(test_type=test_type, **extra)
     study.refresh_from_db()
-    assert any(problem in text for text in test_type_problems(study))
+    assert any(problem in text for text in study_types.test_type_problems(study))
 
 
 def test_a_complete_study_of_each_type_has_no_problems(study):
@@ -184,7 +184,7 @@ def test_a_complete_study_of_each_type_has_no_problems(study):
     )
     for test_type in Study.TestType.values:
         study_update(study=study, data={"test_type": test_type, "reference_system": natural.pk})
-        assert test_type_problems(Study.objects.get(pk=study.pk)) == []
+        assert study_types.test_type_problems(Study.objects.get(pk=study.pk)) == []
 
 
 def test_smos_different_text_needs_two_test_sentences(ada):
@@ -192,7 +192,7 @@ def test_smos_different_text_needs_two_test_sentences(ada):
     SentenceFactory(study=study, key="only")
     natural, _ = _systems(study, ("natural", "reference"), ("clone", "uploaded"))
     study_update(study=study, data={"reference_system": "natural"})
-    problems = test_type_problems(Study.objects.get(pk=study.pk))
+    problems = study_types.test_type_problems(Study.objects.get(pk=study.pk))
     assert problems == [
         "A different-text reference needs at least two test sentences: add sentences, or let "
         "the reference speak the same sentence (Settings)."
