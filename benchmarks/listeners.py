@@ -10,7 +10,9 @@ Run: ``.venv/bin/python benchmarks/listeners.py`` (PostgreSQL on 127.0.0.1:5432 
    practice clips, attention checks, the questionnaire and the headphone check);
 3. starts the stack as ``make run`` does (``bin/serve.py``: gunicorn and a Celery worker, with
    ``DATABASE_URL``, ``CELERY_BROKER_URL`` and ``CACHE_URL`` on those servers; ``DEBUG=false``;
-   the join limits raised for this one client address);
+   the join limits raised for this one client address); with ``--front nginx``, also the front
+   server of deploy/nginx before it, as docker-compose runs it (static files and clip audio
+   sent by nginx after the site's check, ``AUDIO_SENDFILE=nginx``);
 4. for each level ``N[:S]``, starts N listeners spread over S seconds, each an asyncio task
    with its own cookies that follows the protocol a browser follows: the welcome page with a
    Prolific id and SESSION_ID, consent, the questionnaire, the headphone check (the page, the
@@ -64,16 +66,21 @@ from protocol import (  # noqa: E402 (benchmarks/ is on the path when this scrip
 )
 from stack import (  # noqa: E402
     cpu_seconds,
+    descendants,
     free_port,
     gunicorn_pids,
     manage,
+    nginx_conf,
     postgres_pids,
     recreate_database,
     stack_env,
+    start_nginx,
     start_stack,
+    stop_nginx,
     stop_stack,
 )
 
+AUDIO_MAGIC = (b"fLaC", b"RIFF", b"OggS")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/harken_bench"
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/14"
 DEFAULT_CACHE_URL = "redis://127.0.0.1:6379/13"
@@ -171,7 +178,12 @@ class Listener:
             fields["csrfmiddlewaretoken"] = TOKEN_RE.search(html).group(1)
             sources = AUDIO_RE.findall(html)
             for src in sources:
-                await self.request(session, "clip audio", "GET", src)
+                _, audio, _ = await self.request(session, "clip audio", "GET", src)
+                # An X-Accel-Redirect answered by no front server is an empty 200.
+                if not audio.startswith(AUDIO_MAGIC):
+                    self.results.errors["clip audio"] += 1
+                    self.results.reasons["clip audio: not audio bytes"] += 1
+                    raise RuntimeError("clip audio: not audio bytes")
             # Play to the end: the server refuses a rating before the clips could have ended.
             await asyncio.sleep(self.clip_seconds * len(sources) + 0.05)
             _, _, location = await self.request(
@@ -310,12 +322,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-seconds", type=float, default=1.5)
     parser.add_argument("--workers", type=int, default=5, help="gunicorn worker processes")
     parser.add_argument("--worker-class", default="sync", help="sync, gthread or gevent")
-    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker (sync and gevent: 1)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="threads per gthread worker (sync and gevent: 1)"
+    )
     parser.add_argument(
         "--db-pool",
         type=int,
         default=0,
         help="DATABASE_POOL: a psycopg pool of at most N connections per worker (0: persistent)",
+    )
+    parser.add_argument(
+        "--front",
+        choices=("none", "nginx"),
+        default="none",
+        help="nginx: deploy/nginx's front server before gunicorn, clip audio sent by nginx"
+        " (X-Accel-Redirect, as docker-compose runs it); none: the clients talk to gunicorn"
+        " and Django streams the audio (the embedded default)",
     )
     args = parser.parse_args(argv)
     levels = parse_levels(args.levels)
@@ -326,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(var_dir, ignore_errors=True)
     var_dir.mkdir(parents=True)
     env = stack_env(args, var_dir)
+    if args.front == "nginx":
+        # As docker-compose sets the site behind its nginx.
+        env.update({"AUDIO_SENDFILE": "nginx", "HARKEN_REAL_IP_HEADER": "HTTP_X_REAL_IP"})
     recreate_database(args.database_url)
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput")
@@ -333,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.db import connection
 
     slugs = []
@@ -347,8 +373,26 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     stack = start_stack(env, port)
     base = f"http://127.0.0.1:{port}"
+    front = None
+    if args.front == "nginx":
+        front_port = free_port()
+        (var_dir / "nginx").mkdir()
+        conf = nginx_conf(
+            var_dir / "nginx",
+            upstream=f"127.0.0.1:{port}",
+            port=front_port,
+            static_root=settings.STATIC_ROOT,
+            media_root=settings.MEDIA_ROOT,
+        )
+        try:
+            front = start_nginx(conf, front_port)
+        except RuntimeError:
+            stop_stack(stack)
+            raise
+        base = f"http://127.0.0.1:{front_port}"
     print(
-        f"stack: bin/serve.py, gunicorn {args.worker_class} x {args.workers}"
+        ("front: nginx (deploy/nginx, audio by X-Accel-Redirect); " if front else "")
+        + f"stack: bin/serve.py, gunicorn {args.worker_class} x {args.workers}"
         + (f" x {args.threads} threads" if args.worker_class == "gthread" else "")
         + (f", pool of {args.db_pool}" if args.db_pool else ", persistent connections")
         + f", PostgreSQL {urlsplit(args.database_url).path.lstrip('/')}, Redis; {os.cpu_count()} cores"
@@ -360,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
             load_before = os.getloadavg()[0]
             web = gunicorn_pids(stack)
             web_cpu = cpu_seconds(web)
+            front_pids = [front.pid, *descendants(front.pid)] if front else []
+            front_cpu = cpu_seconds(front_pids)
             db_pids = postgres_pids(args.database_url)
             db_cpu = cpu_seconds(db_pids)
             # The client's own CPU (this process: the event loop, aiohttp, the page parsing):
@@ -370,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
             wall = time.perf_counter() - started
             client_cpu = time.process_time() - client_cpu
             web_cpu = cpu_seconds(web) - web_cpu
+            front_cpu = cpu_seconds(front_pids) - front_cpu
             # Persistent connections: the same backends before and after; new ones count whole.
             db_cpu = (
                 cpu_seconds(sorted(set(db_pids) | set(postgres_pids(args.database_url)))) - db_cpu
@@ -391,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
                     ms(pct(pages, 99)),
                     str(sum(results.errors.values())),
                     f"{100 * web_cpu / wall:.0f} %",
+                    f"{100 * front_cpu / wall:.0f} %" if front else "-",
                     f"{100 * db_cpu / wall:.0f} %",
                     f"{100 * client_cpu / wall:.0f} %",
                     f"{load_before:.1f}",
@@ -415,11 +463,13 @@ def main(argv: list[str] | None = None) -> int:
                 print("errors: " + ", ".join(f"{k} x {v}" for k, v in results.reasons.items()))
             reports.append((slug, results))
     finally:
+        if front:
+            stop_nginx(front)
         stop_stack(stack)
 
     print_table(
-        "Summary (CPU over the level's wall time, % of one core: gunicorn's processes, this"
-        " database's PostgreSQL backends, and this client process)",
+        "Summary (CPU over the level's wall time, % of one core: gunicorn's processes, nginx's"
+        " (with --front nginx), this database's PostgreSQL backends, and this client process)",
         [
             "listeners",
             "rating POSTs/s (all / busiest 10 s)",
@@ -430,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             "other requests p99",
             "errors",
             "server CPU",
+            "nginx CPU",
             "PostgreSQL CPU",
             "client CPU",
             "load before",

@@ -1,11 +1,13 @@
 """The stack benchmarks/listeners.py starts and measures: its own database, the site as
-``make run`` starts it (``bin/serve.py``), and the CPU its processes use (from /proc)."""
+``make run`` starts it (``bin/serve.py``), optionally the front server of deploy/nginx in front
+of it, and the CPU its processes use (from /proc)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+NGINX_TEMPLATE = ROOT / "deploy" / "nginx" / "harken.conf.template"
 
 
 def stack_env(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
@@ -112,7 +115,7 @@ def stop_stack(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     children = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -121,7 +124,7 @@ def _descendants(pid: int) -> list[int]:
             continue
         if int(fields[1]) == pid:
             child = int(stat.parent.name)
-            children += [child, *_descendants(child)]
+            children += [child, *descendants(child)]
     return children
 
 
@@ -139,7 +142,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def gunicorn_pids(stack: subprocess.Popen) -> list[int]:
     pids = []
-    for pid in _descendants(stack.pid):
+    for pid in descendants(stack.pid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
@@ -157,3 +160,89 @@ def postgres_pids(database_url: str) -> list[int]:
             [name],
         ).fetchall()
     return [row[0] for row in rows]
+
+
+def nginx_binary() -> str | None:
+    found = shutil.which("nginx") or "/usr/sbin/nginx"
+    return found if Path(found).exists() else None
+
+
+def nginx_conf(
+    folder: Path,
+    *,
+    upstream: str,
+    port: int,
+    static_root: Path,
+    media_root: Path,
+    max_upload_mb: int = 10,
+    worker_connections: int = 4096,
+) -> Path:
+    """Write ``folder/nginx.conf``: deploy/nginx's server block filled in as docker-compose's
+    nginx image fills it (envsubst of the ``${NAME}`` forms only), inside a main configuration
+    that keeps every file of this nginx in ``folder``. Returns the configuration's path."""
+    values = {
+        "HARKEN_UPSTREAM": upstream,
+        "NGINX_PORT": f"127.0.0.1:{port}",
+        "STATIC_ROOT": str(static_root),
+        "MEDIA_ROOT": str(media_root),
+        "MAX_UPLOAD_MB": str(max_upload_mb),
+    }
+    server = re.sub(r"\$\{([A-Z_]+)\}", lambda m: values[m.group(1)], NGINX_TEMPLATE.read_text())
+    (folder / "harken.conf").write_text(server)
+    # As root, nginx's workers would run as "nobody", who may not read this media folder.
+    user = "user root;" if os.geteuid() == 0 else ""
+    temp = "\n".join(
+        f"    {kind}_temp_path {folder}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = folder / "nginx.conf"
+    conf.write_text(
+        f"""daemon off;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+{user}
+events {{ worker_connections {worker_connections}; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+{temp}
+    include {folder}/harken.conf;
+}}
+"""
+    )
+    return conf
+
+
+def start_nginx(conf: Path, port: int, timeout_s: float = 10.0) -> subprocess.Popen:
+    """Start nginx on ``conf`` and wait until it accepts connections on ``port``; a start that
+    fails raises with what nginx printed."""
+    binary = nginx_binary()
+    if binary is None:
+        raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
+    proc = subprocess.Popen(
+        [binary, "-p", str(conf.parent), "-c", str(conf)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                output = proc.stdout.read().decode() if proc.stdout else ""
+                raise RuntimeError(f"nginx did not start: {output}") from None
+            time.sleep(0.1)
+
+
+def stop_nginx(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -11,18 +11,25 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import pytest
 from django.db import connection
 
+from benchmarks.stack import nginx_binary
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_three_listeners_go_through_the_protocol_and_every_rating_is_in_the_database(tmp_path):
+@pytest.mark.parametrize("front", ["none", "nginx"])
+def test_three_listeners_go_through_the_protocol_and_every_rating_is_in_the_database(
+    tmp_path, front
+):
     require(connection.vendor == "postgresql", "the benchmark runs on PostgreSQL")
     broker = os.environ.get("CELERY_BROKER_URL", "")
     require(broker.startswith("redis://"), "the benchmark runs on Redis (CELERY_BROKER_URL)")
     parts = urlsplit(os.environ["DATABASE_URL"])
+    if front == "nginx":
+        require(nginx_binary() is not None, "nginx is not installed (apt-get install nginx-light)")
     name = f"harken_bench_plumbing_{os.getpid()}"
     database_url = urlunsplit(parts._replace(path=f"/{name}"))
     try:
@@ -54,6 +61,8 @@ def test_three_listeners_go_through_the_protocol_and_every_rating_is_in_the_data
                 broker,
                 "--var-dir",
                 str(tmp_path / "var"),
+                "--front",
+                front,
             ],
             cwd=ROOT,
             capture_output=True,
@@ -80,3 +89,6 @@ def test_three_listeners_go_through_the_protocol_and_every_rating_is_in_the_data
     ]:
         assert re.search(rf"^{check}\s+{expected}\s*$", out, re.M), out[-2000:]
     assert re.search(r"^rating POST\s+\d+(\.\d)?\s*$", out, re.M)  # SQL per request type
+    # Every clip's bytes arrived (the client refuses anything that is not audio): behind nginx,
+    # sent by nginx after the site's X-Accel-Redirect.
+    assert ("front: nginx" in out) == (front == "nginx")

@@ -3,12 +3,6 @@ a clip's bytes after the site said yes (X-Accel-Redirect) and nothing to anyone 
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,87 +11,36 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from benchmarks.stack import free_port, nginx_binary, nginx_conf, start_nginx, stop_nginx
 from listening.models import Listener
 from tests.conftest import require
 from tests.factories import open_study, pass_checks
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = ROOT / "deploy" / "nginx" / "harken.conf.template"
-
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def filled(template: str, values: dict[str, str]) -> str:
-    """The template as the nginx image's envsubst fills it: only ${NAME} forms are names."""
-    return re.sub(r"\$\{([A-Z_]+)\}", lambda m: values[m.group(1)], template)
 
 
 @pytest.fixture
 def nginx(tmp_path, live_server, settings):
     """nginx in front of the live server, with the site set to hand audio to it."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    require(Path(binary).exists(), "nginx is not installed (apt-get install nginx-light)")
+    require(nginx_binary() is not None, "nginx is not installed (apt-get install nginx-light)")
     settings.AUDIO_SENDFILE = "nginx"
     port = free_port()
-    server = filled(
-        TEMPLATE.read_text(),
-        {
-            "HARKEN_UPSTREAM": live_server.url.removeprefix("http://"),
-            "NGINX_PORT": f"127.0.0.1:{port}",
-            "STATIC_ROOT": str(settings.STATIC_ROOT),
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "MAX_UPLOAD_MB": "10",
-        },
-    )
-    (tmp_path / "harken.conf").write_text(server)
-    # As root, nginx's workers would run as "nobody", who may not read the test's media.
-    user = "user root;" if os.geteuid() == 0 else ""
-    (tmp_path / "nginx.conf").write_text(
-        f"""
-        daemon off;
-        worker_processes 1;
-        pid {tmp_path}/nginx.pid;
-        error_log {tmp_path}/error.log warn;
-        {user}
-        events {{ worker_connections 64; }}
-        http {{
-            include /etc/nginx/mime.types;
-            access_log off;
-            client_body_temp_path {tmp_path}/body;
-            proxy_temp_path {tmp_path}/proxy;
-            fastcgi_temp_path {tmp_path}/fastcgi;
-            uwsgi_temp_path {tmp_path}/uwsgi;
-            scgi_temp_path {tmp_path}/scgi;
-            include {tmp_path}/harken.conf;
-        }}
-        """
-    )
-    proc = subprocess.Popen(
-        [binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    conf = nginx_conf(
+        tmp_path,
+        upstream=live_server.url.removeprefix("http://"),
+        port=port,
+        static_root=settings.STATIC_ROOT,
+        media_root=settings.MEDIA_ROOT,
+        worker_connections=64,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    output = proc.stdout.read().decode() if proc.stdout else ""
-                    pytest.fail(f"nginx did not start: {output}")
-                time.sleep(0.1)
+        proc = start_nginx(conf, port)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_nginx(proc)
 
 
 def fetch(url: str, cookie: str = "", **headers) -> tuple[int, dict, bytes]:
