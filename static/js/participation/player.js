@@ -81,6 +81,27 @@ export function attachPlayer({ audio, button, status, labels, onStart, onEnded, 
   };
 }
 
+// The player of one sound of a page that shows several, each in its own <section> with an
+// <audio>, a button.play and a .clip-status: starting it pauses the page's other sounds
+// (``players()`` lists every player of the page), and each change writes the times played and
+// the seconds heard to the section's hidden fields (``field(name)`` finds them).
+export function attachSectionPlayer(section, { labels, players, field, onChange, onEnded }) {
+  const player = attachPlayer({
+    audio: section.querySelector("audio"),
+    button: section.querySelector("button.play"),
+    status: section.querySelector(".clip-status"),
+    labels,
+    onStart: () => players().forEach((other) => other !== player && other.pause()),
+    onChange: (state) => {
+      field("plays").value = state.plays;
+      field("played").value = state.played.toFixed(3);
+      if (onChange) onChange(state);
+    },
+    onEnded,
+  });
+  return player;
+}
+
 // The page's two live regions (#rate-live on screen, #rate-sr for screen readers only) as one
 // announce(text, { visible }). Cleared first, so the same sentence twice is read twice;
 // warnings show on screen too, news the clip's own status already shows goes to the hidden
