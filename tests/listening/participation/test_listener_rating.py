@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.core import signing
@@ -20,6 +20,7 @@ from tests.factories import (
     rate_everything,
     rate_page,
     rating_listener,
+    served_earlier,
 )
 
 pytestmark = pytest.mark.django_db
@@ -39,11 +40,8 @@ def aged(token: str, seconds: float) -> str:
     who took their time): the served time lives on the server, not in the token."""
     payload = signing.loads(token, salt="listening.rate-page")
     listener = Listener.objects.get(token=payload["l"])
-    page = dict(listener.current_page)
-    if page.get("nonce") == payload["n"]:
-        served = datetime.fromisoformat(page["served_at"]) - timedelta(seconds=seconds)
-        page["served_at"] = served.isoformat()
-        Listener.objects.filter(pk=listener.pk).update(current_page=page)
+    if listener.current_page.get("nonce") == payload["n"]:
+        served_earlier(listener, seconds)
     return token
 
 
