@@ -512,12 +512,12 @@ def rating_listener(study: Study, external_id: str = "") -> Listener:
     return pass_checks(join(study, external_id))
 
 
-#: A page's hidden inputs, which the browser sends back with the answers.
 def response_body(response) -> bytes:
     """A response's whole body, whether streamed (downloads, audio) or not."""
     return b"".join(response.streaming_content) if response.streaming else response.content
 
 
+#: A page's hidden inputs, which the browser sends back with the answers.
 HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 
 

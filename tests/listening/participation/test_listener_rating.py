@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from listening.models import Listener, Playlist, PlaylistItem, Rating, Sentence, System
 from listening.participation import refusals, selectors
+from listening.participation.page_tokens import RATE_PAGE_SALT
 from listening.studies.lifecycle import study_close
 from tests.factories import (
     consented_client,
@@ -38,7 +39,7 @@ def page_token(html: str) -> str:
 def aged(token: str, seconds: float) -> str:
     """The page the token names, as if the server had served it ``seconds`` earlier (a listener
     who took their time): the served time lives on the server, not in the token."""
-    payload = signing.loads(token, salt="listening.rate-page")
+    payload = signing.loads(token, salt=RATE_PAGE_SALT)
     listener = Listener.objects.get(token=payload["l"])
     if listener.current_page.get("nonce") == payload["n"]:
         served_earlier(listener, seconds)
