@@ -101,16 +101,3 @@ export function attachSectionPlayer(section, { labels, players, field, onChange,
   });
   return player;
 }
-
-// The page's two live regions (#rate-live on screen, #rate-sr for screen readers only) as one
-// announce(text, { visible }). Cleared first, so the same sentence twice is read twice;
-// warnings show on screen too, news the clip's own status already shows goes to the hidden
-// region only, so the visible line (and Next below it) never moves.
-export function pageAnnouncer(live, srLive) {
-  return (text, { visible = true } = {}) => {
-    const region = visible ? live : srLive;
-    live.textContent = "";
-    srLive.textContent = "";
-    window.setTimeout(() => (region.textContent = text), 50);
-  };
-}

@@ -1,7 +1,8 @@
 // Rating page: each clip's ACR scale unlocks once the clip has played to its end (ITU-T P.808);
 // keys 1-5 choose a rating, Space or Enter plays, Enter on a rating goes to the next page.
+import { pageAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
-import { attachSectionPlayer, pageAnnouncer, playerLabels } from "./player.js";
+import { attachSectionPlayer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
 const msg = form.dataset;

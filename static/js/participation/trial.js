@@ -2,8 +2,9 @@
 // (ITU-T P.808) before the answer unlocks. Space or Enter plays the next sound not yet heard
 // (or pauses the one playing); the answer keys are the ones each option shows (digits, or A, B
 // and N), listed in the form's data-keys; Enter on an answer goes to the next page.
+import { pageAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
-import { attachSectionPlayer, pageAnnouncer, playerLabels } from "./player.js";
+import { attachSectionPlayer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
 const msg = form.dataset;
