@@ -512,6 +512,11 @@ def rating_listener(study: Study, external_id: str = "") -> Listener:
     return pass_checks(join(study, external_id))
 
 
+def response_body(response) -> bytes:
+    """A response's whole body, whether streamed (downloads, audio) or not."""
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
 #: A page's hidden inputs, which the browser sends back with the answers.
 HIDDEN_INPUT = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 
@@ -679,9 +684,12 @@ def rated_ratings_table() -> pd.DataFrame:
 
 def served_earlier(listener: Listener, seconds: float = 60) -> None:
     """The listener's current page as if the server had served it ``seconds`` ago (a listener
-    who took their time): the served time lives on the server, not in the page."""
+    who took their time): the served time lives on the server, not in the page. A page already
+    used up (a replay) has no served time and is left as it is."""
     listener.refresh_from_db()
     page = dict(listener.current_page)
+    if "served_at" not in page:
+        return
     page["served_at"] = (
         datetime.fromisoformat(page["served_at"]) - timedelta(seconds=seconds)
     ).isoformat()

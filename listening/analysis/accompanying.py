@@ -31,7 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Max, Min
 
-from listening.analysis.accompanying_scored import scored_accompanying
+from listening.analysis.accompanying_scored import number_text, scored_accompanying
 from listening.models import Clip, Listener, PlaylistItem, Rating, Study, System
 from listening.scales import ACR_TEST
 from mos_site.version import software_versions
@@ -221,10 +221,6 @@ def study_accompanying_facts(*, study: Study) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _num(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
 def _distribution(counts: list[int]) -> dict:
     if not counts:
         return {"n_listeners": 0, "min": None, "median": None, "max": None, "histogram": {}}
@@ -376,7 +372,7 @@ def accompanying_section(facts: dict, report: dict) -> dict:
             f"median {_whole(per_listener['median'])}, max {per_listener['max']} over "
             f"{per_listener['n_listeners']} listeners; {facts['ratings_per_clip']} ratings per "
             f"clip planned. Most active {TOP_SHARE_OF_LISTENERS:.0%} of listeners gave "
-            f"{_num((concentration['share'] or 0) * 100, 0)} % of the ratings.",
+            f"{number_text((concentration['share'] or 0) * 100, 0)} % of the ratings.",
             cap=facts["clips_per_listener"],
             distribution=per_listener,
             concentration=concentration,
@@ -406,7 +402,7 @@ def accompanying_section(facts: dict, report: dict) -> dict:
                 else f"{HEADPHONE_METHOD} No listener has taken it yet."
                 if not answered
                 else f"{HEADPHONE_METHOD} {passed} of {answered} passed "
-                f"({_num((pass_rate or 0) * 100, 0)} %)."
+                f"({number_text((pass_rate or 0) * 100, 0)} %)."
             ),
             enabled=facts["headphone_check_enabled"],
             method=HEADPHONE_METHOD,
@@ -451,7 +447,7 @@ def accompanying_section(facts: dict, report: dict) -> dict:
             "Stimuli",
             f"{facts['n_sentences']} test sentences; sample rate {facts['sample_rate']} Hz; "
             f"loudness normalised to {facts['loudness_target_lufs']:g} LUFS (ITU-R BS.1770); "
-            f"durations {_num(dur_low)}–{_num(dur_high)} s.",
+            f"durations {number_text(dur_low, 2)}–{number_text(dur_high, 2)} s.",
             **{key: facts[key] for key in STIMULI_FACTS},
         ),
         "systems": item(
@@ -469,11 +465,11 @@ def accompanying_section(facts: dict, report: dict) -> dict:
                     if s.get("anchor_kind") in LOWPASS_TEXT
                     else ""
                 )
-                + f"): MOS {_num(s['mos'])}"
+                + f"): MOS {number_text(s['mos'], 2)}"
                 for s in systems
             )
             + f". Anchors: {len(anchors)}; natural reference: {'yes' if references else 'no'}; "
-            f"MOS range covered {_num(quality['low'])}–{_num(quality['high'])}.",
+            f"MOS range covered {number_text(quality['low'], 2)}–{number_text(quality['high'], 2)}.",
             systems=systems,
             anchors=[s["name"] for s in anchors],
             references=[s["name"] for s in references],
@@ -600,7 +596,7 @@ def _paragraph(facts: dict, items: dict, n_after: int, quality: dict) -> str:
             if sys["anchors"]
             else ""
         )
-        + f"; MOS ranged from {_num(quality['low'])} to {_num(quality['high'])}.",
+        + f"; MOS ranged from {number_text(quality['low'], 2)} to {number_text(quality['high'], 2)}.",
         "We report 95 % intervals clustered by listener and sentence and Holm-corrected "
         "pairwise tests.",
         NOT_COMPARABLE,

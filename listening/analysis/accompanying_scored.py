@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from listening.analysis.render_transcription import percent_text
 from listening.analysis.stats.mushra import METHOD as MUSHRA_METHOD
 from listening.analysis.stats.transcription import METHOD as TRANSCRIPTION_METHOD
 from listening.models import System, TestType
@@ -49,19 +50,16 @@ TRANSCRIPTION_STATISTICS = (
 )
 
 
-def _num(value: float | None, digits: int = 1) -> str:
+def number_text(value: float | None, digits: int = 1) -> str:
+    """A number as the accompanying information writes it (plain, ``digits`` decimals)."""
     return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f} %"
 
 
 def _listeners(n: int) -> str:
     return f"{n} listener" if n == 1 else f"{n} listeners"
 
 
-def _interval(ci: list | None, show=_num) -> str:
+def _interval(ci: list | None, show=number_text) -> str:
     if not ci or ci[0] is None or ci[1] is None:
         return ""
     return f" [{show(ci[0])}–{show(ci[1])}]"
@@ -209,7 +207,7 @@ def mushra_items(facts: dict, report: dict) -> dict[str, dict[str, Any]]:
         "systems": {
             "label": "Conditions in the test",
             "text": "; ".join(
-                f"{s['system']} ({_role_text(s.get('role'))}): mean {_num(s.get('mean'))}"
+                f"{s['system']} ({_role_text(s.get('role'))}): mean {number_text(s.get('mean'))}"
                 + _interval(s.get("ci95_clustered"))
                 for s in systems
             )
@@ -305,9 +303,9 @@ def transcription_items(facts: dict, report: dict) -> dict[str, dict[str, Any]]:
         "systems": {
             "label": "Systems in the test",
             "text": "; ".join(
-                f"{s['system']}: WER {_pct(s.get('wer'))}"
-                + _interval(s.get("ci95_clustered"), _pct)
-                + f", CER {_pct(s.get('cer'))}"
+                f"{s['system']}: WER {percent_text(s.get('wer'))}"
+                + _interval(s.get("ci95_clustered"), percent_text)
+                + f", CER {percent_text(s.get('cer'))}"
                 for s in systems
             )
             + ".",

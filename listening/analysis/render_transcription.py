@@ -144,12 +144,13 @@ _CSS = (
 )
 
 
-def _pct(value: float | None) -> str:
+def percent_text(value: float | None) -> str:
+    """A rate in plain text, as the offline report and the accompanying information write it."""
     return "n/a" if value is None else f"{100 * value:.1f} %"
 
 
 def _ci(ci: list) -> str:
-    return "n/a" if ci[0] is None else f"[{_pct(ci[0])}, {_pct(ci[1])}]"
+    return "n/a" if ci[0] is None else f"[{percent_text(ci[0])}, {percent_text(ci[1])}]"
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:
@@ -177,9 +178,9 @@ def transcription_html(report: dict, *, title: str) -> str:
                 [
                     s["system"],
                     s["n"],
-                    _pct(s["wer"]),
+                    percent_text(s["wer"]),
                     _ci(s["ci95_clustered"]),
-                    _pct(s["cer"]),
+                    percent_text(s["cer"]),
                     _ci(s["cer_ci95_clustered"]),
                 ]
                 for s in report["systems"]
@@ -207,7 +208,13 @@ def transcription_html(report: dict, *, title: str) -> str:
             _table(
                 ["System", "Asked", "Yes", "Share", "95 % clustered"],
                 [
-                    [s["system"], s["n"], s["yes"], _pct(s["proportion"]), _ci(s["ci95_clustered"])]
+                    [
+                        s["system"],
+                        s["n"],
+                        s["yes"],
+                        percent_text(s["proportion"]),
+                        _ci(s["ci95_clustered"]),
+                    ]
                     for s in section["systems"]
                 ],
             )

@@ -47,6 +47,7 @@ from listening.participation import (
 )
 from listening.participation.followups import FollowupsMissingError, followups_posted
 from listening.participation.forms import QuestionnaireForm, bounded_number
+from listening.participation.page_tokens import RATE_PAGE_SALT, page_claims, page_token
 from listening.participation.pages_acr import acr_page_context, study_question
 from mos_site.http import (
     accel_redirect_response,
@@ -409,20 +410,13 @@ def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> Htt
 
 
 def _page_token(listener: Listener, page: dict) -> str:
-    """The signed token of a served page: the listener, the page's items, its nonce and when
-    it was served. The nonce is checked against the page the server served last and works
-    once (``ratings.page_redeem``); the signature only keeps forged tokens out cheaply."""
-    payload = {"l": listener.token, "i": page["items"], "n": page["nonce"]}
-    return signing.dumps(payload, salt="listening.rate-page", compress=True)
+    """The token of a served ACR or comparison page (``ratings.page_serve``'s dict)."""
+    return page_token(listener, items=page["items"], nonce=page["nonce"], salt=RATE_PAGE_SALT)
 
 
 def _page_claims(token: str, listener: Listener, study: Study) -> tuple[str, list[int]]:
-    """(nonce, item ids) of a page token issued to ``listener``; raises BadSignature."""
-    max_age = study.listener_timeout_minutes * 60
-    payload = signing.loads(token, salt="listening.rate-page", max_age=max_age)
-    if payload.get("l") != listener.token:
-        raise signing.BadSignature("page of another listener")
-    return str(payload["n"]), [int(i) for i in payload["i"]]
+    """(nonce, item ids) of an ACR or comparison page token issued to ``listener``."""
+    return page_claims(token, listener, study, salt=RATE_PAGE_SALT)
 
 
 def _refused(request: HttpRequest, study: Study, exc: Exception) -> HttpResponse:

@@ -29,6 +29,7 @@ from listening.participation.followups import (
     followup_fields,
     followup_prefix,
 )
+from listening.participation.page_tokens import TRIAL_PAGE_SALT, page_claims, page_token
 from mos_site.http import stored_file_response
 
 TEST_TYPES = (TestType.MUSHRA, TestType.TRANSCRIPTION)
@@ -41,8 +42,6 @@ MUSHRA_BANDS = [
     (20, 40, gettext_lazy("Poor")),
     (0, 20, gettext_lazy("Bad")),
 ]
-
-PAGE_SALT = "listening.trial-page"
 
 REFUSAL_STATUS = {
     responses_mushra.PlayLimitError: 409,
@@ -96,11 +95,7 @@ def page(
     posted = request.POST if again is not None else {}
     if again is None:
         served = responses_mushra.trial_page_serve(listener=listener, item=item)
-        token = signing.dumps(
-            {"l": listener.token, "i": [item.pk], "n": served["nonce"]},
-            salt=PAGE_SALT,
-            compress=True,
-        )
+        token = page_token(listener, items=[item.pk], nonce=served["nonce"], salt=TRIAL_PAGE_SALT)
     else:
         served, token = listener.current_page or {}, request.POST.get("page", "")
     clips = responses_mushra.trial_clips(item)
@@ -176,11 +171,9 @@ def post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
         _("This page is out of date or was not issued to you; nothing was saved.")
     )
     try:
-        max_age = study.listener_timeout_minutes * 60
-        claims = signing.loads(request.POST.get("page", ""), salt=PAGE_SALT, max_age=max_age)
-        if claims.get("l") != listener.token:
-            raise signing.BadSignature("page of another listener")
-        nonce, items = str(claims["n"]), [int(i) for i in claims["i"]]
+        nonce, items = page_claims(
+            request.POST.get("page", ""), listener, study, salt=TRIAL_PAGE_SALT
+        )
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return _refused(request, study, out_of_date)
     if request.POST.get("item") != str(items[0]):

@@ -6,6 +6,7 @@
 // the sound can be looped. The form's data-playback-seconds holds the playback position (what
 // the time display shows, to the millisecond), so that a test can read it. Arrow keys move a slider by 1, Page Up / Page Down by 10.
 
+import { liveAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
 
 const form = document.getElementById("mushra-form");
@@ -27,10 +28,7 @@ const bandOf = (value) => bands.find((band) => value >= band.low) || bands[bands
 const BIN = 0.25; // seconds: the grain of "heard in full"
 const PLAYED_SHARE = 0.9;
 
-const announce = (text) => {
-  live.textContent = "";
-  window.setTimeout(() => (live.textContent = text), 50);
-};
+const announce = liveAnnouncer(live);
 const field = (name, position) => form.elements.namedItem(`${name}_${position}`);
 
 // Playback through the Web Audio API: every sound is decoded once, so switching is instant

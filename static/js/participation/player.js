@@ -81,15 +81,23 @@ export function attachPlayer({ audio, button, status, labels, onStart, onEnded, 
   };
 }
 
-// The page's two live regions (#rate-live on screen, #rate-sr for screen readers only) as one
-// announce(text, { visible }). Cleared first, so the same sentence twice is read twice;
-// warnings show on screen too, news the clip's own status already shows goes to the hidden
-// region only, so the visible line (and Next below it) never moves.
-export function pageAnnouncer(live, srLive) {
-  return (text, { visible = true } = {}) => {
-    const region = visible ? live : srLive;
-    live.textContent = "";
-    srLive.textContent = "";
-    window.setTimeout(() => (region.textContent = text), 50);
-  };
+// The player of one sound of a page that shows several, each in its own <section> with an
+// <audio>, a button.play and a .clip-status: starting it pauses the page's other sounds
+// (``players()`` lists every player of the page), and each change writes the times played and
+// the seconds heard to the section's hidden fields (``field(name)`` finds them).
+export function attachSectionPlayer(section, { labels, players, field, onChange, onEnded }) {
+  const player = attachPlayer({
+    audio: section.querySelector("audio"),
+    button: section.querySelector("button.play"),
+    status: section.querySelector(".clip-status"),
+    labels,
+    onStart: () => players().forEach((other) => other !== player && other.pause()),
+    onChange: (state) => {
+      field("plays").value = state.plays;
+      field("played").value = state.played.toFixed(3);
+      if (onChange) onChange(state);
+    },
+    onEnded,
+  });
+  return player;
 }

@@ -1,7 +1,8 @@
 // Rating page: each clip's ACR scale unlocks once the clip has played to its end (ITU-T P.808);
 // keys 1-5 choose a rating, Space or Enter plays, Enter on a rating goes to the next page.
+import { pageAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
-import { attachPlayer, pageAnnouncer, playerLabels } from "./player.js";
+import { attachSectionPlayer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
 const msg = form.dataset;
@@ -20,15 +21,11 @@ const clips = [...form.querySelectorAll("section.clip")].map((section) => {
   const n = section.dataset.n;
   const field = (name) => form.elements.namedItem(`${name}_${n}`);
   const clip = { section, fieldset: section.querySelector("fieldset.acr"), unlocked: false };
-  clip.player = attachPlayer({
-    audio: section.querySelector("audio"),
-    button: section.querySelector("button.play"),
-    status: section.querySelector(".clip-status"),
+  clip.player = attachSectionPlayer(section, {
     labels,
-    onStart: () => clips.forEach((other) => other !== clip && other.player.pause()),
+    players: () => clips.map((other) => other.player),
+    field,
     onChange: (state) => {
-      field("plays").value = state.plays;
-      field("played").value = state.played.toFixed(3);
       if (state.firstEndedMs !== null) field("ended").value = Math.round(state.firstEndedMs);
     },
     onEnded: () => {

@@ -1,6 +1,7 @@
 // Transcription page: the clip plays at most as often as the study allows. Each play is first
 // counted by the server (POST to data-play-url), which serves the audio only after that; Next
 // (or Enter in the text box) sends what was typed, once the clip has played to its end.
+import { liveAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
 
 const form = document.getElementById("transcription-form");
@@ -22,10 +23,7 @@ let lastTime = 0;
 let ended = msg.playedBefore === "1" && left <= 0;
 let asking = false;
 
-const announce = (words) => {
-  live.textContent = "";
-  window.setTimeout(() => (live.textContent = words), 50);
-};
+const announce = liveAnnouncer(live);
 const sayLeft = () => {
   status.textContent = left > 0 ? `${msg.msgLeft} ${left}` : msg.msgNoneLeft;
   button.disabled = left <= 0 || !audio.paused;

@@ -2,8 +2,9 @@
 // (ITU-T P.808) before the answer unlocks. Space or Enter plays the next sound not yet heard
 // (or pauses the one playing); the answer keys are the ones each option shows (digits, or A, B
 // and N), listed in the form's data-keys; Enter on an answer goes to the next page.
+import { pageAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
-import { attachPlayer, pageAnnouncer, playerLabels } from "./player.js";
+import { attachSectionPlayer, playerLabels } from "./player.js";
 
 const form = document.getElementById("rate-form");
 const msg = form.dataset;
@@ -24,16 +25,10 @@ const sounds = [...form.querySelectorAll("section.sound")].map((section) => {
   const k = section.dataset.k;
   const field = (name) => form.elements.namedItem(`${name}_0_${k}`);
   const sound = { section, ended: false };
-  sound.player = attachPlayer({
-    audio: section.querySelector("audio"),
-    button: section.querySelector("button.play"),
-    status: section.querySelector(".clip-status"),
+  sound.player = attachSectionPlayer(section, {
     labels,
-    onStart: () => sounds.forEach((other) => other !== sound && other.player.pause()),
-    onChange: (state) => {
-      field("plays").value = state.plays;
-      field("played").value = state.played.toFixed(3);
-    },
+    players: () => sounds.map((other) => other.player),
+    field,
     onEnded: (state) => {
       if (sound.ended) return;
       sound.ended = true;

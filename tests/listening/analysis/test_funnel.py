@@ -21,6 +21,7 @@ from tests.factories import (
     pass_checks,
     rate_everything,
     rated_study,
+    response_body,
 )
 
 pytestmark = pytest.mark.django_db
@@ -58,8 +59,6 @@ def test_funnel_is_on_the_report_page_and_in_the_json(client_ada, ada):
     page = client_ada.get(reverse("study_report", args=[study.slug])).content.decode()
     assert 'id="funnel"' in page and "Failed the headphone check" in page
     response = client_ada.get(reverse("study_report_json", args=[study.slug]))
-    data = json.loads(
-        b"".join(response.streaming_content) if response.streaming else response.content
-    )
+    data = json.loads(response_body(response))
     assert data["funnel"]["total"]["completed"] == study.listeners.filter(stage="completed").count()
     assert {row["platform"] for row in data["funnel"]["platforms"]} >= {"prolific"}

@@ -19,7 +19,7 @@ from django.urls import reverse
 from listening.analysis.replication import REBUILD_COMMAND
 from listening.models import Clip, Study
 from listening.studies.settings import study_update
-from tests.factories import ResearcherFactory, rated_study
+from tests.factories import ResearcherFactory, rated_study, response_body
 
 NUMBERS = (
     "systems",
@@ -39,16 +39,10 @@ NUMBERS = (
 )
 
 
-def content(response) -> bytes:
-    if response.streaming:
-        return b"".join(response.streaming_content)
-    return response.content
-
-
 def bundle(client, study: Study) -> zipfile.ZipFile:
     response = client.get(reverse("researcher:api:replication", args=[study.slug]))
     assert response.status_code == 200, response.content
-    return zipfile.ZipFile(io.BytesIO(content(response)))
+    return zipfile.ZipFile(io.BytesIO(response_body(response)))
 
 
 def rebuild(files: zipfile.ZipFile, folder, command: str) -> dict:
@@ -94,9 +88,9 @@ def test_the_replication_bundle_waits_for_ratings(client_ada, ada):
 def test_recipe_endpoints_export_and_import_for_the_owner_only(client, client_ada, ada):
     study = rated_study(ada, slug="api-recipe")
     url = reverse("researcher:api:recipe", args=[study.slug])
-    recipe = json.loads(content(client_ada.get(url)))
+    recipe = json.loads(response_body(client_ada.get(url)))
     assert recipe["study"]["slug"] == "api-recipe" and len(recipe["systems"]) == 3
-    zipped = content(client_ada.get(url + "?audio=1"))
+    zipped = response_body(client_ada.get(url + "?audio=1"))
     assert "recipe.json" in zipfile.ZipFile(io.BytesIO(zipped)).namelist()
 
     imports = reverse("researcher:api:study-import")

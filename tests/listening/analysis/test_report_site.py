@@ -41,6 +41,7 @@ from tests.factories import (
     expected_mos,
     honest_score,
     rated_study,
+    response_body,
 )
 
 
@@ -54,9 +55,7 @@ def url(name: str, study: Study) -> str:
 
 
 def download_text(response) -> str:
-    if response.streaming:
-        return b"".join(response.streaming_content).decode("utf-8")
-    return response.content.decode("utf-8")
+    return response_body(response).decode("utf-8")
 
 
 def csv_rows(text: str) -> list[dict]:

@@ -16,6 +16,7 @@ from django.urls import reverse
 from listening.analysis import reports
 from listening.analysis.render import report_json
 from listening.models import Listener, Rating
+from tests.factories import response_body
 from tests.mushra_factories import (
     SENTENCE_TEXTS,
     careless,
@@ -38,8 +39,7 @@ def site_download(client, study, name: str = "study_report_ratings_csv") -> str:
     client.force_login(study.owner)
     response = client.get(reverse(name, args=[study.slug]))
     assert response.status_code == 200
-    body = response.streaming_content if response.streaming else [response.content]
-    return b"".join(body).decode()
+    return response_body(response).decode()
 
 
 @pytest.fixture

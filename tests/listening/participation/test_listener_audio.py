@@ -11,7 +11,7 @@ import soundfile
 from django.test import Client
 
 from listening.models import Clip, Listener, PlaylistItem
-from tests.factories import open_study, pass_checks
+from tests.factories import open_study, pass_checks, response_body
 
 pytestmark = pytest.mark.django_db
 
@@ -35,14 +35,10 @@ def url(study, clip):
     return f"/t/{study.slug}/clip/{clip.token}/"
 
 
-def body(response) -> bytes:
-    return b"".join(response.streaming_content) if response.streaming else response.content
-
-
 def test_whole_clip_with_type_length_and_cache_headers(study, session):
     client, _, clip = session
     response = client.get(url(study, clip))
-    data = body(response)
+    data = response_body(response)
     assert response.status_code == 200
     assert response["Content-Type"] == "audio/flac"
     assert response["Accept-Ranges"] == "bytes"
@@ -56,19 +52,19 @@ def test_whole_clip_with_type_length_and_cache_headers(study, session):
 def test_range_request_gets_206_with_content_range(study, session):
     client, _, clip = session
     size = clip.audio.size
-    whole = body(client.get(url(study, clip)))
+    whole = response_body(client.get(url(study, clip)))
     response = client.get(url(study, clip), HTTP_RANGE="bytes=10-99")
     assert response.status_code == 206
     assert response["Content-Range"] == f"bytes 10-99/{size}"
     assert response["Content-Length"] == "90"
-    assert body(response) == whole[10:100]
+    assert response_body(response) == whole[10:100]
     open_ended = client.get(url(study, clip), HTTP_RANGE="bytes=100-")
-    assert open_ended.status_code == 206 and body(open_ended) == whole[100:]
+    assert open_ended.status_code == 206 and response_body(open_ended) == whole[100:]
     suffix = client.get(url(study, clip), HTTP_RANGE="bytes=-50")
     assert suffix["Content-Range"] == f"bytes {size - 50}-{size - 1}/{size}"
-    assert body(suffix) == whole[-50:]
+    assert response_body(suffix) == whole[-50:]
     beyond_end = client.get(url(study, clip), HTTP_RANGE=f"bytes=0-{size * 2}")
-    assert beyond_end.status_code == 206 and body(beyond_end) == whole
+    assert beyond_end.status_code == 206 and response_body(beyond_end) == whole
 
 
 def test_unsatisfiable_range_gets_416(study, session):
@@ -84,7 +80,7 @@ def test_range_we_do_not_serve_falls_back_to_the_whole_file(study, session):
     client, _, clip = session
     response = client.get(url(study, clip), HTTP_RANGE="bytes=0-1,5-9")
     assert response.status_code == 200
-    assert len(body(response)) == clip.audio.size
+    assert len(response_body(response)) == clip.audio.size
 
 
 def test_etag_revalidation_gets_304(study, session):
@@ -151,7 +147,7 @@ def test_wav_clips_are_served_as_audio_wav(study, session):
     clip.audio.save("clip.wav", ContentFile(buffer.getvalue()))
     response = client.get(url(study, clip))
     assert response["Content-Type"] == "audio/wav"
-    assert body(response) == buffer.getvalue()
+    assert response_body(response) == buffer.getvalue()
 
 
 # --- Sent by nginx (AUDIO_SENDFILE=nginx) ------------------------------------------------------

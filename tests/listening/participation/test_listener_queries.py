@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -15,7 +14,7 @@ from django.test import Client
 from listening.models import Listener, Playlist, Rating, Study
 from listening.participation.playlists import listener_lock, playlist_for_answer
 from tests.conftest import require
-from tests.factories import open_study, pass_checks
+from tests.factories import open_study, pass_checks, served_earlier
 
 # Not inside a test transaction: the view's transaction is then the outermost one, as in
 # production, and the counts hold no SAVEPOINT of the test's own making.
@@ -46,15 +45,6 @@ def listener_client(study: Study) -> tuple[Client, Listener]:
     return client, listener
 
 
-def served_long_ago(listener: Listener, seconds: float = 30.0) -> None:
-    """The current page as if served ``seconds`` ago: its clips have had time to end."""
-    listener.refresh_from_db()
-    page = dict(listener.current_page)
-    served = datetime.fromisoformat(page["served_at"])
-    page["served_at"] = (served - timedelta(seconds=seconds)).isoformat()
-    Listener.objects.filter(pk=listener.pk).update(current_page=page)
-
-
 def page_fields(client: Client, study: Study) -> dict[str, str]:
     response = client.get(f"/t/{study.slug}/rate/")
     assert response.status_code == 200, response.content[:300]
@@ -70,7 +60,7 @@ def answers(fields: dict[str, str], score: int = 4) -> dict[str, str]:
 
 
 def rate_page(client: Client, study: Study, listener: Listener, fields: dict[str, str]):
-    served_long_ago(listener)
+    served_earlier(listener, 30.0)
     return client.post(f"/t/{study.slug}/rate/", answers(fields))
 
 
@@ -90,7 +80,7 @@ def test_rating_post_and_page_each_run_at_most_a_handful_of_queries(
     for _page in range(1, n_items):
         with at_most(MAX_QUERIES, django_assert_max_num_queries):
             fields = page_fields(client, study)
-        served_long_ago(listener)
+        served_earlier(listener, 30.0)
         with at_most(MAX_QUERIES, django_assert_max_num_queries):
             response = client.post(f"/t/{study.slug}/rate/", answers(fields))
         assert response.status_code == 302, response.content[:300]
@@ -108,7 +98,7 @@ def test_a_page_of_several_clips_is_saved_in_a_handful_of_queries(django_assert_
     assert rate_page(client, study, listener, fields).status_code == 302
     fields = page_fields(client, study)
     assert len([k for k in fields if k.startswith("item_")]) > 1
-    served_long_ago(listener)
+    served_earlier(listener, 30.0)
     with at_most(MAX_QUERIES, django_assert_max_num_queries):
         response = client.post(f"/t/{study.slug}/rate/", answers(fields))
     assert response.status_code == 302

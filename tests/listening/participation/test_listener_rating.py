@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.core import signing
@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from listening.models import Listener, Playlist, PlaylistItem, Rating, Sentence, System
 from listening.participation import refusals, selectors
+from listening.participation.page_tokens import RATE_PAGE_SALT
 from listening.studies.lifecycle import study_close
 from tests.factories import (
     consented_client,
@@ -20,6 +21,7 @@ from tests.factories import (
     rate_everything,
     rate_page,
     rating_listener,
+    served_earlier,
 )
 
 pytestmark = pytest.mark.django_db
@@ -37,13 +39,10 @@ def page_token(html: str) -> str:
 def aged(token: str, seconds: float) -> str:
     """The page the token names, as if the server had served it ``seconds`` earlier (a listener
     who took their time): the served time lives on the server, not in the token."""
-    payload = signing.loads(token, salt="listening.rate-page")
+    payload = signing.loads(token, salt=RATE_PAGE_SALT)
     listener = Listener.objects.get(token=payload["l"])
-    page = dict(listener.current_page)
-    if page.get("nonce") == payload["n"]:
-        served = datetime.fromisoformat(page["served_at"]) - timedelta(seconds=seconds)
-        page["served_at"] = served.isoformat()
-        Listener.objects.filter(pk=listener.pk).update(current_page=page)
+    if listener.current_page.get("nonce") == payload["n"]:
+        served_earlier(listener, seconds)
     return token
 
 

@@ -4,7 +4,7 @@ the trial page, its sounds, the answer POST and its refusals, and the checks per
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.core import signing
@@ -17,7 +17,13 @@ from listening.models import Listener, PlaylistItem, Rating, System, TrialClip
 from listening.participation import answers, refusals, selectors
 from listening.participation.views_trials import SOUND_SALT
 from listening.studies.lifecycle import study_open
-from tests.factories import consented_client, hidden_fields, rate_page, rating_listener
+from tests.factories import (
+    consented_client,
+    hidden_fields,
+    rate_page,
+    rating_listener,
+    served_earlier,
+)
 from tests.trial_factories import correct_answer, open_trial_study
 
 pytestmark = pytest.mark.django_db
@@ -25,20 +31,8 @@ pytestmark = pytest.mark.django_db
 TYPES = ["ccr", "ab", "abx", "smos"]
 
 
-def aged(listener: Listener, seconds: float) -> None:
-    """The current page as if served ``seconds`` ago (the served time lives on the server)."""
-    listener.refresh_from_db()
-    page = dict(listener.current_page)
-    if "served_at" not in page:  # used up already: a replay
-        return
-    page["served_at"] = (
-        datetime.fromisoformat(page["served_at"]) - timedelta(seconds=seconds)
-    ).isoformat()
-    Listener.objects.filter(pk=listener.pk).update(current_page=page)
-
-
 def post_answer(client, study, listener, fields, answer, *, age=5.0, plays=None, played=0.4):
-    aged(listener, age)
+    served_earlier(listener, age)
     data = {"page": fields["page"], "item_0": fields["item_0"], "ended_0": "900"}
     n = sum(1 for key in fields if key.startswith("plays_0_"))
     for k in range(n):

@@ -22,22 +22,12 @@ from listening.studies.systems import system_add_lowpass_anchor, system_add_mush
 from synthesis.clips import anchor_clips_derive, voice_clips_synthesize
 from synthesis.engine.lowpass import LOWPASS_ANCHORS
 from tests.factories import espeak_study
+from tests.synthesis.engine.spectra import band_energy, energy_above_db
 
 
 def read_clip(clip: Clip) -> tuple[np.ndarray, int]:
     with clip.audio.open("rb") as fh:
         return sf.read(io.BytesIO(fh.read()), dtype="float32")
-
-
-def band(x: np.ndarray, rate: int, low: float, high: float) -> float:
-    f, p = signal.welch(x.astype(np.float64), rate, window="blackmanharris", nperseg=2048)
-    return float(p[(f >= low) & (f <= high)].sum())
-
-
-def energy_above_db(x: np.ndarray, rate: int, edge: float) -> float:
-    """The energy above ``edge`` Hz in dB relative to the clip's whole energy (level-free)."""
-    f, p = signal.welch(x.astype(np.float64), rate, window="blackmanharris", nperseg=2048)
-    return float(10 * np.log10(p[f > edge].sum() / p.sum()))
 
 
 @pytest.fixture
@@ -83,7 +73,9 @@ def test_anchor_clips_are_band_limited_loudness_normalised_and_aligned(study, re
             assert abs(clip.loudness_lufs - study.loudness_target_lufs) < 1.0
 
             def ratio(x, cutoff=cutoff, stop=stop, rate=rate):
-                return band(x, rate, stop, rate / 2) / band(x, rate, 0, cutoff)
+                return band_energy(x, rate, stop, rate / 2, nperseg=2048) / band_energy(
+                    x, rate, 0, cutoff, nperseg=2048
+                )
 
             # The stored clips are 16-bit FLAC: their quantisation noise (about -100 dBFS,
             # white) is the floor, so the stored anchor is measured at 50 dB; the filter itself
@@ -91,7 +83,7 @@ def test_anchor_clips_are_band_limited_loudness_normalised_and_aligned(study, re
             assert 10 * np.log10(ratio(filtered) / ratio(original)) < -50
             # Measured against the stored anchor's own total, the energy above its cut-off
             # (where the stopband starts) is at least 60 dB down, FLAC floor included.
-            above_db = energy_above_db(filtered, rate, cutoff)
+            above_db = energy_above_db(filtered, rate, cutoff, nperseg=2048)
             record_property(f"energy_above_{cutoff:g}_hz_db_{clip.token[:8]}", round(above_db, 1))
             print(f"stored {cutoff:g} Hz anchor: energy above {cutoff:g} Hz {above_db:.1f} dB")
             assert above_db <= -60

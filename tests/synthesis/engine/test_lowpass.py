@@ -21,6 +21,7 @@ from synthesis.engine.lowpass import (
     anchor_passband_edge,
     lowpass_anchor,
 )
+from tests.synthesis.engine.spectra import band_energy, energy_above_db, spectrum
 
 SR = 22050  # eSpeak NG's rate
 RATES = [
@@ -29,15 +30,6 @@ RATES = [
     24000,
     48000,
 ]  # the usual TTS rates; 8 kHz clips take the 3.5 kHz anchor only
-
-
-def spectrum(x: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    return signal.welch(x.astype(np.float64), rate, window="blackmanharris", nperseg=4096)
-
-
-def band_energy(x: np.ndarray, rate: int, low: float, high: float) -> float:
-    f, p = spectrum(x, rate)
-    return float(p[(f >= low) & (f <= high)].sum())
 
 
 def stopband_attenuation_db(source: np.ndarray, anchor: np.ndarray, rate: int, cutoff: float):
@@ -87,12 +79,6 @@ def test_the_source_speech_has_energy_in_the_stopband(speech, cutoff):
 def test_speech_above_the_stopband_edge_is_at_least_60_db_down(speech, cutoff):
     anchor = lowpass_anchor(speech, SR, cutoff)
     assert stopband_attenuation_db(speech, anchor, SR, cutoff) <= -60
-
-
-def energy_above_db(x: np.ndarray, rate: int, edge: float) -> float:
-    """The energy above ``edge`` Hz in dB relative to the clip's whole energy (level-free)."""
-    f, p = spectrum(x, rate)
-    return float(10 * np.log10(p[f > edge].sum() / p.sum()))
 
 
 @pytest.mark.parametrize("rate", RATES)
