@@ -372,33 +372,30 @@ def main(argv: list[str] | None = None) -> int:
 
     port = free_port()
     stack = start_stack(env, port)
-    base = f"http://127.0.0.1:{port}"
     front = None
-    if args.front == "nginx":
-        front_port = free_port()
-        (var_dir / "nginx").mkdir()
-        conf = nginx_conf(
-            var_dir / "nginx",
-            upstream=f"127.0.0.1:{port}",
-            port=front_port,
-            static_root=settings.STATIC_ROOT,
-            media_root=settings.MEDIA_ROOT,
-        )
-        try:
-            front = start_nginx(conf, front_port)
-        except RuntimeError:
-            stop_stack(stack)
-            raise
-        base = f"http://127.0.0.1:{front_port}"
-    print(
-        ("front: nginx (deploy/nginx, audio by X-Accel-Redirect); " if front else "")
-        + f"stack: bin/serve.py, gunicorn {args.worker_class} x {args.workers}"
-        + (f" x {args.threads} threads" if args.worker_class == "gthread" else "")
-        + (f", pool of {args.db_pool}" if args.db_pool else ", persistent connections")
-        + f", PostgreSQL {urlsplit(args.database_url).path.lstrip('/')}, Redis; {os.cpu_count()} cores"
-    )
     summaries, reports = [], []
     try:
+        base = f"http://127.0.0.1:{port}"
+        if args.front == "nginx":
+            front_port = free_port()
+            (var_dir / "nginx").mkdir()
+            conf = nginx_conf(
+                var_dir / "nginx",
+                upstream=f"127.0.0.1:{port}",
+                port=front_port,
+                static_root=settings.STATIC_ROOT,
+                media_root=settings.MEDIA_ROOT,
+            )
+            front = start_nginx(conf, front_port)
+            base = f"http://127.0.0.1:{front_port}"
+        print(
+            ("front: nginx (deploy/nginx, audio by X-Accel-Redirect); " if front else "")
+            + f"stack: bin/serve.py, gunicorn {args.worker_class} x {args.workers}"
+            + (f" x {args.threads} threads" if args.worker_class == "gthread" else "")
+            + (f", pool of {args.db_pool}" if args.db_pool else ", persistent connections")
+            + f", PostgreSQL {urlsplit(args.database_url).path.lstrip('/')}, Redis;"
+            f" {os.cpu_count()} cores"
+        )
         asyncio.run(warm_up(base, slugs[0], args.workers * max(1, args.threads) * 2))
         for (n, spread), slug in zip(levels, slugs):
             load_before = os.getloadavg()[0]

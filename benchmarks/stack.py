@@ -5,6 +5,7 @@ of it, and the CPU its processes use (from /proc)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -215,16 +216,21 @@ http {{
 
 
 def start_nginx(conf: Path, port: int, timeout_s: float = 10.0) -> subprocess.Popen:
-    """Start nginx on ``conf`` and wait until it accepts connections on ``port``; a start that
-    fails raises with what nginx printed."""
+    """Start nginx on ``conf`` and wait until it accepts connections on ``port``. nginx runs in
+    a session of its own (master and workers stop together, see :func:`stop_nginx`) and writes
+    what it prints to ``nginx.out`` beside ``conf``; a start that fails stops it and raises
+    with that output."""
     binary = nginx_binary()
     if binary is None:
         raise RuntimeError("nginx is not installed (apt-get install nginx-light)")
-    proc = subprocess.Popen(
-        [binary, "-p", str(conf.parent), "-c", str(conf)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    out = conf.parent / "nginx.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [binary, "-p", str(conf.parent), "-c", str(conf)],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -232,17 +238,20 @@ def start_nginx(conf: Path, port: int, timeout_s: float = 10.0) -> subprocess.Po
             return proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                output = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"nginx did not start: {output}") from None
+                stop_nginx(proc)
+                errors = conf.parent / "error.log"
+                said = out.read_text() + (errors.read_text() if errors.exists() else "")
+                raise RuntimeError(f"nginx did not start on port {port}: {said}") from None
             time.sleep(0.1)
 
 
 def stop_nginx(proc: subprocess.Popen) -> None:
+    """Stop nginx's master and its workers (its whole session), a worker left behind by a
+    master that died included."""
     if proc.poll() is None:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

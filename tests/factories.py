@@ -682,13 +682,14 @@ def rated_ratings_table() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["listener", "sentence", "system", "score"])
 
 
-def served_earlier(listener: Listener, seconds: float = 60) -> None:
+def served_earlier(listener: Listener, seconds: float = 60, *, missing_ok: bool = False) -> None:
     """The listener's current page as if the server had served it ``seconds`` ago (a listener
     who took their time): the served time lives on the server, not in the page. A page already
-    used up (a replay) has no served time and is left as it is."""
+    used up has no served time: that fails, unless ``missing_ok`` (a test that replays)."""
     listener.refresh_from_db()
     page = dict(listener.current_page)
     if "served_at" not in page:
+        assert missing_ok, f"the listener's page has no served time: {page}"
         return
     page["served_at"] = (
         datetime.fromisoformat(page["served_at"]) - timedelta(seconds=seconds)

@@ -89,6 +89,11 @@ def test_three_listeners_go_through_the_protocol_and_every_rating_is_in_the_data
     ]:
         assert re.search(rf"^{check}\s+{expected}\s*$", out, re.M), out[-2000:]
     assert re.search(r"^rating POST\s+\d+(\.\d)?\s*$", out, re.M)  # SQL per request type
-    # Every clip's bytes arrived (the client refuses anything that is not audio): behind nginx,
-    # sent by nginx after the site's X-Accel-Redirect.
+    # Every clip's bytes arrived: the client refuses anything that is not audio, so "listeners
+    # completed 3" above holds only if nginx sent the files the site's X-Accel-Redirect named.
     assert ("front: nginx" in out) == (front == "nginx")
+    summary = out[out.index("Summary") :].splitlines()
+    header = re.split(r"\s{2,}", summary[1].strip())
+    row = re.split(r"\s{2,}", next(line for line in summary if line.startswith("3 over")).strip())
+    nginx_cpu = dict(zip(header, row, strict=True))["nginx CPU"]
+    assert (nginx_cpu == "-") == (front == "none"), nginx_cpu

@@ -32,7 +32,7 @@ TYPES = ["ccr", "ab", "abx", "smos"]
 
 
 def post_answer(client, study, listener, fields, answer, *, age=5.0, plays=None, played=0.4):
-    served_earlier(listener, age)
+    served_earlier(listener, age, missing_ok=True)  # some tests post a used-up page again
     data = {"page": fields["page"], "item_0": fields["item_0"], "ended_0": "900"}
     n = sum(1 for key in fields if key.startswith("plays_0_"))
     for k in range(n):
