@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from listening.models import Listener, Playlist, PlaylistItem, Rating, Study, TrialClip
+from listening.participation import rows
 from listening.participation.followups import followups_check
 from listening.participation.playlists import (
     listener_stage_apply,
@@ -97,8 +98,10 @@ def page_serve(*, listener: Listener, items: list[PlaylistItem]) -> dict:
         "served_at": timezone.now().isoformat(),
     }
     # One UPDATE, no read: it waits for a rating POST holding the row's lock, then replaces
-    # the page (that POST has used up its own page by then).
-    Listener.objects.filter(pk=listener.pk).update(current_page=page, last_seen_at=timezone.now())
+    # the page (that POST has used up its own page by then). Written once (rows.py).
+    rows.listener_update(
+        pk=listener.pk, values={"current_page": page, "last_seen_at": timezone.now()}
+    )
     listener.current_page = page
     return page
 
@@ -167,7 +170,7 @@ def page_redeem(
     if items is None:
         # The trial answers (answers, responses_mushra) write their response after this; the
         # ACR page saves the cleared page with its ratings in one UPDATE instead.
-        listener.save(update_fields=["current_page", "last_seen_at"])
+        rows.listener_save(listener, ["current_page", "last_seen_at"])
     return served_at
 
 
@@ -295,7 +298,7 @@ def _answers_save(
         # Later answers of the page (a repeat beside its test item) and the next stage see it.
         item.listener_score, item.listener_answered = score_value, True
     try:
-        Rating.objects.bulk_create(new)
+        rows.ratings_insert(new)  # one INSERT, written once (rows.py)
     except IntegrityError:
         # The constraints are the last word (e.g. the same clip twice as a test item). The
         # transaction is unusable now: the refusal leaves it at once, and it rolls back.
@@ -310,7 +313,7 @@ def _answers_save(
         )
         changed += ["attention_failures", "flagged"]
     changed += listener_stage_apply(listener, playlist, items)
-    listener.save(update_fields=changed)
+    rows.listener_save(listener, changed)
     n_test = sum(1 for rating in new if rating.purpose == Purpose.TEST)
     if n_test:
         slug = study.slug

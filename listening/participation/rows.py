@@ -1,4 +1,4 @@
-"""The listener path's three per-request reads, as SQL written once per process.
+"""The listener path's per-request reads and writes, as SQL written once per process.
 
 Every rating page, rating POST and clip request reads the cookie's listener (with its
 playlist and its study's version), the playlist's items (with their clips and the listener's
@@ -14,14 +14,21 @@ The statements go through Django's cursor, so query counting (``CaptureQueriesCo
 database error wrappers and the outage middleware see them as any other. Their meaning is the
 querysets' they replace (``selectors.listener_by_cookie``, ``playlist_items_scored``,
 ``listener_clip``); ``tests/listening/participation/test_rows.py`` compares the two.
+
+The rating page's and the rating POST's writes are written the same way: the listener's UPDATE
+(:func:`listener_update`, :func:`listener_save`, what ``.update()`` and
+``save(update_fields=...)`` did) and the page's ratings in one INSERT (:func:`ratings_insert`,
+what ``bulk_create`` did). Values still go through each field's own ``pre_save`` (``auto_now``)
+and ``get_db_prep_save`` (JSON, dates), as the ORM's compilers do; neither model has signal
+receivers, which ``bulk_create`` and ``.update()`` would not have sent anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from django.db import connections, models
+from django.db import DatabaseError, connections, models
 from django.db.transaction import TransactionManagementError
 
 from listening.models import Clip, Listener, Playlist, PlaylistItem, Rating, Study
@@ -111,10 +118,10 @@ class ClipRead:
     sql: str
 
 
-_BUILT: dict[tuple[str, str], object] = {}
+_BUILT: dict[tuple[object, str], object] = {}
 
 
-def _built(name: str, using: str, build: Callable[[str], object]):
+def _built(name: object, using: str, build: Callable[[str], object]):
     key = (name, using)
     read = _BUILT.get(key)
     if read is None:
@@ -249,3 +256,75 @@ def clip_row(
         cursor.execute(read.sql, [clip_token, listener_token, study_slug])
         row = cursor.fetchone()
     return None if row is None else read.clip.instance(row, 0, using)
+
+
+# --- Writes --------------------------------------------------------------------------------
+
+
+def _listener_update_sql(names: tuple[str, ...], using: str) -> tuple[str, list[models.Field]]:
+    quote = connections[using].ops.quote_name
+    fields = [Listener._meta.get_field(name) for name in names]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    pk = quote(Listener._meta.pk.column)
+    return f"UPDATE {_table(Listener, using)} SET {assignments} WHERE {pk} = %s", fields
+
+
+def listener_update(*, pk: int, values: Mapping[str, object], using: str = "default") -> int:
+    """``Listener.objects.filter(pk=pk).update(**values)`` (field names to Python values), with
+    its statement written once per set of names; returns the rows changed (0 or 1)."""
+    names = tuple(values)
+    sql, fields = _built(
+        ("listener-update", names), using, lambda u: _listener_update_sql(names, u)
+    )
+    connection = connections[using]
+    params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, pk])
+        return cursor.rowcount
+
+
+def listener_save(listener: Listener, fields: Sequence[str], using: str = "default") -> None:
+    """``listener.save(update_fields=fields)``: each field's ``pre_save`` (so ``auto_now``
+    stamps ``last_seen_at`` on the instance too), one UPDATE; like ``save`` it raises when no
+    row was there to update."""
+    names = dict.fromkeys(Listener._meta.get_field(name).name for name in fields)
+    values = {name: Listener._meta.get_field(name).pre_save(listener, False) for name in names}
+    if not listener_update(pk=listener.pk, values=values, using=using):
+        raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+def _rating_insert_sql(n: int, using: str) -> tuple[str, list[models.Field]]:
+    quote = connections[using].ops.quote_name
+    fields = [f for f in Rating._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(quote(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    sql = (
+        f"INSERT INTO {_table(Rating, using)} ({columns}) VALUES {', '.join([row] * n)}"
+        f" RETURNING {quote(Rating._meta.pk.column)}"
+    )
+    return sql, fields
+
+
+def ratings_insert(ratings: Sequence[Rating], using: str = "default") -> None:
+    """``Rating.objects.bulk_create(ratings)``: one INSERT of them all, their ids read back
+    (RETURNING) and set. A broken constraint raises Django's IntegrityError, as there."""
+    connection = connections[using]
+    if not ratings:
+        return
+    if not connection.features.can_return_rows_from_bulk_insert:
+        Rating.objects.using(using).bulk_create(ratings)
+        return
+    n = len(ratings)
+    sql, fields = _built(("rating-insert", n), using, lambda u: _rating_insert_sql(n, u))
+    params = [
+        f.get_db_prep_save(f.pre_save(rating, True), connection)
+        for rating in ratings
+        for f in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()]
+    for rating, pk in zip(ratings, ids):
+        rating.pk = pk
+        rating._state.adding = False
+        rating._state.db = using

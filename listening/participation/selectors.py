@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import copy
 import math
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
 
 from django.core.cache import cache
 from django.db.models import Count, Q, Sum
@@ -62,9 +64,12 @@ def listener_find(
 #: request of every process: the study's writes save ``updated_at`` (auto_now; the
 #: ``save(update_fields=...)`` and ``.update()`` calls name it), and the status, the one field
 #: that decides whether a listener may go on at all, is compared by itself too.
-_STUDY_ROWS: dict[int, tuple[tuple[datetime, str], tuple]] = {}
+_STUDY_ROWS: dict[int, tuple[tuple[datetime, str], tuple, tuple[int, ...]]] = {}
 _STUDY_ROWS_MAX = 256
 _STUDY_ATTNAMES = [f.attname for f in Study._meta.concrete_fields]
+#: Values shared as they are between copies: nobody can change them in place. The rest (JSON
+#: dicts and lists, the file field's object) are deep-copied for each copy.
+_IMMUTABLE = (str, int, float, bool, type(None), datetime, date, Decimal, UUID)
 
 
 def study_current(*, pk: int, updated_at: datetime, status: str) -> Study:
@@ -73,12 +78,16 @@ def study_current(*, pk: int, updated_at: datetime, status: str) -> Study:
     (a caller may change it without touching anyone else's)."""
     kept = _STUDY_ROWS.get(pk)
     if kept is not None and kept[0] == (updated_at, status):
-        return Study.from_db("default", _STUDY_ATTNAMES, copy.deepcopy(kept[1]))
+        values = list(kept[1])
+        for index in kept[2]:
+            values[index] = copy.deepcopy(values[index])
+        return Study.from_db("default", _STUDY_ATTNAMES, values)
     study = Study.objects.get(pk=pk)
     if len(_STUDY_ROWS) >= _STUDY_ROWS_MAX:
         _STUDY_ROWS.clear()
-    values = tuple(getattr(study, name) for name in _STUDY_ATTNAMES)
-    _STUDY_ROWS[pk] = ((study.updated_at, study.status), copy.deepcopy(values))
+    values = copy.deepcopy(tuple(getattr(study, name) for name in _STUDY_ATTNAMES))
+    mutable = tuple(i for i, value in enumerate(values) if type(value) not in _IMMUTABLE)
+    _STUDY_ROWS[pk] = ((study.updated_at, study.status), values, mutable)
     return study
 
 

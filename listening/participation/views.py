@@ -48,7 +48,7 @@ from listening.participation import (
 from listening.participation.followups import FollowupsMissingError, followups_posted
 from listening.participation.forms import QuestionnaireForm, bounded_number
 from listening.participation.page_tokens import RATE_PAGE_SALT, page_claims, page_token
-from listening.participation.pages_acr import acr_page_context, study_question
+from listening.participation.pages_acr import acr_page_context, acr_page_html, study_question
 from mos_site.http import (
     accel_redirect_response,
     audio_content_type,
@@ -153,11 +153,14 @@ def _stage_redirect(study: Study, listener: Listener) -> HttpResponse:
     return redirect(STAGE_URLS[listener.stage], slug=study.slug)
 
 
-def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
-    response = render(request, f"listening/participation/{template}", context, status=status)
+def _personal(response: HttpResponse) -> HttpResponse:
     # Listener pages are personal and change with every answer: never cache or share them.
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    return _personal(render(request, f"listening/participation/{template}", context, status=status))
 
 
 def _unavailable(request: HttpRequest, study: Study) -> HttpResponse:
@@ -491,7 +494,8 @@ def rate(request: HttpRequest, slug: str) -> HttpResponse:
     if study.test_type != Study.TestType.ACR:
         return TRIAL_VIEWS["page"](request, study, listener, page[0], progress)
     token = _page_token(listener, ratings.page_serve(listener=listener, items=page))
-    return _page(request, "rate.html", acr_page_context(study, page, progress, token))
+    context = acr_page_context(study, page, progress, token)
+    return _personal(HttpResponse(acr_page_html(request, study, context)))
 
 
 def _trial_post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.db.transaction import TransactionManagementError
 
@@ -105,3 +105,50 @@ def test_a_clip_is_found_only_through_the_listeners_own_playlist():
         is None
     )
     assert rows.clip_row(study_slug="nope", listener_token=listener.token, clip_token=token) is None
+
+
+def test_a_listener_save_stamps_last_seen_and_writes_only_the_fields_named():
+    study = open_study(slug="rows-save")
+    listener = rating_listener(study, "p-save")
+    before = Listener.objects.get(pk=listener.pk).last_seen_at
+    listener.current_page = {"nonce": "n", "items": [1, 2]}
+    listener.attention_failures = 3
+    listener.excluded = True  # not named: stays as stored
+    rows.listener_save(listener, ["current_page", "attention_failures", "last_seen_at"])
+    stored = Listener.objects.get(pk=listener.pk)
+    assert stored.current_page == {"nonce": "n", "items": [1, 2]}
+    assert stored.attention_failures == 3 and stored.excluded is False
+    assert stored.last_seen_at == listener.last_seen_at and stored.last_seen_at > before
+    assert rows.listener_update(pk=listener.pk, values={"flagged": True}) == 1
+    assert Listener.objects.get(pk=listener.pk).flagged is True
+    gone = Listener(pk=listener.pk + 10_000, study=study)
+    with pytest.raises(DatabaseError):
+        rows.listener_save(gone, ["current_page"])
+
+
+def test_ratings_inserted_at_once_are_the_orms_rows_with_their_ids_and_constraints():
+    study = open_study(slug="rows-insert", clips_per_listener=4)
+    listener = rating_listener(study, "p-insert")
+    items = list(Playlist.objects.get(listener=listener).items.select_related("clip")[:2])
+    new = [
+        Rating(
+            listener=listener,
+            clip=item.clip,
+            item=item,
+            purpose=item.purpose,
+            score=score,
+            followups={"noise": "yes"},
+            play_count=1,
+            played_seconds=1.5,
+        )
+        for item, score in zip(items, (2, 5), strict=True)
+    ]
+    rows.ratings_insert(new)
+    assert all(r.pk and not r._state.adding for r in new)
+    stored = {r.pk: r for r in Rating.objects.filter(listener=listener)}
+    assert sorted(stored) == sorted(r.pk for r in new)
+    for rating in new:
+        assert _concrete(stored[rating.pk]) == _concrete(rating)
+    again = Rating(listener=listener, clip=items[0].clip, item=items[0], score=3)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows.ratings_insert([again])
