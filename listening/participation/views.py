@@ -201,14 +201,24 @@ def _listener_or_response(
     return study, listener
 
 
-def listener_view(*stages: str, open_only: bool = True) -> Callable:
+def listener_view(*stages: str, open_only: bool = True, lock_on: tuple[str, ...] = ()) -> Callable:
     """Decorator: find the study and the cookie's listener, and send listeners who are at
-    another step to that step's page. Views get ``(request, study, listener)``."""
+    another step to that step's page. Views get ``(request, study, listener)``.
+
+    A request whose method is in ``lock_on`` runs in one transaction whose first statement
+    reads the listener with its row lock: a view that writes the listener's row then needs
+    no second read (its services take ``locked=True``)."""
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(request: HttpRequest, slug: str, *args, **kwargs) -> HttpResponse:
-            found = _listener_or_response(request, slug, stages, open_only)
+            if request.method in lock_on:
+                with transaction.atomic():
+                    return run(request, slug, True, *args, **kwargs)
+            return run(request, slug, False, *args, **kwargs)
+
+        def run(request: HttpRequest, slug: str, lock: bool, *args, **kwargs) -> HttpResponse:
+            found = _listener_or_response(request, slug, stages, open_only, lock=lock)
             if isinstance(found, HttpResponseBase):
                 return found
             study, listener = found
@@ -387,13 +397,13 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@listener_view(Stage.QUESTIONNAIRE)
+@listener_view(Stage.QUESTIONNAIRE, lock_on=("POST",))
 def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
     form = QuestionnaireForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             listener = checks.listener_questionnaire_save(
-                listener=listener, answers=form.cleaned_data
+                listener=listener, answers=form.cleaned_data, locked=True
             )
         except refusals.AlreadyTakingPartError:
             return _already_taking_part(request, study)
