@@ -34,7 +34,7 @@ from listening.participation.refusals import (
     QuestionnaireError,
     study_require_open,
 )
-from listening.participation.selectors import listener_find
+from listening.participation.selectors import attempt_of, external_id_attempts
 
 log = logging.getLogger(__name__)
 
@@ -121,12 +121,14 @@ def listener_join(
             fields.update(consented_at=timezone.now(), stage=first_check)
     if not external_id:
         return Listener.objects.create(study=study, platform=platform, **fields)
-    existing = listener_find(
-        study=study, platform=platform, external_id=external_id, attempt_id=attempt_id
-    )
+    attempts = external_id_attempts(study=study, platform=platform, external_id=external_id)
+    existing = attempt_of(attempts, attempt_id)
     if existing is not None:
         return existing
-    if external_id_taking_part(study=study, platform=platform, external_id=external_id):
+    # Only an id seen before can be taking part: a new id needs no more reads.
+    if attempts and external_id_taking_part(
+        study=study, platform=platform, external_id=external_id
+    ):
         raise AlreadyTakingPartError(already_taking_part_message())
     try:
         with transaction.atomic():

@@ -102,7 +102,10 @@ def _claimable(study: Study, cutoff: datetime) -> Q:
 
 def study_has_places(*, study: Study) -> bool:
     """Whether a listener arriving now would get a playlist (free or abandoned)."""
-    return Playlist.objects.filter(_claimable(study, _cutoff(study))).exists()
+    # A free playlist first: while a study fills, that short read answers every arrival,
+    # without the subqueries that find abandoned ones.
+    free = Playlist.objects.filter(study=study, status=Playlist.Status.FREE).order_by()
+    return free.exists() or Playlist.objects.filter(_claimable(study, _cutoff(study))).exists()
 
 
 def external_id_taking_part(

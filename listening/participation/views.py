@@ -266,24 +266,26 @@ class Arrival:
         self.params = {key: get[key][:200] for key in keys if get.get(key)}
 
 
-def _arrival_listener(request: HttpRequest, study: Study, arrival: Arrival) -> Listener | None:
+def _arrival_listener(
+    request: HttpRequest, study: Study, arrival: Arrival
+) -> tuple[Listener | None, list[Listener]]:
     """Who this is, by what proves it: the signed cookie, or the external id together with the
-    platform attempt id it first came with. An external id alone proves nothing."""
+    platform attempt id it first came with. An external id alone proves nothing. Also the
+    id's other attempts (``selectors.external_id_attempts``; empty for a new id, the usual
+    arrival), read in the same query as the attempt's listener."""
     cookie = _cookie_listener(request, study)
     if not arrival.external_id:
-        return cookie
+        return cookie, []
     if (
         cookie is not None
         and cookie.platform == arrival.platform
         and cookie.external_id == arrival.external_id
     ):
-        return cookie
-    return selectors.listener_find(
-        study=study,
-        platform=arrival.platform,
-        external_id=arrival.external_id,
-        attempt_id=arrival.attempt_id,
+        return cookie, []
+    attempts = selectors.external_id_attempts(
+        study=study, platform=arrival.platform, external_id=arrival.external_id
     )
+    return selectors.attempt_of(attempts, arrival.attempt_id), attempts
 
 
 def _already_taking_part(request: HttpRequest, study: Study) -> HttpResponse:
@@ -318,7 +320,7 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     arrival = Arrival(request.GET)
     if arrival.error:
         return _message_page(request, study, arrival.error, status=400)
-    listener = _arrival_listener(request, study, arrival)
+    listener, attempts = _arrival_listener(request, study, arrival)
     if listener is not None and listener.stage != Stage.CONSENT:
         response = _stage_redirect(study, listener)
         _remember(response, request, study, listener)
@@ -340,8 +342,13 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
         return _page(request, "preview.html", context)
     if request.method == "GET" and listener is None:
         checks.arrival_count(study=study, platform=arrival.platform)
-    if listener is None and playlists.external_id_taking_part(
-        study=study, platform=arrival.platform, external_id=arrival.external_id
+    # Only an id seen before (another attempt) can be taking part already.
+    if (
+        listener is None
+        and attempts
+        and playlists.external_id_taking_part(
+            study=study, platform=arrival.platform, external_id=arrival.external_id
+        )
     ):
         return _already_taking_part(request, study)
     if listener is None and not playlists.study_has_places(study=study):
