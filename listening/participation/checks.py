@@ -92,6 +92,7 @@ def listener_join(
     user_agent: str,
     attempt_id: str = "",
     consent: bool = False,
+    attempts: list[Listener] | None = None,
 ) -> Listener:
     """The listener for this arrival: the one of the same platform attempt, or a new one.
 
@@ -104,7 +105,11 @@ def listener_join(
 
     With ``consent`` (the welcome page's form, which joins and consents at once) a new listener
     is created consented and at the first check, in the one INSERT; a listener found, or one
-    whose next step is the claim, is left at consent for :func:`listener_consent`."""
+    whose next step is the claim, is left at consent for :func:`listener_consent`.
+
+    ``attempts``: the id's listeners as the caller has just read them
+    (``selectors.external_id_attempts``), so they are not read again; the unique constraint
+    and the claim's own check still decide a race."""
     study_require_open(study)
     if platform not in Listener.Platform.values:
         raise ListenerError(_("Unknown platform %(platform)s.") % {"platform": platform})
@@ -121,7 +126,8 @@ def listener_join(
             fields.update(consented_at=timezone.now(), stage=first_check)
     if not external_id:
         return Listener.objects.create(study=study, platform=platform, **fields)
-    attempts = external_id_attempts(study=study, platform=platform, external_id=external_id)
+    if attempts is None:
+        attempts = external_id_attempts(study=study, platform=platform, external_id=external_id)
     existing = attempt_of(attempts, attempt_id)
     if existing is not None:
         return existing

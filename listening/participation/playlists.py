@@ -219,19 +219,21 @@ def _external_id_taken(listener: Listener) -> bool:
     locks its own row, then the id's first listener row (lowest pk), so two attempts with the
     same id never wait on each other in a circle.
 
-    One read in the usual case (no other attempt of the id, or this is its first): the other
-    attempts with whether each takes part. Only when an earlier attempt exists is its row
+    One short read in the usual case (no other attempt of the id); with other attempts, they
+    are read with whether each takes part. Only when an earlier attempt exists is its row
     locked, and the answer read again after the lock (that attempt may have just claimed)."""
     if not listener.external_id:
         return False
+    same_id = Listener.objects.filter(
+        study_id=listener.study_id,
+        platform=listener.platform,
+        external_id=listener.external_id,
+    ).exclude(pk=listener.pk)
+    # order_by(): without the default ordering's join; the subqueries below only when needed.
+    if not same_id.order_by().exists():
+        return False
     others = list(
-        Listener.objects.filter(
-            study_id=listener.study_id,
-            platform=listener.platform,
-            external_id=listener.external_id,
-        )
-        .exclude(pk=listener.pk)
-        .annotate(
+        same_id.annotate(
             taking_part=ExpressionWrapper(_taking_part(listener.study), output_field=BooleanField())
         )
         .order_by("pk")

@@ -45,6 +45,7 @@ from listening.participation import (
     selectors,
     views_mushra,
 )
+from listening.participation.arrivals import Arrival
 from listening.participation.followups import FollowupsMissingError, followups_posted
 from listening.participation.forms import QuestionnaireForm, bounded_number
 from listening.participation.pages_acr import acr_page_context, study_question
@@ -54,12 +55,11 @@ from mos_site.http import (
     signed_redirect_response,
     stored_file_response,
 )
+from mos_site.rendered import shared_page
 
 Stage = Listener.Stage
 
 COOKIE_MAX_AGE = 30 * 24 * 3600
-MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
-EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
 
 #: The page and the answer of each test type but ACR, as ``{"page": view, "post": view}``:
 #: filled in by ``views_trials`` when it is imported (the URLconf imports it), so this module
@@ -159,6 +159,14 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
     return response
 
 
+def _shared_page(request: HttpRequest, template: str, context: dict, key: tuple) -> HttpResponse:
+    """:func:`_page` for a page that every listener whose request gives the same ``key`` sees
+    alike but for the CSRF token: rendered once per process (``mos_site.rendered``)."""
+    response = shared_page(request, f"listening/participation/{template}", context, key)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 def _unavailable(request: HttpRequest, study: Study) -> HttpResponse:
     return _page(
         request,
@@ -230,40 +238,6 @@ def listener_view(*stages: str, open_only: bool = True, lock_on: tuple[str, ...]
 
 
 # --- Arrival, consent ------------------------------------------------------------------------
-
-
-class Arrival:
-    """Who the link says the listener is: platform, external id and the platform's params."""
-
-    def __init__(self, query) -> None:
-        self.preview = False
-        self.error = ""
-        #: The platform's id of this attempt: Prolific SESSION_ID, MTurk assignmentId.
-        self.attempt_id = ""
-        get = {key: (query.get(key) or "").strip() for key in query}
-        if get.get("PROLIFIC_PID"):
-            self.platform = Listener.Platform.PROLIFIC
-            self.external_id = get["PROLIFIC_PID"]
-            keys = ("STUDY_ID", "SESSION_ID")
-            self.attempt_id = get.get("SESSION_ID", "")
-        elif get.get("workerId") or get.get("assignmentId"):
-            self.platform = Listener.Platform.MTURK
-            self.external_id = get.get("workerId", "")
-            keys = ("assignmentId", "hitId", "turkSubmitTo")
-            self.attempt_id = get.get("assignmentId", "")
-            self.preview = get.get("assignmentId") == MTURK_PREVIEW
-            if not self.external_id and not self.preview:
-                self.error = _("The link lacks the MTurk workerId: please open it from the HIT.")
-        else:
-            self.platform = Listener.Platform.NONE
-            self.external_id = ""
-            keys = ()
-        if self.external_id and not EXTERNAL_ID_RE.match(self.external_id):
-            self.error = _(
-                "The participant id in this link is not valid: please open the study again "
-                "from the platform's page."
-            )
-        self.params = {key: get[key][:200] for key in keys if get.get(key)}
 
 
 def _arrival_listener(
@@ -387,6 +361,7 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
                     params=arrival.params,
                     user_agent=request.headers.get("User-Agent", ""),
                     consent=True,
+                    attempts=attempts,
                 )
             if listener.stage == Stage.CONSENT:
                 listener = checks.listener_consent(listener=listener)
@@ -397,7 +372,16 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
         response = _stage_redirect(study, listener)
         _remember(response, request, study, listener)
         return response
-    return _page(request, "welcome.html", context)
+    # The same for every arrival of the platform while the study is unchanged: the context is
+    # the study's (its version names it), the platform and the task size.
+    key = (
+        study.pk,
+        study.updated_at,
+        study.status,
+        arrival.platform,
+        *sorted(context["size"].items()),
+    )
+    return _shared_page(request, "welcome.html", context, key)
 
 
 # --- Questionnaire ---------------------------------------------------------------------------
@@ -418,8 +402,10 @@ def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> Htt
             form.add_error(None, str(exc))
         else:
             return _stage_redirect(study, listener)
-    status = 400 if form.is_bound else 200
-    return _page(request, "questionnaire.html", {"study": study, "form": form}, status=status)
+    context = {"study": study, "form": form}
+    if form.is_bound:
+        return _page(request, "questionnaire.html", context, status=400)
+    return _shared_page(request, "questionnaire.html", context, (study.pk, study.updated_at))
 
 
 # --- Rating pages ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from listening.participation.views import (
     Stage,
     _already_taking_part,
     _page,
+    _shared_page,
     _stage_redirect,
     listener_view,
 )
@@ -71,7 +72,11 @@ def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> H
         "gap_s": headphones.GAP_S,
         "progress_url": reverse("listener-headphone-progress", args=[study.slug]),
     }
-    return _page(request, "headphones.html", context, status=400 if error else 200)
+    if error or played or chosen or context["step"] != "volume":
+        return _page(request, "headphones.html", context, status=400 if error else 200)
+    # A check not begun looks the same to every listener of the study: nothing of the
+    # listener's own (the trials' URLs carry only their number) is on it.
+    return _shared_page(request, "headphones.html", context, (study.slug, n))
 
 
 @require_POST
