@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -33,7 +34,7 @@ from listening.participation.refusals import (
     QuestionnaireError,
     study_require_open,
 )
-from listening.participation.selectors import listener_find
+from listening.participation.selectors import attempt_of, external_id_attempts
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def listener_join(
     user_agent: str,
     attempt_id: str = "",
     consent: bool = False,
+    attempts: list[Listener] | None = None,
 ) -> Listener:
     """The listener for this arrival: the one of the same platform attempt, or a new one.
 
@@ -103,7 +105,11 @@ def listener_join(
 
     With ``consent`` (the welcome page's form, which joins and consents at once) a new listener
     is created consented and at the first check, in the one INSERT; a listener found, or one
-    whose next step is the claim, is left at consent for :func:`listener_consent`."""
+    whose next step is the claim, is left at consent for :func:`listener_consent`.
+
+    ``attempts``: the id's listeners as the caller has just read them
+    (``selectors.external_id_attempts``), so they are not read again; the unique constraint
+    and the claim's own check still decide a race."""
     study_require_open(study)
     if platform not in Listener.Platform.values:
         raise ListenerError(_("Unknown platform %(platform)s.") % {"platform": platform})
@@ -120,12 +126,15 @@ def listener_join(
             fields.update(consented_at=timezone.now(), stage=first_check)
     if not external_id:
         return Listener.objects.create(study=study, platform=platform, **fields)
-    existing = listener_find(
-        study=study, platform=platform, external_id=external_id, attempt_id=attempt_id
-    )
+    if attempts is None:
+        attempts = external_id_attempts(study=study, platform=platform, external_id=external_id)
+    existing = attempt_of(attempts, attempt_id)
     if existing is not None:
         return existing
-    if external_id_taking_part(study=study, platform=platform, external_id=external_id):
+    # Only an id seen before can be taking part: a new id needs no more reads.
+    if attempts and external_id_taking_part(
+        study=study, platform=platform, external_id=external_id
+    ):
         raise AlreadyTakingPartError(already_taking_part_message())
     try:
         with transaction.atomic():
@@ -171,6 +180,23 @@ def listener_consent(*, listener: Listener) -> Listener:
     return listener
 
 
+@contextmanager
+def _locked(listener: Listener, locked: bool) -> Iterator[Listener]:
+    """A transaction holding the listener's row lock, and the locked listener: with
+    ``locked`` the caller's (it read ``listener`` with its lock, as the listener views do with
+    the study in one statement: no second read, no savepoint), else a new one that reads the
+    row again with the lock (``playlists.listener_lock``). Either way a refusal raised inside
+    leaves nothing written: the caller's transaction then rolls back as a whole."""
+    if not locked:
+        with transaction.atomic():
+            yield listener_lock(listener)
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("locked=True: lock the listener in the transaction this runs in")
+    with transaction.atomic(savepoint=False):
+        yield listener
+
+
 def questionnaire_clean(answers: Mapping[str, str]) -> dict[str, str]:
     """The questionnaire's three answers, checked; raises QuestionnaireError naming the fix."""
     language = (answers.get("native_language") or "").strip()
@@ -190,23 +216,26 @@ def questionnaire_clean(answers: Mapping[str, str]) -> dict[str, str]:
     return {"native_language": language, "age_band": age_band, "device": device}
 
 
-@transaction.atomic
-def listener_questionnaire_save(*, listener: Listener, answers: Mapping[str, str]) -> Listener:
-    """Save the questionnaire (native language, age band, listening device) and move on."""
-    listener = listener_lock(listener)
-    study_require_open(listener.study)
-    if listener.stage != Stage.QUESTIONNAIRE:
-        raise ListenerStageError(_("The questionnaire has already been answered."))
-    listener.questionnaire = questionnaire_clean(answers)
-    _advance(listener, Stage.QUESTIONNAIRE, changed=["questionnaire"])
+def listener_questionnaire_save(
+    *, listener: Listener, answers: Mapping[str, str], locked: bool = False
+) -> Listener:
+    """Save the questionnaire (native language, age band, listening device) and move on.
+    ``locked``: the caller holds the listener's row lock (:func:`_locked`)."""
+    with _locked(listener, locked) as listener:
+        study_require_open(listener.study)
+        if listener.stage != Stage.QUESTIONNAIRE:
+            raise ListenerStageError(_("The questionnaire has already been answered."))
+        listener.questionnaire = questionnaire_clean(answers)
+        _advance(listener, Stage.QUESTIONNAIRE, changed=["questionnaire"])
     return listener
 
 
-def headphone_check_start(*, listener: Listener) -> int:
+def headphone_check_start(*, listener: Listener, locked: bool = False) -> int:
     """Draw the listener's headphone-check trials (Woods et al. 2017); returns their number.
 
     The right answers stay in ``listener.headphone_check``; the browser gets only the sounds,
-    from URLs that carry the trial's number. Reloading the page keeps the same trials."""
+    from URLs that carry the trial's number. Reloading the page keeps the same trials.
+    ``locked``: the caller holds the listener's row lock (:func:`_locked`)."""
     if (
         "seed" in (listener.headphone_check or {})
         and listener.stage == Stage.HEADPHONES
@@ -216,27 +245,22 @@ def headphone_check_start(*, listener: Listener) -> int:
         # request: a drawn check never changes, so there is nothing to lock or write.
         study_require_open(listener.study)
         return int(listener.headphone_check["n"])
-    return _headphone_check_draw(listener)
-
-
-@transaction.atomic
-def _headphone_check_draw(listener: Listener) -> int:
-    locked = listener_lock(listener)
-    study_require_open(locked.study)
-    if locked.stage != Stage.HEADPHONES:
-        raise ListenerStageError(_("The headphone check is not the current step."))
-    check = locked.headphone_check or {}
-    if "seed" not in check:
-        seed = secrets.randbits(31)
-        check = {
-            "method": "antiphase-woods-2017",
-            "seed": seed,
-            "n": headphones.N_TRIALS,
-            "correct": headphones.trial_answers(seed, headphones.N_TRIALS),
-            "started_at": timezone.now().isoformat(),
-        }
-        locked.headphone_check = check
-        locked.save(update_fields=["headphone_check", "last_seen_at"])
+    with _locked(listener, locked) as row:
+        study_require_open(row.study)
+        if row.stage != Stage.HEADPHONES:
+            raise ListenerStageError(_("The headphone check is not the current step."))
+        check = row.headphone_check or {}
+        if "seed" not in check:
+            seed = secrets.randbits(31)
+            check = {
+                "method": "antiphase-woods-2017",
+                "seed": seed,
+                "n": headphones.N_TRIALS,
+                "correct": headphones.trial_answers(seed, headphones.N_TRIALS),
+                "started_at": timezone.now().isoformat(),
+            }
+            row.headphone_check = check
+            row.save(update_fields=["headphone_check", "last_seen_at"])
     # The caller's copy is brought up to date, so its page needs no second read.
     listener.headphone_check = check
     return int(check["n"])
@@ -251,19 +275,20 @@ def headphone_trial_wav(*, listener: Listener, index: int) -> bytes:
     return headphones.trial_wav(int(check["seed"]), index)
 
 
-@transaction.atomic
-def headphone_trial_play(*, listener: Listener, index: int) -> bytes:
+def headphone_trial_play(*, listener: Listener, index: int, locked: bool = False) -> bytes:
     """:func:`headphone_trial_wav`, recording that the sound went out: only a sound that was
-    fetched can be answered (``headphone_check_progress``, ``headphone_check_answer``)."""
-    listener = listener_lock(listener)
-    wav = headphone_trial_wav(listener=listener, index=index)
-    check = dict(listener.headphone_check)
-    played = set(check.get("played", []))
-    if index not in played and listener.stage == Stage.HEADPHONES:
-        check["played"] = sorted(played | {index})
-        check["volume_done"] = True  # a trial was played: the volume step is over
-        listener.headphone_check = check
-        listener.save(update_fields=["headphone_check", "last_seen_at"])
+    fetched can be answered (``headphone_check_progress``, ``headphone_check_answer``). A
+    sound played before (Play again, a browser's range requests) writes nothing.
+    ``locked``: the caller holds the listener's row lock (:func:`_locked`)."""
+    with _locked(listener, locked) as listener:
+        wav = headphone_trial_wav(listener=listener, index=index)
+        check = dict(listener.headphone_check)
+        played = set(check.get("played", []))
+        if index not in played and listener.stage == Stage.HEADPHONES:
+            check["played"] = sorted(played | {index})
+            check["volume_done"] = True  # a trial was played: the volume step is over
+            listener.headphone_check = check
+            listener.save(update_fields=["headphone_check", "last_seen_at"])
     return wav
 
 
@@ -273,74 +298,84 @@ def _not_played(index: int) -> HeadphoneCheckError:
     )
 
 
-def _check_under_way(listener: Listener) -> tuple[Listener, dict]:
-    """Lock the listener and return it with a copy of its started headphone check; refuse when
-    the study is not open, the check is already answered, or it was never started."""
-    listener = listener_lock(listener)
+def _check_under_way(listener: Listener) -> dict:
+    """A copy of the locked listener's started headphone check; refuse when the study is not
+    open, the check is already answered, or it was never started."""
     study_require_open(listener.study)
     if listener.stage != Stage.HEADPHONES:
         raise ListenerStageError(_("The headphone check has already been answered."))
     check = dict(listener.headphone_check or {})
     if "seed" not in check:
         raise HeadphoneCheckError(_("Please start the headphone check from its page."))
-    return listener, check
-
-
-@transaction.atomic
-def headphone_check_progress(
-    *, listener: Listener, volume_done: bool = False, trial: int | None = None, answer: int = 0
-) -> dict:
-    """Keep where the listener is in the check, on the server: the volume step done, and each
-    answer as it is chosen, so a reload comes back to the same step with the answers kept.
-    An answer is taken only for a sound that was played. Returns the saved state."""
-    listener, check = _check_under_way(listener)
-    if volume_done:
-        check["volume_done"] = True
-    if trial is not None:
-        if not 0 <= trial < int(check["n"]) or answer not in (1, 2, 3):
-            raise HeadphoneCheckError(_("Please choose tone 1, 2 or 3 for a sound of the check."))
-        if trial not in check.get("played", []):
-            raise _not_played(trial)
-        chosen = dict(check.get("chosen", {}))
-        chosen[str(trial)] = answer
-        check["chosen"] = chosen
-    listener.headphone_check = check
-    listener.save(update_fields=["headphone_check", "last_seen_at"])
     return check
 
 
-@transaction.atomic
-def headphone_check_answer(*, listener: Listener, answers: Sequence[int]) -> bool:
+def headphone_check_progress(
+    *,
+    listener: Listener,
+    volume_done: bool = False,
+    trial: int | None = None,
+    answer: int = 0,
+    locked: bool = False,
+) -> dict:
+    """Keep where the listener is in the check, on the server: the volume step done, and each
+    answer as it is chosen, so a reload comes back to the same step with the answers kept.
+    An answer is taken only for a sound that was played. Returns the saved state.
+    ``locked``: the caller holds the listener's row lock (:func:`_locked`)."""
+    with _locked(listener, locked) as listener:
+        check = _check_under_way(listener)
+        if volume_done:
+            check["volume_done"] = True
+        if trial is not None:
+            if not 0 <= trial < int(check["n"]) or answer not in (1, 2, 3):
+                raise HeadphoneCheckError(
+                    _("Please choose tone 1, 2 or 3 for a sound of the check.")
+                )
+            if trial not in check.get("played", []):
+                raise _not_played(trial)
+            chosen = dict(check.get("chosen", {}))
+            chosen[str(trial)] = answer
+            check["chosen"] = chosen
+        listener.headphone_check = check
+        listener.save(update_fields=["headphone_check", "last_seen_at"])
+    return check
+
+
+def headphone_check_answer(
+    *, listener: Listener, answers: Sequence[int], locked: bool = False
+) -> bool:
     """Score the answers (5 of 6 right passes); on a pass claim a playlist, else end politely.
     The caller's ``listener`` gets the stage this sets (no second read for the redirect).
 
     One attempt only: a retry would let a loudspeaker listener guess their way through. Every
-    sound must have been played (fetched from the server) before its answer counts."""
+    sound must have been played (fetched from the server) before its answer counts.
+    ``locked``: the caller holds the listener's row lock (:func:`_locked`)."""
     caller = listener
-    listener, check = _check_under_way(listener)
-    answers = list(answers)
-    if len(answers) != int(check["n"]) or any(a not in (1, 2, 3) for a in answers):
-        raise HeadphoneCheckError(
-            _("Please answer every sound of the check: choose 1, 2 or 3 for each.")
+    with _locked(listener, locked) as listener:
+        check = _check_under_way(listener)
+        answers = list(answers)
+        if len(answers) != int(check["n"]) or any(a not in (1, 2, 3) for a in answers):
+            raise HeadphoneCheckError(
+                _("Please answer every sound of the check: choose 1, 2 or 3 for each.")
+            )
+        played = set(check.get("played", []))
+        for index in range(len(answers)):
+            if index not in played:
+                raise _not_played(index)
+        n_correct, passed = headphones.score_trials(answers, list(check["correct"]))
+        check.update(
+            answers=answers,
+            n_correct=n_correct,
+            passed=passed,
+            answered_at=timezone.now().isoformat(),
         )
-    played = set(check.get("played", []))
-    for index in range(len(answers)):
-        if index not in played:
-            raise _not_played(index)
-    n_correct, passed = headphones.score_trials(answers, list(check["correct"]))
-    check.update(
-        answers=answers,
-        n_correct=n_correct,
-        passed=passed,
-        answered_at=timezone.now().isoformat(),
-    )
-    listener.headphone_check = check
-    if not passed:
-        listener.stage = Stage.FAILED_CHECK
-        listener.save(update_fields=["headphone_check", "stage", "last_seen_at"])
-        log.info("headphone check failed", extra={"listener": listener.pk, "n": n_correct})
+        listener.headphone_check = check
+        if not passed:
+            listener.stage = Stage.FAILED_CHECK
+            listener.save(update_fields=["headphone_check", "stage", "last_seen_at"])
+            log.info("headphone check failed", extra={"listener": listener.pk, "n": n_correct})
+            caller.stage = listener.stage
+            return False
+        _advance(listener, Stage.HEADPHONES, changed=["headphone_check"])
         caller.stage = listener.stage
-        return False
-    _advance(listener, Stage.HEADPHONES, changed=["headphone_check"])
-    caller.stage = listener.stage
-    return True
+        return True

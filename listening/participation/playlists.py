@@ -102,7 +102,10 @@ def _claimable(study: Study, cutoff: datetime) -> Q:
 
 def study_has_places(*, study: Study) -> bool:
     """Whether a listener arriving now would get a playlist (free or abandoned)."""
-    return Playlist.objects.filter(_claimable(study, _cutoff(study))).exists()
+    # A free playlist first: while a study fills, that short read answers every arrival,
+    # without the subqueries that find abandoned ones.
+    free = Playlist.objects.filter(study=study, status=Playlist.Status.FREE).order_by()
+    return free.exists() or Playlist.objects.filter(_claimable(study, _cutoff(study))).exists()
 
 
 def external_id_taking_part(
@@ -216,19 +219,21 @@ def _external_id_taken(listener: Listener) -> bool:
     locks its own row, then the id's first listener row (lowest pk), so two attempts with the
     same id never wait on each other in a circle.
 
-    One read in the usual case (no other attempt of the id, or this is its first): the other
-    attempts with whether each takes part. Only when an earlier attempt exists is its row
+    One short read in the usual case (no other attempt of the id); with other attempts, they
+    are read with whether each takes part. Only when an earlier attempt exists is its row
     locked, and the answer read again after the lock (that attempt may have just claimed)."""
     if not listener.external_id:
         return False
+    same_id = Listener.objects.filter(
+        study_id=listener.study_id,
+        platform=listener.platform,
+        external_id=listener.external_id,
+    ).exclude(pk=listener.pk)
+    # order_by(): without the default ordering's join; the subqueries below only when needed.
+    if not same_id.order_by().exists():
+        return False
     others = list(
-        Listener.objects.filter(
-            study_id=listener.study_id,
-            platform=listener.platform,
-            external_id=listener.external_id,
-        )
-        .exclude(pk=listener.pk)
-        .annotate(
+        same_id.annotate(
             taking_part=ExpressionWrapper(_taking_part(listener.study), output_field=BooleanField())
         )
         .order_by("pk")

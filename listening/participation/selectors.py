@@ -56,6 +56,31 @@ def listener_find(
     return None
 
 
+def external_id_attempts(*, study: Study, platform: str, external_id: str) -> list[Listener]:
+    """The listeners of ``study`` with this platform's external id, one per attempt, oldest
+    first, each with ``study`` set: one short read. Most arrivals are a new id and find none,
+    and then no other read about the id is needed (whether it is taking part elsewhere)."""
+    if not external_id:
+        return []
+    # order_by("pk"): Listener's default ordering (by study) would join the study table.
+    attempts = list(
+        Listener.objects.filter(study=study, platform=platform, external_id=external_id).order_by(
+            "pk"
+        )
+    )
+    for listener in attempts:
+        listener.study = study
+    return attempts
+
+
+def attempt_of(attempts: list[Listener], attempt_id: str) -> Listener | None:
+    """The listener of the platform attempt ``attempt_id`` among an id's ``attempts``
+    (:func:`external_id_attempts`): an external id without its attempt id finds nobody."""
+    if not attempt_id:
+        return None
+    return next((listener for listener in attempts if listener.attempt_id == attempt_id), None)
+
+
 #: This process's copies of the studies its listeners use: pk -> ((updated_at, status), column
 #: values). A study row has some fifty columns and every listener request needs it: building
 #: it from the query costs more CPU than the rest of the listener's row. Each request still

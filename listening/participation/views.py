@@ -45,6 +45,7 @@ from listening.participation import (
     selectors,
     views_mushra,
 )
+from listening.participation.arrivals import Arrival
 from listening.participation.followups import FollowupsMissingError, followups_posted
 from listening.participation.forms import QuestionnaireForm, bounded_number
 from listening.participation.page_tokens import RATE_PAGE_SALT, page_claims, page_token
@@ -55,12 +56,11 @@ from mos_site.http import (
     signed_redirect_response,
     stored_file_response,
 )
+from mos_site.rendered import shared_page
 
 Stage = Listener.Stage
 
 COOKIE_MAX_AGE = 30 * 24 * 3600
-MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
-EXTERNAL_ID_RE = re.compile(r"^[A-Za-z0-9_.:@\-]{1,128}$")
 
 #: The page and the answer of each test type but ACR, as ``{"page": view, "post": view}``:
 #: filled in by ``views_trials`` when it is imported (the URLconf imports it), so this module
@@ -163,6 +163,12 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
     return _personal(render(request, f"listening/participation/{template}", context, status=status))
 
 
+def _shared_page(request: HttpRequest, template: str, context: dict, key: tuple) -> HttpResponse:
+    """:func:`_page` for a page that every listener whose request gives the same ``key`` sees
+    alike but for the CSRF token: rendered once per process (``mos_site.rendered``)."""
+    return _personal(shared_page(request, f"listening/participation/{template}", context, key))
+
+
 def _unavailable(request: HttpRequest, study: Study) -> HttpResponse:
     return _page(
         request,
@@ -205,14 +211,24 @@ def _listener_or_response(
     return study, listener
 
 
-def listener_view(*stages: str, open_only: bool = True) -> Callable:
+def listener_view(*stages: str, open_only: bool = True, lock_on: tuple[str, ...] = ()) -> Callable:
     """Decorator: find the study and the cookie's listener, and send listeners who are at
-    another step to that step's page. Views get ``(request, study, listener)``."""
+    another step to that step's page. Views get ``(request, study, listener)``.
+
+    A request whose method is in ``lock_on`` runs in one transaction whose first statement
+    reads the listener with its row lock: a view that writes the listener's row then needs
+    no second read (its services take ``locked=True``)."""
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(request: HttpRequest, slug: str, *args, **kwargs) -> HttpResponse:
-            found = _listener_or_response(request, slug, stages, open_only)
+            if request.method in lock_on:
+                with transaction.atomic():
+                    return run(request, slug, True, *args, **kwargs)
+            return run(request, slug, False, *args, **kwargs)
+
+        def run(request: HttpRequest, slug: str, lock: bool, *args, **kwargs) -> HttpResponse:
+            found = _listener_or_response(request, slug, stages, open_only, lock=lock)
             if isinstance(found, HttpResponseBase):
                 return found
             study, listener = found
@@ -226,58 +242,26 @@ def listener_view(*stages: str, open_only: bool = True) -> Callable:
 # --- Arrival, consent ------------------------------------------------------------------------
 
 
-class Arrival:
-    """Who the link says the listener is: platform, external id and the platform's params."""
-
-    def __init__(self, query) -> None:
-        self.preview = False
-        self.error = ""
-        #: The platform's id of this attempt: Prolific SESSION_ID, MTurk assignmentId.
-        self.attempt_id = ""
-        get = {key: (query.get(key) or "").strip() for key in query}
-        if get.get("PROLIFIC_PID"):
-            self.platform = Listener.Platform.PROLIFIC
-            self.external_id = get["PROLIFIC_PID"]
-            keys = ("STUDY_ID", "SESSION_ID")
-            self.attempt_id = get.get("SESSION_ID", "")
-        elif get.get("workerId") or get.get("assignmentId"):
-            self.platform = Listener.Platform.MTURK
-            self.external_id = get.get("workerId", "")
-            keys = ("assignmentId", "hitId", "turkSubmitTo")
-            self.attempt_id = get.get("assignmentId", "")
-            self.preview = get.get("assignmentId") == MTURK_PREVIEW
-            if not self.external_id and not self.preview:
-                self.error = _("The link lacks the MTurk workerId: please open it from the HIT.")
-        else:
-            self.platform = Listener.Platform.NONE
-            self.external_id = ""
-            keys = ()
-        if self.external_id and not EXTERNAL_ID_RE.match(self.external_id):
-            self.error = _(
-                "The participant id in this link is not valid: please open the study again "
-                "from the platform's page."
-            )
-        self.params = {key: get[key][:200] for key in keys if get.get(key)}
-
-
-def _arrival_listener(request: HttpRequest, study: Study, arrival: Arrival) -> Listener | None:
+def _arrival_listener(
+    request: HttpRequest, study: Study, arrival: Arrival
+) -> tuple[Listener | None, list[Listener]]:
     """Who this is, by what proves it: the signed cookie, or the external id together with the
-    platform attempt id it first came with. An external id alone proves nothing."""
+    platform attempt id it first came with. An external id alone proves nothing. Also the
+    id's other attempts (``selectors.external_id_attempts``; empty for a new id, the usual
+    arrival), read in the same query as the attempt's listener."""
     cookie = _cookie_listener(request, study)
     if not arrival.external_id:
-        return cookie
+        return cookie, []
     if (
         cookie is not None
         and cookie.platform == arrival.platform
         and cookie.external_id == arrival.external_id
     ):
-        return cookie
-    return selectors.listener_find(
-        study=study,
-        platform=arrival.platform,
-        external_id=arrival.external_id,
-        attempt_id=arrival.attempt_id,
+        return cookie, []
+    attempts = selectors.external_id_attempts(
+        study=study, platform=arrival.platform, external_id=arrival.external_id
     )
+    return selectors.attempt_of(attempts, arrival.attempt_id), attempts
 
 
 def _already_taking_part(request: HttpRequest, study: Study) -> HttpResponse:
@@ -312,7 +296,7 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
     arrival = Arrival(request.GET)
     if arrival.error:
         return _message_page(request, study, arrival.error, status=400)
-    listener = _arrival_listener(request, study, arrival)
+    listener, attempts = _arrival_listener(request, study, arrival)
     if listener is not None and listener.stage != Stage.CONSENT:
         response = _stage_redirect(study, listener)
         _remember(response, request, study, listener)
@@ -334,8 +318,13 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
         return _page(request, "preview.html", context)
     if request.method == "GET" and listener is None:
         checks.arrival_count(study=study, platform=arrival.platform)
-    if listener is None and playlists.external_id_taking_part(
-        study=study, platform=arrival.platform, external_id=arrival.external_id
+    # Only an id seen before (another attempt) can be taking part already.
+    if (
+        listener is None
+        and attempts
+        and playlists.external_id_taking_part(
+            study=study, platform=arrival.platform, external_id=arrival.external_id
+        )
     ):
         return _already_taking_part(request, study)
     if listener is None and not playlists.study_has_places(study=study):
@@ -374,6 +363,7 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
                     params=arrival.params,
                     user_agent=request.headers.get("User-Agent", ""),
                     consent=True,
+                    attempts=attempts,
                 )
             if listener.stage == Stage.CONSENT:
                 listener = checks.listener_consent(listener=listener)
@@ -384,20 +374,29 @@ def entry(request: HttpRequest, slug: str) -> HttpResponse:
         response = _stage_redirect(study, listener)
         _remember(response, request, study, listener)
         return response
-    return _page(request, "welcome.html", context)
+    # The same for every arrival of the platform while the study is unchanged: the context is
+    # the study's (its version names it), the platform and the task size.
+    key = (
+        study.pk,
+        study.updated_at,
+        study.status,
+        arrival.platform,
+        *sorted(context["size"].items()),
+    )
+    return _shared_page(request, "welcome.html", context, key)
 
 
 # --- Questionnaire ---------------------------------------------------------------------------
 
 
 @require_http_methods(["GET", "POST"])
-@listener_view(Stage.QUESTIONNAIRE)
+@listener_view(Stage.QUESTIONNAIRE, lock_on=("POST",))
 def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
     form = QuestionnaireForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             listener = checks.listener_questionnaire_save(
-                listener=listener, answers=form.cleaned_data
+                listener=listener, answers=form.cleaned_data, locked=True
             )
         except refusals.AlreadyTakingPartError:
             return _already_taking_part(request, study)
@@ -405,8 +404,10 @@ def questionnaire(request: HttpRequest, study: Study, listener: Listener) -> Htt
             form.add_error(None, str(exc))
         else:
             return _stage_redirect(study, listener)
-    status = 400 if form.is_bound else 200
-    return _page(request, "questionnaire.html", {"study": study, "form": form}, status=status)
+    context = {"study": study, "form": form}
+    if form.is_bound:
+        return _page(request, "questionnaire.html", context, status=400)
+    return _shared_page(request, "questionnaire.html", context, (study.pk, study.updated_at))
 
 
 # --- Rating pages ----------------------------------------------------------------------------

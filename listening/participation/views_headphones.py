@@ -19,6 +19,7 @@ from listening.participation.views import (
     Stage,
     _already_taking_part,
     _page,
+    _shared_page,
     _stage_redirect,
     listener_view,
 )
@@ -26,11 +27,10 @@ from mos_site.http import bytes_response
 
 
 @require_http_methods(["GET", "POST"])
-@listener_view(Stage.HEADPHONES)
+@listener_view(Stage.HEADPHONES, lock_on=("GET", "POST"))
 def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse:
-    n = checks.headphone_check_start(
-        listener=listener
-    )  # brings listener.headphone_check up to date
+    # Locked: the first visit draws the trials, the POST scores them (and claims a playlist).
+    n = checks.headphone_check_start(listener=listener, locked=True)  # brings the check up to date
     check = listener.headphone_check
     chosen = {int(k): int(v) for k, v in (check.get("chosen") or {}).items()}
     error = ""
@@ -41,7 +41,7 @@ def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> H
             answers.append(int(value) if value in ("1", "2", "3") else chosen.get(i, 0))
         chosen.update({i: a for i, a in enumerate(answers) if a})
         try:
-            checks.headphone_check_answer(listener=listener, answers=answers)
+            checks.headphone_check_answer(listener=listener, answers=answers, locked=True)
         except refusals.AlreadyTakingPartError:
             return _already_taking_part(request, study)
         except refusals.HeadphoneCheckError as exc:
@@ -72,11 +72,15 @@ def headphone_check(request: HttpRequest, study: Study, listener: Listener) -> H
         "gap_s": headphones.GAP_S,
         "progress_url": reverse("listener-headphone-progress", args=[study.slug]),
     }
-    return _page(request, "headphones.html", context, status=400 if error else 200)
+    if error or played or chosen or context["step"] != "volume":
+        return _page(request, "headphones.html", context, status=400 if error else 200)
+    # A check not begun looks the same to every listener of the study: nothing of the
+    # listener's own (the trials' URLs carry only their number) is on it.
+    return _shared_page(request, "headphones.html", context, (study.slug, n))
 
 
 @require_POST
-@listener_view(Stage.HEADPHONES)
+@listener_view(Stage.HEADPHONES, lock_on=("POST",))
 def headphone_progress(request: HttpRequest, study: Study, listener: Listener) -> JsonResponse:
     """The page's script saves each step as it happens: the volume set, each answer chosen."""
     trial = bounded_number(request.POST.get("trial"), int, None, 1000)
@@ -87,6 +91,7 @@ def headphone_progress(request: HttpRequest, study: Study, listener: Listener) -
             volume_done=request.POST.get("volume_done") == "1",
             trial=trial,
             answer=answer,
+            locked=True,
         )
     except refusals.ListenerError as exc:
         return JsonResponse({"ok": False, "error": str(exc)}, status=409)
@@ -100,12 +105,12 @@ def headphone_volume(request: HttpRequest, study: Study, listener: Listener) -> 
 
 
 @require_GET
-@listener_view(Stage.HEADPHONES)
+@listener_view(Stage.HEADPHONES, lock_on=("GET",))
 def headphone_trial(
     request: HttpRequest, study: Study, listener: Listener, index: int
 ) -> HttpResponseBase:
     try:
-        wav = checks.headphone_trial_play(listener=listener, index=index)
+        wav = checks.headphone_trial_play(listener=listener, index=index, locked=True)
     except refusals.HeadphoneCheckError:
         raise Http404("no such trial") from None
     # An opaque ETag: a keyed hash (SECRET_KEY) of the listener's check and the trial. The

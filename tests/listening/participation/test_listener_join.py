@@ -91,14 +91,14 @@ def test_join_race_on_one_attempt_returns_the_winners_row(study, monkeypatch):
     winner = Listener.objects.create(
         study=study, platform="prolific", external_id="RACE", attempt_id="RACE-session"
     )
-    real_find = selectors.listener_find
+    real_find = selectors.external_id_attempts
     calls = []
 
     def find_nothing_first(**kwargs):
         calls.append(kwargs)
-        return None if len(calls) == 1 else real_find(**kwargs)
+        return [] if len(calls) == 1 else real_find(**kwargs)
 
-    monkeypatch.setattr(checks, "listener_find", find_nothing_first)
+    monkeypatch.setattr(checks, "external_id_attempts", find_nothing_first)
     listener = join(study, "RACE")
     assert listener.pk == winner.pk
     assert Listener.objects.filter(external_id="RACE").count() == 1
