@@ -1,39 +1,83 @@
-"""Pages that are the same for every visitor but for their CSRF token, rendered once per
-process: the template runs the first time a key is asked for, later requests get its HTML with
-their own token put in.
+"""Pages drawn once per process and filled per request: the template runs the first time a key
+is asked for, with marked slots where a visitor's own values go; later requests get that HTML
+split at its slots, with their own values put in (escaped as the template would escape them).
 
-Where it sits: the listener's welcome, questionnaire and headphone-check pages
-(``listening.participation.views``) ask for one with a key that names everything their context
-holds (the study's version, the platform, the language is added here); in an arrival burst
-every new listener opens the same three pages, and rendering them was most of their CPU.
-A page is rendered in full, not kept, while the visitor has messages waiting to be shown
-(``django.contrib.messages``): those are the visitor's own.
+Where it sits: the listener's welcome, questionnaire and headphone-check pages and the ACR
+rating page (``listening.participation``). In an arrival burst every new listener opens the same
+three pages, and a rating page is the same for every listener of a study but for its clips'
+tokens and URLs: rendering the templates was the largest share of those requests' CPU.
 
-The CSRF token is the one per-visitor part: the page is rendered with a marker in its place,
-and each response gets ``get_token(request)`` there (which also makes the CSRF middleware set
-its cookie, as the ``{% csrf_token %}`` tag does).
+The caller's promise: ``key`` names everything the frame's context holds (the study's version,
+the platform, the page's shape...; the template and the language are added here). A context
+that differs under one key would show one visitor another's page.
+
+The CSRF token is always a slot: each response gets ``get_token(request)`` (which also makes the
+CSRF middleware set its cookie, as the ``{% csrf_token %}`` tag does). A visitor with messages
+waiting (``django.contrib.messages``, a signed-in researcher opening a listener link) gets the
+page rendered in full: those messages are theirs alone.
 """
 
 from __future__ import annotations
 
-import secrets
+import re
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 
 from django.contrib.messages import get_messages
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
+from django.utils.html import escape
 from django.utils.translation import get_language
 
-#: Kept pages per process, least recently used first out (a page is some kilobytes).
-SHARED_PAGES_MAX = 256
+#: Frames kept per process, least recently used first out (a frame is some kilobytes).
+FRAMES_MAX = 512
 
-# Letters and digits only, so HTML escaping leaves it as it is.
-_CSRF_MARK = "csrfmark" + secrets.token_hex(16)
-_PAGES: OrderedDict[tuple, str] = OrderedDict()
-_LOCK = threading.Lock()  # gthread workers share the dict between threads
+# Private-use characters: HTML escaping leaves them as they are, and no text of ours has them.
+_SLOT = re.compile("\ue000([a-z_0-9]+)\ue001")
+_FRAMES: OrderedDict[tuple, list[str]] = OrderedDict()
+_LOCK = threading.Lock()  # gthread workers share the frames between threads
+
+
+def slot(name: str) -> str:
+    """The mark that stands for the visitor's ``name`` value in a frame's context."""
+    return f"\ue000{name}\ue001"
+
+
+def framed_html(
+    request: HttpRequest,
+    template_name: str,
+    context: Mapping,
+    key: Hashable,
+    *,
+    values: Mapping[str, str] | None = None,
+    frame_context: Callable[[], Mapping] | None = None,
+) -> str:
+    """``template_name`` rendered with ``context`` for this request, from this process's frame
+    for ``key``. ``frame_context()`` builds the context the frame is drawn from, with
+    :func:`slot` marks where ``values`` go (default: ``context`` itself, when the CSRF token is
+    the only per-visitor value)."""
+    if get_messages(request):
+        return render_to_string(template_name, context, request)
+    full_key = (template_name, get_language(), key)
+    with _LOCK:
+        pieces = _FRAMES.get(full_key)
+        if pieces is not None:
+            _FRAMES.move_to_end(full_key)
+    if pieces is None:
+        drawn = frame_context() if frame_context else context
+        html = render_to_string(template_name, {**drawn, "csrf_token": slot("csrf")}, request)
+        pieces = _SLOT.split(html)
+        with _LOCK:
+            _FRAMES[full_key] = pieces
+            while len(_FRAMES) > FRAMES_MAX:
+                _FRAMES.popitem(last=False)
+    filled = {**(values or {}), "csrf": get_token(request)}
+    out = pieces[:]
+    for i in range(1, len(out), 2):
+        out[i] = escape(filled[out[i]])
+    return "".join(out)
 
 
 def shared_page(
@@ -43,21 +87,5 @@ def shared_page(
     key: Hashable,
     status: int = 200,
 ) -> HttpResponse:
-    """``template_name`` rendered with ``context``, once per ``key`` and language in this
-    process, with this request's CSRF token. ``key`` must change whenever the context would
-    (the caller's promise: a context that differs under one key shows one visitor another's
-    page)."""
-    if get_messages(request):
-        return HttpResponse(render_to_string(template_name, context, request), status=status)
-    full_key = (template_name, get_language(), key)
-    with _LOCK:
-        html = _PAGES.get(full_key)
-        if html is not None:
-            _PAGES.move_to_end(full_key)
-    if html is None:
-        html = render_to_string(template_name, {**context, "csrf_token": _CSRF_MARK}, request)
-        with _LOCK:
-            _PAGES[full_key] = html
-            while len(_PAGES) > SHARED_PAGES_MAX:
-                _PAGES.popitem(last=False)
-    return HttpResponse(html.replace(_CSRF_MARK, get_token(request)), status=status)
+    """A page every visitor whose request gives ``key`` sees alike but for the CSRF token."""
+    return HttpResponse(framed_html(request, template_name, context, key), status=status)

@@ -10,28 +10,26 @@ is the same for every listener of a study: the texts, the scale, the players, th
 questions. So :func:`acr_page_html` renders it once per process for each study version,
 language and page shape (clips on the page, practice or not, progress), with marked slots
 where a listener's own values go (the CSRF token, the page token, each clip's item, token and
-URL), and fills those slots per request, escaped as the template escapes them.
+URL), and fills those slots per request, escaped as the template escapes them
+(``mos_site.rendered``, which the arrival pages use too).
 ``tests/listening/participation/test_rate_page_frames.py`` checks that the result is the
 template's own output.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import SimpleNamespace
 
 from django.http import HttpRequest
-from django.middleware.csrf import get_token
-from django.template import loader
 from django.urls import reverse
-from django.utils.html import escape
-from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from listening.models import PlaylistItem, Study
 from listening.participation import selectors
 from listening.participation.followups import followup_fields
+from mos_site.rendered import framed_html, slot
 
 # The ACR listening-quality scale of ITU-T P.800 (Annex B), best first as in P.808's template.
 ACR_SCALE = [
@@ -94,15 +92,6 @@ def acr_page_context(
 
 
 RATE_TEMPLATE = "listening/participation/rate.html"
-#: A slot in a rendered frame: private-use characters, which escaping leaves as they are.
-_SLOT = re.compile("\ue000([a-z_0-9]+)\ue001")
-#: This process's frames: key -> the rendered page split at its slots (text, slot name, ...).
-_FRAMES: dict[tuple, list[str]] = {}
-_FRAMES_MAX = 512
-
-
-def _slot(name: str) -> str:
-    return f"\ue000{name}\ue001"
 
 
 def _frame_key(study: Study, context: dict) -> tuple:
@@ -110,7 +99,6 @@ def _frame_key(study: Study, context: dict) -> tuple:
     return (
         study.pk,
         study.updated_at,
-        get_language(),
         context["training"],
         context["practice_spans"],
         len(context["clips"]),
@@ -120,49 +108,35 @@ def _frame_key(study: Study, context: dict) -> tuple:
     )
 
 
-def _frame(context: dict) -> list[str]:
-    """The page rendered with slots for the listener's own values, split at them."""
+def _frame_context(context: dict) -> dict:
+    """``context`` with slots for the listener's own values: the page token, each clip's item,
+    token and URL."""
     clips = [
         {
             **clip,
-            "item": SimpleNamespace(pk=_slot(f"item_{clip['n']}")),
-            "token": _slot(f"token_{clip['n']}"),
-            "url": _slot(f"url_{clip['n']}"),
+            "item": SimpleNamespace(pk=slot(f"item_{clip['n']}")),
+            "token": slot(f"token_{clip['n']}"),
+            "url": slot(f"url_{clip['n']}"),
         }
         for clip in context["clips"]
     ]
-    html = loader.get_template(RATE_TEMPLATE).render(
-        {
-            **context,
-            "clips": clips,
-            "page_token": _slot("page_token"),
-            # What the context processors give the template (it reads no other): the
-            # language, the CSRF token (a slot) and no messages (a listener has none).
-            "LANGUAGE_CODE": get_language(),
-            "csrf_token": _slot("csrf"),
-            "messages": (),
-        }
-    )
-    return _SLOT.split(html)
+    return {**context, "clips": clips, "page_token": slot("page_token")}
 
 
 def acr_page_html(request: HttpRequest, study: Study, context: dict) -> str:
     """``rate.html`` rendered with ``context`` (:func:`acr_page_context` of a page served
     anew: no answers posted, no notice), from this process's frame of that page's shape."""
-    key = _frame_key(study, context)
-    pieces = _FRAMES.get(key)
-    if pieces is None:
-        pieces = _frame(context)
-        if len(_FRAMES) >= _FRAMES_MAX:
-            _FRAMES.clear()
-        _FRAMES[key] = pieces
-    values = {"page_token": context["page_token"], "csrf": get_token(request)}
+    values = {"page_token": context["page_token"]}
     for clip in context["clips"]:
         n = clip["n"]
         values[f"item_{n}"] = str(clip["item"].pk)
         values[f"token_{n}"] = clip["token"]
         values[f"url_{n}"] = clip["url"]
-    out = pieces[:]
-    for i in range(1, len(out), 2):
-        out[i] = escape(values[out[i]])
-    return "".join(out)
+    return framed_html(
+        request,
+        RATE_TEMPLATE,
+        context,
+        _frame_key(study, context),
+        values=values,
+        frame_context=lambda: _frame_context(context),
+    )

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.contrib import messages
+from django.contrib.messages.storage.fallback import FallbackStorage
 from django.shortcuts import render
 from django.test import RequestFactory
 
 from listening.models import Study
 from listening.participation import pages_acr, selectors
+from mos_site import rendered
 from tests.factories import open_study, rating_listener
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +61,7 @@ def test_every_page_of_two_listeners_is_the_templates_output(clips_per_page):
         clips_per_page=clips_per_page,
         followup_questions=QUESTIONS,
     )
-    pages_acr._FRAMES.clear()
+    rendered._FRAMES.clear()
     for external_id in ("p-one", "p-two"):  # the second is filled from the first's frames
         for context in _contexts(study, external_id):
             framed = _framed(study, context)
@@ -66,7 +69,7 @@ def test_every_page_of_two_listeners_is_the_templates_output(clips_per_page):
             for clip in context["clips"]:
                 assert f'value="{clip["item"].pk}"' in framed and clip["url"] in framed
             assert "token-" in framed and "&lt;&amp;&gt;" in framed
-    assert pages_acr._FRAMES, "the pages were not filled from frames"
+    assert rendered._FRAMES, "the pages were not filled from frames"
 
 
 def test_the_page_carries_a_csrf_token_and_asks_for_its_cookie():
@@ -87,3 +90,17 @@ def test_a_changed_study_is_drawn_anew():
     changed = Study.objects.get(pk=study.pk)
     context = {**context, "study": changed, "question": pages_acr.study_question(changed)}
     assert "Is it clear?" in _framed(changed, context)
+
+
+def test_a_visitor_with_messages_waiting_gets_the_page_in_full_with_them():
+    study = open_study(slug="frames-messages")
+    context = next(_contexts(study, "p-messages"))
+    rendered._FRAMES.clear()
+    _framed(study, context)  # the frame exists: a message must not be lost to it
+    request = _request()
+    request.session = {}
+    request._messages = FallbackStorage(request)
+    messages.info(request, "Signed in as <a researcher>")
+    html = pages_acr.acr_page_html(request, study, context)
+    assert "Signed in as &lt;a researcher&gt;" in html
+    assert CSRF.sub("csrf", html) != _framed(study, context)
