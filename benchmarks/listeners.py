@@ -65,13 +65,13 @@ from protocol import (  # noqa: E402 (benchmarks/ is on the path when this scrip
     sql_per_request,
 )
 from stack import (  # noqa: E402
+    BackendCpu,
     cpu_seconds,
     descendants,
     free_port,
     gunicorn_pids,
     manage,
     nginx_conf,
-    postgres_pids,
     recreate_database,
     stack_env,
     start_nginx,
@@ -403,21 +403,17 @@ def main(argv: list[str] | None = None) -> int:
             web_cpu = cpu_seconds(web)
             front_pids = [front.pid, *descendants(front.pid)] if front else []
             front_cpu = cpu_seconds(front_pids)
-            db_pids = postgres_pids(args.database_url)
-            db_cpu = cpu_seconds(db_pids)
             # The client's own CPU (this process: the event loop, aiohttp, the page parsing):
             # near a core, the client and not the server would set the pace.
             client_cpu = time.process_time()
             started = time.perf_counter()
-            results = asyncio.run(drive(base, slug, n, spread, args.clip_seconds))
+            with BackendCpu(args.database_url) as db:
+                results = asyncio.run(drive(base, slug, n, spread, args.clip_seconds))
             wall = time.perf_counter() - started
             client_cpu = time.process_time() - client_cpu
             web_cpu = cpu_seconds(web) - web_cpu
             front_cpu = cpu_seconds(front_pids) - front_cpu
-            # Persistent connections: the same backends before and after; new ones count whole.
-            db_cpu = (
-                cpu_seconds(sorted(set(db_pids) | set(postgres_pids(args.database_url)))) - db_cpu
-            )
+            db_cpu = db.seconds
             times = results.rating_times
             span = (max(times) - min(times)) if len(times) > 1 else float("nan")
             rate = len(times) / span if span and span == span else float("nan")

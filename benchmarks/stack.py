@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -129,16 +130,62 @@ def descendants(pid: int) -> list[int]:
     return children
 
 
+def process_cpu(pid: int) -> float | None:
+    """utime + stime of one process (seconds), from /proc; None once it has ended."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """utime + stime of these processes (seconds), from /proc."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(cpu for cpu in map(process_cpu, pids) if cpu is not None)
+
+
+class BackendCpu:
+    """The CPU of one database's PostgreSQL backends over a span, sampled every ``every_s``
+    seconds, so that a backend which starts or ends inside the span counts too (a persistent
+    connection older than ``CONN_MAX_AGE`` is replaced while the crowd runs: its backend leaves
+    with the CPU it used). A backend's CPU after its last sample is not seen."""
+
+    def __init__(self, database_url: str, every_s: float = 0.5):
+        self.database_url = database_url
+        self.every_s = every_s
+        self.name = urlsplit(database_url).path.lstrip("/")
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._stop = threading.Event()
+
+    def _sample(self, conn: psycopg.Connection) -> dict[int, float]:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [self.name],
+        ).fetchall()
+        return {pid: cpu for (pid,) in rows if (cpu := process_cpu(pid)) is not None}
+
+    def _run(self, conn: psycopg.Connection) -> None:
+        while not self._stop.wait(self.every_s):
+            self._last.update(self._sample(conn))
+        self._last.update(self._sample(conn))
+        conn.close()
+
+    def __enter__(self) -> BackendCpu:
+        conn = psycopg.connect(self.database_url, autocommit=True)
+        self._start = self._sample(conn)
+        self._last = dict(self._start)
+        self._thread = threading.Thread(target=self._run, args=(conn,), daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(cpu - self._start.get(pid, 0.0) for pid, cpu in self._last.items())
 
 
 def gunicorn_pids(stack: subprocess.Popen) -> list[int]:
@@ -151,16 +198,6 @@ def gunicorn_pids(stack: subprocess.Popen) -> list[int]:
         if b"gunicorn" in cmdline:
             pids.append(pid)
     return pids
-
-
-def postgres_pids(database_url: str) -> list[int]:
-    name = urlsplit(database_url).path.lstrip("/")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [name],
-        ).fetchall()
-    return [row[0] for row in rows]
 
 
 def nginx_binary() -> str | None:
