@@ -20,6 +20,7 @@ page rendered in full: those messages are theirs alone.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -34,15 +35,18 @@ from django.utils.translation import get_language
 #: Frames kept per process, least recently used first out (a frame is some kilobytes).
 FRAMES_MAX = 512
 
-# Private-use characters: HTML escaping leaves them as they are, and no text of ours has them.
-_SLOT = re.compile("\ue000([a-z_0-9]+)\ue001")
+# Private-use characters around a number drawn per process: HTML escaping leaves them as they
+# are, and a study's own text (instructions, consent, questions) cannot guess the number, so
+# nothing a researcher writes is taken for a slot.
+_NONCE = secrets.token_hex(8)
+_SLOT = re.compile(f"\ue000{_NONCE}:([a-z_0-9]+)\ue001")
 _FRAMES: OrderedDict[tuple, list[str]] = OrderedDict()
 _LOCK = threading.Lock()  # gthread workers share the frames between threads
 
 
 def slot(name: str) -> str:
     """The mark that stands for the visitor's ``name`` value in a frame's context."""
-    return f"\ue000{name}\ue001"
+    return f"\ue000{_NONCE}:{name}\ue001"
 
 
 def framed_html(

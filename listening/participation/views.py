@@ -217,7 +217,9 @@ def listener_view(*stages: str, open_only: bool = True, lock_on: tuple[str, ...]
 
     A request whose method is in ``lock_on`` runs in one transaction whose first statement
     reads the listener with its row lock: a view that writes the listener's row then needs
-    no second read (its services take ``locked=True``)."""
+    no second read (its services take ``locked=True``). A refusal raised by such a service
+    marks that transaction for rollback (nothing it wrote is kept): a view that catches it may
+    render its page but must not query the database again."""
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)

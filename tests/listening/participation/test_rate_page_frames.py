@@ -104,3 +104,16 @@ def test_a_visitor_with_messages_waiting_gets_the_page_in_full_with_them():
     html = pages_acr.acr_page_html(request, study, context)
     assert "Signed in as &lt;a researcher&gt;" in html
     assert CSRF.sub("csrf", html) != _framed(study, context)
+
+
+def test_a_study_text_that_looks_like_a_slot_is_shown_as_written():
+    study = open_study(slug="frames-marks")
+    study.question = "Is \ue000csrf\ue001 or \ue000nothing\ue001 clear?"
+    study.save()
+    study = Study.objects.get(pk=study.pk)
+    rendered._FRAMES.clear()
+    for _ in range(2):  # drawn, then filled from the frame
+        context = next(_contexts(study, f"p-marks-{_}"))
+        framed = _framed(study, context)
+        assert framed == _template_output(context)
+        assert "Is \ue000csrf\ue001 or \ue000nothing\ue001 clear?" in framed
