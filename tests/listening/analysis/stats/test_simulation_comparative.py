@@ -73,14 +73,29 @@ def answer_table(systems, listener, sentence, first, second, **answer) -> pd.Dat
     )
 
 
-def ccr_listeners(rng, n):
-    return {
-        "slope": rng.uniform(0.7, 1.3, n),
-        "order": rng.normal(0.3, 0.3, n),
-        "noise": rng.uniform(0.6, 1.0, n),
-        "taste": rng.normal(0, 0.15, (n, len(CCR_SYSTEMS))),
-        "spam": rng.random(n) < SPAM,
-    }
+#: Each listener's own traits: name -> (the ``numpy.random.Generator`` distribution, its two
+#: parameters), drawn in this order. CCR: slope (scale use), order bias (second clip rated
+#: better), noise; AB: slope, position bias (favouring the first clip), tie threshold.
+CCR_TRAITS = {
+    "slope": ("uniform", 0.7, 1.3),
+    "order": ("normal", 0.3, 0.3),
+    "noise": ("uniform", 0.6, 1.0),
+}
+AB_TRAITS = {
+    "slope": ("uniform", 0.6, 1.4),
+    "position": ("normal", 0.2, 0.2),
+    "tie": ("uniform", 0.0, 0.6),
+}
+
+
+def listeners(rng, n: int, traits: dict, systems: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """``n`` simulated listeners: their own ``traits``, then what both designs' listeners have,
+    a listener x system taste term (legitimate disagreement) and whether they click at random
+    (``SPAM``)."""
+    who = {name: getattr(rng, law)(a, b, n) for name, (law, a, b) in traits.items()}
+    who["taste"] = rng.normal(0, 0.15, (n, len(systems)))
+    who["spam"] = rng.random(n) < SPAM
+    return who
 
 
 def ccr_answers(rng, who, listener, first, second, w_first, w_second):
@@ -98,7 +113,7 @@ def ccr_answers(rng, who, listener, first, second, w_first, w_second):
 @lru_cache(maxsize=4)  # the fast subset and the full harness share one Monte-Carlo truth
 def ccr_truth(draws: int = 400_000, seed: int = 2024) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    who = ccr_listeners(rng, draws)
+    who = listeners(rng, draws, CCR_TRAITS, CCR_SYSTEMS)
     listener = np.arange(draws)
     out = np.zeros(len(CCR_SYSTEMS))
     for s in range(1, len(CCR_SYSTEMS)):
@@ -112,7 +127,7 @@ def ccr_truth(draws: int = 400_000, seed: int = 2024) -> np.ndarray:
 
 
 def ccr_study(rng, n_l: int = 24, n_s: int = 12) -> pd.DataFrame:
-    who = ccr_listeners(rng, n_l)
+    who = listeners(rng, n_l, CCR_TRAITS, CCR_SYSTEMS)
     w = rng.normal(0, 0.3, (len(CCR_SYSTEMS), n_s))
     listener, sentence = crossed(n_l, n_s)
     system = 1 + (listener + sentence) % 3
@@ -139,16 +154,6 @@ def run_ccr(reps: int, seed: int) -> Tally:
     return tally
 
 
-def ab_listeners(rng, n):
-    return {
-        "slope": rng.uniform(0.6, 1.4, n),
-        "position": rng.normal(0.2, 0.2, n),
-        "tie": rng.uniform(0.0, 0.6, n),
-        "taste": rng.normal(0, 0.15, (n, len(AB_SYSTEMS))),
-        "spam": rng.random(n) < SPAM,
-    }
-
-
 def ab_choices(rng, who, listener, first, second, w_first, w_second) -> np.ndarray:
     """ "a", "b" or "tie" for clips of ``first`` (played first) and ``second``."""
     diff = (AB_LATENT[first] + w_first + who["taste"][listener, first]) - (
@@ -165,7 +170,7 @@ def ab_choices(rng, who, listener, first, second, w_first, w_second) -> np.ndarr
 @lru_cache(maxsize=4)
 def ab_truth(draws: int = 400_000, seed: int = 2025) -> dict:
     rng = np.random.default_rng(seed)
-    who = ab_listeners(rng, draws)
+    who = listeners(rng, draws, AB_TRAITS, AB_SYSTEMS)
     listener = np.arange(draws)
     out = {}
     for i, j in AB_PAIRS:
@@ -183,7 +188,7 @@ def ab_truth(draws: int = 400_000, seed: int = 2025) -> dict:
 
 
 def ab_study(rng, n_l: int = 30, n_s: int = 12) -> pd.DataFrame:
-    who = ab_listeners(rng, n_l)
+    who = listeners(rng, n_l, AB_TRAITS, AB_SYSTEMS)
     w = rng.normal(0, 0.3, (len(AB_SYSTEMS), n_s))
     listener, sentence = crossed(n_l, n_s)
     pair = np.array(AB_PAIRS)[(listener + sentence) % len(AB_PAIRS)]
