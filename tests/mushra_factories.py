@@ -2,7 +2,7 @@
 study (a natural reference, systems under test, low-pass anchors derived from the reference)
 and a transcription study, each with short real FLAC clips, opened by ``study_open``; and their
 listeners' answers written as the listener pages write them (``rate_study``,
-``transcription_answer``). No tests here.
+``careless_mushra_study``, ``transcription_answer``). No tests here.
 """
 
 from __future__ import annotations
@@ -166,6 +166,15 @@ def careless(listener: int, system: str, role: str, sentence: int) -> int:
     if listener == 0 and role == TrialClip.Role.HIDDEN_REFERENCE:
         return 60 + sentence
     return honest(listener, system, role, sentence)
+
+
+def careless_mushra_study(**fields) -> Study:
+    """An open MUSHRA study (:func:`mushra_study`, ``fields`` as it takes them) whose six
+    listeners P0-P5 have rated every page as :func:`careless` says: P0 misses the hidden
+    reference, the rest rate attentively. The reports' tests start from this crowd."""
+    study = mushra_study(ratings_per_clip=6, **fields)
+    rate_study(study, careless)
+    return study
 
 
 def transcription_answer(

@@ -12,7 +12,7 @@ from listening.models import Listener
 from listening.scales import ACR_TEST
 from tests.mushra_factories import (
     SENTENCE_TEXTS,
-    careless,
+    careless_mushra_study,
     mushra_study,
     rate_study,
     transcription_answer,
@@ -39,15 +39,11 @@ def no_acr_words(report: dict) -> None:
 
 @pytest.fixture
 def mushra():
-    study = mushra_study(
-        n_systems=3,
-        n_sentences=3,
-        ratings_per_clip=6,
+    study = careless_mushra_study(
         mushra_conditions_per_page=8,
         mushra_keep_position=False,
         screening={"hidden_reference_below": 85.0, "max_hidden_reference_share": 0.2},
     )
-    rate_study(study, careless)
     Listener.objects.filter(external_id="P4").update(excluded=True, exclusion_reason="bot")
     return study
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 from listening.analysis import reports
 from listening.analysis.selectors import study_mushra_frame
 from listening.models import ConditionScore, Listener, Study
-from tests.mushra_factories import careless, honest, mushra_study, rate_study
+from tests.mushra_factories import careless_mushra_study, honest, mushra_study
 from tests.trial_factories import report_page
 
 pytestmark = pytest.mark.django_db
@@ -25,9 +25,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def rated():
-    study = mushra_study(n_systems=3, n_sentences=3, ratings_per_clip=6)
-    rate_study(study, careless)
-    return study
+    return careless_mushra_study()
 
 
 def _download(client, study) -> str:

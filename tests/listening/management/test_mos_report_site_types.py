@@ -19,9 +19,7 @@ from listening.models import Listener, Rating
 from tests.factories import response_body
 from tests.mushra_factories import (
     SENTENCE_TEXTS,
-    careless,
-    mushra_study,
-    rate_study,
+    careless_mushra_study,
     transcription_answer,
     transcription_study,
 )
@@ -46,8 +44,7 @@ def site_download(client, study, name: str = "study_report_ratings_csv") -> str:
 def mushra():
     """Six listeners over three conditions and both anchors; P0 misses the hidden reference,
     P3 was excluded by hand."""
-    study = mushra_study(n_systems=3, n_sentences=3, ratings_per_clip=6)
-    rate_study(study, careless)
+    study = careless_mushra_study()
     Listener.objects.filter(external_id="P3").update(excluded=True, exclusion_reason="noisy room")
     return study
 
