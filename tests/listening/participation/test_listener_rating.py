@@ -27,15 +27,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-PAGE_TOKEN_RE = re.compile(r'name="page" value="([^"]+)"')
-
-
-def page_token(html: str) -> str:
-    match = PAGE_TOKEN_RE.search(html)
-    assert match, "no page token on the rating page"
-    return match.group(1)
-
-
 def aged(token: str, seconds: float) -> str:
     """The page the token names, as if the server had served it ``seconds`` earlier (a listener
     who took their time): the served time lives on the server, not in the token."""
