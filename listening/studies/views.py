@@ -435,31 +435,15 @@ def systems(request: HttpRequest, slug: str) -> HttpResponse:
             names = ", ".join(f"'{system.name}'" for system in made)
             messages.success(request, f"MUSHRA anchors {names} added.")
             return redirect("researcher:systems", slug=study.slug)
+    # The two forms that add one system: their fields are the service's arguments.
+    adders = {
+        "system": (system_form, study_systems.system_add, "System"),
+        "anchor": (anchor_form, study_systems.system_add_anchor, "Anchor"),
+    }
     added, what = None, ""
-    if which == "system" and system_form.is_valid():
-        data = system_form.cleaned_data
-        added = _submit(
-            system_form,
-            study_systems.system_add,
-            study=study,
-            name=data["name"],
-            kind=data["kind"],
-            voice=data["voice"],
-            is_low_anchor=data["is_low_anchor"],
-        )
-        what = "System"
-    elif which == "anchor" and anchor_form.is_valid():
-        data = anchor_form.cleaned_data
-        added = _submit(
-            anchor_form,
-            study_systems.system_add_anchor,
-            study=study,
-            source=data["source"],
-            q_db=data["q_db"],
-            name=data["name"],
-            is_low_anchor=data["is_low_anchor"],
-        )
-        what = "Anchor"
+    if which in adders and adders[which][0].is_valid():
+        form, service, what = adders[which]
+        added = _submit(form, service, study=study, **form.cleaned_data)
     if added is not None:
         messages.success(request, f"{what} '{added.name}' added.")
         if added.voice is not None:

@@ -45,7 +45,7 @@ import os
 import resource
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +66,11 @@ from .piper_voice import (
     read_piper_config,
 )
 from .protocol import (
+    PreparedRequest,
     SynthesisRequest,
     SynthesisResult,
-    join_pieces,
-    piece_seed,
-    seed_problem,
-)
-from .text import (
-    request_pieces,
+    pieces_result,
+    prepare_request,
 )
 
 __all__ = [
@@ -301,12 +298,6 @@ class _Item:
     samples: np.ndarray | None = None
     frames: int = 0
     seconds: float = 0.0
-
-
-@dataclass
-class _Prepared:
-    items: list[_Item] = field(default_factory=list)
-    error: str | None = None
 
 
 def _providers(device: str) -> tuple[list[Any], str]:
@@ -570,48 +561,21 @@ class PiperSynthesizer:
                 item.frames = samples.size // hop
             item.samples = np.ascontiguousarray(samples, dtype=np.float32)
 
-    def _prepare(self, request: SynthesisRequest) -> _Prepared:
-        prepared = _Prepared()
-        prepared.error = seed_problem(request.seed)
-        if prepared.error is not None:
-            return prepared
-        try:
-            pieces = request_pieces(request.text, self.max_text_chars)
-            for index, piece in enumerate(pieces):
-                prepared.items.append(
-                    _Item(
-                        ids=phoneme_ids(self.config, piece),
-                        seed=piece_seed(int(request.seed), index),
-                    )
-                )
-        except ValueError as error:  # UnsupportedCharactersError, EmptyTextError, split_text
-            prepared.items = []
-            prepared.error = str(error)
-        return prepared
+    def _prepare(self, request: SynthesisRequest) -> PreparedRequest[_Item]:
+        return prepare_request(
+            request,
+            self.max_text_chars,
+            lambda _, piece, seed: _Item(ids=phoneme_ids(self.config, piece), seed=seed),
+        )
 
-    def _assemble(self, request: SynthesisRequest, prepared: _Prepared) -> SynthesisResult:
-        rate = self.config.sample_rate
-        seconds = sum(item.seconds for item in prepared.items)
-        if prepared.error is not None:
-            return SynthesisResult(
-                key=request.key,
-                samples=np.zeros(0, dtype=np.float32),
-                sample_rate=rate,
-                mel_frames=0,
-                seconds=seconds,
-                device=self.device,
-                error=prepared.error,
-                seed=request.seed,
-                settings=self.settings,
-            )
-        return SynthesisResult(
-            key=request.key,
-            samples=join_pieces([item.samples for item in prepared.items], rate),
-            sample_rate=rate,
-            mel_frames=sum(item.frames for item in prepared.items),
-            seconds=seconds,
+    def _assemble(
+        self, request: SynthesisRequest, prepared: PreparedRequest[_Item]
+    ) -> SynthesisResult:
+        return pieces_result(
+            request,
+            prepared.items,
+            sample_rate=self.config.sample_rate,
             device=self.device,
-            seed=request.seed,
-            pieces=len(prepared.items),
             settings=self.settings,
+            error=prepared.error,
         )

@@ -35,7 +35,7 @@ import resource
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -55,19 +55,15 @@ from .checkpoints import (
 )
 from .hifigan import LOG_MEL_SILENCE
 from .protocol import (
+    PreparedRequest,
     SynthesisRequest,
     SynthesisResult,
-    join_pieces,
     piece_seed,
-    seed_problem,
+    pieces_result,
+    prepare_request,
 )
 from .tacotron2 import decode_batch
-from .text import (
-    EmptyTextError,
-    UnsupportedCharactersError,
-    request_pieces,
-    text_to_sequence,
-)
+from .text import text_to_sequence
 from .vocoders import griffinlim_vocoder, load_hifigan, load_vocoder, read_hifigan_config
 
 __all__ = [
@@ -129,12 +125,6 @@ class _Item:
     @property
     def frames(self) -> int:
         return int(self.mel.shape[-1]) if self.mel is not None else 0
-
-
-@dataclass
-class _Prepared:
-    items: list[_Item] = field(default_factory=list)
-    error: str | None = None
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -324,28 +314,12 @@ class Synthesizer:
 
     # --- steps -------------------------------------------------------------------------------
 
-    def _prepare(self, request: SynthesisRequest) -> _Prepared:
-        prepared = _Prepared()
-        seed = request.seed
-        prepared.error = seed_problem(seed)
-        if prepared.error is not None:
-            return prepared
-        try:
-            pieces = request_pieces(request.text, self.max_text_chars)
-            for index, piece in enumerate(pieces):
-                tokens = text_to_sequence(piece, self.acoustic.symbol_set)
-                prepared.items.append(
-                    _Item(
-                        piece=index,
-                        tokens=tokens,
-                        seed=piece_seed(int(seed), index),
-                        limit=self.step_limit(len(tokens)),
-                    )
-                )
-        except (UnsupportedCharactersError, EmptyTextError, ValueError) as error:
-            prepared.items = []
-            prepared.error = str(error)
-        return prepared
+    def _prepare(self, request: SynthesisRequest) -> PreparedRequest[_Item]:
+        def piece_item(index: int, piece: str, seed: int) -> _Item:
+            tokens = text_to_sequence(piece, self.acoustic.symbol_set)
+            return _Item(piece=index, tokens=tokens, seed=seed, limit=self.step_limit(len(tokens)))
+
+        return prepare_request(request, self.max_text_chars, piece_item)
 
     def _batches(self, items: list[_Item]) -> list[list[_Item]]:
         ordered = sorted(items, key=lambda item: -len(item.tokens))
@@ -493,44 +467,25 @@ class Synthesizer:
             audio = self._griffin_lim(self._inverse_mel(torch.exp(padded)))
         return audio.cpu().numpy().astype(np.float32)
 
-    def _assemble(self, request: SynthesisRequest, prepared: _Prepared) -> SynthesisResult:
-        rate = self.mel.sample_rate
-        empty = np.zeros(0, dtype=np.float32)
-
-        def failure(message: str) -> SynthesisResult:
-            return SynthesisResult(
-                key=request.key,
-                samples=empty,
-                sample_rate=rate,
-                mel_frames=0,
-                seconds=sum(item.seconds for item in prepared.items),
-                device=self.device,
-                error=message,
-                seed=request.seed,
-                pieces=len(prepared.items),
-                settings=self.settings,
-            )
-
-        if prepared.error is not None:
-            return failure(prepared.error)
+    def _assemble(
+        self, request: SynthesisRequest, prepared: PreparedRequest[_Item]
+    ) -> SynthesisResult:
+        error = prepared.error
         n = len(prepared.items)
-        for item in prepared.items:
-            if not item.stopped:
-                where = f" in piece {item.piece + 1} of {n}" if n > 1 else ""
-                return failure(
-                    f"{NO_STOP_TOKEN}{where}: the decoder ran its limit of {item.limit} steps "
-                    f"for {len(item.tokens)} symbols without the stop token firing. The "
-                    "checkpoint may be undertrained or not match the text's symbol set."
-                )
-        samples = join_pieces([item.samples for item in prepared.items], rate)
-        return SynthesisResult(
-            key=request.key,
-            samples=samples,
-            sample_rate=rate,
-            mel_frames=sum(item.frames for item in prepared.items),
-            seconds=sum(item.seconds for item in prepared.items),
+        stuck = [item for item in prepared.items if not item.stopped]
+        if error is None and stuck:
+            item = stuck[0]
+            where = f" in piece {item.piece + 1} of {n}" if n > 1 else ""
+            error = (
+                f"{NO_STOP_TOKEN}{where}: the decoder ran its limit of {item.limit} steps "
+                f"for {len(item.tokens)} symbols without the stop token firing. The "
+                "checkpoint may be undertrained or not match the text's symbol set."
+            )
+        return pieces_result(
+            request,
+            prepared.items,
+            sample_rate=self.mel.sample_rate,
             device=self.device,
-            seed=request.seed,
-            pieces=n,
             settings=self.settings,
+            error=error,
         )

@@ -2,8 +2,9 @@
 // Each region is cleared first and filled a moment later, so the same sentence twice is read
 // twice by a screen reader.
 
-// One live region as announce(text).
-export function liveAnnouncer(live) {
+// The live region of this id as announce(text).
+export function liveAnnouncer(id) {
+  const live = document.getElementById(id);
   return (text) => {
     live.textContent = "";
     window.setTimeout(() => (live.textContent = text), 50);
@@ -14,7 +15,9 @@ export function liveAnnouncer(live) {
 // announce(text, { visible }). Cleared first, so the same sentence twice is read twice;
 // warnings show on screen too, news the clip's own status already shows goes to the hidden
 // region only, so the visible line (and Next below it) never moves.
-export function pageAnnouncer(live, srLive) {
+export function pageAnnouncer() {
+  const live = document.getElementById("rate-live");
+  const srLive = document.getElementById("rate-sr");
   return (text, { visible = true } = {}) => {
     const region = visible ? live : srLive;
     live.textContent = "";

@@ -8,12 +8,10 @@
 
 import { liveAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
+import { pageForm } from "./form.js";
 
-const form = document.getElementById("mushra-form");
-const msg = form.dataset;
+const { form, msg, next } = pageForm("mushra-form");
 const keepPosition = msg.keepPosition === "1";
-const live = document.getElementById("mushra-live");
-const next = form.querySelector("button.next");
 const stop = form.querySelector("button.mushra-stop");
 const loopOn = form.querySelector("input.loop-on");
 const loopStart = form.querySelector("input.loop-start");
@@ -28,7 +26,7 @@ const bandOf = (value) => bands.find((band) => value >= band.low) || bands[bands
 const BIN = 0.25; // seconds: the grain of "heard in full"
 const PLAYED_SHARE = 0.9;
 
-const announce = liveAnnouncer(live);
+const announce = liveAnnouncer("mushra-live");
 const field = (name, position) => form.elements.namedItem(`${name}_${position}`);
 
 // Playback through the Web Audio API: every sound is decoded once, so switching is instant

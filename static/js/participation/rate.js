@@ -2,18 +2,15 @@
 // keys 1-5 choose a rating, Space or Enter plays, Enter on a rating goes to the next page.
 import { pageAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
+import { pageForm } from "./form.js";
 import { attachSectionPlayer, playerLabels } from "./player.js";
 
-const form = document.getElementById("rate-form");
-const msg = form.dataset;
-const live = document.getElementById("rate-live");
-const next = form.querySelector("button.next");
+const { form, msg, next } = pageForm("rate-form");
 const labels = playerLabels(msg);
 
 const chosen = (clip) => clip.fieldset.querySelector("input:checked");
-const srLive = document.getElementById("rate-sr");
 // Nothing is announced while a clip plays: a voice over the clip would spoil the listening.
-const announce = pageAnnouncer(live, srLive);
+const announce = pageAnnouncer();
 const ready = () => clips.every((clip) => clip.unlocked && chosen(clip)) && followupsAnswered(form);
 const update = () => (next.disabled = !ready());
 

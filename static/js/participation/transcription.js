@@ -3,15 +3,13 @@
 // (or Enter in the text box) sends what was typed, once the clip has played to its end.
 import { liveAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
+import { pageForm } from "./form.js";
 
-const form = document.getElementById("transcription-form");
-const msg = form.dataset;
+const { form, msg, next } = pageForm("transcription-form");
 const audio = form.querySelector("audio");
 const button = form.querySelector("button.play");
 const status = document.getElementById("clip-status");
-const live = document.getElementById("rate-live");
 const text = document.getElementById("transcript");
-const next = form.querySelector("button.next");
 const played = form.elements.namedItem("played_0");
 const duration = Number(msg.duration) || 0;
 const csrf = form.elements.namedItem("csrfmiddlewaretoken").value;
@@ -23,7 +21,7 @@ let lastTime = 0;
 let ended = msg.playedBefore === "1" && left <= 0;
 let asking = false;
 
-const announce = liveAnnouncer(live);
+const announce = liveAnnouncer("rate-live");
 const sayLeft = () => {
   status.textContent = left > 0 ? `${msg.msgLeft} ${left}` : msg.msgNoneLeft;
   button.disabled = left <= 0 || !audio.paused;

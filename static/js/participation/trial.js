@@ -4,18 +4,15 @@
 // and N), listed in the form's data-keys; Enter on an answer goes to the next page.
 import { pageAnnouncer } from "./announce.js";
 import { firstOpenFollowup, followupsAnswered } from "./followups.js";
+import { pageForm } from "./form.js";
 import { attachSectionPlayer, playerLabels } from "./player.js";
 
-const form = document.getElementById("rate-form");
-const msg = form.dataset;
-const live = document.getElementById("rate-live");
-const srLive = document.getElementById("rate-sr");
-const next = form.querySelector("button.next");
+const { form, msg, next } = pageForm("rate-form");
 const fieldset = form.querySelector("fieldset.answer");
 const endedField = form.elements.namedItem("ended_0");
 const labels = playerLabels(msg);
 
-const announce = pageAnnouncer(live, srLive);
+const announce = pageAnnouncer();
 const chosen = () => fieldset.querySelector("input:checked");
 const unlocked = () => sounds.every((sound) => sound.ended);
 const answered = () => unlocked() && chosen() && followupsAnswered(form);
