@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
@@ -160,6 +161,29 @@ def page_again_items(listener: Listener) -> list[PlaylistItem] | None:
     if playlist is None:
         return None
     return playlist_items_scored(listener=listener, playlist=playlist)
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    """The one-trial page being drawn (comparison, MUSHRA, transcription): whose it is, the
+    trial (their next item, or the one a refused POST came from) and where they are
+    (:func:`progress_of`)."""
+
+    study: Study
+    listener: Listener
+    item: PlaylistItem
+    progress: dict
+
+
+def trial_page_again(*, study: Study, listener: Listener, item_id: int) -> TrialPage | None:
+    """The one-trial page a POST came from, to be sent back whole (a follow-up question left
+    open); None when the listener no longer holds that trial (the place went to another
+    listener meanwhile): the caller sends them to the rating page, which says so."""
+    items = page_again_items(listener)
+    item = next((i for i in items or () if i.pk == item_id), None)
+    if item is None:
+        return None
+    return TrialPage(study, listener, item, progress_of(items))
 
 
 def listener_playlist(*, listener: Listener) -> Playlist | None:

@@ -491,11 +491,13 @@ def rate(request: HttpRequest, slug: str) -> HttpResponse:
         listener.refresh_from_db()
         return _stage_redirect(study, listener)
     progress = selectors.progress_of(items)
-    if study.test_type in views_mushra.TEST_TYPES:
-        # One trial a page, with all its conditions (MUSHRA) or its one clip (transcription).
-        return views_mushra.page(request, study, listener, page[0], progress)
     if study.test_type != Study.TestType.ACR:
-        return TRIAL_VIEWS["page"](request, study, listener, page[0], progress)
+        # One trial a page: a comparison, or a MUSHRA trial with all its conditions, or a
+        # transcription's one clip.
+        trial = selectors.TrialPage(study, listener, page[0], progress)
+        if study.test_type in views_mushra.TEST_TYPES:
+            return views_mushra.page(request, trial)
+        return TRIAL_VIEWS["page"](request, trial)
     token = _page_token(listener, ratings.page_serve(listener=listener, items=page))
     context = acr_page_context(study, page, progress, token)
     return _personal(HttpResponse(acr_page_html(request, study, context)))

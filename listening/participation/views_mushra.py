@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from listening.followups import followup_posted
-from listening.models import Listener, PlaylistItem, Study, TestType, TrialClip
+from listening.models import Listener, Study, TestType, TrialClip
 from listening.participation import refusals, responses_mushra, selectors
 from listening.participation.followups import (
     FollowupsMissingError,
@@ -81,17 +81,12 @@ def _audio_url(study: Study, listener: Listener, trial_clip: TrialClip) -> str:
 
 
 def page(
-    request: HttpRequest,
-    study: Study,
-    listener: Listener,
-    item: PlaylistItem,
-    progress: dict,
-    *,
-    again: Exception | None = None,
+    request: HttpRequest, trial: selectors.TrialPage, *, again: Exception | None = None
 ) -> HttpResponse:
-    """The page of one MUSHRA or transcription trial (``item``: the listener's next one).
+    """The page of one MUSHRA or transcription trial (``trial.item``: the listener's next one).
     ``again``: the refusal of a POST that left a follow-up question open: the page comes back
     with its unused token and everything the POST carried."""
+    study, listener, item, progress = trial.study, trial.listener, trial.item, trial.progress
     posted = request.POST if again is not None else {}
     if again is None:
         served = responses_mushra.trial_page_serve(listener=listener, item=item)
@@ -208,12 +203,10 @@ def post(request: HttpRequest, study: Study, listener: Listener) -> HttpResponse
             )
     except FollowupsMissingError as exc:
         # Nothing was used up: the same page comes back with what the listener entered.
-        items_scored = selectors.page_again_items(listener)
-        item = next((i for i in items_scored or () if i.pk == items[0]), None)
-        if item is None:  # the place went to another listener meanwhile
+        trial = selectors.trial_page_again(study=study, listener=listener, item_id=items[0])
+        if trial is None:  # the place went to another listener meanwhile
             return redirect("listener-rate", slug=study.slug)
-        progress = selectors.progress_of(items_scored)
-        return page(request, study, listener, item, progress, again=exc)
+        return page(request, trial, again=exc)
     except refusals.StudyNotOpenError:
         return redirect("listener-rate", slug=study.slug)
     except refusals.SessionExpiredError:

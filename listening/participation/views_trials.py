@@ -128,17 +128,12 @@ def _heading(study: Study) -> str:
 
 
 def trial_page(
-    request: HttpRequest,
-    study: Study,
-    listener: Listener,
-    item: PlaylistItem,
-    progress: dict,
-    *,
-    again: Exception | None = None,
+    request: HttpRequest, trial: selectors.TrialPage, *, again: Exception | None = None
 ) -> HttpResponse:
     """The page of one trial: its sounds, each to be played to its end, then the answer and
     the study's follow-up questions. ``again``: the refusal of a POST that left a follow-up
     question open; the page comes back with its unused token and what the POST carried."""
+    study, listener, item = trial.study, trial.listener, trial.item
     posted = request.POST if again is not None else {}
     trial_clips = list(item.trial_clips.order_by("position"))
     sounds = [
@@ -166,7 +161,7 @@ def trial_page(
         "test_type": study.test_type,
         "training": item.purpose == PlaylistItem.Purpose.TRAINING,
         "page_token": token,
-        "progress": progress,
+        "progress": trial.progress,
         "question": _question(study),
         "heading": _heading(study),
         "answer": str(posted.get("answer_0", "")),
@@ -203,11 +198,10 @@ def trial_post(request: HttpRequest, study: Study, listener: Listener) -> HttpRe
         # Checked before the page is used up: a question left open sends the page back whole.
         followups = followups_posted(study, request.POST, 0)
     except FollowupsMissingError as exc:
-        items = selectors.page_again_items(listener)
-        item = next((i for i in items or () if i.pk == item_id), None)
-        if item is None:  # the place went to another listener meanwhile
+        trial = selectors.trial_page_again(study=study, listener=listener, item_id=item_id)
+        if trial is None:  # the place went to another listener meanwhile
             return redirect("listener-rate", slug=study.slug)
-        return trial_page(request, study, listener, item, selectors.progress_of(items), again=exc)
+        return trial_page(request, trial, again=exc)
     try:
         with transaction.atomic():
             served_at = ratings.page_redeem(
