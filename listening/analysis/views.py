@@ -167,7 +167,10 @@ def _scored_context(data: dict, study: Study) -> dict[str, Any]:
         "rates_table": page_tables.transcription_rates_table(data["systems"]),
         "word_errors_table": page_tables.word_errors_table(data["word_errors"], _("All systems")),
         "word_errors_by_system": [
-            (system, page_tables.word_errors_table(words, system))
+            (
+                _("Errors per word: %(system)s") % {"system": system},
+                page_tables.word_errors_table(words, system),
+            )
             for system, words in data.get("word_errors_by_system", {}).items()
         ],
         "extra_downloads": [

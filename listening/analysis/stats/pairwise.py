@@ -4,6 +4,7 @@ Holm's correction across pairs and intervals that agree with the tests."""
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,21 +60,24 @@ TEST_REASON = (
 )
 
 
-def _untestable(entry: dict, reason: str) -> None:
-    entry.update(
-        test=None,
-        test_reason=reason,
-        paired_on=None,
-        n_pairs=None,
-        statistic=None,
-        se=None,
-        df=None,
-        p_value=None,
-        mean_difference=None,
-        mean_difference_ci95_clustered=[None, None],
-        rank_biserial=None,
-        cliffs_delta=None,
-    )
+@dataclass(frozen=True, kw_only=True)
+class _PairTest:
+    """A pair's test fields, in the order the report writes them: one record for a tested pair
+    and for one that could not be tested, which has its reason and None in the rest (or what
+    could still be measured, such as the difference of MOS)."""
+
+    test: str | None = None
+    test_reason: str
+    paired_on: str | None = None
+    n_pairs: int | None = None
+    statistic: float | None = None
+    se: float | None = None
+    df: float | None = None
+    p_value: float | None = None
+    mean_difference: float | None = None
+    mean_difference_ci95_clustered: list[float | None] = field(default_factory=lambda: [None, None])
+    rank_biserial: float | None = None
+    cliffs_delta: float | None = None
 
 
 def _difference_test(parts: SystemParts, a: int, b: int) -> tuple[float, float, float, float]:
@@ -117,24 +121,24 @@ def pairs_of(t: Coded, parts: SystemParts, alpha: float) -> list[dict]:
             pairs.append(entry)
             tests.append((math.nan, math.nan, math.nan))
             if parts.n[a] == 0 or parts.n[b] == 0:
-                _untestable(entry, "a system of the pair has no ratings")
+                entry.update(asdict(_PairTest(test_reason="a system of the pair has no ratings")))
                 continue
             diff, se, df, p = _difference_test(parts, a, b)
             _, _, delta = _mann_whitney_from_hist(parts.hist[a], parts.hist[b])
             if not math.isfinite(se):
-                _untestable(
-                    entry,
-                    "the clustered variance needs ratings of the pair from at least two "
-                    "listeners and two sentences, none holding all of a system's ratings",
+                untested = _PairTest(
+                    test_reason="the clustered variance needs ratings of the pair from at least "
+                    "two listeners and two sentences, none holding all of a system's ratings",
+                    mean_difference=num(diff),
+                    cliffs_delta=num(delta),
                 )
-                entry.update(mean_difference=num(diff), cliffs_delta=num(delta))
+                entry.update(asdict(untested))
                 continue
             tests[-1] = (diff, se, df)
-            entry.update(
+            tested = _PairTest(
                 test="clustered_t",
                 test_reason=TEST_REASON,
                 paired_on="listener and sentence clusters",
-                n_pairs=None,
                 statistic=num(diff / se) if se > 0 else None,
                 se=num(se),
                 df=num(df),
@@ -145,6 +149,7 @@ def pairs_of(t: Coded, parts: SystemParts, alpha: float) -> list[dict]:
                 rank_biserial=num(delta),
                 cliffs_delta=num(delta),
             )
+            entry.update(asdict(tested))
     testable = [i for i, e in enumerate(pairs) if e["p_value"] is not None]
     adjusted = holm_adjust([pairs[i]["p_value"] for i in testable])
     rejected = adjusted < alpha

@@ -4,6 +4,7 @@ their columns, numbers are formatted once, missing values say n/a, rules are nam
 from __future__ import annotations
 
 import pytest
+from django.template.loader import render_to_string
 
 from listening.analysis.page_tables import (
     column,
@@ -72,3 +73,21 @@ def test_excluded_listeners_are_named_with_the_rules_labels():
 def test_an_empty_word_table_says_so():
     table = word_errors_table([], "All systems")
     assert table["rows"] == [] and table["empty"] == "No words."
+
+
+def test_a_table_section_is_labelled_by_its_heading_and_folds_its_details():
+    table = word_errors_table([], "All systems")
+    html = render_to_string(
+        "listening/analysis/_table_section.html",
+        {
+            "id": "words-heading",
+            "title": "Errors per word",
+            "table": table,
+            "details": [("Errors per word: A", word_errors_table([], "A"))],
+        },
+    )
+    assert '<section aria-labelledby="words-heading">' in html
+    assert '<h3 id="words-heading">Errors per word</h3>' in html
+    assert 'class="hint"' not in html  # no hint given, no empty paragraph
+    assert "<details>\n    <summary>Errors per word: A</summary>" in html
+    assert html.count("<table") == 2

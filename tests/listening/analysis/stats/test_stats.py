@@ -649,3 +649,18 @@ def test_csv_errors_name_the_line():
     latin1 = "listener,sentence,system,score\nJos\xe9,1,x,4\n".encode("latin-1")
     with pytest.raises(ValueError, match="not UTF-8.*line 2"):
         stats.read_ratings_csv(latin1)
+
+
+def test_a_tested_and_an_untestable_pair_write_the_same_fields_in_the_same_order():
+    rows = [
+        (f"l{i}", f"s{j}", system, 1 + (i + j + k) % 5)
+        for i in range(4)
+        for j in range(3)
+        for k, system in enumerate("XY")
+    ]
+    rows += [("l0", "s0", "Z", 3), ("l0", "s1", "Z", 4)]
+    ratings = pd.DataFrame(rows, columns=["listener", "sentence", "system", "score"])
+    pairs = {(p["system_a"], p["system_b"]): p for p in stats.pairwise_tests(ratings)}
+    tested, untestable = pairs[("X", "Y")], pairs[("X", "Z")]
+    assert tested["test"] == "clustered_t" and untestable["test"] is None
+    assert list(tested) == list(untestable)
