@@ -52,9 +52,8 @@ from synthesis.engine.audio import (
     SilentAudioError,
     UnreadableAudioError,
     decode_audio,
-    detect_clipping,
     encode_flac,
-    measure_loudness,
+    measured,
     postprocess,
     to_mono,
 )
@@ -340,17 +339,9 @@ def _mismatch(system: System, key: str, found: str, expected: str) -> str:
 def _measured_as_is(samples: np.ndarray, rate: int) -> ProcessedAudio:
     """The measurements of a file stored as it is (the recipe's own processed clip)."""
     mono = to_mono(samples)
-    if not mono.size or not np.any(mono):
+    if not np.any(mono):
         raise SilentAudioError("the file is silent.")
-    peak = float(np.max(np.abs(mono)))
-    return ProcessedAudio(
-        samples=mono,
-        sample_rate=rate,
-        duration_s=mono.size / rate,
-        loudness_lufs=measure_loudness(mono, rate),
-        peak_dbfs=20.0 * math.log10(peak),
-        clipped=detect_clipping(mono),
-    )
+    return measured(mono, rate)
 
 
 def system_audio_import(*, system: System, files: Iterable[Any]) -> AudioImportReport:

@@ -37,6 +37,7 @@ __all__ = [
     "detect_clipping",
     "encode_flac",
     "measure_loudness",
+    "measured",
     "normalize_loudness",
     "postprocess",
     "resample",
@@ -312,13 +313,29 @@ def postprocess(
     if trim:
         mono = trim_silence(mono, rate)
     normalized = normalize_loudness(mono, rate, target_lufs=target_lufs)
+    return measured(normalized, rate, clipped=clipped)
+
+
+def measured(
+    samples: np.ndarray, sample_rate: int, *, clipped: bool | None = None
+) -> ProcessedAudio:
+    """``samples`` as they are (mono float32) with a stored clip's measurements: duration,
+    integrated loudness, peak and clipping.
+
+    :func:`postprocess` measures its result with it, and so does an upload stored as it is
+    (a recipe's own processed clip), so both kinds of clip carry the same figures. ``clipped``:
+    what the caller found before processing (clipping is judged on the input), else detected on
+    ``samples``. A silent clip's peak is ``-inf`` dBFS.
+    """
+    mono = to_mono(samples)
+    rate = int(sample_rate)
     return ProcessedAudio(
-        samples=normalized,
+        samples=mono,
         sample_rate=rate,
-        duration_s=normalized.size / rate,
-        loudness_lufs=measure_loudness(normalized, rate),
-        peak_dbfs=_dbfs(_peak(normalized)),
-        clipped=clipped,
+        duration_s=mono.size / rate,
+        loudness_lufs=measure_loudness(mono, rate),
+        peak_dbfs=_dbfs(_peak(mono)),
+        clipped=detect_clipping(mono) if clipped is None else clipped,
     )
 
 

@@ -17,6 +17,7 @@ from synthesis.engine.audio import (
     detect_clipping,
     encode_flac,
     measure_loudness,
+    measured,
     normalize_loudness,
     postprocess,
     resample,
@@ -220,6 +221,29 @@ def test_postprocess_reports_true_loudness_when_the_ceiling_wins():
 def test_postprocess_refuses_silence_naming_the_cause(clip, cause):
     with pytest.raises(SilentAudioError, match=cause):
         postprocess(clip, SR)
+
+
+def test_measured_gives_a_stored_clip_the_figures_postprocess_gives(speech):
+    processed = postprocess(speech, SR)
+    again = measured(processed.samples, processed.sample_rate, clipped=processed.clipped)
+    assert again.duration_s == pytest.approx(processed.duration_s)
+    assert again.loudness_lufs == pytest.approx(processed.loudness_lufs)
+    assert again.peak_dbfs == pytest.approx(processed.peak_dbfs)
+    assert np.array_equal(again.samples, processed.samples)
+
+
+def test_measured_detects_clipping_on_its_samples_unless_told(speech):
+    flat = np.clip(speech * 4.0, -1.0, 1.0)
+    assert measured(flat, SR).clipped
+    assert not measured(flat, SR, clipped=False).clipped
+    assert not measured(speech, SR).clipped
+
+
+def test_measured_reads_any_layout_as_mono_and_silence_as_minus_infinity(speech):
+    stereo = measured(np.stack([speech, speech], axis=1), SR)
+    assert stereo.samples.shape == speech.shape
+    assert stereo.duration_s == pytest.approx(speech.size / SR)
+    assert measured(np.zeros(SR, dtype=np.float32), SR).peak_dbfs == -math.inf
 
 
 def test_postprocess_refuses_nan():
