@@ -3,6 +3,8 @@ but the owner (or an admin) sees or changes it."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
@@ -10,6 +12,7 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 
 from listening.models import Clip, Sentence, Study, System
+from listening.studies import urls as researcher_urls
 from listening.studies.recordings import system_audio_import
 from listening.studies.systems import system_add
 from synthesis.models import Voice
@@ -48,39 +51,47 @@ def test_pages_need_a_login(client, study):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-PAGES = [
-    ("get", "researcher:study", {}),
-    ("get", "researcher:study_edit", {}),
-    ("post", "researcher:study_edit", {}),
-    ("get", "researcher:sentences", {}),
-    ("post", "researcher:sentences", {}),
-    ("get", "researcher:sentences_preview", {}),
-    ("post", "researcher:sentences_delete", {}),
-    ("get", "researcher:systems", {}),
-    ("post", "researcher:systems", {}),
-    ("get", "researcher:system_edit", {"system_id": "SYSTEM"}),
-    ("post", "researcher:system_delete", {"system_id": "SYSTEM"}),
-    ("post", "researcher:system_upload", {"system_id": "SYSTEM"}),
-    ("post", "researcher:synthesis_start", {}),
-    ("get", "researcher:clips", {}),
-    ("get", "researcher:status_json", {}),
-    ("get", "researcher:clip_audio", {"token": "CLIP"}),
-    ("post", "researcher:clip_retry", {"token": "CLIP"}),
-    ("post", "researcher:study_action", {"action": "open"}),
-    ("post", "researcher:study_action", {"action": "close"}),
-]
+def study_pages() -> list[tuple[str, str, dict]]:
+    """Every page under a study's address, read from the URLconf (so a page added later is held
+    to the rule below too), with both methods and each value its other parts take."""
+    values = {
+        "system_id": ["SYSTEM"],
+        "token": ["CLIP"],
+        "action": ["open", "pause", "resume", "close"],
+    }
+    patterns = [(p, "") for p in researcher_urls.study if not hasattr(p, "url_patterns")]
+    patterns += [(p, "system_id") for p in researcher_urls.system]
+    pages = []
+    for pattern, outer in patterns:
+        names = [outer] if outer else list(pattern.pattern.regex.groupindex)
+        choices = [
+            dict(zip(names, combo)) for combo in itertools.product(*(values[n] for n in names))
+        ]
+        for method in ("get", "post"):
+            pages += [(method, f"researcher:{pattern.name}", kwargs) for kwargs in choices]
+    return pages
 
 
-@pytest.mark.parametrize(("method", "name", "kwargs"), PAGES, ids=lambda p: str(p))
+def test_the_page_list_covers_every_study_page():
+    names = {name for _, name, _ in study_pages()}
+    assert {"researcher:study", "researcher:system_upload", "researcher:clip_retry"} <= names
+    assert ("post", "researcher:study_action", {"action": "pause"}) in study_pages()
+
+
+@pytest.mark.parametrize(("method", "name", "kwargs"), study_pages(), ids=str)
 def test_another_researchers_study_is_a_404_everywhere(client, ready_study, method, name, kwargs):
+    """Another researcher's study answers exactly as a study that does not exist: 404, or 405
+    where the page does not take the method, and nothing changes."""
     system = ready_study.systems.get()
     clip = Clip.objects.filter(system=system).first()
     values = {"SYSTEM": system.id, "CLIP": clip.token}
     kwargs = {k: values.get(v, v) for k, v in kwargs.items()}
-    url = reverse(name, kwargs={"slug": ready_study.slug, **kwargs})
     client.force_login(ResearcherFactory(username="bob"))
-    response = getattr(client, method)(url)
-    assert response.status_code == 404
+    send = getattr(client, method)
+    response = send(reverse(name, kwargs={"slug": ready_study.slug, **kwargs}))
+    missing = send(reverse(name, kwargs={"slug": "no-such-study", **kwargs}))
+    assert response.status_code == missing.status_code
+    assert response.status_code in (404, 405)
     # And nothing changed.
     assert Study.objects.get(pk=ready_study.pk).status == ready_study.status
     assert System.objects.filter(pk=system.pk).exists()
