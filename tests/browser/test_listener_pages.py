@@ -57,7 +57,7 @@ def test_several_clips_on_one_page_each_unlock_after_their_own_end(live_server, 
 
 
 def test_an_older_tab_is_told_its_page_is_out_of_date(live_server, page_factory):
-    """The page served last is the one that counts (single-use page tokens, issue 18.4)."""
+    """The page served last is the one that counts (single-use page tokens)."""
     study = open_study(
         slug="browser-tabs", questionnaire=False, headphone_check=False, training_clips=0
     )

@@ -1,4 +1,4 @@
-"""Issue 12 in real Chromium: practice spans the scale and never comes back as a test clip, the
+"""The listener path in real Chromium: practice spans the scale and never comes back as a test clip, the
 counts agree, every rating page names the question, Next stays where it is when a clip ends,
 phones get tap wording, the headphone check resumes after a reload, and no page logs a console
 error. Screenshots of each page at 360x740 and 1280x800 go to var/screenshots/."""

@@ -1,4 +1,4 @@
-"""Issue 12, researcher items 1 and 6 in real Chromium: a study whose clips failed shows the
+"""The readiness checklist and the funnel in real Chromium: a study whose clips failed shows the
 count and the first error, offers a retry and does not make "Open the test" the primary button;
 the report shows who took part at each step (the funnel), per platform.
 

@@ -67,7 +67,7 @@ def test_sentence_key_is_unique_per_study(clip):
 def test_the_same_attempt_cannot_join_a_study_twice(clip):
     """One listener per platform attempt (external id with its attempt id: Prolific's
     SESSION_ID, MTurk's assignmentId). Another attempt under the same id is a row of its own:
-    the join service decides, politely, whether it may take part (issue 18)."""
+    the join service decides, politely, whether it may take part."""
     study = clip.system.study
     Listener.objects.create(study=study, platform="prolific", external_id="PID1", attempt_id="S1")
     with pytest.raises(IntegrityError), transaction.atomic():

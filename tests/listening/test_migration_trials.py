@@ -1,6 +1,6 @@
 """The trials migration (0005, squashed with 0006-0007) turns ACR playlists of a database at the
 shipped schema (0001-0004, squashed) into trials without losing or changing anything: every old
-item presents its clip as the test clip, and every old rating keeps its score (issue 14)."""
+item presents its clip as the test clip, and every old rating keeps its score."""
 
 import pytest
 from django.db import connection

@@ -1,5 +1,5 @@
 """Each test type's answer is held to its range by the database, and a trial's clips to their
-roles, whatever code path writes (issue 14's trial/response model)."""
+roles, whatever code path writes (the trial/response model)."""
 
 import pytest
 from django.db import IntegrityError, transaction

@@ -47,7 +47,7 @@ Modules: ``table`` (input checks, CSV, integer coding), ``variance`` (the cluste
 ``mos`` (per-system summaries), ``pairwise`` (comparisons, Holm), ``screening`` (applies the
 rules defined once in ``listening.screening``), ``report`` (everything together).
 
-The comparative tests (issue 14): :func:`build_test_report` ``(frame, test, *, rules,
+The comparative tests (CCR, AB, ABX, SMOS): :func:`build_test_report` ``(frame, test, *, rules,
 reference, system_order, manual_exclusions)`` gives the report of any test type ("acr" is
 :func:`build_report` unchanged), :func:`read_comparison_csv` / :func:`validate_comparison`
 read and check their tables (columns in ``comparison_table``). Modules: ``comparison_table``,

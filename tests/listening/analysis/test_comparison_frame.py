@@ -1,4 +1,4 @@
-"""The database -> analysis table of comparison studies (issue 14): responses and the clips their
+"""The database -> analysis table of comparison studies (CCR, AB, ABX, SMOS): responses and the clips their
 trials presented become the issue's CSV columns, with system names in the presented order."""
 
 import pandas as pd

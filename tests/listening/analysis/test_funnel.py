@@ -1,4 +1,4 @@
-"""The report's funnel (issue 12, researcher item 6): arrived, consented, failed the headphone
+"""The report's funnel: arrived, consented, failed the headphone
 check, dropped out by step, completed; per study and per platform; on the page and in JSON."""
 
 from __future__ import annotations

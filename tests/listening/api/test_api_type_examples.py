@@ -66,7 +66,7 @@ def test_example_runs_and_prints_what_the_doc_says(api, test_type):
     if test_type in TEST_COLUMNS:
         assert header[: len(TEST_COLUMNS[test_type])] == TEST_COLUMNS[test_type]
     elif test_type == "transcription":
-        # Issue 15's interface: what was typed, not a score.
+        # A transcription's answer is what was typed, not a score.
         assert header[:4] == ["listener", "sentence", "system", "text"]
     else:
         assert header[0] == "listener" and "score" in header

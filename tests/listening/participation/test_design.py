@@ -427,7 +427,7 @@ def test_a_repeat_with_no_room_after_its_test_falls_back_to_gold():
     assert outcomes == {(1, 1), (2, 0)}
 
 
-# --- Practice clips (issue 12.1) ---------------------------------------------------------------
+# --- Practice clips ---------------------------------------------------------------------------
 
 
 def test_pick_training_spans_the_tiers_and_avoids_the_playlists_own_clips():

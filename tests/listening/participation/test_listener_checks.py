@@ -186,7 +186,7 @@ def test_headphone_sound_etags_are_opaque(client_at_headphones, study):
     assert all(re.fullmatch(r'"hc-[0-9a-f]{24}-[0-9]+"', tag) for tag in tags)  # hash, size
 
 
-# --- Issue 12.3: the check says what is at stake, answers only what was played, resumes -------
+# --- The check says what is at stake, answers only what was played, resumes -------------------
 
 
 def test_headphone_page_says_one_attempt_and_that_failing_ends_the_test(

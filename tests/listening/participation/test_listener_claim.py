@@ -180,7 +180,7 @@ def test_release_takes_only_old_unfinished_playlists():
         playlists.playlist_claim(listener=stale)
 
 
-# --- Issue 18.3: one client cannot drain a study ------------------------------------------------
+# --- One client cannot drain a study ----------------------------------------------------------
 
 
 @pytest.mark.django_db

@@ -104,7 +104,7 @@ def test_join_race_on_one_attempt_returns_the_winners_row(study, monkeypatch):
     assert Listener.objects.filter(external_id="RACE").count() == 1
 
 
-# --- Issue 18.1: nobody takes over a listener or uses up a participant in advance -------------
+# --- Nobody takes over a listener or uses up a participant in advance -------------------------
 
 VICTIM = "?PROLIFIC_PID=victim123&STUDY_ID=st1&SESSION_ID=real-session"
 

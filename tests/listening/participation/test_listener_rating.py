@@ -391,7 +391,7 @@ def test_replayed_last_post_after_completion_is_refused_with_a_message(study):
     assert snapshot() == before
 
 
-# --- Issue 18.4: the server knows when a page was served ----------------------------------------
+# --- The server knows when a page was served --------------------------------------------------
 
 
 def test_page_token_cannot_carry_another_page_and_is_used_once(study):

@@ -1,4 +1,4 @@
-"""Practice clips (issue 12.1): they span the scale, vary across listeners, never come back as
+"""Practice clips: they span the scale, vary across listeners, never come back as
 a test clip, and the page says what they are."""
 
 from __future__ import annotations

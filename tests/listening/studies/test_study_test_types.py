@@ -1,5 +1,5 @@
 """A study's test type and its settings on the new-study and settings pages, in the services
-and in recipes (issue 14): what is refused says how to fix it, and it all freezes once open."""
+and in recipes: what is refused says how to fix it, and it all freezes once open."""
 
 from __future__ import annotations
 
