@@ -10,6 +10,8 @@ how a released playlist's ratings count) are in the package docstring.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -162,55 +164,66 @@ def playlist_release_abandoned(*, study: Study) -> int:
 def _take_one(listener: Listener, study: Study) -> Playlist | None:
     """Claim one claimable playlist for a locked listener, or None when none is left.
 
-    Each claimant locks only the row it takes. Releasing every abandoned playlist in bulk here
-    would lock them all until this transaction ends, and listeners arriving meanwhile would skip
-    them and be turned away from a study that has places: the concurrency test caught that."""
+    Each claimant locks only the row it takes (and, until it commits, rows its read found changed
+    since its snapshot), and never waits for another's lock. Releasing every abandoned playlist
+    in bulk here would lock them all until this transaction ends, and listeners arriving
+    meanwhile would skip them and be turned away from a study that has places: the concurrency
+    test caught that."""
     cutoff = _cutoff(study)
     claimable = Playlist.objects.filter(_claimable(study, cutoff)).order_by("index")
     # Bounded only as a guard: each round either claims, or sees a row claimed by someone else.
     for _attempt in range(200):
         candidate = _skip_locked(claimable).first()
-        if candidate is None:
-            if not claimable.exists():
-                return None  # nothing claimable, even among rows others hold right now
+        if candidate is not None:
+            if _take(candidate, listener, study, cutoff):
+                return candidate
+        elif not claimable.exists():
+            return None  # nothing claimable, even among rows others hold right now
+        else:
             # Every claimable row is locked by another transaction (a claim or a release in
-            # flight). Wait for the first one; if that transaction took it, the row no longer
-            # matches and we look again.
-            candidate = claimable.select_for_update().first()
-            if candidate is None:
-                continue
-        abandoned = candidate.status == Playlist.Status.CLAIMED
-        claimed_at = timezone.now()
-        # Conditional UPDATE: succeeds only if the row is still claimable, whatever happened.
-        taken = (
-            Playlist.objects.filter(pk=candidate.pk)
-            .filter(_claimable(study, cutoff))
-            .update(
-                status=Playlist.Status.CLAIMED,
-                listener=listener,
-                claimed_at=claimed_at,
-                times_released=Case(
-                    When(status=Playlist.Status.CLAIMED, then=F("times_released") + 1),
-                    default=F("times_released"),
-                    output_field=PositiveSmallIntegerField(),
-                ),
-            )
-        )
-        if taken == 1:
-            if abandoned:
-                log.info(
-                    "abandoned playlist reclaimed",
-                    extra={"study": study.slug, "playlist": candidate.index},
-                )
-            # The row is locked by this transaction (FOR UPDATE above), so what the UPDATE
-            # wrote is known without reading it back.
-            candidate.status = Playlist.Status.CLAIMED
-            candidate.listener = listener
-            candidate.claimed_at = claimed_at
-            candidate.times_released += 1 if abandoned else 0
-            return candidate
+            # flight, over in milliseconds): look again in a moment rather than queue on one.
+            # A claim never waits for a playlist's lock, so claims cannot wait on each other
+            # in a circle. Waiting in FOR UPDATE did deadlock: PostgreSQL keeps the lock a
+            # locking read takes on a row that changed since its snapshot and no longer
+            # matches, so a claimant could hold the row another waits for while it waits.
+            time.sleep(random.uniform(0.002, 0.02))
     log.warning("playlist claim gave up after many contended attempts", extra={"study": study.slug})
     return None
+
+
+def _take(candidate: Playlist, listener: Listener, study: Study, cutoff: datetime) -> bool:
+    """Claim ``candidate``, whose row this transaction has locked, for ``listener``; False if it
+    is no longer claimable (the UPDATE is conditional whatever happened)."""
+    abandoned = candidate.status == Playlist.Status.CLAIMED
+    claimed_at = timezone.now()
+    taken = (
+        Playlist.objects.filter(pk=candidate.pk)
+        .filter(_claimable(study, cutoff))
+        .update(
+            status=Playlist.Status.CLAIMED,
+            listener=listener,
+            claimed_at=claimed_at,
+            times_released=Case(
+                When(status=Playlist.Status.CLAIMED, then=F("times_released") + 1),
+                default=F("times_released"),
+                output_field=PositiveSmallIntegerField(),
+            ),
+        )
+    )
+    if taken != 1:
+        return False
+    if abandoned:
+        log.info(
+            "abandoned playlist reclaimed",
+            extra={"study": study.slug, "playlist": candidate.index},
+        )
+    # The row is locked by this transaction, so what the UPDATE wrote is known without
+    # reading it back.
+    candidate.status = Playlist.Status.CLAIMED
+    candidate.listener = listener
+    candidate.claimed_at = claimed_at
+    candidate.times_released += 1 if abandoned else 0
+    return True
 
 
 def _external_id_taken(listener: Listener) -> bool:

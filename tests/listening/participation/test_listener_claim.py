@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -104,6 +105,92 @@ def check_concurrent_claims() -> None:
 def test_many_listeners_claiming_at_once_on_postgresql(transactional_db):
     """SELECT ... FOR UPDATE SKIP LOCKED: 16 threads, 10 playlists, no double claims."""
     check_concurrent_claims()
+
+
+# The read a claimant makes when every claimable row was locked: is any left at all?
+LOOKS_AGAIN = 'SELECT 1 AS "a" FROM "listening_playlist"'
+
+
+@pytest.mark.postgres
+def test_a_claim_that_found_every_place_locked_keeps_no_lock(transactional_db):
+    """A claimant that finds every place locked looks again. When their holders take them all,
+    it must be left holding no playlist's lock: a claimant that waited in ``FOR UPDATE`` kept
+    the lock of each row that no longer matched (PostgreSQL does), and a waiter holding one
+    while it queued on another's is how 16 claims at once deadlocked."""
+    study = open_study(
+        slug="waiting",
+        n_sentences=1,
+        clips_per_listener=1,
+        training_clips=0,
+        gold=False,
+        attention_check_rate=0.0,
+    )
+    assert study.playlists.count() == 2
+    first, second, waiter = ready_listeners(study, 3, "W")
+    locked, waiting, claimed, checked = (threading.Event() for _ in range(4))
+    outcome: dict[str, object] = {}
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                rows = list(Playlist.objects.select_for_update().filter(study=study).order_by())
+                locked.set()
+                waiting.wait(timeout=30)
+                for row, listener in zip(rows, (first, second)):
+                    Playlist.objects.filter(pk=row.pk).update(
+                        status=Playlist.Status.CLAIMED, listener=listener, claimed_at=timezone.now()
+                    )
+        finally:
+            connection.close()
+
+    def claimant() -> None:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_backend_pid()")
+                    outcome["pid"] = cursor.fetchone()[0]
+                outcome["claim"] = playlists.playlist_claim(
+                    listener=Listener.objects.get(pk=waiter.pk)
+                )
+                claimed.set()
+                checked.wait(timeout=30)  # the claimant's transaction is still open meanwhile
+        except BaseException as exc:  # reported below
+            outcome["claim"] = exc
+            claimed.set()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=claimant)]
+    threads[0].start()
+    assert locked.wait(timeout=30)
+    threads[1].start()
+    for _ in range(600):  # until the claimant has found both places locked
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT state, wait_event_type, query FROM pg_stat_activity WHERE pid = %s",
+                [outcome.get("pid")],
+            )
+            state, waits_for, query = cursor.fetchone() or ("", "", "")
+        if waits_for == "Lock" or (state == "idle in transaction" and LOOKS_AGAIN in query):
+            break  # queued on the holder's lock, or looking again in a moment
+        time.sleep(0.005)
+    else:
+        pytest.fail("the claimant never found the places locked")
+    waiting.set()
+    assert claimed.wait(timeout=30)
+    try:
+        with transaction.atomic():
+            free_to_lock = list(
+                Playlist.objects.select_for_update(nowait=True).filter(study=study).order_by()
+            )
+    except DatabaseError as exc:
+        free_to_lock = exc
+    finally:
+        checked.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert outcome["claim"] is None  # both places went to the holder's listeners
+    assert isinstance(free_to_lock, list) and len(free_to_lock) == 2, free_to_lock
 
 
 def test_many_listeners_claiming_at_once_on_sqlite(transactional_db):
