@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import Error as PlaywrightError
 
 from listening.models import PlaylistItem
 from tests.conftest import CHROMIUM, require
@@ -81,10 +82,21 @@ def page(page_factory):
 
 
 def screenshot(page, name: str) -> Path:
-    """Save a full-page screenshot under var/test/screenshots/NAME.png and return its path."""
+    """Save a full-page screenshot under var/test/screenshots/NAME.png and return its path.
+
+    Chromium now and then refuses one capture ("Unable to capture screenshot", a CDP protocol
+    error) and takes the same picture when asked again a moment later: asked up to three
+    times, so a browser hiccup is not reported as the page failing."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    for attempt in range(3):
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            return path
+        except PlaywrightError as error:
+            if "Unable to capture screenshot" not in str(error) or attempt == 2:
+                raise
+            page.wait_for_timeout(250)
     return path
 
 
