@@ -19,6 +19,19 @@ from listening.participation import checks, playlists, refusals, selectors
 from tests.factories import open_study, pass_checks, rate, rating_listener
 
 
+def one_clip_places(slug: str, *, n_sentences: int):
+    """An open study of 2 systems x ``n_sentences`` whose every playlist is one clip, with no
+    practice or attention check: as many places as clips."""
+    return open_study(
+        slug=slug,
+        n_sentences=n_sentences,
+        clips_per_listener=1,
+        training_clips=0,
+        gold=False,
+        attention_check_rate=0.0,
+    )
+
+
 def ready_listeners(study, n: int, prefix: str) -> list[Listener]:
     """Listeners who passed every check and are about to claim."""
     check = {"seed": 1, "n": 6, "correct": [1] * 6, "passed": True}
@@ -65,14 +78,7 @@ def claim_all_at_once(listeners: list[Listener]) -> dict[int, int | None]:
 
 def check_concurrent_claims() -> None:
     # clips_per_listener=1: 2 systems x 5 sentences x 1 rating = 10 playlists for 16 listeners.
-    study = open_study(
-        slug=f"crowd-{connection.vendor}",
-        n_sentences=5,
-        clips_per_listener=1,
-        training_clips=0,
-        gold=False,
-        attention_check_rate=0.0,
-    )
+    study = one_clip_places(f"crowd-{connection.vendor}", n_sentences=5)
     assert study.playlists.count() == 10
     results = claim_all_at_once(ready_listeners(study, 16, "A"))
     given = [pk for pk in results.values() if pk is not None]
@@ -117,14 +123,7 @@ def test_a_claim_that_found_every_place_locked_keeps_no_lock(transactional_db):
     it must be left holding no playlist's lock: a claimant that waited in ``FOR UPDATE`` kept
     the lock of each row that no longer matched (PostgreSQL does), and a waiter holding one
     while it queued on another's is how 16 claims at once deadlocked."""
-    study = open_study(
-        slug="waiting",
-        n_sentences=1,
-        clips_per_listener=1,
-        training_clips=0,
-        gold=False,
-        attention_check_rate=0.0,
-    )
+    study = one_clip_places("waiting", n_sentences=1)
     assert study.playlists.count() == 2
     first, second, waiter = ready_listeners(study, 3, "W")
     locked, waiting, claimed, checked = (threading.Event() for _ in range(4))
