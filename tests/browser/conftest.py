@@ -89,14 +89,15 @@ def screenshot(page, name: str) -> Path:
     times, so a browser hiccup is not reported as the page failing."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    for attempt in range(3):
+    for _ in range(2):
         try:
             page.screenshot(path=str(path), full_page=True)
             return path
         except PlaywrightError as error:
-            if "Unable to capture screenshot" not in str(error) or attempt == 2:
+            if "Unable to capture screenshot" not in str(error):
                 raise
             page.wait_for_timeout(250)
+    page.screenshot(path=str(path), full_page=True)  # the third time, whatever it raises
     return path
 
 

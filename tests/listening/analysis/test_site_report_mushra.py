@@ -128,6 +128,9 @@ def test_the_report_page_shows_the_box_plot_the_conditions_and_the_exclusions(ra
     mean = {s["system"]: s for s in row.data["systems"]}["system-1"]["mean"]
     assert re.search(rf"<th scope=\"row\">system-1</th>.*?{mean:.1f}", page, re.S)
     assert "Accompanying information" in page
+    assert '<h3 id="pairs-heading">Pairs of conditions</h3>' in page
+    assert "p values Holm-corrected across the pairs" in page  # the section's hint
+    assert "Scores per condition · all listeners" in page  # a listener was excluded
 
 
 @pytest.mark.parametrize(

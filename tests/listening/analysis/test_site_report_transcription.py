@@ -103,6 +103,10 @@ def test_the_page_shows_the_error_rates_and_the_errors_per_word(answered, client
     assert "Transcription report" in page
     assert "21.4 %" in page  # system-1's WER, 3 / 14
     assert "Errors per word" in page and "hat (4)" in page
+    # Each section's hint and the per-system tables folded under the words' section.
+    assert "Intervals: 95 % two-way clustered" in page
+    assert "The words missed most come first." in page
+    assert "<summary>Errors per word: system-1</summary>" in page
     assert reverse("study_report_answers_csv", args=[answered.slug]) in page
 
 
