@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -57,14 +57,19 @@ def study_lock_unfrozen(study: Study, what: str) -> Study:
     return study
 
 
-def clip_counts(*, study: Study) -> dict[str, int]:
-    """How many of the study's clips are pending, running, ready and failed."""
+def status_counts(clips: QuerySet[Clip]) -> dict[str, int]:
+    """How many of ``clips`` are in each ``Clip.Status`` (every state, 0 when none), and
+    ``total``: one grouped query."""
     counts = dict.fromkeys(Clip.Status.values, 0)
-    rows = Clip.objects.filter(system__study=study).values("status").annotate(n=Count("id"))
-    for row in rows:
+    for row in clips.order_by().values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     counts["total"] = sum(counts[s] for s in Clip.Status.values)
     return counts
+
+
+def clip_counts(*, study: Study) -> dict[str, int]:
+    """How many of the study's clips are pending, running, ready and failed."""
+    return status_counts(Clip.objects.filter(system__study=study))
 
 
 def study_clips_ensure(*, study: Study) -> int:
