@@ -1,12 +1,14 @@
-"""The MUSHRA and transcription report pages' tables as data: a caption, the column heads and
+"""The MUSHRA and transcription reports' tables as data: a caption, the column heads and
 rows of a header cell and value cells, drawn by the one include
 ``templates/listening/analysis/_data_table.html``.
 
-Where it sits: ``listening.analysis.views`` builds these from a built report's dict and hands
-them to ``report_scored_page.html``. Why data and not markup: the conditions, the pairs, the
-post-screening, the error rates and the errors per word were each a copy of the same table
-markup (scroll box, caption, heads, numeric cells); now the markup is written once, and what
-differs (which numbers, how they are formatted) is said here, where it can be tested.
+Where it sits: ``render_mushra.mushra_context`` and
+``render_transcription.transcription_context`` build these from a built report's dict for
+``_scored_report.html``, the report body that the site page (``report_scored_page.html``) and
+the standalone file (``report_scored.html``) share. Why data and not markup: the conditions,
+the pairs, the post-screening, the error rates and the errors per word were each a copy of the
+same table markup (scroll box, caption, heads, numeric cells); now the markup is written once,
+and what differs (which numbers, how they are formatted) is said here, where it can be tested.
 Numbers are formatted in the page's locale (``django.utils.formats.number_format``).
 """
 

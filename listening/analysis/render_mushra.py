@@ -1,10 +1,14 @@
 """Render a MUSHRA report (``listening.analysis.stats.mushra.mushra_report``) as CSV, HTML and SVG.
 
 Where this sits: beside ``render`` (the MOS report's renderers); ``mos_report --test mushra``
-calls these. Standard library only: the HTML page is built here, standalone (one stylesheet in
-its head, no script, no external asset), and the box plot is SVG with presentation attributes
-only (no ``style`` attribute), so the site can embed it under its Content Security Policy. Every
-name drawn or printed is escaped.
+and the site's report page and downloads call these. The report has one body for the site and
+the standalone file, as the MOS and comparative reports have: :func:`mushra_context` builds
+what ``templates/listening/analysis/_scored_report.html`` draws (tables as data from
+``page_tables``), the site page (``report_scored_page.html``) wraps it with its downloads, and
+:func:`mushra_html` renders it into ``report_scored.html``, a standalone file (one stylesheet
+in its head, no script, no external asset). The box plot is SVG with presentation attributes
+only (no ``style`` attribute), so the site can embed it under its Content Security Policy.
+Every name drawn or printed is escaped.
 """
 
 from __future__ import annotations
@@ -12,13 +16,26 @@ from __future__ import annotations
 import io
 import math
 from html import escape
+from typing import Any
+
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from mos_site.spreadsheet import csv_writer
 
+from . import page_tables
 from .render import _fmt as _fmt_number
 from .render import _interval_text, report_json, summary_cells
+from .stats.mushra import screening_counts
 
-__all__ = ["mushra_html", "mushra_json", "mushra_summary_csv", "svg_mushra_boxplot"]
+__all__ = [
+    "mushra_context",
+    "mushra_html",
+    "mushra_json",
+    "mushra_summary_csv",
+    "svg_mushra_boxplot",
+]
 
 # BS.1534-3's five bands of the continuous quality scale, bottom to top.
 BANDS = ((0, "Bad"), (20, "Poor"), (40, "Fair"), (60, "Good"), (80, "Excellent"))
@@ -231,113 +248,46 @@ def svg_mushra_boxplot(systems: list[dict], *, chart_id: str = "mushra-box") -> 
     return "".join(parts)
 
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:1rem;max-width:72rem}"
-    "table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
-    "th,td{border:1px solid #cbd5e1;padding:.25rem .5rem;text-align:left}"
-    "td.n{text-align:right}.chart{overflow-x:auto}svg{max-width:100%;height:auto}"
-)
-
-
-def _table(head: list[str], rows: list[list[str]], numeric_from: int = 2) -> str:
-    out = ["<table><thead><tr>", *(f'<th scope="col">{escape(h)}</th>' for h in head)]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        out.append("<tr>")
-        for i, cell in enumerate(row):
-            cls = ' class="n"' if i >= numeric_from else ""
-            out.append(f"<td{cls}>{escape(cell)}</td>")
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _system_rows(systems: list[dict]) -> list[list[str]]:
-    return [
-        [
-            s["system"],
-            s["role"].replace("_", " "),
-            str(s["n"]),
-            _fmt(s["mean"]),
-            _fmt(s["median"]),
-            _interval(s["ci95"]),
-            _interval(s["ci95_clustered"]),
-        ]
-        for s in systems
+def mushra_context(report: dict, *, title: str) -> dict[str, Any]:
+    """The template context of ``_scored_report.html`` for a MUSHRA report: the box plot
+    (server-side SVG, marked safe: it escapes every name), the tables (``page_tables``), the
+    headings and the warnings. The site's report page adds its downloads to it; the standalone
+    page (:func:`mushra_html`) is drawn from it alone. A report without the site's screening
+    counts (``mos_report --test mushra`` on a CSV) gets them from its screening here."""
+    screening = {**screening_counts(report["screening"]), **report["screening"]}
+    report = {**report, "screening": screening}
+    rules = [
+        {
+            "name": name,
+            "label": label,
+            "fired": screening["fired"].get(name, 0),
+            "evaluated": screening["evaluated"].get(name, 0),
+        }
+        for name, label in screening["rule_labels"].items()
     ]
-
-
-def _p(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+    everyone = report.get("without_exclusions", {}).get("systems", [])
+    return {
+        "title": title,
+        "report": report,
+        "heading": _("MUSHRA report"),
+        "standalone_heading": _("MUSHRA report"),
+        "boxplot": mark_safe(svg_mushra_boxplot(report["systems"])),  # noqa: S308
+        "conditions_table": page_tables.mushra_conditions_table(
+            report["systems"], _("Scores per condition after exclusions")
+        ),
+        "conditions_all_table": page_tables.mushra_conditions_table(
+            everyone, _("Scores per condition, all listeners")
+        ),
+        "pairs_table": page_tables.mushra_pairs_table(report["pairs"]),
+        "rules_table": page_tables.mushra_rules_table(rules),
+        "excluded_table": page_tables.mushra_excluded_table(report["excluded_listeners"], rules),
+        "warnings": report.get("warnings", []),
+    }
 
 
 def mushra_html(report: dict, *, title: str) -> str:
-    """A standalone HTML page: the box plot, the conditions after and without exclusions, the
-    pairs, the excluded listeners with their BS.1534-3 reasons, warnings and the method."""
-    head = ["Condition", "Role", "n", "Mean", "Median", "95 % t", "95 % clustered"]
-    body = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}: MUSHRA report</title><style>{_CSS}</style></head><body>",
-        f"<h1>{escape(title)}: MUSHRA report</h1>",
-        f"<p>{report['n_ratings']} ratings from {report['n_listeners']} listeners on "
-        f"{report['n_sentences']} sentences; "
-        f"{len(report['excluded_listeners'])} listener(s) excluded by the post-screening"
-        + ("" if report["screening"]["applied"] else " (not applied)")
-        + ".</p>",
-    ]
-    for warning in report["warnings"]:
-        body.append(f'<p role="note"><strong>Note:</strong> {escape(warning)}</p>')
-    body.append('<h2>Scores per condition</h2><div class="chart">')
-    body.append(svg_mushra_boxplot(report["systems"]))
-    body.append("</div><h3>After exclusions</h3>")
-    body.append(_table(head, _system_rows(report["systems"])))
-    body.append("<h3>All listeners</h3>")
-    body.append(_table(head, _system_rows(report["without_exclusions"]["systems"])))
-    body.append("<h2>Pairs of conditions</h2>")
-    pair_rows = [
-        [
-            f"{e['system_a']} − {e['system_b']}",
-            str(e["n_pairs"]),
-            _fmt(e["mean_difference"]),
-            _interval(e["mean_difference_ci95_clustered"]),
-            _p(e["clustered_p_holm"]),
-            _p(e["wilcoxon_p_holm"]),
-            e["better"] or "—",
-        ]
-        for e in report["pairs"]
-    ]
-    body.append(
-        _table(
-            [
-                "Pair",
-                "Paired trials",
-                "Mean difference",
-                "95 % clustered",
-                "p (clustered, Holm)",
-                "p (Wilcoxon, Holm)",
-                "Higher",
-            ],
-            pair_rows,
-            numeric_from=1,
-        )
+    """The standalone HTML page: the site page's report (:func:`mushra_context`) in a file of
+    its own (``report_scored.html``). Django's settings must be configured."""
+    return render_to_string(
+        "listening/analysis/report_scored.html", mushra_context(report, title=title)
     )
-    body.append("<h2>Excluded listeners</h2>")
-    if report["excluded_listeners"]:
-        body.append(
-            _table(
-                ["Listener", "Reason"],
-                [[e["listener"], e["reason"]] for e in report["excluded_listeners"]],
-                numeric_from=9,
-            )
-        )
-    else:
-        body.append("<p>None.</p>")
-    body.append("<h2>Method</h2><dl>")
-    for key, text in report["method"].items():
-        body.append(f"<dt>{escape(key)}</dt><dd>{escape(text)}</dd>")
-    body.append("</dl></body></html>\n")
-    return "".join(body)

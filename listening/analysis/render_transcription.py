@@ -1,26 +1,34 @@
 """Render a transcription report (``stats.transcription.transcription_report``) and its answers.
 
 Where this sits: beside ``render`` and ``render_mushra``; ``mos_report --test transcription``
-calls these. Standard library and pandas only; every CSV goes through the formula-safe writer
-(``mos_site.spreadsheet``), because the answers are text that listeners typed. The HTML page
-is standalone (one stylesheet in its head, no script) and escapes every name and answer.
+and the site's report page and downloads call these. Every CSV goes through the formula-safe
+writer (``mos_site.spreadsheet``), because the answers are text that listeners typed. The HTML
+is the site page's report body (:func:`transcription_context`, drawn by
+``templates/listening/analysis/_scored_report.html``) in a standalone file
+(``report_scored.html``: one stylesheet in its head, no script); the templates escape every
+name and answer.
 """
 
 from __future__ import annotations
 
 import io
-from html import escape
+from typing import Any
 
 import pandas as pd
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 from mos_site.spreadsheet import csv_writer
 
+from . import page_tables
 from .render import csv_cell
 
 __all__ = [
     "ANSWER_COLUMNS",
     "answers_csv",
     "followups_csv",
+    "percent_text",
+    "transcription_context",
     "transcription_html",
     "transcription_summary_csv",
     "word_errors_csv",
@@ -137,90 +145,37 @@ def followups_csv(report: dict) -> str:
     return _rows_csv(header, rows)
 
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:1rem;max-width:72rem}"
-    "table{border-collapse:collapse;margin:.5rem 0 1.5rem}"
-    "th,td{border:1px solid #cbd5e1;padding:.25rem .5rem;text-align:left}"
-)
-
-
 def percent_text(value: float | None) -> str:
     """A rate in plain text, as the offline report and the accompanying information write it."""
     return "n/a" if value is None else f"{100 * value:.1f} %"
 
 
-def _ci(ci: list) -> str:
-    return "n/a" if ci[0] is None else f"[{percent_text(ci[0])}, {percent_text(ci[1])}]"
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    out = ["<table><thead><tr>", *(f'<th scope="col">{escape(h)}</th>' for h in head)]
-    out.append("</tr></thead><tbody>")
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+def transcription_context(report: dict, *, title: str) -> dict[str, Any]:
+    """The template context of ``_scored_report.html`` for a transcription report: the error
+    rates and the errors per word (all systems, then each) as ``page_tables`` tables, the
+    headings and the warnings. The site's report page adds its downloads; the standalone page
+    (:func:`transcription_html`) is drawn from it alone."""
+    return {
+        "title": title,
+        "report": report,
+        "heading": _("Transcription report"),
+        "standalone_heading": _("transcription report"),
+        "rates_table": page_tables.transcription_rates_table(report["systems"]),
+        "word_errors_table": page_tables.word_errors_table(report["word_errors"], _("All systems")),
+        "word_errors_by_system": [
+            (
+                _("Errors per word: %(system)s") % {"system": system},
+                page_tables.word_errors_table(words, system),
+            )
+            for system, words in report.get("word_errors_by_system", {}).items()
+        ],
+        "warnings": report.get("warnings", []),
+    }
 
 
 def transcription_html(report: dict, *, title: str) -> str:
-    """A standalone page: WER and CER per system, the most-missed words, follow-ups, method."""
-    body = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{escape(title)}: transcription report</title><style>{_CSS}</style>",
-        f"</head><body><h1>{escape(title)}: transcription report</h1>",
-        f"<p>{report['n_answers']} answers from {report['n_listeners']} listeners on "
-        f"{report['n_sentences']} sentences.</p><h2>Error rates per system</h2>",
-        _table(
-            ["System", "Answers", "WER", "95 % clustered", "CER", "95 % clustered"],
-            [
-                [
-                    s["system"],
-                    s["n"],
-                    percent_text(s["wer"]),
-                    _ci(s["ci95_clustered"]),
-                    percent_text(s["cer"]),
-                    _ci(s["cer_ci95_clustered"]),
-                ]
-                for s in report["systems"]
-            ],
-        ),
-        "<h2>Words missed most (all systems)</h2>",
-        _table(
-            ["Word", "Heard", "Correct", "Substituted", "Missed", "Typed instead"],
-            [
-                [
-                    e["word"],
-                    e["n"],
-                    e["correct"],
-                    e["substituted"],
-                    e["deleted"],
-                    ", ".join(f"{w} ({k})" for w, k in e["typed_instead"]),
-                ]
-                for e in report["word_errors"]
-            ],
-        ),
-    ]
-    for name, section in (report.get("followups") or {}).items():
-        body.append(f"<h2>Follow-up: {escape(name)}</h2>")
-        body.append(
-            _table(
-                ["System", "Asked", "Yes", "Share", "95 % clustered"],
-                [
-                    [
-                        s["system"],
-                        s["n"],
-                        s["yes"],
-                        percent_text(s["proportion"]),
-                        _ci(s["ci95_clustered"]),
-                    ]
-                    for s in section["systems"]
-                ],
-            )
-        )
-    body.append("<h2>Method</h2><dl>")
-    for key, text in report["method"].items():
-        body.append(f"<dt>{escape(key)}</dt><dd>{escape(text)}</dd>")
-    body.append("</dl></body></html>\n")
-    return "".join(body)
+    """The standalone HTML page: the site page's report (:func:`transcription_context`) in a
+    file of its own (``report_scored.html``). Django's settings must be configured."""
+    return render_to_string(
+        "listening/analysis/report_scored.html", transcription_context(report, title=title)
+    )

@@ -35,6 +35,7 @@ from listening.analysis.selectors import (
     study_sentence_texts,
     study_transcription_frame,
 )
+from listening.analysis.stats.mushra import screening_counts
 from listening.analysis.stats.transcription import scored_answers, validate_transcriptions
 from listening.models import Study, TestType
 from listening.screening import MUSHRA_SETTINGS
@@ -49,23 +50,10 @@ def mushra_rules(rules: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def mushra_screening_counts(report: dict) -> dict:
-    """The post-screening's counts in the shape every site report's screening section has
-    (the page and the accompanying information read them): per rule the listeners it could
-    judge (``evaluated``) and those it flagged (``fired``), and how many were excluded."""
+    """``report`` with its post-screening's counts (``stats.mushra.screening_counts``) and the
+    listeners excluded by hand added to its screening section, as every site report has them."""
     screening = report["screening"]
-    rules = screening["rules"]
-    listeners = screening["listeners"]
-    judged = {
-        "hidden_reference_missed": ("n_hidden_reference_trials", "hidden_reference_below"),
-        "mid_anchor_high": ("n_mid_anchor_trials", "mid_anchor_above"),
-    }
-    screening["enabled"] = screening["applied"]
-    screening["evaluated"] = {
-        rule: sum(1 for r in listeners if r[trials] and rules[threshold] is not None)
-        for rule, (trials, threshold) in judged.items()
-    }
-    screening["fired"] = {rule: sum(rule in r["rules"] for r in listeners) for rule in judged}
-    screening["n_excluded"] = sum(1 for r in listeners if r["rules"]) if screening["applied"] else 0
+    screening.update(screening_counts(screening))
     screening["n_manually_excluded"] = len(report.get("manual_exclusions", []))
     return report
 

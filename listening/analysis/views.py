@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib import messages
 from django.http import (
@@ -32,15 +32,14 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from listening.access import researcher_required, study_for
 from listening.analysis import (
     downloads,
     funnel,
-    page_tables,
     render_comparative,
     render_mushra,
     render_transcription,
@@ -87,7 +86,6 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
         # As on the other report pages, "report" is now the report's data; the row "report_row".
         context.update(
             _scored_context(data, study),
-            report=data,
             report_row=report,
             funnel=funnel.study_funnel(study=study),
         )
@@ -118,72 +116,49 @@ def _is_comparison(data: dict) -> bool:
     return data.get("test", "acr") not in ("acr", *SCORED_RENDERERS)
 
 
-# A MUSHRA or transcription report's summary CSV and standalone HTML (the renderers that
-# ``mos_report --test mushra|transcription`` writes).
-SCORED_RENDERERS: dict[str, tuple[Callable[[dict], str], Callable[..., str]]] = {
-    "mushra": (render_mushra.mushra_summary_csv, render_mushra.mushra_html),
-    "transcription": (
+class ScoredRenderers(NamedTuple):
+    """A MUSHRA or transcription report's summary CSV and standalone HTML (what
+    ``mos_report --test mushra|transcription`` writes) and the context of its one body, which
+    the site page and the standalone HTML both draw."""
+
+    summary_csv: Callable[[dict], str]
+    html: Callable[..., str]
+    context: Callable[..., dict[str, Any]]
+
+
+SCORED_RENDERERS: dict[str, ScoredRenderers] = {
+    "mushra": ScoredRenderers(
+        render_mushra.mushra_summary_csv, render_mushra.mushra_html, render_mushra.mushra_context
+    ),
+    "transcription": ScoredRenderers(
         render_transcription.transcription_summary_csv,
         render_transcription.transcription_html,
+        render_transcription.transcription_context,
     ),
 }
 
+# The transcription page's own downloads beside the report's.
+TRANSCRIPTION_DOWNLOADS = (
+    ("study_report_answers_csv", _lazy("Answers, normalised and scored")),
+    ("study_report_word_errors_csv", _lazy("Errors per word")),
+)
+
 
 def _scored_context(data: dict, study: Study) -> dict[str, Any]:
-    """What the MUSHRA and the transcription page show beside the report's own numbers: the
-    box plot (``render_mushra``, server-side SVG) and the tables (``page_tables``)."""
-    if data["test"] == "mushra":
-        screening = data["screening"]
-        rules = [
-            {
-                "name": name,
-                "label": label,
-                "fired": screening.get("fired", {}).get(name, 0),
-                "evaluated": screening.get("evaluated", {}).get(name, 0),
-            }
-            for name, label in screening["rule_labels"].items()
-        ]
-        everyone = data.get("without_exclusions", {}).get("systems", [])
-        return {
-            "heading": _("MUSHRA report"),
-            "boxplot": mark_safe(render_mushra.svg_mushra_boxplot(data["systems"])),  # noqa: S308
-            "conditions_table": page_tables.mushra_conditions_table(
-                data["systems"], _("Scores per condition after exclusions")
-            ),
-            "conditions_all_table": page_tables.mushra_conditions_table(
-                everyone, _("Scores per condition, all listeners")
-            ),
-            "pairs_table": page_tables.mushra_pairs_table(data["pairs"]),
-            "rules_table": page_tables.mushra_rules_table(rules),
-            "excluded_table": page_tables.mushra_excluded_table(data["excluded_listeners"], rules),
-            "warnings": data.get("warnings", []),
-        }
-    downloads = [
-        ("study_report_answers_csv", _("Answers, normalised and scored")),
-        ("study_report_word_errors_csv", _("Errors per word")),
-    ]
-    return {
-        "heading": _("Transcription report"),
-        "rates_table": page_tables.transcription_rates_table(data["systems"]),
-        "word_errors_table": page_tables.word_errors_table(data["word_errors"], _("All systems")),
-        "word_errors_by_system": [
-            (
-                _("Errors per word: %(system)s") % {"system": system},
-                page_tables.word_errors_table(words, system),
-            )
-            for system, words in data.get("word_errors_by_system", {}).items()
-        ],
-        "extra_downloads": [
+    """The MUSHRA or transcription page: the report's body (the standalone HTML's too, see
+    ``render_mushra.mushra_context``), and a transcription's downloads of its answers."""
+    context = SCORED_RENDERERS[data["test"]].context(data, title=study.title)
+    if data["test"] == "transcription":
+        context["extra_downloads"] = [
             {"url": reverse(name, args=[study.slug]), "label": label, "kind": "CSV"}
-            for name, label in downloads
-        ],
-        "warnings": data.get("warnings", []),
-    }
+            for name, label in TRANSCRIPTION_DOWNLOADS
+        ]
+    return context
 
 
 def _summary_csv(data: dict) -> str:
     if data.get("test") in SCORED_RENDERERS:
-        return SCORED_RENDERERS[data["test"]][0](data)
+        return SCORED_RENDERERS[data["test"]].summary_csv(data)
     if _is_comparison(data):
         return render_comparative.comparison_summary_csv(data)
     return render_report.report_summary_csv(data)
@@ -191,7 +166,7 @@ def _summary_csv(data: dict) -> str:
 
 def _standalone_html(data: dict, study: Study) -> str:
     if data.get("test") in SCORED_RENDERERS:
-        return SCORED_RENDERERS[data["test"]][1](data, title=study.title)
+        return SCORED_RENDERERS[data["test"]].html(data, title=study.title)
     if _is_comparison(data):
         return render_comparative.comparison_html(data, title=study.title)
     return render_report.report_html(data, title=study.title)

@@ -453,6 +453,31 @@ def mushra_screening(frame: pd.DataFrame, rules: Mapping[str, Any]) -> list[dict
     return out
 
 
+# The trials each rule judges and the threshold that switches it off when None.
+_JUDGED = {
+    "hidden_reference_missed": ("n_hidden_reference_trials", "hidden_reference_below"),
+    "mid_anchor_high": ("n_mid_anchor_trials", "mid_anchor_above"),
+}
+
+
+def screening_counts(screening: Mapping[str, Any]) -> dict[str, Any]:
+    """The counts of a report's ``screening`` section in the shape every site report's
+    screening has (the report pages and the accompanying information read them): per rule the
+    listeners it could judge (``evaluated``) and those it flagged (``fired``), and how many the
+    post-screening excluded (``n_excluded``; 0 when it is not applied)."""
+    rules, listeners = screening["rules"], screening["listeners"]
+    applied = bool(screening["applied"])
+    return {
+        "enabled": applied,
+        "evaluated": {
+            rule: sum(1 for r in listeners if r[trials] and rules[threshold] is not None)
+            for rule, (trials, threshold) in _JUDGED.items()
+        },
+        "fired": {rule: sum(rule in r["rules"] for r in listeners) for rule in _JUDGED},
+        "n_excluded": sum(1 for r in listeners if r["rules"]) if applied else 0,
+    }
+
+
 # --- The report ----------------------------------------------------------------------------------
 
 
