@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.utils.formats import number_format
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
 NUM = "num"
@@ -36,13 +37,16 @@ def data_table(
     rows: Iterable[tuple[Any, Sequence[Any], str]],
     empty: str = "",
     caption_hidden: bool = False,
+    id: str = "",
 ) -> dict[str, Any]:
     """A table for ``_data_table.html``: ``columns[0]`` heads the row headers, each row is
-    (header, the values of the other columns, the row's class or "")."""
+    (header, the values of the other columns, the row's class or ""); ``id`` is the table
+    element's, for a page's links and scripts."""
     values_columns = columns[1:]
     return {
         "caption": caption,
         "caption_hidden": caption_hidden,
+        "id": id,
         "columns": list(columns),
         "rows": [
             {
@@ -246,4 +250,85 @@ def word_errors_table(words: list[dict], caption: str) -> dict[str, Any]:
             for e in words
         ),
         empty=_("No words."),
+    )
+
+
+# --- Objective metrics (MOS report) ----------------------------------------------------------
+
+
+def objective_metric_header(row: dict) -> str:
+    """A metric's row header: its label, and under it its unit and which way is better."""
+    notes = [row["unit"]] if row["unit"] else []
+    if row["better"]:
+        notes.append(_("%(better)s is better") % {"better": row["better"]})
+    if not notes:
+        return row["label"]
+    return format_html('{}<br><small class="hint">{}</small>', row["label"], " · ".join(notes))
+
+
+def objective_metrics_table(objective: dict) -> dict[str, Any]:
+    """The objective section's metrics (rows of ``render.objective_context``): the listeners'
+    MOS, then a row per metric with each system's mean ± half-width (its title says over how
+    many clips) and the metric's correlation with MOS across systems and across clips."""
+    table = data_table(
+        caption=_("Objective metrics per system"),
+        caption_hidden=True,
+        id="objective-metrics",
+        columns=[
+            column(_("Metric"), WRAP),
+            *(column(name, NUM) for name in objective["systems"]),
+            column(_("r with MOS, systems"), NUM),
+            column(_("r with MOS, clips"), NUM),
+        ],
+        rows=[
+            ("MOS", [*objective["mos"], "", ""], ""),
+            *(
+                (
+                    objective_metric_header(row),
+                    [*(c["text"] for c in row["cells"]), row["r_systems"], row["r_clips"]],
+                    "",
+                )
+                for row in objective["rows"]
+            ),
+        ],
+    )
+    for drawn, row in zip(table["rows"][1:], objective["rows"], strict=True):
+        for cell, source in zip(drawn["cells"], row["cells"], strict=False):
+            cell["title"] = source["title"]  # the two correlation cells have none
+    return table
+
+
+def objective_estimates_table(estimates: list[dict]) -> dict[str, Any]:
+    """The automatic MOS estimates against the listeners (P.1401 agreement), across systems
+    and across clips: n, Pearson r, Spearman ρ, RMSE, RMSE* and the mean error."""
+    return data_table(
+        caption=_("Automatic MOS estimates against the listeners"),
+        caption_hidden=True,
+        id="objective-estimates",
+        columns=[
+            column(_("Estimate"), WRAP),
+            column(_("Across")),
+            column("n", NUM),
+            column("r", NUM),
+            column("ρ", NUM),
+            column("RMSE", NUM),
+            column("RMSE*", NUM),
+            column(_("Mean error"), NUM),
+        ],
+        rows=(
+            (
+                e["label"],
+                [
+                    _("systems") if e["scope"] == "systems" else _("clips"),
+                    e["n"],
+                    e["pearson"],
+                    e["spearman"],
+                    e["rmse"],
+                    e["rmse_star"],
+                    e["mean_error"],
+                ],
+                "",
+            )
+            for e in estimates
+        ),
     )

@@ -2,7 +2,7 @@
 
 Where this sits: ``stats.build_report`` makes the numbers; the ``mos_report`` command and the
 researcher's download views call one of the functions here to turn them into a file. JSON and
-CSV need nothing but the standard library. The HTML report is one standalone page (inline CSS,
+CSV need no Django settings. The HTML report is one standalone page (inline CSS,
 charts drawn on the server as inline SVG, no JavaScript, no external assets) rendered from
 ``templates/listening/analysis/report_standalone.html``; only that function needs Django configured.
 The SVG builders are pure functions and escape every name they draw.
@@ -16,6 +16,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from listening.analysis import page_tables
 from mos_site.spreadsheet import csv_writer
 
 SCORE_LABELS = {1: "Bad", 2: "Poor", 3: "Fair", 4: "Good", 5: "Excellent"}  # ITU-T P.800 ACR
@@ -457,10 +458,11 @@ def _r(stats: dict | None) -> str:
 
 
 def objective_context(section: dict | None) -> dict[str, Any] | None:
-    """Rows for the objective-metrics table (``listening.analysis.objective_section``):
+    """Rows for the objective-metrics tables (``listening.analysis.objective_section``):
     one row per metric that has a value for some system, with each system's mean and 95 %
     t-interval over its clips and the metric's Pearson correlation with MOS across systems and
-    across clips. None when the report has no such section; ``error`` when it failed."""
+    across clips, and the site page's two tables of them (``metrics_table``,
+    ``estimates_table``). None when the report has no such section; ``error`` when it failed."""
     if not section:
         return None
     if "error" in section:
@@ -516,7 +518,7 @@ def objective_context(section: dict | None) -> dict[str, Any] | None:
                     "mean_error": _fmt(stats.get("mean_error"), 3),
                 }
             )
-    return {
+    context = {
         "error": "",
         "systems": systems,
         "mos": [_fmt(s.get("mos"), 3) for s in section.get("systems", [])],
@@ -528,6 +530,10 @@ def objective_context(section: dict | None) -> dict[str, Any] | None:
         "pending": section.get("pending", 0),
         "notes": section.get("notes", []),
     }
+    # The same rows as the site page's tables (``_data_table.html``).
+    context["metrics_table"] = page_tables.objective_metrics_table(context)
+    context["estimates_table"] = page_tables.objective_estimates_table(estimates)
+    return context
 
 
 def report_html(report: dict, *, title: str) -> str:
