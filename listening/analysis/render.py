@@ -4,7 +4,8 @@ Where this sits: ``stats.build_report`` makes the numbers; the ``mos_report`` co
 researcher's download views call one of the functions here to turn them into a file. JSON and
 CSV need no Django settings. The HTML report is one standalone page (inline CSS,
 charts drawn on the server as inline SVG, no JavaScript, no external assets) rendered from
-``templates/listening/analysis/report_standalone.html``; only that function needs Django configured.
+``templates/listening/analysis/report_standalone.html``, which draws the same report body
+(``_mos_body.html``) as the site's report page; only that function needs Django configured.
 The SVG builders are pure functions and escape every name they draw.
 """
 
@@ -543,16 +544,18 @@ def report_html(report: dict, *, title: str) -> str:
     from django.template.loader import render_to_string
     from django.utils.safestring import mark_safe
 
-    context = report_context(report, title=title)
+    # One size of each chart: a file has no phone layout to switch to.
+    context = report_context(report, title=title, compact_charts=False)
     # The one source of these rules, which the site's report page links instead.
     context["accompanying_css"] = mark_safe(ACCOMPANYING_CSS.read_text(encoding="utf-8"))
     return render_to_string("listening/analysis/report_standalone.html", context)
 
 
-def report_context(report: dict, *, title: str) -> dict[str, Any]:
-    """The template context of a report: rows of formatted numbers and the SVG charts (marked
-    safe: the builders escape every name). Shared by the standalone report and the site's
-    report page (``templates/listening/analysis/report.html``)."""
+def report_context(report: dict, *, title: str, compact_charts: bool = True) -> dict[str, Any]:
+    """The template context of a report's body (``_mos_body.html``): rows of formatted numbers
+    and the SVG charts (marked safe: the builders escape every name), and with
+    ``compact_charts`` a phone-width copy of each chart. Shared by the standalone report and
+    the site's report page (``templates/listening/analysis/report.html``)."""
     from django.utils.safestring import mark_safe
 
     screening = report["screening"]
@@ -566,8 +569,6 @@ def report_context(report: dict, *, title: str) -> dict[str, Any]:
                 # Listeners excluded by hand are not in the listener table (see
                 # listening.analysis.reports): their entry carries its own count.
                 "n": row.get("n", entry.get("n_ratings", "")),
-                "correlation": _fmt(row.get("correlation")),
-                "median_seconds": _fmt(row.get("median_response_seconds")),
                 "reasons": entry["reasons"],
             }
         )
@@ -583,20 +584,6 @@ def report_context(report: dict, *, title: str) -> dict[str, Any]:
         "mos_chart_all": mark_safe(svg_mos_chart(report["systems"], chart_id="mos-all")),
         "histograms_after": mark_safe(
             svg_histograms(report["systems_after_exclusion"], chart_id="hist-after")
-        ),
-        # Phone-width versions of the same charts (the site's page shows one or the other).
-        "mos_chart_after_compact": mark_safe(
-            svg_mos_chart(
-                report["systems_after_exclusion"], compact=True, chart_id="mos-after-compact"
-            )
-        ),
-        "mos_chart_all_compact": mark_safe(
-            svg_mos_chart(report["systems"], compact=True, chart_id="mos-all-compact")
-        ),
-        "histograms_after_compact": mark_safe(
-            svg_histograms(
-                report["systems_after_exclusion"], compact=True, chart_id="hist-after-compact"
-            )
         ),
         "pairs_after": _pair_rows(report["pairs_after_exclusion"]),
         "pairs_all": _pair_rows(report["pairs"]),
@@ -638,7 +625,47 @@ def report_context(report: dict, *, title: str) -> dict[str, Any]:
         ),
         "method": list(report["method"].items()),
         "objective": objective_context(report.get("objective")),
-        "n_manually_excluded": screening.get("n_manually_excluded", 0),
+        "listener_rows": _listener_rows(report),
         "warnings": report.get("warnings", []),
     }
+    if compact_charts:
+        # Phone-width versions of the same charts (the site's page shows one or the other).
+        after, everyone = report["systems_after_exclusion"], report["systems"]
+        context["mos_chart_after_compact"] = mark_safe(
+            svg_mos_chart(after, compact=True, chart_id="mos-after-compact")
+        )
+        context["mos_chart_all_compact"] = mark_safe(
+            svg_mos_chart(everyone, compact=True, chart_id="mos-all-compact")
+        )
+        context["histograms_after_compact"] = mark_safe(
+            svg_histograms(after, compact=True, chart_id="hist-after-compact")
+        )
     return context
+
+
+def _listener_rows(report: dict) -> list[dict]:
+    """The per-listener screening table, listeners who broke a rule first."""
+
+    def num(value: float | None, digits: int = 2) -> str:
+        return "" if value is None else f"{value:.{digits}f}"
+
+    rows = [
+        {
+            "listener": row["listener"],
+            "n": row["n"],
+            "mos": num(row["mos"]),
+            "gold": f"{row['gold_failures']}/{row['n_gold']}" if row["n_gold"] else "",
+            "repeats": (
+                f"{row['inconsistent_repeats']}/{row['n_repeats']}" if row["n_repeats"] else ""
+            ),
+            "reference": num(row["reference_mean"]),
+            "anchor": num(row["anchor_mean"]),
+            "seconds": num(row["median_response_seconds"], 1),
+            "correlation": num(row["correlation"]),
+            "rules": ", ".join(row["rules_fired"]),
+            "excluded": row["excluded"],
+        }
+        for row in report.get("listeners", [])
+    ]
+    rows.sort(key=lambda r: (not r["rules"], not r["excluded"]))
+    return rows

@@ -99,9 +99,7 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
     context.update(render_report.report_context(data, title=study.title))
     context.update(
         report_row=report,
-        listener_rows=_listener_rows(data),
-        manual=data.get("manual_exclusions", []),
-        built_from=data.get("study", {}),
+        thresholds_url=reverse("researcher:study_edit", args=[study.slug]),
         funnel=funnel.study_funnel(study=study),
     )
     if (data.get("objective") or {}).get("n_computed"):
@@ -170,34 +168,6 @@ def _standalone_html(data: dict, study: Study) -> str:
     if _is_comparison(data):
         return render_comparative.comparison_html(data, title=study.title)
     return render_report.report_html(data, title=study.title)
-
-
-def _listener_rows(data: dict) -> list[dict]:
-    """The per-listener screening table, listeners who broke a rule first."""
-
-    def num(value: float | None, digits: int = 2) -> str:
-        return "" if value is None else f"{value:.{digits}f}"
-
-    rows = [
-        {
-            "listener": row["listener"],
-            "n": row["n"],
-            "mos": num(row["mos"]),
-            "gold": f"{row['gold_failures']}/{row['n_gold']}" if row["n_gold"] else "",
-            "repeats": (
-                f"{row['inconsistent_repeats']}/{row['n_repeats']}" if row["n_repeats"] else ""
-            ),
-            "reference": num(row["reference_mean"]),
-            "anchor": num(row["anchor_mean"]),
-            "seconds": num(row["median_response_seconds"], 1),
-            "correlation": num(row["correlation"]),
-            "rules": ", ".join(row["rules_fired"]),
-            "excluded": row["excluded"],
-        }
-        for row in data.get("listeners", [])
-    ]
-    rows.sort(key=lambda r: (not r["rules"], not r["excluded"]))
-    return rows
 
 
 @researcher_required

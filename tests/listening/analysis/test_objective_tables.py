@@ -97,10 +97,11 @@ def pages(client_ada, ada):
     ("page", "metrics_caption", "estimates_caption"),
     [
         ("site", "Objective metrics per system", "Automatic MOS estimates against the listeners"),
+        # The file draws the page's section (_objective.html): the same captions.
         (
             "standalone",
             "Objective metrics per system",
-            "Agreement of the automatic estimates with MOS",
+            "Automatic MOS estimates against the listeners",
         ),
     ],
 )
