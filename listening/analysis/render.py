@@ -538,9 +538,11 @@ def objective_context(section: dict | None) -> dict[str, Any] | None:
 
 
 def report_html(report: dict, *, title: str) -> str:
-    """A standalone HTML page: summary tables for all listeners and after exclusion, inline SVG
-    charts, pairwise tests, the significance matrix, screening, ratings needed and the method
-    notes. Rendered with Django's template engine (settings must be configured)."""
+    """A standalone HTML page: the site's report body (``_mos_body.html``: summary tables for
+    all listeners and after exclusion, inline SVG charts, the significance matrix, pairwise
+    tests, screening, follow-ups, objective metrics, accompanying information, ratings needed
+    and the method) without the site's downloads, funnel and links. Rendered with Django's
+    template engine (settings must be configured)."""
     from django.template.loader import render_to_string
     from django.utils.safestring import mark_safe
 
