@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -119,8 +120,10 @@ def test_the_acr_page_json_and_download_carry_the_followups(acr, client_ada, tmp
     assert shares(offline)["tacotron2"] == (16, 4, 0.25)
 
 
-def test_a_comparison_report_counts_each_answer_for_both_systems_of_its_trial():
-    study, clips = comparison_study("ab", followup_questions=QUESTION)
+def answered_ab_study(**fields) -> Study:
+    """An AB study with the question: two listeners, two trials each; alpha is in all four
+    trials (3 yes), natural in the two first (2 yes), beta in the others (1 yes)."""
+    study, clips = comparison_study("ab", followup_questions=QUESTION, **fields)
     pairs = [
         [("a", clips["natural", "s0"]), ("b", clips["alpha", "s0"])],
         [("a", clips["beta", "s1"]), ("b", clips["alpha", "s1"])],
@@ -134,9 +137,13 @@ def test_a_comparison_report_counts_each_answer_for_both_systems_of_its_trial():
                 choice="a",
                 followups={"odd": answer},
             )
+    return study
+
+
+def test_a_comparison_report_counts_each_answer_for_both_systems_of_its_trial():
+    study = answered_ab_study()
     frame = reports.study_comparison_followups_frame(study)
     report = add_counted_followups({}, frame, QUESTION)
-    # alpha is in all four trials (3 yes), natural in the two first (2 yes), beta in the others.
     assert shares(report) == {
         "natural": (2, 2, 1.0),
         "alpha": (4, 3, 0.75),
@@ -144,3 +151,23 @@ def test_a_comparison_report_counts_each_answer_for_both_systems_of_its_trial():
     }
     rows = list(csv.DictReader(io.StringIO(csv_text(study))))
     assert [r["followup_odd"] for r in rows] == ["yes", "no", "yes", "yes"]
+
+
+def test_a_comparison_report_s_file_carries_the_followups_as_its_page_does(ada, client_ada):
+    study = answered_ab_study(owner=ada)
+    page = client_ada.get(reverse("study_report", args=[study.slug])).content.decode()
+    file = client_ada.get(reverse("study_report_html", args=[study.slug])).content.decode()
+
+    def followups(html: str) -> str:
+        start = html.index('<section aria-labelledby="followups-heading">')
+        return html[start : html.index("</section>", start)]
+
+    section = followups(file)
+    assert section == followups(page)
+    assert '<h2 id="followups-heading">' in section and "Did a word sound wrong?" in section
+    rows = re.findall(
+        r'<tr><th scope="row">(\w+)</th><td class="num">(\d+)</td>'
+        r'<td class="num">(\d+)</td>',
+        section,
+    )
+    assert sorted(rows) == [("alpha", "4", "3"), ("beta", "2", "1"), ("natural", "2", "2")]
