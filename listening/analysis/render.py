@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from listening.analysis import page_tables
+from listening.screening import ACR_SCREENING
 from mos_site.spreadsheet import csv_writer
 
 SCORE_LABELS = {1: "Bad", 2: "Poor", 3: "Fair", 4: "Good", 5: "Excellent"}  # ITU-T P.800 ACR
@@ -537,6 +538,22 @@ def objective_context(section: dict | None) -> dict[str, Any] | None:
     return context
 
 
+def _threshold_rows(rules: dict[str, Any]) -> list[dict[str, Any]]:
+    """The screening settings the report was built with: the settings form's label (none for
+    a tuning knob the form does not show), the name as the JSON and the API spell it, and the
+    value ("on" or "off" for a switch, "off" for a threshold that is switched off)."""
+    known = ACR_SCREENING.settings_by_name
+    return [
+        {
+            "name": name,
+            "label": known[name].label if name in known else "",
+            # "is", not "in (None, False)": a threshold of 0 is a number, not "off".
+            "value": "on" if value is True else "off" if value is None or value is False else value,
+        }
+        for name, value in rules.items()
+    ]
+
+
 def report_html(report: dict, *, title: str) -> str:
     """A standalone HTML page: the site's report body (``_mos_body.html``: summary tables for
     all listeners and after exclusion, inline SVG charts, the significance matrix, pairwise
@@ -591,7 +608,7 @@ def report_context(report: dict, *, title: str, compact_charts: bool = True) -> 
         "pairs_all": _pair_rows(report["pairs"]),
         "matrix_systems": report["significance_matrix_after_exclusion"]["systems"],
         "matrix_rows": _matrix_rows(report["significance_matrix_after_exclusion"]),
-        "rules": [{"name": k, "value": v} for k, v in screening["rules"].items()],
+        "rules": _threshold_rows(screening["rules"]),
         "rule_counts": [
             {
                 "name": name,

@@ -14,6 +14,7 @@ from listening.objective.cache import clips_objective_compute
 from tests.factories import HONEST, rated_study
 from tests.listening.analysis.test_scored_standalone import (
     assert_self_contained,
+    by_caption,
     standalone,
     tables,
 )
@@ -29,7 +30,8 @@ FUNNEL_TABLES = [
 @pytest.fixture
 def study(ada):
     study = rated_study(ada)
-    Study.objects.filter(pk=study.pk).update(followup_questions=QUESTION)
+    screening = {**study.screening, "max_gold_failures": 0, "min_correlation": None}
+    Study.objects.filter(pk=study.pk).update(followup_questions=QUESTION, screening=screening)
     for rating in Rating.objects.select_related("listener", "clip__sentence"):
         yes = rating.listener.external_id not in HONEST or rating.clip.sentence.position == 0
         rating.followups = {"odd": "yes" if yes else "no"}
@@ -70,3 +72,18 @@ def test_the_standalone_mos_file_has_the_site_page_s_tables(client_ada, study):
     thresholds = reverse("researcher:study_edit", args=[study.slug])
     assert thresholds in site and thresholds not in page
     assert reverse("study_report_html", args=[study.slug]) not in page
+
+
+def test_the_thresholds_are_named_as_the_settings_form_names_them(client_ada, study):
+    rows = by_caption(standalone(client_ada, study))["Thresholds"]
+    values = {header: value for header, value in rows[1:]}
+    # The form's label, then the name the JSON and the API use; a switch is on or off, a
+    # threshold switched off is "off", and a threshold of 0 is 0.
+    assert values["Screen listeners enabled"] == "on"
+    assert values["Most gold-question failures allowed max_gold_failures"] == "0"
+    assert values[
+        "Lowest correlation with the other listeners (optional floor) min_correlation"
+    ] == ("off")
+    assert values["Exclude listeners who give one score throughout flag_identical_scores"] == "on"
+    # A tuning knob the form does not show keeps its name alone.
+    assert values["gold_tolerance"] == "1.0"
