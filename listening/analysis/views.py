@@ -82,11 +82,14 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "listening/analysis/building.html", context)
 
     data = report.data
+    # The screening's settings, linked from the report's screening section on the site only.
+    thresholds_url = reverse("researcher:study_edit", args=[study.slug])
     if data.get("test") in SCORED_RENDERERS:
         # As on the other report pages, "report" is now the report's data; the row "report_row".
         context.update(
             _scored_context(data, study),
             report_row=report,
+            thresholds_url=thresholds_url,
             funnel=funnel.study_funnel(study=study),
         )
         return render(request, "listening/analysis/report_scored_page.html", context)
@@ -99,7 +102,7 @@ def study_report(request: HttpRequest, slug: str) -> HttpResponse:
     context.update(render_report.report_context(data, title=study.title))
     context.update(
         report_row=report,
-        thresholds_url=reverse("researcher:study_edit", args=[study.slug]),
+        thresholds_url=thresholds_url,
         funnel=funnel.study_funnel(study=study),
     )
     if (data.get("objective") or {}).get("n_computed"):

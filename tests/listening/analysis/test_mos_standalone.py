@@ -13,6 +13,7 @@ from listening.models import Clip, Rating, Study
 from listening.objective.cache import clips_objective_compute
 from tests.factories import HONEST, rated_study
 from tests.listening.analysis.test_scored_standalone import (
+    assert_outline,
     assert_self_contained,
     by_caption,
     standalone,
@@ -44,6 +45,7 @@ def test_the_standalone_mos_file_has_the_site_page_s_tables(client_ada, study):
     site = client_ada.get(reverse("study_report", args=[study.slug])).content.decode()
     page = standalone(client_ada, study)
     assert_self_contained(page)
+    assert_outline(page)
     assert "href=" not in page and "<form" not in page
     ours, theirs = tables(page), tables(site)
     # The page's tables are the report's, then its funnel's: the file has the report's.

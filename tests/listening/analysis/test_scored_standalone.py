@@ -76,6 +76,18 @@ def standalone(client, study) -> str:
     return response.content.decode()
 
 
+def heading_levels(html: str) -> list[int]:
+    return [int(level) for level in re.findall(r"<h([1-6])[\s>]", html)]
+
+
+def assert_outline(page: str) -> None:
+    """The file's headings: one h1, then no level skipped on the way down (h1 to h2, not to h3),
+    so a screen reader's list of headings nests as the report does."""
+    levels = heading_levels(page)
+    assert levels[0] == 1 and levels.count(1) == 1, levels
+    assert all(b <= a + 1 for a, b in zip(levels, levels[1:], strict=False)), levels
+
+
 def assert_self_contained(page: str) -> None:
     assert page.startswith("<!doctype html>")
     assert "<script" not in page and not re.search(r"\sstyle=", page)
@@ -109,6 +121,12 @@ def test_the_standalone_mushra_file_has_the_site_page_s_tables_and_hints(client)
     for hint in ("p values Holm-corrected across the pairs", "Thresholds: a hidden reference"):
         assert hint in page and hint in site
     assert f"<h1>{study.title}: MUSHRA report</h1>" in page
+    # The file's sections are h2 under its h1; on the site they stay h3 under the report's h2.
+    assert_outline(page)
+    assert '<h2 id="pairs-heading">' in page and '<h3 id="pairs-heading">' in site
+    # The thresholds are changed on the site, so only the site page links them.
+    edit = reverse("researcher:study_edit", args=[study.slug])
+    assert f'<a href="{edit}">Change the thresholds</a>' in site and edit not in page
 
 
 @pytest.mark.django_db
@@ -131,6 +149,7 @@ def test_the_standalone_transcription_file_has_the_site_page_s_word_errors(clien
     assert rates[0][-1] == "Sentences all right"
     assert "lower is more intelligible" in page
     assert "Correct" not in page and "Substituted" not in page
+    assert_outline(page)
 
 
 def test_mos_report_s_mushra_file_counts_the_post_screening_itself():
