@@ -73,6 +73,13 @@ def interval(ci: Sequence[float | None] | None, digits: int = 1) -> str:
     return f"{number(ci[0], digits)} – {number(ci[1], digits)}"
 
 
+def p_value(value: float | None) -> str:
+    """A p value to four places; below 0.0001 it says so rather than print a zero."""
+    if value is None:
+        return "n/a"
+    return "< " + number(0.0001, 4) if value < 1e-4 else number(value, 4)
+
+
 def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{number(100 * value, 1)} %"
 
@@ -148,8 +155,8 @@ def mushra_pairs_table(pairs: list[dict]) -> dict[str, Any]:
                     e["n_pairs"],
                     number(e["mean_difference"]),
                     interval(e.get("mean_difference_ci95_clustered")),
-                    number(e.get("clustered_p_holm"), 4),
-                    number(e.get("wilcoxon_p_holm"), 4),
+                    p_value(e.get("clustered_p_holm")),
+                    p_value(e.get("wilcoxon_p_holm")),
                     e.get("better") or "—",
                 ],
                 "",

@@ -543,6 +543,9 @@ def _threshold_rows(rules: dict[str, Any]) -> list[dict[str, Any]]:
     a tuning knob the form does not show), the name as the JSON and the API spell it, and the
     value ("on" or "off" for a switch, "off" for a threshold that is switched off)."""
     known = ACR_SCREENING.settings_by_name
+    # In the form's order (a report stored as jsonb comes back with its keys reordered),
+    # settings this set does not know last.
+    order = {name: i for i, name in enumerate(known)}
     return [
         {
             "name": name,
@@ -550,7 +553,7 @@ def _threshold_rows(rules: dict[str, Any]) -> list[dict[str, Any]]:
             # "is", not "in (None, False)": a threshold of 0 is a number, not "off".
             "value": "on" if value is True else "off" if value is None or value is False else value,
         }
-        for name, value in rules.items()
+        for name, value in sorted(rules.items(), key=lambda item: order.get(item[0], len(order)))
     ]
 
 

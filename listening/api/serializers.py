@@ -157,10 +157,10 @@ class SentencePreviewSerializer(serializers.Serializer):
 
 
 class ClipCountsSerializer(serializers.Serializer):
-    """``lifecycle.clip_counts``: the clips in each ``Clip.Status``, and ``total``. The fields
-    are read from ``Clip.Status`` as the counts are, so a new state reaches the API and its
-    schema without a second list to keep in step."""
+    """How many clips are in each state (pending, running, ready, failed), and in all."""
 
+    # The fields are read from Clip.Status, as lifecycle.status_counts counts them, so a new
+    # state reaches the API and its schema without a second list to keep in step.
     def get_fields(self) -> dict[str, serializers.Field]:
         return {name: serializers.IntegerField() for name in (*Clip.Status.values, "total")}
 

@@ -11,6 +11,8 @@ from listening.analysis.page_tables import (
     data_table,
     mushra_conditions_table,
     mushra_excluded_table,
+    mushra_pairs_table,
+    p_value,
     word_errors_table,
 )
 
@@ -91,3 +93,20 @@ def test_a_table_section_is_labelled_by_its_heading_and_folds_its_details():
     assert 'class="hint"' not in html  # no hint given, no empty paragraph
     assert "<details>\n    <summary>Errors per word: A</summary>" in html
     assert html.count("<table") == 2
+
+
+def test_a_p_value_below_the_fourth_place_is_not_printed_as_zero():
+    assert p_value(3e-7) == "< 0.0001"
+    assert p_value(0.0026) == "0.0026" and p_value(None) == "n/a"
+    pair = {
+        "system_a": "ref",
+        "system_b": "tts",
+        "n_pairs": 15,
+        "mean_difference": 28.0,
+        "mean_difference_ci95_clustered": [26.9, 29.1],
+        "clustered_p_holm": 1e-9,
+        "wilcoxon_p_holm": 0.0026,
+        "better": "ref",
+    }
+    cells = [c["text"] for c in mushra_pairs_table([pair])["rows"][0]["cells"]]
+    assert cells[3:5] == ["< 0.0001", "0.0026"]

@@ -14,6 +14,7 @@ import pytest
 
 from listening.analysis import render_comparative as render
 from listening.analysis import stats
+from tests.listening.analysis.test_scored_standalone import assert_outline
 
 NASTY = '<script>alert("x")</script> & co'
 
@@ -53,6 +54,9 @@ def test_html_is_tables_and_svg_with_no_script_or_inline_style_and_escapes_names
         root = ET.fromstring(svg)
         assert root.get("role") == "img"
     assert "<table>" in html and "<caption>" in html
+    # One h1 and one main; the sections are h2 under the h1, none skipped.
+    assert_outline(html)
+    assert html.count("<main") == 1 and html.count("<h1>") == 1
 
 
 def test_ccr_csv_has_a_row_per_system_with_both_results():
