@@ -15,6 +15,7 @@ from listening.models import Clip, StudyReport
 from listening.objective.cache import clips_objective_compute
 from tests.browser.conftest import DESKTOP, PHONE, researcher_log_in, screenshot
 from tests.factories import ResearcherFactory, expected_mos, rated_study
+from tests.listening.analysis.test_followups_report import answered_ab_study
 
 pytestmark = [pytest.mark.browser]
 
@@ -75,3 +76,17 @@ def test_progress_bar_then_the_report_without_a_manual_reload(live_server, page_
         # progress.js sees "ready" on its next poll and reloads into the report.
         page.wait_for_selector("#mos-heading", timeout=15_000)
     assert page.locator("progress").count() == 0
+
+
+def test_a_comparison_report_page_fits_a_phone(live_server, page_factory, db):
+    """An AB report's wide results table scrolls in its own box, keyboard-focusable, and the
+    page keeps to the phone's width."""
+    study = answered_ab_study(owner=ResearcherFactory(username="bea", password=PASSWORD))
+    phone = page_factory(PHONE)
+    log_in(phone, live_server, "bea", reverse("study_report", args=[study.slug]))
+    region = phone.get_by_role("region", name="Results table, after exclusions")
+    region.wait_for()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert region.evaluate("box => box.scrollWidth > box.clientWidth")
+    assert region.get_attribute("tabindex") == "0"
+    screenshot(phone, "report-ab-phone")
