@@ -46,6 +46,7 @@ def test_the_standalone_mos_file_has_the_site_page_s_tables(client_ada, study):
     page = standalone(client_ada, study)
     assert_self_contained(page)
     assert_outline(page)
+    assert page.count("<details open>") == 3 and "<details open>" not in site
     assert "href=" not in page and "<form" not in page
     ours, theirs = tables(page), tables(site)
     # The page's tables are the report's, then its funnel's: the file has the report's.

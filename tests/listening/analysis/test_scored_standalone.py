@@ -93,6 +93,8 @@ def assert_self_contained(page: str) -> None:
     assert "<script" not in page and not re.search(r"\sstyle=", page)
     assert "/static/" not in page and "<link" not in page
     assert "<style>" in page and ".table-scroll" in page
+    # A file is read on paper too: what the site page folds away, it shows open.
+    assert re.findall(r"<details(?: open)?>", page) == re.findall(r"<details open>", page)
 
 
 @pytest.mark.django_db
