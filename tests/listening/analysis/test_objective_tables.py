@@ -93,24 +93,16 @@ def pages(client_ada, ada):
     return {"site": site, "standalone": standalone.decode()}, section
 
 
-@pytest.mark.parametrize(
-    ("page", "metrics_caption", "estimates_caption"),
-    [
-        ("site", "Objective metrics per system", "Automatic MOS estimates against the listeners"),
-        # The file draws the page's section (_objective.html): the same captions.
-        (
-            "standalone",
-            "Objective metrics per system",
-            "Automatic MOS estimates against the listeners",
-        ),
-    ],
-)
-def test_each_number_of_the_objective_section_is_in_its_row_under_its_head(
-    pages, page, metrics_caption, estimates_caption
-):
+METRICS_CAPTION = "Objective metrics per system"
+ESTIMATES_CAPTION = "Automatic MOS estimates against the listeners"
+
+
+# The file draws the page's section (_objective.html): the same tables, the same captions.
+@pytest.mark.parametrize("page", ["site", "standalone"])
+def test_each_number_of_the_objective_section_is_in_its_row_under_its_head(pages, page):
     htmls, section = pages
     systems = section["systems"]
-    rows = table(htmls[page], metrics_caption)
+    rows = table(htmls[page], METRICS_CAPTION)
     mos, *metric_rows = rows
     assert mos["Metric"] == "MOS"
     assert [mos[s["system"]] for s in systems] == [f"{s['mos']:.3f}" for s in systems]
@@ -136,7 +128,7 @@ def test_each_number_of_the_objective_section_is_in_its_row_under_its_head(
     ]
     assert expected, "the measured clips give the automatic estimates an agreement with MOS"
     labels = {m["key"]: m["label"] for m in metrics}
-    estimates = table(htmls[page], estimates_caption)
+    estimates = table(htmls[page], ESTIMATES_CAPTION)
     assert len(estimates) == len(expected)
     for (key, scope, stats), row in zip(expected, estimates, strict=True):
         assert (row["Estimate"], row["Across"], row["n"]) == (labels[key], scope, str(stats["n"]))
